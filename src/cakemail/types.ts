@@ -1,0 +1,70 @@
+// The Cakemail API contract as the gateway uses it (cakemail-api.md §2, §3, §7). The sandbox
+// validates against the same shapes, so one file states what both sides agree on.
+
+export const ATTACHMENT_TYPES = ['csv', 'doc', 'docx', 'calendar', 'jpeg', 'pdf', 'png', 'xls', 'xlsx'] as const;
+export type AttachmentType = (typeof ATTACHMENT_TYPES)[number];
+
+/** `Attachment.filename` pattern from the spec: ASCII base name, one dot, an allowed extension. */
+export const ATTACHMENT_FILENAME_PATTERN = /^[a-zA-Z0-9-_]+\.(csv|doc|docx|ics|jpeg|pdf|png|xls|xlsx)$/;
+/** `Attachment.content`: strict base64, no line breaks or whitespace. */
+export const STRICT_BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** `tags[]` items: 1–255 characters of letters, digits, `-`, `_`. */
+export const TAG_PATTERN = /^[a-zA-Z0-9-_]{1,255}$/;
+
+export type EmailType = 'transactional' | 'marketing';
+
+export interface SubmitEmail {
+  email: string;
+  list_id?: number;
+  contact_id?: number;
+  sender: { id: string; name?: string };
+  content: {
+    subject: string;
+    type: EmailType;
+    html?: string;
+    text?: string;
+    template?: { id: number };
+    encoding?: 'utf-8';
+  };
+  tags?: string[];
+  tracking?: { opens?: boolean; clicks_html?: boolean; clicks_text?: boolean };
+  additional_headers?: { name: string; value: string }[];
+  attachment?: { filename: string; type: AttachmentType; content: string }[];
+}
+
+export interface SubmitEmailResponse {
+  email: string;
+  object: string;
+  submitted: boolean;
+  data: { id: string; status: 'queued' | 'rejected' | 'error' };
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token: string;
+  accounts: number[];
+}
+
+export interface Sender {
+  id: string;
+  name: string;
+  email: string;
+  confirmed: boolean;
+  confirmed_on?: number;
+  language?: string;
+}
+
+export interface SendersPage {
+  pagination: { page: number; per_page: number; count?: number };
+  data: Sender[];
+}
+
+/** `{detail: [...]}` item (FastAPI/pydantic shape). */
+export interface ErrorDetail {
+  loc?: (string | number)[];
+  msg: string;
+  type?: string;
+  code?: number;
+}

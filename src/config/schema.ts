@@ -1,0 +1,88 @@
+// The one configuration schema: every setting, its environment variable, its default and one
+// line of documentation. README's configuration table is generated from this list
+// (`smtp-gateway config --markdown`), so the docs cannot drift from the code.
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z.string().min(1).optional();
+
+interface Field<S extends z.ZodType> {
+  env: string;
+  schema: S;
+  /** The default as the environment would spell it; undefined = unset. */
+  default?: string;
+  doc: string;
+  /** Redacted in `smtp-gateway config` output and logs. */
+  secret?: boolean;
+}
+
+function field<S extends z.ZodType>(f: Field<S>): Field<S> {
+  return f;
+}
+
+export const fields = {
+  // SMTP surface
+  smtpHost: field({ env: 'SMTP_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address the SMTP listeners bind to (0.0.0.0 in a container).' }),
+  submissionPort: field({ env: 'SMTP_SUBMISSION_PORT', schema: port, default: '2525', doc: 'Port of the `submission` listener (STARTTLS; AUTH only after TLS).' }),
+  smtpsPort: field({ env: 'SMTP_SMTPS_PORT', schema: port, default: '2465', doc: 'Port of the `smtps` listener (implicit TLS).' }),
+  serverName: field({ env: 'SMTP_SERVER_NAME', schema: z.string().min(1).regex(/^[A-Za-z0-9.-]+$/), default: 'localhost', doc: 'Host name in the SMTP banner and EHLO reply, and the right side of generated Message-IDs.' }),
+  tlsCertFile: field({ env: 'TLS_CERT_FILE', schema: optionalString, doc: 'PEM certificate chain file; reloaded when it changes. Unset: a self-signed certificate is generated at start.' }),
+  tlsKeyFile: field({ env: 'TLS_KEY_FILE', schema: optionalString, doc: 'PEM private key file; reloaded when it changes. Set together with TLS_CERT_FILE.' }),
+  tlsReloadIntervalMs: field({ env: 'TLS_RELOAD_INTERVAL_MS', schema: positiveInt, default: '10000', doc: 'How often the certificate files are checked for changes (ms).' }),
+  tlsHandshakeTimeoutMs: field({ env: 'TLS_HANDSHAKE_TIMEOUT_MS', schema: positiveInt, default: '10000', doc: 'A TLS handshake that takes longer is dropped (ms).' }),
+  maxMessageBytes: field({ env: 'MAX_MESSAGE_BYTES', schema: positiveInt, default: String(10 * MiB), doc: 'Largest message accepted (SIZE in EHLO); larger gets 552 5.3.4 with no API call.' }),
+  maxRecipients: field({ env: 'MAX_RECIPIENTS', schema: positiveInt.max(1000), default: '100', doc: 'Envelope recipients per message; the next RCPT gets 452 4.5.3.' }),
+  maxConnections: field({ env: 'MAX_CONNECTIONS', schema: positiveInt, default: '1000', doc: 'Concurrent SMTP connections per process; more get 421.' }),
+  idleTimeoutMs: field({ env: 'SMTP_IDLE_TIMEOUT_MS', schema: positiveInt, default: '300000', doc: 'An SMTP session idle this long is closed with 421 4.4.2 (ms).' }),
+
+  // Cakemail API
+  apiUrl: field({ env: 'CAKEMAIL_API_URL', schema: z.url().optional(), doc: 'Cakemail API base URL (https://api.cakemail.dev). Unset: the embedded sandbox is started and used.' }),
+  listId: field({ env: 'CAKEMAIL_LIST_ID', schema: positiveInt, default: '1', doc: 'Contact list id sent as `list_id` with every email (the sandbox seeds list 1).' }),
+  accountId: field({ env: 'CAKEMAIL_ACCOUNT_ID', schema: positiveInt.optional(), doc: 'Sub-account to act for (`account_id` on every call). Unset: the login\'s own account.' }),
+  emailType: field({ env: 'CAKEMAIL_EMAIL_TYPE', schema: z.enum(['transactional', 'marketing']), default: 'transactional', doc: '`content.type` when the message does not say (X-Email-Api-Type).' }),
+  apiTimeoutMs: field({ env: 'API_TIMEOUT_MS', schema: positiveInt, default: '10000', doc: 'Deadline of one API attempt (ms).' }),
+  apiMaxAttempts: field({ env: 'API_MAX_ATTEMPTS', schema: positiveInt.max(10), default: '3', doc: 'Attempts per API call for retryable failures (5xx, 429, connection refused).' }),
+  retryBaseMs: field({ env: 'API_RETRY_BASE_MS', schema: positiveInt, default: '250', doc: 'Base of the full-jitter exponential backoff (ms).' }),
+  retryCapMs: field({ env: 'API_RETRY_CAP_MS', schema: positiveInt, default: '8000', doc: 'Cap of one backoff sleep (ms).' }),
+  messageDeadlineMs: field({ env: 'MESSAGE_DEADLINE_MS', schema: positiveInt, default: '60000', doc: 'Whole-message budget from the final dot to the reply; past it the reply is 451 (ms).' }),
+  sendConcurrency: field({ env: 'SEND_CONCURRENCY', schema: positiveInt.max(100), default: '8', doc: 'API calls in flight at once for one message (one call per recipient).' }),
+  senderCacheTtlMs: field({ env: 'SENDER_CACHE_TTL_MS', schema: positiveInt, default: '300000', doc: 'How long an account\'s confirmed-sender list is cached (ms).' }),
+  tokenRefreshMarginMs: field({ env: 'TOKEN_REFRESH_MARGIN_MS', schema: positiveInt, default: '300000', doc: 'Refresh an access token this long before it expires (ms).' }),
+
+  // Message policy
+  attachmentPolicy: field({ env: 'ATTACHMENT_POLICY', schema: z.enum(['reject', 'drop']), default: 'reject', doc: 'What to do with an attachment the API cannot carry: `reject` (554 5.6.1) or `drop` (send without it, logged and counted).' }),
+  maxAttachmentBytes: field({ env: 'MAX_ATTACHMENT_BYTES', schema: positiveInt, default: String(10 * MiB), doc: 'Largest single attachment, decoded; larger gets 552 5.3.4 naming the part.' }),
+  maxTotalAttachmentBytes: field({ env: 'MAX_TOTAL_ATTACHMENT_BYTES', schema: positiveInt, default: String(25 * MiB), doc: 'Largest sum of attachments, decoded; larger gets 552 5.3.4.' }),
+  mimeMaxDepth: field({ env: 'MIME_MAX_DEPTH', schema: positiveInt, default: '10', doc: 'Deepest MIME nesting accepted; deeper gets 554 5.6.0.' }),
+  mimeMaxParts: field({ env: 'MIME_MAX_PARTS', schema: positiveInt, default: '1000', doc: 'Most MIME parts accepted; more gets 554 5.6.0.' }),
+  mimeMaxHeaderBytes: field({ env: 'MIME_MAX_HEADER_BYTES', schema: positiveInt, default: String(1 * MiB), doc: 'Largest header block accepted; larger gets 554 5.6.0.' }),
+  parseTimeoutMs: field({ env: 'PARSE_TIMEOUT_MS', schema: positiveInt, default: '5000', doc: 'CPU deadline of one MIME parse; the worker is killed and the reply is 451 4.3.0 (ms).' }),
+  parseHeapMb: field({ env: 'PARSE_HEAP_MB', schema: positiveInt, default: '256', doc: 'Heap cap of a MIME parse worker (MiB).' }),
+  parseWorkers: field({ env: 'PARSE_WORKERS', schema: positiveInt.max(64), default: '2', doc: 'MIME parse worker threads.' }),
+
+  // State
+  redisUrl: field({ env: 'REDIS_URL', schema: z.url().optional(), secret: true, doc: 'Redis for fleet-wide state (dedupe records). Unset: in-process memory.' }),
+  dedupeTtlS: field({ env: 'DEDUPE_TTL_S', schema: positiveInt, default: '86400', doc: 'How long an accepted recipient is remembered so that a client\'s resend is not sent twice (s).' }),
+
+  // Sandbox
+  sandboxHost: field({ env: 'SANDBOX_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address of the embedded Cakemail API sandbox and its web inbox.' }),
+  sandboxPort: field({ env: 'SANDBOX_PORT', schema: port, default: '8025', doc: 'Port of the embedded sandbox.' }),
+  sandboxMaxEmails: field({ env: 'SANDBOX_MAX_EMAILS', schema: positiveInt, default: '1000', doc: 'Emails the sandbox keeps in memory (oldest dropped first).' }),
+
+  // Operations
+  adminHost: field({ env: 'ADMIN_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address of the admin HTTP server (health, metrics). Never expose publicly.' }),
+  adminPort: field({ env: 'ADMIN_PORT', schema: port, default: '8080', doc: 'Port of the admin HTTP server.' }),
+  logLevel: field({ env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'Log level of the JSON logs on stdout.' }),
+  shutdownTimeoutMs: field({ env: 'SHUTDOWN_TIMEOUT_MS', schema: positiveInt, default: '30000', doc: 'On SIGTERM, how long sessions may finish before 421 4.3.2 closes them (ms); in-flight messages always settle.' }),
+  startSandbox: field({ env: 'SANDBOX_ENABLED', schema: bool.optional(), doc: 'Force the embedded sandbox on or off. Unset: on exactly when CAKEMAIL_API_URL is unset.' }),
+} as const;
+
+export type Fields = typeof fields;
+export type Config = { readonly [K in keyof Fields]: z.output<Fields[K]['schema']> };
+export type FieldName = keyof Fields;

@@ -1,0 +1,58 @@
+// What the MIME stage hands to the rest of the gateway: our own types, not the parser's, so
+// the parser can change without touching delivery. Every string here is already decoded to
+// UTF-8 (RFC 2047/2231, legacy charsets), and header values have had CR, LF and NUL removed.
+
+export interface Mailbox {
+  /** Decoded display name, '' when absent. */
+  name: string;
+  address: string;
+}
+
+export interface ParsedAttachment {
+  /** Decoded file name as the sender wrote it (RFC 2047/2231), null when absent. */
+  filename: string | null;
+  /** Lower-case MIME type, e.g. `application/pdf`. */
+  contentType: string;
+  disposition: 'attachment' | 'inline' | null;
+  /** Content-ID without angle brackets, when present (inline `cid:` images). */
+  contentId: string | null;
+  /** Decoded bytes. */
+  content: Uint8Array;
+}
+
+export interface HeaderField {
+  /** Header name as written (case kept). */
+  name: string;
+  /** Unfolded, RFC 2047-decoded value; CR, LF and NUL removed. */
+  value: string;
+}
+
+export interface ParsedMessage {
+  /** Every mailbox of every `From:` header (more than one header is refused by the payload stage). */
+  from: Mailbox[];
+  /** Number of `From:` and `Sender:` header fields, for the duplicate check. */
+  fromHeaderCount: number;
+  senderHeaderCount: number;
+  to: Mailbox[];
+  cc: Mailbox[];
+  subject: string;
+  text: string | null;
+  html: string | null;
+  /** Top-level header fields in order, duplicates kept. */
+  headers: HeaderField[];
+  attachments: ParsedAttachment[];
+}
+
+/** Why a message could not be parsed. */
+export type ParseFailure =
+  | { kind: 'limit'; limit: 'depth' | 'parts' | 'header_bytes'; detail: string } // 554 5.6.0
+  | { kind: 'malformed'; detail: string } // 554 5.6.0
+  | { kind: 'timeout'; detail: string } // 451 4.3.0
+  | { kind: 'crashed'; detail: string }; // 451 4.3.0 (worker died: heap cap, bug)
+
+export type ParseResult = { ok: true; message: ParsedMessage } | { ok: false; failure: ParseFailure };
+
+export interface MessageParser {
+  parse(raw: Uint8Array): Promise<ParseResult>;
+  close(): Promise<void>;
+}

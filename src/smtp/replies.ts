@@ -1,0 +1,159 @@
+// The one reply table (design.md §7). Every SMTP reply the gateway itself decides comes from
+// here: code, enhanced status code (RFC 3463), text, and the metric label that counts it.
+// Codes are fixed by the semantics (250 only when Cakemail queued it, 5xx only for the sender's
+// own problems, 4xx for ours); texts say exactly what was wrong.
+import type { MessageOutcome, Refusal, TempFailure } from '../delivery/outcome.ts';
+
+export interface Reply {
+  readonly code: number;
+  readonly enhanced: string;
+  readonly text: string;
+  /** Label of `smtp_messages_total{outcome=…}` and of the log line. */
+  readonly label: string;
+}
+
+/** Replies decided outside DATA: authentication and envelope. */
+export const sessionReplies = {
+  authOk: { code: 235, enhanced: '2.7.0', text: 'Authentication successful', label: 'auth_ok' },
+  authInvalid: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid', label: 'auth_invalid' },
+  authMfa: {
+    code: 535,
+    enhanced: '5.7.8',
+    text: 'This Cakemail login has multi-factor authentication; MFA logins cannot be used over SMTP. Use a personal access token (ck_pat_...) as the password',
+    label: 'auth_mfa',
+  },
+  authUnavailable: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure: Cakemail token service unavailable, try again later', label: 'auth_unavailable' },
+  authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required', label: 'auth_required' },
+  tlsRequired: { code: 538, enhanced: '5.7.11', text: 'Encryption required: issue STARTTLS first', label: 'tls_required' },
+  tooManyConnections: { code: 421, enhanced: '4.7.0', text: 'Too many connections, try again later', label: 'too_many_connections' },
+  shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', label: 'shutting_down' },
+  idleTimeout: { code: 421, enhanced: '4.4.2', text: 'Idle timeout, closing connection', label: 'idle_timeout' },
+  senderOk: { code: 250, enhanced: '2.1.0', text: 'Sender ok', label: 'mail_ok' },
+  recipientOk: { code: 250, enhanced: '2.1.5', text: 'Recipient ok', label: 'rcpt_ok' },
+  messageTooLarge: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds the fixed limit', label: 'too_large' },
+} as const satisfies Record<string, Reply>;
+
+export function badAddressSyntax(address: string): Reply {
+  return { code: 501, enhanced: '5.1.3', text: `Bad address syntax: <${clean(address)}>`, label: 'address_invalid' };
+}
+
+export function invalidUtf8Address(): Reply {
+  return { code: 501, enhanced: '5.1.7', text: 'Address is not valid UTF-8', label: 'address_invalid_utf8' };
+}
+
+export function nonAsciiAddress(address: string): Reply {
+  return {
+    code: 553,
+    enhanced: '5.6.7',
+    text: `Non-ASCII address not supported: <${clean(address)}>; Cakemail needs an ASCII address`,
+    label: 'address_non_ascii',
+  };
+}
+
+export function refusalReply(r: Refusal): Reply {
+  switch (r.kind) {
+    case 'content_invalid':
+      return { code: 554, enhanced: '5.6.0', text: `Message refused: ${clean(r.reason)}`, label: 'content_invalid' };
+    case 'attachment_refused':
+      return { code: 554, enhanced: '5.6.1', text: `Attachment refused: ${clean(r.reason)}`, label: 'attachment_refused' };
+    case 'too_large':
+      return { code: 552, enhanced: '5.3.4', text: `Message refused: ${clean(r.reason)}`, label: 'too_large' };
+    case 'sender_not_allowed':
+      return {
+        code: 550,
+        enhanced: '5.7.1',
+        text: `Sender <${clean(r.address)}> is not a confirmed sender of this Cakemail account${r.reason ? `: ${clean(r.reason)}` : ''}`,
+        label: 'sender_not_allowed',
+      };
+    case 'recipient_invalid':
+      return { code: 550, enhanced: '5.1.3', text: `Recipient <${clean(r.address)}> refused: ${clean(r.reason)}`, label: 'recipient_invalid' };
+  }
+}
+
+export function tempFailureReply(f: TempFailure): Reply {
+  const reason = clean(f.reason);
+  switch (f.kind) {
+    case 'api_unavailable':
+      return { code: 451, enhanced: '4.4.1', text: `Cakemail API unavailable (${reason}), try again later`, label: 'api_unavailable' };
+    case 'api_timeout':
+      return { code: 451, enhanced: '4.4.2', text: `Cakemail API did not answer in time (${reason}), try again later`, label: 'api_timeout' };
+    case 'api_dns':
+      return { code: 451, enhanced: '4.4.3', text: `Cakemail API host could not be resolved (${reason}), try again later`, label: 'api_dns' };
+    case 'api_rate_limited':
+      return {
+        code: 451,
+        enhanced: '4.4.5',
+        text: `Cakemail API rate limit reached${f.retryAfterS !== undefined ? `, retry after ${f.retryAfterS} s` : ''}, try again later`,
+        label: 'api_rate_limited',
+      };
+    case 'api_auth':
+      return { code: 451, enhanced: '4.3.5', text: `Cakemail API refused the gateway's credentials (${reason}), try again later`, label: 'api_auth' };
+    case 'parse_timeout':
+      return { code: 451, enhanced: '4.3.0', text: `Message could not be processed in time (${reason}), try again later`, label: 'parse_timeout' };
+    case 'local_error':
+      return { code: 451, enhanced: '4.3.0', text: `Local error in processing (${reason}), try again later`, label: 'local_error' };
+  }
+}
+
+export function outcomeReply(o: MessageOutcome): Reply {
+  switch (o.kind) {
+    case 'accepted':
+      return {
+        code: 250,
+        enhanced: '2.0.0',
+        text: `Ok: queued as ${o.id}${o.duplicate ? ' (already accepted earlier, not sent again)' : ''}`,
+        label: o.duplicate ? 'duplicate' : 'accepted',
+      };
+    case 'accepted_partial':
+      return {
+        code: 250,
+        enhanced: '2.0.0',
+        text: `Ok: queued as ${o.id}; ${o.refused} of ${o.recipients} recipients refused by Cakemail`,
+        label: 'accepted_partial',
+      };
+    case 'refused':
+      return refusalReply(o.refusal);
+    case 'api_refused':
+      return apiRefusedReply(o.apiKind, o.reason);
+    case 'temp_failure':
+      return tempFailureReply(o.failure);
+  }
+}
+
+function apiRefusedReply(kind: 'api_invalid' | 'api_rejected' | 'api_too_large', reason: string): Reply {
+  switch (kind) {
+    case 'api_invalid':
+      return { code: 554, enhanced: '5.6.0', text: `Cakemail refused the message: ${clean(reason)}`, label: 'api_invalid' };
+    case 'api_rejected':
+      return { code: 550, enhanced: '5.7.1', text: `Cakemail rejected the message: ${clean(reason)}`, label: 'api_rejected' };
+    case 'api_too_large':
+      return { code: 552, enhanced: '5.3.4', text: `Cakemail refused the message as too large: ${clean(reason)}`, label: 'api_too_large' };
+  }
+}
+
+/**
+ * Text that goes into a reply line: control characters would split the reply (or smuggle a
+ * second one), and an unbounded API message would make an unreadable bounce.
+ */
+export function clean(text: string, max = 300): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
+}
+
+/** The text smtp-server should send: our enhanced code first (see smtp/enhanced-codes.ts). */
+export function replyMessage(r: Reply): string {
+  return `${r.enhanced} ${r.text}`;
+}
+
+/** An Error shaped the way smtp-server callbacks expect, carrying our reply. */
+export class SmtpReplyError extends Error {
+  readonly responseCode: number;
+  readonly reply: Reply;
+  constructor(reply: Reply) {
+    super(replyMessage(reply));
+    this.name = 'SmtpReplyError';
+    this.responseCode = reply.code;
+    this.reply = reply;
+  }
+}
