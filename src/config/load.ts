@@ -24,6 +24,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     if (out.submissionPort !== 0 && out.submissionPort === out.smtpsPort) {
       errors.push('SMTP_SUBMISSION_PORT and SMTP_SMTPS_PORT must differ');
     }
+    if (out.startSandbox === false && out.apiUrl === undefined) {
+      errors.push('SANDBOX_ENABLED=false needs CAKEMAIL_API_URL: there is no API to send to');
+    }
     if ((out.maxAttachmentBytes as number) > (out.maxTotalAttachmentBytes as number)) {
       errors.push('MAX_ATTACHMENT_BYTES must not exceed MAX_TOTAL_ATTACHMENT_BYTES');
     }

@@ -35,7 +35,6 @@ export const fields = {
   tlsCertFile: field({ env: 'TLS_CERT_FILE', schema: optionalString, doc: 'PEM certificate chain file; reloaded when it changes. Unset: a self-signed certificate is generated at start.' }),
   tlsKeyFile: field({ env: 'TLS_KEY_FILE', schema: optionalString, doc: 'PEM private key file; reloaded when it changes. Set together with TLS_CERT_FILE.' }),
   tlsReloadIntervalMs: field({ env: 'TLS_RELOAD_INTERVAL_MS', schema: positiveInt, default: '10000', doc: 'How often the certificate files are checked for changes (ms).' }),
-  tlsHandshakeTimeoutMs: field({ env: 'TLS_HANDSHAKE_TIMEOUT_MS', schema: positiveInt, default: '10000', doc: 'A TLS handshake that takes longer is dropped (ms).' }),
   maxMessageBytes: field({ env: 'MAX_MESSAGE_BYTES', schema: positiveInt, default: String(10 * MiB), doc: 'Largest message accepted (SIZE in EHLO); larger gets 552 5.3.4 with no API call.' }),
   maxRecipients: field({ env: 'MAX_RECIPIENTS', schema: positiveInt.max(1000), default: '100', doc: 'Envelope recipients per message; the next RCPT gets 452 4.5.3.' }),
   maxConnections: field({ env: 'MAX_CONNECTIONS', schema: positiveInt, default: '1000', doc: 'Concurrent SMTP connections per process; more get 421.' }),

@@ -1,0 +1,130 @@
+// The composition root: the one place that wires the modules together. Everything else gets
+// its collaborators passed in, so tests can build a gateway on port 0 with any configuration.
+import { CakemailClient } from './cakemail/client.ts';
+import { SenderDirectory } from './cakemail/senders.ts';
+import { TokenCache } from './cakemail/tokens.ts';
+import { sandboxEnabled } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { DedupeRecords } from './delivery/dedupe.ts';
+import { DeliveryPipeline } from './delivery/pipeline.ts';
+import { startAdmin, type AdminServer } from './http/admin.ts';
+import { createMessageParser } from './mime/parser.ts';
+import type { Logger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { startSandbox, type Sandbox } from './sandbox/server.ts';
+import { SessionHandlers } from './smtp/handlers.ts';
+import type { GatewaySmtpServer } from './smtp/adapter.ts';
+import { close, createListeners, listen } from './smtp/listeners.ts';
+import { loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
+import { MemoryStore } from './state/memory.ts';
+import { RedisStore } from './state/redis.ts';
+import type { StateStore } from './state/store.ts';
+
+export interface Gateway {
+  config: Config;
+  ports: { submission: number; smtps: number; admin: number };
+  apiUrl: string;
+  sandbox: Sandbox | undefined;
+  tls: TlsMaterial;
+  metrics: Metrics;
+  isReady(): boolean;
+  /** Graceful drain (design.md §8): not ready → stop accepting → settle in-flight → close. */
+  shutdown(): Promise<void>;
+}
+
+export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+  const metrics = createMetrics();
+  // Undone in reverse order on shutdown or on a failed start; SMTP listeners are closed first.
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const listeners: GatewaySmtpServer[] = [];
+  let draining = false;
+  let listening = false;
+  try {
+    let sandbox: Sandbox | undefined;
+    if (sandboxEnabled(config)) {
+      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) });
+      cleanups.push(() => sandbox?.close());
+    }
+    const apiUrl = sandbox ? sandbox.url : (config.apiUrl as string);
+
+    const client = new CakemailClient({ baseUrl: apiUrl, timeoutMs: config.apiTimeoutMs, metrics });
+    const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
+    const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
+    const store: StateStore = config.redisUrl ? new RedisStore(config.redisUrl) : new MemoryStore();
+    cleanups.push(() => store.close());
+    if (store instanceof RedisStore) {
+      // Not fatal: dedupe fails open while Redis is away (design.md §8), but say so at start.
+      await store.ready().catch((err: Error) => logger.warn({ err: err.message }, 'Redis not reachable at start; dedupe fails open until it is'));
+    }
+    const parser = createMessageParser({
+      workers: config.parseWorkers,
+      timeoutMs: config.parseTimeoutMs,
+      heapMb: config.parseHeapMb,
+      maxDepth: config.mimeMaxDepth,
+      maxParts: config.mimeMaxParts,
+      maxHeaderBytes: config.mimeMaxHeaderBytes,
+    });
+    cleanups.push(() => parser.close());
+    const dedupe = new DedupeRecords(store, config.dedupeTtlS, logger, metrics);
+    const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, logger, metrics });
+    const handlers = new SessionHandlers({ tokens, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
+
+    const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
+    const servers = createListeners(config, tls, handlers, logger, metrics);
+    if (config.tlsCertFile && config.tlsKeyFile) {
+      const stop = watchTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsReloadIntervalMs, (m) => {
+        servers.submission.updateSecureContext(tlsPolicy(m));
+        servers.smtps.updateSecureContext(tlsPolicy(m));
+      }, logger);
+      cleanups.push(stop);
+    }
+    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort);
+    listeners.push(servers.submission);
+    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort);
+    listeners.push(servers.smtps);
+    listening = true;
+    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => listening && !draining);
+    cleanups.push(() => admin.close());
+
+    let shutdownPromise: Promise<void> | undefined;
+    const shutdown = () =>
+      (shutdownPromise ??= (async () => {
+        draining = true;
+        logger.info('draining: readiness false, no new connections');
+        const closing = listeners.map(close);
+        const idle = listeners.reduce((n, l) => n + l.closeIdle((id) => handlers.isBusy(id)), 0);
+        logger.info({ idleClosed: idle }, 'idle sessions answered 421 4.3.2');
+        await handlers.settled();
+        logger.info('in-flight messages settled');
+        // Sessions that just got their DATA reply are closed now rather than at closeTimeout.
+        for (const l of listeners) l.closeIdle(() => false);
+        await Promise.all(closing);
+        await runCleanups(cleanups.reverse(), logger);
+      })());
+
+    return {
+      config,
+      ports: { submission, smtps, admin: admin.port },
+      apiUrl,
+      sandbox,
+      tls,
+      metrics,
+      isReady: () => listening && !draining,
+      shutdown,
+    };
+  } catch (err) {
+    await Promise.all(listeners.map(close));
+    await runCleanups(cleanups.reverse(), logger);
+    throw err;
+  }
+}
+
+async function runCleanups(cleanups: (() => Promise<void> | void)[], logger: Logger): Promise<void> {
+  for (const c of cleanups) {
+    try {
+      await c();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'cleanup failed');
+    }
+  }
+}

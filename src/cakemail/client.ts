@@ -1,0 +1,138 @@
+// One method per Cakemail endpoint the gateway calls. Every attempt has its own deadline
+// (AbortSignal.timeout) on top of the caller's signal: Node's fetch would otherwise wait 300 s
+// for headers. No retries here: retry policy lives in one layer (resilience/retry.ts).
+import type { Metrics } from '../observability/metrics.ts';
+import { errorMessage, networkFailure, parseRetryAfter, type ApiFailure, type ApiResult } from './errors.ts';
+import type { SendersPage, SubmitEmail, SubmitEmailResponse, TokenResponse } from './types.ts';
+
+export type TokenGrant =
+  | { kind: 'password'; username: string; password: string; accountId?: number }
+  | { kind: 'refresh'; refreshToken: string };
+
+/** `/token` answers either tokens or, for an MFA login, a challenge. */
+export type TokenAnswer = { kind: 'token'; token: TokenResponse } | { kind: 'challenge' };
+
+export interface CakemailClientOptions {
+  baseUrl: string;
+  timeoutMs: number;
+  metrics?: Metrics;
+}
+
+export class CakemailClient {
+  readonly #base: string;
+  readonly #timeoutMs: number;
+  readonly #metrics: Metrics | undefined;
+
+  constructor(opts: CakemailClientOptions) {
+    this.#base = opts.baseUrl.replace(/\/+$/, '');
+    this.#timeoutMs = opts.timeoutMs;
+    this.#metrics = opts.metrics;
+  }
+
+  /** POST /token: password or refresh grant, form-encoded, scope `user`. */
+  async token(grant: TokenGrant, signal?: AbortSignal): Promise<ApiResult<TokenAnswer>> {
+    const form = new URLSearchParams();
+    if (grant.kind === 'password') {
+      form.set('grant_type', 'password');
+      form.set('username', grant.username);
+      form.set('password', grant.password);
+      form.set('scopes', 'user');
+      if (grant.accountId !== undefined) form.set('account_id', String(grant.accountId));
+    } else {
+      form.set('grant_type', 'refresh_token');
+      form.set('refresh_token', grant.refreshToken);
+    }
+    const res = await this.#request('token', '/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form.toString(),
+    }, signal);
+    if (!res.ok) {
+      // The spec's description says an MFA challenge may come back as 401 with a challenge body.
+      if (res.error.kind === 'http' && res.error.status === 401 && res.challenge) return { ok: true, status: 401, value: { kind: 'challenge' } };
+      return res;
+    }
+    const body = res.value as Record<string, unknown>;
+    if (typeof body.challenge === 'string') return { ok: true, status: res.status, value: { kind: 'challenge' } };
+    if (typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') {
+      return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'token response without access_token/expires_in' } };
+    }
+    return { ok: true, status: res.status, value: { kind: 'token', token: body as unknown as TokenResponse } };
+  }
+
+  /** GET /brands/default/senders, one page. */
+  async senders(bearer: string, page: number, perPage: number, accountId?: number, signal?: AbortSignal): Promise<ApiResult<SendersPage>> {
+    const q = new URLSearchParams({ page: String(page), per_page: String(perPage) });
+    if (accountId !== undefined) q.set('account_id', String(accountId));
+    const res = await this.#request('senders', `/brands/default/senders?${q}`, {
+      method: 'GET',
+      headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
+    }, signal);
+    if (!res.ok) return res;
+    const body = res.value as Partial<SendersPage>;
+    if (!Array.isArray(body.data)) return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'senders response without data[]' } };
+    return { ok: true, status: res.status, value: body as SendersPage };
+  }
+
+  /**
+   * POST /v2/emails. Success means 2xx *and* `data.status == "queued"`; a 2xx carrying
+   * `rejected`/`error` comes back as a value for the caller to treat as a refusal.
+   */
+  async submitEmail(bearer: string, email: SubmitEmail, accountId?: number, signal?: AbortSignal): Promise<ApiResult<SubmitEmailResponse>> {
+    const path = accountId === undefined ? '/v2/emails' : `/v2/emails?account_id=${accountId}`;
+    const res = await this.#request('emails', path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(email),
+    }, signal);
+    if (!res.ok) return res;
+    const body = res.value as Partial<SubmitEmailResponse>;
+    const status = body?.data?.status;
+    if (status !== 'queued' && status !== 'rejected' && status !== 'error') {
+      return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'email response without data.status' } };
+    }
+    return { ok: true, status: res.status, value: body as SubmitEmailResponse };
+  }
+
+  async #request(
+    endpoint: string,
+    path: string,
+    init: RequestInit,
+    signal?: AbortSignal,
+  ): Promise<{ ok: true; status: number; value: unknown } | { ok: false; error: ApiFailure; challenge?: boolean }> {
+    const attemptSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]) : AbortSignal.timeout(this.#timeoutMs);
+    const started = performance.now();
+    const observe = (result: string) => {
+      this.#metrics?.apiRequests.inc({ endpoint, result });
+      this.#metrics?.apiLatency.observe({ endpoint }, (performance.now() - started) / 1000);
+    };
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${this.#base}${path}`, { ...init, signal: attemptSignal });
+      text = await response.text();
+    } catch (err) {
+      const error = networkFailure(err);
+      observe(error.kind === 'timeout' ? 'timeout' : 'network');
+      return { ok: false, error };
+    }
+    let body: unknown = undefined;
+    try {
+      body = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      body = undefined;
+    }
+    observe(String(response.status));
+    if (response.status >= 200 && response.status < 300) {
+      if (body === undefined) return { ok: false, error: { kind: 'bad_response', status: response.status, message: 'response body is not JSON' } };
+      return { ok: true, status: response.status, value: body };
+    }
+    const { message, code } = errorMessage(body, response.status);
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+    const error: ApiFailure = { kind: 'http', status: response.status, message };
+    if (code !== undefined) error.code = code;
+    if (retryAfterMs !== undefined) error.retryAfterMs = retryAfterMs;
+    const challenge = !!body && typeof body === 'object' && typeof (body as { challenge?: unknown }).challenge === 'string';
+    return { ok: false, error, challenge };
+  }
+}

@@ -1,0 +1,170 @@
+// SMTP credentials → Cakemail bearer tokens (design.md §5). Tokens are cached per process,
+// keyed by an HMAC of username and password under a key that is random per process: the cache
+// never holds a plaintext password as a key, and a key is useless outside this process.
+// Passwords and tokens stay in memory only; nothing here logs them.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { CakemailClient } from './client.ts';
+import type { ApiFailure, ApiResult } from './errors.ts';
+import type { TokenResponse } from './types.ts';
+
+const PAT_PATTERN = /^ck_pat_[0-9a-f]{40}$/;
+const MAX_ENTRIES = 10_000;
+
+export type AuthOutcome =
+  | { ok: true; credential: Credential }
+  | { ok: false; reason: 'invalid' | 'mfa' | 'unavailable'; detail: string };
+
+interface TokenEntry {
+  accessToken: string;
+  refreshToken: string;
+  expiresAt: number;
+  accounts: number[];
+}
+
+export interface TokenCacheOptions {
+  client: CakemailClient;
+  refreshMarginMs: number;
+  /** Sub-account to act for; sent as account_id. */
+  accountId?: number;
+  now?: () => number;
+}
+
+/** What a session holds after AUTH: who it is and how to get a valid bearer. */
+export class Credential {
+  /** Stable across processes, not secret: the account the mail is sent for (dedupe, sender cache). */
+  readonly accountKey: string;
+  readonly username: string;
+  readonly accountId: number | undefined;
+  readonly #cache: TokenCache;
+  readonly #key: string;
+  readonly #password: string;
+
+  constructor(cache: TokenCache, key: string, username: string, password: string, accountKey: string, accountId: number | undefined) {
+    this.#cache = cache;
+    this.#key = key;
+    this.username = username;
+    this.#password = password;
+    this.accountKey = accountKey;
+    this.accountId = accountId;
+  }
+
+  /** A bearer valid for at least the refresh margin. */
+  bearer(signal?: AbortSignal): Promise<ApiResult<string>> {
+    return this.#cache.bearerFor(this.#key, this.username, this.#password, false, signal);
+  }
+
+  /** A fresh bearer after the API answered 401 to the current one. */
+  renew(signal?: AbortSignal): Promise<ApiResult<string>> {
+    return this.#cache.bearerFor(this.#key, this.username, this.#password, true, signal);
+  }
+}
+
+export class TokenCache {
+  readonly #client: CakemailClient;
+  readonly #marginMs: number;
+  readonly #accountId: number | undefined;
+  readonly #now: () => number;
+  readonly #hmacKey = randomBytes(32);
+  readonly #entries = new Map<string, TokenEntry>();
+  /** Single flight: concurrent sessions with the same credentials share one token call. */
+  readonly #inflight = new Map<string, Promise<ApiResult<TokenEntry | 'challenge'>>>();
+
+  constructor(opts: TokenCacheOptions) {
+    this.#client = opts.client;
+    this.#marginMs = opts.refreshMarginMs;
+    this.#accountId = opts.accountId;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  async authenticate(username: string, password: string, signal?: AbortSignal): Promise<AuthOutcome> {
+    const key = this.#hmac(username, password);
+    if (PAT_PATTERN.test(password)) return this.#authenticatePat(key, username, password, signal);
+    const res = await this.#entryFor(key, username, password, false, signal);
+    if (!res.ok) return authFailure(res.error);
+    if (res.value === 'challenge') return { ok: false, reason: 'mfa', detail: 'MFA challenge' };
+    const accountId = this.#accountId ?? res.value.accounts[0];
+    const accountKey = accountId !== undefined ? `account:${accountId}` : `login:${username.toLowerCase()}`;
+    return { ok: true, credential: new Credential(this, key, username, password, accountKey, this.#accountId) };
+  }
+
+  /** Used by Credential; `force` skips a cached token the API just refused. */
+  async bearerFor(key: string, username: string, password: string, force: boolean, signal?: AbortSignal): Promise<ApiResult<string>> {
+    if (PAT_PATTERN.test(password)) return { ok: true, status: 200, value: password };
+    const res = await this.#entryFor(key, username, password, force, signal);
+    if (!res.ok) return res;
+    if (res.value === 'challenge') return { ok: false, error: { kind: 'http', status: 401, message: 'MFA challenge' } };
+    return { ok: true, status: res.status, value: res.value.accessToken };
+  }
+
+  // A PAT is the bearer itself (cakemail-api.md §2.6). One cheap call proves it is valid
+  // before AUTH succeeds, so a wrong PAT gets 535 at AUTH rather than 451 after DATA.
+  async #authenticatePat(key: string, username: string, pat: string, signal?: AbortSignal): Promise<AuthOutcome> {
+    if (!this.#entries.has(key)) {
+      const res = await this.#client.senders(pat, 1, 1, this.#accountId, signal);
+      if (!res.ok) return authFailure(res.error);
+      this.#remember(key, { accessToken: pat, refreshToken: '', expiresAt: this.#now() + 10 * 60_000, accounts: [] });
+    }
+    const accountKey = this.#accountId !== undefined ? `account:${this.#accountId}` : `pat:${createHash('sha256').update(pat).digest('hex').slice(0, 24)}`;
+    return { ok: true, credential: new Credential(this, key, username, pat, accountKey, this.#accountId) };
+  }
+
+  #entryFor(key: string, username: string, password: string, force: boolean, signal?: AbortSignal): Promise<ApiResult<TokenEntry | 'challenge'>> {
+    const cached = this.#entries.get(key);
+    if (cached && !force && cached.expiresAt - this.#marginMs > this.#now()) {
+      return Promise.resolve({ ok: true, status: 200, value: cached });
+    }
+    const running = this.#inflight.get(key);
+    if (running) return running;
+    const p = this.#obtain(key, username, password, cached, signal).finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, p);
+    return p;
+  }
+
+  async #obtain(key: string, username: string, password: string, cached: TokenEntry | undefined, signal?: AbortSignal): Promise<ApiResult<TokenEntry | 'challenge'>> {
+    if (cached?.refreshToken) {
+      const refreshed = await this.#client.token({ kind: 'refresh', refreshToken: cached.refreshToken }, signal);
+      if (refreshed.ok && refreshed.value.kind === 'token') return { ok: true, status: refreshed.status, value: this.#store(key, refreshed.value.token) };
+      // A refused refresh token falls back to the password grant (what Cakemail's own clients do);
+      // anything else (API down) is reported as it is.
+      if (!refreshed.ok && !(refreshed.error.kind === 'http' && refreshed.error.status >= 400 && refreshed.error.status < 500)) return refreshed;
+    }
+    this.#entries.delete(key);
+    const grant = { kind: 'password' as const, username, password, ...(this.#accountId !== undefined ? { accountId: this.#accountId } : {}) };
+    const res = await this.#client.token(grant, signal);
+    if (!res.ok) return res;
+    if (res.value.kind === 'challenge') return { ok: true, status: res.status, value: 'challenge' };
+    return { ok: true, status: res.status, value: this.#store(key, res.value.token) };
+  }
+
+  #store(key: string, t: TokenResponse): TokenEntry {
+    const entry: TokenEntry = {
+      accessToken: t.access_token,
+      refreshToken: t.refresh_token,
+      expiresAt: this.#now() + t.expires_in * 1000,
+      accounts: Array.isArray(t.accounts) ? t.accounts : [],
+    };
+    this.#remember(key, entry);
+    return entry;
+  }
+
+  #remember(key: string, entry: TokenEntry): void {
+    if (this.#entries.size >= MAX_ENTRIES) {
+      // Bounded: drop the oldest insertion (Map keeps insertion order).
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+  }
+
+  #hmac(username: string, password: string): string {
+    return createHmac('sha256', this.#hmacKey).update(username).update('\0').update(password).digest('hex');
+  }
+}
+
+function authFailure(e: ApiFailure): AuthOutcome {
+  // 400/401/403/422 from /token: the credentials (or the account_id they asked for) are wrong.
+  // Everything else is the API's problem, so the client should try again later (454).
+  if (e.kind === 'http' && [400, 401, 403, 422].includes(e.status)) return { ok: false, reason: 'invalid', detail: e.message };
+  return { ok: false, reason: 'unavailable', detail: e.kind === 'http' ? `HTTP ${e.status}` : e.message };
+}

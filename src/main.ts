@@ -1,0 +1,121 @@
+// Entry point: parse the command, load the configuration, start, handle signals. No logic.
+import { startGateway } from './app.ts';
+import { configMarkdown, describeConfig, loadConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { createLogger } from './observability/logger.ts';
+import { startSandbox } from './sandbox/server.ts';
+import { DEMO } from './sandbox/seed.ts';
+
+const HELP = `Cakemail SMTP Gateway — SMTP submission to the Cakemail Email API
+
+Usage: smtp-gateway [command]
+
+Commands:
+  serve            Run the gateway (default). Without CAKEMAIL_API_URL it also runs the
+                   embedded Cakemail API sandbox and sends there.
+  sandbox          Run the Cakemail API sandbox alone (web inbox, fault injection).
+  config           Print the effective configuration, secrets redacted.
+  config --markdown  Print the configuration reference table.
+  --help           This text.
+
+All settings come from environment variables; see README.md or 'smtp-gateway config'.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (command === 'config' && rest.includes('--markdown')) {
+    process.stdout.write(configMarkdown() + '\n');
+    return 0;
+  }
+  const loaded = loadConfig(process.env);
+  if (!loaded.ok) {
+    process.stderr.write(`Invalid configuration (${loaded.errors.length} error${loaded.errors.length === 1 ? '' : 's'}):\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+    return 2;
+  }
+  const config = loaded.config;
+  switch (command) {
+    case 'config':
+      process.stdout.write(describeConfig(config).join('\n') + '\n');
+      return 0;
+    case 'serve':
+      return serve(config);
+    case 'sandbox':
+      return sandboxOnly(config);
+    default:
+      process.stderr.write(`Unknown command '${command}'.\n\n${HELP}`);
+      return 2;
+  }
+}
+
+async function serve(config: Config): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  const gw = await startGateway(config, logger);
+  logger.info({ ports: gw.ports, api: gw.apiUrl, sandbox: Boolean(gw.sandbox), tls: gw.tls.source }, 'gateway ready');
+  const host = config.smtpHost;
+  const lines = [
+    '',
+    'Cakemail SMTP Gateway is running.',
+    `  SMTP submission (STARTTLS): ${host}:${gw.ports.submission}`,
+    `  SMTPS (implicit TLS):       ${host}:${gw.ports.smtps}`,
+    `  Admin (health, metrics):    http://${config.adminHost}:${gw.ports.admin}/metrics`,
+    `  TLS certificate:            ${gw.tls.source}`,
+  ];
+  if (gw.sandbox) {
+    lines.push(
+      `  Cakemail API sandbox:       ${gw.sandbox.url}  (web inbox: ${gw.sandbox.url}/)`,
+      `  Sandbox login:              ${DEMO.username} / ${DEMO.password}`,
+      `  Confirmed senders:          ${DEMO.confirmedSenders.join(', ')}`,
+      '',
+      'Try it:',
+      `  swaks --server ${host}:${gw.ports.submission} --tls --auth-user ${DEMO.username} --auth-password ${DEMO.password} \\`,
+      `        --from ${DEMO.username} --to someone@example.org`,
+    );
+  } else {
+    lines.push(`  Cakemail API:               ${gw.apiUrl}`);
+  }
+  process.stderr.write(lines.join('\n') + '\n\n');
+  return waitForSignal(async () => {
+    await gw.shutdown();
+    logger.info('shutdown complete');
+    logger.flush();
+  });
+}
+
+async function sandboxOnly(config: Config): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  const sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger });
+  process.stderr.write(`Cakemail API sandbox: ${sandbox.url} (web inbox at ${sandbox.url}/; login ${DEMO.username} / ${DEMO.password})\n`);
+  return waitForSignal(() => sandbox.close());
+}
+
+function waitForSignal(stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`${signal} received, shutting down gracefully\n`);
+      stop().then(
+        () => resolve(0),
+        (err: Error) => {
+          process.stderr.write(`shutdown failed: ${err.message}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`fatal: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

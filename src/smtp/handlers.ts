@@ -1,0 +1,139 @@
+// The SMTP session hooks (design.md §3): AUTH → MAIL → RCPT → DATA. Each hook decides with
+// typed outcomes and answers through the reply table; smtp-server's callback API is adapted
+// here and nowhere else.
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { Credential, TokenCache } from '../cakemail/tokens.ts';
+import type { DeliveryPipeline } from '../delivery/pipeline.ts';
+import type { MessageOutcome } from '../delivery/outcome.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { readData } from './data.ts';
+import {
+  SmtpReplyError,
+  badAddressSyntax,
+  invalidUtf8Address,
+  nonAsciiAddress,
+  outcomeReply,
+  replyMessage,
+  sessionReplies,
+  type Reply,
+} from './replies.ts';
+
+type Callback<T = void> = (err?: Error | null, result?: T) => void;
+
+/** Delay before answering a failed AUTH: slows guessing without costing a real user much. */
+const AUTH_FAILURE_DELAY_MS = 1000;
+/** A simple `local@domain` check; smtp-server has already parsed the angle brackets. */
+const ADDRESS = /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+export interface HandlerDeps {
+  tokens: TokenCache;
+  pipeline: DeliveryPipeline;
+  logger: Logger;
+  metrics: Metrics;
+  maxMessageBytes: number;
+}
+
+export class SessionHandlers {
+  readonly #d: HandlerDeps;
+  /** Sessions with a DATA transaction under way: shutdown waits for these. */
+  readonly #busy = new Map<string, Promise<void>>();
+
+  constructor(deps: HandlerDeps) {
+    this.#d = deps;
+  }
+
+  isBusy(sessionId: string): boolean {
+    return this.#busy.has(sessionId);
+  }
+
+  /** Resolves when every DATA transaction under way has answered. */
+  async settled(): Promise<void> {
+    while (this.#busy.size > 0) await Promise.allSettled([...this.#busy.values()]);
+  }
+
+  onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, callback: Callback<{ user: unknown }>): void => {
+    const log = this.#log(session);
+    const username = auth.username ?? '';
+    const password = auth.password ?? '';
+    void this.#d.tokens.authenticate(username, password).then((res) => {
+      if (res.ok) {
+        this.#d.metrics.auth.inc({ result: 'ok' });
+        log.info({ method: auth.method, username }, 'authenticated');
+        callback(null, { user: res.credential });
+        return;
+      }
+      const reply = res.reason === 'mfa' ? sessionReplies.authMfa : res.reason === 'invalid' ? sessionReplies.authInvalid : sessionReplies.authUnavailable;
+      this.#d.metrics.auth.inc({ result: reply.label });
+      log.warn({ method: auth.method, username, result: reply.label, detail: res.detail }, 'authentication failed');
+      const delay = res.reason === 'unavailable' ? 0 : AUTH_FAILURE_DELAY_MS;
+      setTimeout(() => callback(new SmtpReplyError(reply)), delay);
+    });
+  };
+
+  onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: Callback): void => {
+    // The null reverse-path <> is legal (RFC 5321 §4.5.5) and is kept as the envelope sender.
+    const bad = address.address === '' ? null : checkAddress(address.address);
+    if (bad) return callback(new SmtpReplyError(bad));
+    callback();
+  };
+
+  onRcptTo = (address: SMTPServerAddress, _session: SMTPServerSession, callback: Callback): void => {
+    const bad = checkAddress(address.address);
+    if (bad) return callback(new SmtpReplyError(bad));
+    callback();
+  };
+
+  onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: Callback<string>): void => {
+    const started = performance.now();
+    const work = this.#transaction(stream, session).then((reply) => {
+      this.#d.metrics.messages.inc({ outcome: reply.label });
+      this.#d.metrics.messageDuration.observe((performance.now() - started) / 1000);
+      this.#log(session).info({ code: reply.code, enhanced: reply.enhanced, outcome: reply.label, ms: Math.round(performance.now() - started) }, 'message answered');
+      if (reply.code === 250) callback(null, replyMessage(reply));
+      else callback(new SmtpReplyError(reply));
+    });
+    this.#busy.set(session.id, work);
+    void work.finally(() => this.#busy.delete(session.id));
+  };
+
+  async #transaction(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Reply> {
+    const log = this.#log(session);
+    try {
+      const read = await readData(stream, this.#d.maxMessageBytes);
+      if (!read.ok) return outcomeReply({ kind: 'refused', refusal: read.refusal });
+      if (read.normalized) log.info('stray CR/LF normalised in DATA');
+      const credential = session.user as Credential | undefined;
+      if (!credential) return sessionReplies.authRequired;
+      const outcome: MessageOutcome = await this.#d.pipeline.deliver({
+        sessionId: session.id,
+        credential,
+        envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        recipients: session.envelope.rcptTo.map((r) => r.address),
+        raw: read.raw,
+      });
+      return outcomeReply(outcome);
+    } catch (err) {
+      // A bug must not turn into a lost message or a 5xx: the client keeps it and retries.
+      log.error({ err }, 'unexpected error in DATA');
+      stream.resume();
+      return outcomeReply({ kind: 'temp_failure', failure: { kind: 'local_error', reason: 'internal error' } });
+    }
+  }
+
+  #log(session: SMTPServerSession): Logger {
+    return this.#d.logger.child({ session: session.id });
+  }
+}
+
+/** Envelope address checks (RFC 6531 X.6.7; threats.md T-13, T-14). */
+export function checkAddress(address: string): Reply | null {
+  if (address.includes('\uFFFD')) return invalidUtf8Address();
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x20-\x7e]/.test(address)) {
+    // eslint-disable-next-line no-control-regex
+    return /[\x00-\x1f\x7f]/.test(address) ? badAddressSyntax(address) : nonAsciiAddress(address);
+  }
+  if (address.length > 254 || !ADDRESS.test(address)) return badAddressSyntax(address);
+  return null;
+}
