@@ -35,6 +35,10 @@ export interface ParsedMessage {
   senderHeaderCount: number;
   to: Mailbox[];
   cc: Mailbox[];
+  /** Mailboxes of the first `Reply-To:` field, parsed before decoding so a display name holding a
+   *  comma cannot turn into a second address when the header is written out again. Optional so
+   *  hand-built messages in tests need not set it; the parser always does. */
+  replyTo?: Mailbox[];
   subject: string;
   text: string | null;
   html: string | null;

@@ -1,0 +1,22 @@
+// One rule for every decoded string that leaves the MIME stage as a header value, name, subject,
+// file name or tag source (design.md §2, threats.md finding 5 and T-09): parsers return CR LF
+// inside decoded RFC 2047 words (`=?UTF-8?B?aGkNCkJjYzog...?=` → "hi\r\nBcc: victim@…"), and the
+// API re-emits these values as header lines. A run of line-breaking characters becomes one space
+// (as Postfix's cleanup_replace_stray_cr_lf does: readable, and no word is glued to the next);
+// NUL and the other C0/C1 controls are removed; TAB becomes a space.
+
+// CR, LF, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: anything a downstream writer might treat as a line end.
+const LINE_BREAKS = /[\r\n\u0085\u2028\u2029]+/g;
+// C0 controls except TAB/LF/CR (handled above), DEL, C1 controls.
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
+
+/** A single-line, control-free value: safe to put in a header field or an API string. */
+export function cleanLine(value: string): string {
+  return value.replace(LINE_BREAKS, ' ').replace(/\t/g, ' ').replace(CONTROLS, '').trim();
+}
+
+/** Body text keeps its line breaks; only NUL goes (RFC 5322 §2.3 forbids it, and it never reaches the API). */
+export function cleanBody(value: string): string {
+  return value.includes('\u0000') ? value.replace(/\u0000/g, '') : value;
+}
