@@ -1,0 +1,45 @@
+// Start a whole gateway (with its embedded sandbox) on free ports for a test.
+import { pino } from 'pino';
+import { startGateway, type Gateway } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
+
+export const DEMO_USER = 'demo@example.com';
+export const DEMO_PASSWORD = 'demo-password';
+
+export async function startTestGateway(env: Record<string, string> = {}): Promise<Gateway> {
+  const loaded = loadConfig({
+    SMTP_SUBMISSION_PORT: '0',
+    SMTP_SMTPS_PORT: '0',
+    ADMIN_PORT: '0',
+    SANDBOX_PORT: '0',
+    LOG_LEVEL: 'silent',
+    API_RETRY_BASE_MS: '20',
+    API_RETRY_CAP_MS: '100',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    ...env,
+  });
+  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+  return startGateway(loaded.config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+}
+
+/** The sandbox admin endpoints, typed for tests. */
+export async function sandboxEmails(gw: Gateway): Promise<{ id: string; payload: Record<string, any> }[]> {
+  const res = await fetch(`${gw.apiUrl}/_sandbox/emails`);
+  return (await res.json()) as { id: string; payload: Record<string, any> }[];
+}
+
+export async function sandboxRequests(gw: Gateway): Promise<Record<string, number>> {
+  const res = await fetch(`${gw.apiUrl}/_sandbox/requests`);
+  return (await res.json()) as Record<string, number>;
+}
+
+export async function setFault(gw: Gateway, fault: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault) });
+  if (!res.ok) throw new Error(`fault not set: ${res.status} ${await res.text()}`);
+}
+
+export async function clearSandbox(gw: Gateway): Promise<void> {
+  await fetch(`${gw.apiUrl}/_sandbox/emails`, { method: 'DELETE' });
+  await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'DELETE' });
+  await fetch(`${gw.apiUrl}/_sandbox/requests`, { method: 'DELETE' });
+}

@@ -1,0 +1,86 @@
+// A raw SMTP dialogue over TCP/TLS, for replies that real client libraries hide.
+import net from 'node:net';
+import tls from 'node:tls';
+
+export class RawSmtp {
+  #socket: net.Socket | tls.TLSSocket;
+  #buffer = '';
+  #waiters: (() => void)[] = [];
+
+  private constructor(socket: net.Socket | tls.TLSSocket) {
+    this.#socket = socket;
+    this.#attach(socket);
+  }
+
+  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<RawSmtp> {
+    const socket = opts.tls
+      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
+      : net.connect({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
+      socket.once('error', reject);
+    });
+    const c = new RawSmtp(socket);
+    await c.reply();
+    return c;
+  }
+
+  #attach(socket: net.Socket | tls.TLSSocket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      this.#buffer += d;
+      for (const w of this.#waiters.splice(0)) w();
+    });
+    socket.on('close', () => {
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  /** Read one complete (possibly multi-line) reply. */
+  async reply(timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.#buffer);
+      if (m) {
+        this.#buffer = this.#buffer.slice(m[0].length);
+        return m[0].trimEnd();
+      }
+      if (this.#socket.destroyed) return this.#buffer ? this.#buffer.trimEnd() : '(closed)';
+      if (Date.now() > deadline) throw new Error(`no reply; buffer=${JSON.stringify(this.#buffer)}`);
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  async cmd(line: string): Promise<string> {
+    this.#socket.write(line + '\r\n');
+    return this.reply();
+  }
+
+  write(data: string | Buffer): void {
+    this.#socket.write(data);
+  }
+
+  async startTls(): Promise<void> {
+    const r = await this.cmd('STARTTLS');
+    if (!r.startsWith('220')) throw new Error(`STARTTLS refused: ${r}`);
+    this.#socket.removeAllListeners('data');
+    const secure = tls.connect({ socket: this.#socket as net.Socket, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', () => resolve());
+      secure.once('error', reject);
+    });
+    this.#socket = secure;
+    this.#attach(secure);
+  }
+
+  async authPlain(user: string, pass: string): Promise<string> {
+    return this.cmd(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`);
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
