@@ -1,0 +1,109 @@
+// The sandbox's own control surface under /_sandbox (no auth: it is a local test tool): received
+// emails, their attachments, request counters and fault injection. None of it exists in the
+// real API, so none of it is counted or faulted.
+import type { RequestCounters } from './counters.ts';
+import { parseFaults, type FaultController } from './faults.ts';
+import { json, type HttpResult } from './http.ts';
+import type { EmailStore } from './store.ts';
+import { attachmentsOf } from './validate.ts';
+
+export interface AdminDeps {
+  store: EmailStore;
+  counters: RequestCounters;
+  faults: FaultController;
+}
+
+export interface AdminRequest {
+  method: string;
+  path: string;
+  body: Buffer;
+}
+
+/** Safe media types for the nine attachment types; anything else is served as octet-stream. */
+const MEDIA_TYPES: Record<string, string> = {
+  csv: 'text/csv; charset=utf-8',
+  doc: 'application/msword',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  calendar: 'text/calendar; charset=utf-8',
+  jpeg: 'image/jpeg',
+  pdf: 'application/pdf',
+  png: 'image/png',
+  xls: 'application/vnd.ms-excel',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+};
+
+const EMAIL_PATH = /^\/_sandbox\/emails\/([0-9a-f-]{36})$/;
+const ATTACHMENT_PATH = /^\/_sandbox\/emails\/([0-9a-f-]{36})\/attachments\/(\d{1,6})$/;
+
+function adminError(status: number, msg: string, errors?: string[]): HttpResult {
+  return json(status, errors ? { error: msg, errors } : { error: msg });
+}
+
+const noContent: HttpResult = { status: 204 };
+const notAllowed = (): HttpResult => adminError(405, 'method not allowed');
+
+export function handleAdmin(deps: AdminDeps, req: AdminRequest): HttpResult {
+  const { method, path } = req;
+  switch (path) {
+    case '/_sandbox/emails':
+      if (method === 'GET') return json(200, deps.store.list());
+      if (method === 'DELETE') {
+        deps.store.clear();
+        return noContent;
+      }
+      return notAllowed();
+    case '/_sandbox/requests':
+      if (method === 'GET') return json(200, deps.counters.snapshot());
+      if (method === 'DELETE') {
+        deps.counters.reset();
+        return noContent;
+      }
+      return notAllowed();
+    case '/_sandbox/faults':
+      if (method === 'GET') return json(200, { faults: deps.faults.list() });
+      if (method === 'DELETE') {
+        deps.faults.clear();
+        return noContent;
+      }
+      if (method === 'POST') return setFaults(deps, req.body);
+      return notAllowed();
+  }
+  const one = EMAIL_PATH.exec(path);
+  if (one) {
+    if (method !== 'GET') return notAllowed();
+    const email = deps.store.get(one[1]!);
+    return email ? json(200, email) : adminError(404, 'no such email');
+  }
+  const att = ATTACHMENT_PATH.exec(path);
+  if (att) {
+    if (method !== 'GET') return notAllowed();
+    const email = deps.store.get(att[1]!);
+    const attachment = email ? attachmentsOf(email.payload)[Number(att[2])] : undefined;
+    if (!attachment) return adminError(404, 'no such attachment');
+    return {
+      status: 200,
+      headers: {
+        'Content-Type': MEDIA_TYPES[attachment.type] ?? 'application/octet-stream',
+        // The filename passed the API's pattern ([A-Za-z0-9_-]+.ext), so it needs no quoting rules.
+        'Content-Disposition': `attachment; filename="${attachment.filename.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Security-Policy': "sandbox; default-src 'none'",
+      },
+      body: Buffer.from(attachment.content, 'base64'),
+    };
+  }
+  return adminError(404, 'unknown sandbox path');
+}
+
+function setFaults(deps: AdminDeps, body: Buffer): HttpResult {
+  let input: unknown;
+  try {
+    input = JSON.parse(body.toString('utf8'));
+  } catch {
+    return adminError(400, 'body must be JSON: one fault object or an array of them');
+  }
+  const parsed = parseFaults(input);
+  if (!parsed.ok) return adminError(400, 'invalid fault', parsed.errors);
+  deps.faults.set(parsed.faults);
+  return json(200, { faults: deps.faults.list() });
+}

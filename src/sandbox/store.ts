@@ -1,0 +1,44 @@
+// The emails the sandbox accepted, newest first, bounded: past `maxEmails` the oldest is
+// forgotten, so a long load test cannot exhaust memory.
+import type { SubmitEmail } from '../cakemail/types.ts';
+
+export interface StoredEmail {
+  id: string;
+  receivedAt: string;
+  accountId: number;
+  payload: SubmitEmail;
+  status: 'queued';
+}
+
+export class EmailStore {
+  /** Oldest first internally (cheap append); reads reverse it. */
+  private readonly items: StoredEmail[] = [];
+  private readonly byId = new Map<string, StoredEmail>();
+
+  constructor(private readonly max: number) {
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxEmails must be a positive integer, got ${max}`);
+  }
+
+  add(email: StoredEmail): void {
+    this.items.push(email);
+    this.byId.set(email.id, email);
+    while (this.items.length > this.max) {
+      const dropped = this.items.shift()!;
+      this.byId.delete(dropped.id);
+    }
+  }
+
+  /** Newest first. */
+  list(): StoredEmail[] {
+    return this.items.slice().reverse();
+  }
+
+  get(id: string): StoredEmail | undefined {
+    return this.byId.get(id);
+  }
+
+  clear(): void {
+    this.items.length = 0;
+    this.byId.clear();
+  }
+}
