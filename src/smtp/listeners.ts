@@ -34,10 +34,13 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     closeTimeout: config.shutdownTimeoutMs,
     // The API cannot carry non-ASCII addresses end to end, so SMTPUTF8 is not offered and such
     // addresses get 553 5.6.7 (RFC 6531). DSN is not implemented, so it is not offered either.
+    // smtp-server hides ENHANCEDSTATUSCODES unless asked; every reply of ours carries one.
+    hideENHANCEDSTATUSCODES: false,
     hideSMTPUTF8: true,
     hideDSN: true,
     hideREQUIRETLS: true,
-    disabledCommands: name === 'smtps' ? ['STARTTLS'] : [],
+    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (threats.md T-21).
+    disabledCommands: name === 'smtps' ? ['STARTTLS', 'VRFY', 'EXPN'] : ['VRFY', 'EXPN'],
     logger: false,
     onAuth: handlers.onAuth,
     onMailFrom: handlers.onMailFrom,
