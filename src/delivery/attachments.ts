@@ -141,9 +141,17 @@ export function mapAttachments(parts: readonly ParsedAttachment[], policy: Attac
   const dropped: DroppedAttachment[] = [];
   const taken = new Set<string>();
   let total = 0;
-  for (const part of parts) {
+  for (const part of withoutDuplicateInvites(parts)) {
     const label = describe(part);
     const type = attachmentType(part.contentType, part.filename);
+    if (!type && isBodyAlternative(part)) {
+      // Not an attachment in the sender's eyes (text/enriched, text/watch-html, text/x-amp-html
+      // beside the text and HTML bodies): the API has no field for it, so it is left out whatever
+      // the policy, and listed so the omission is logged.
+      dropped.push({ filename: '', contentType: part.contentType, reason: `${label} is an alternative body format Cakemail has no field for` });
+      continue;
+    }
+    if (!type && !part.filename && part.content.byteLength === 0) continue; // an empty unnamed part carries nothing
     if (!type) {
       const reason = `${label} is not a type Cakemail accepts; allowed: ${ALLOWED_EXTENSIONS}`;
       if (policy.attachmentPolicy === 'reject') return { ok: false, refusal: { kind: 'attachment_refused', reason } };
@@ -168,6 +176,34 @@ export function mapAttachments(parts: readonly ParsedAttachment[], policy: Attac
     });
   }
   return { ok: true, attachments, dropped };
+}
+
+// Outlook and nodemailer's icalEvent send an invitation twice: as the text/calendar alternative of
+// the body and as an attached .ics with the same content. Cakemail has one attachment list, so
+// identical calendar content is sent once (the copy with a file name is kept).
+function withoutDuplicateInvites(parts: readonly ParsedAttachment[]): ParsedAttachment[] {
+  const keep = new Map<string, ParsedAttachment>();
+  const out: ParsedAttachment[] = [];
+  for (const part of parts) {
+    if (attachmentType(part.contentType, part.filename) !== 'calendar') {
+      out.push(part);
+      continue;
+    }
+    const key = Buffer.from(part.content.buffer, part.content.byteOffset, part.content.byteLength).toString('base64');
+    const kept = keep.get(key);
+    if (!kept) {
+      keep.set(key, part);
+      out.push(part);
+    } else if (!kept.filename && part.filename) {
+      out[out.indexOf(kept)] = part;
+      keep.set(key, part);
+    }
+  }
+  return out;
+}
+
+function isBodyAlternative(part: ParsedAttachment): boolean {
+  return part.contentType.startsWith('text/') && !part.filename && part.disposition !== 'attachment';
 }
 
 function quoted(part: ParsedAttachment): string {

@@ -91,13 +91,24 @@ export function readControls(headers: readonly HeaderField[]): ControlsResult {
     const error = handler(h.value, draft);
     if (error !== null) return { ok: false, reason: `invalid ${h.name} header: ${error}` };
   }
-  const controls: Controls = { tags: [...new Set(draft.tags)] };
+  const controls: Controls = { tags: dedupe(draft.tags) };
   if (draft.senderId !== undefined) controls.senderId = draft.senderId;
   if (draft.listId !== undefined) controls.listId = draft.listId;
   if (draft.emailType !== undefined) controls.emailType = draft.emailType;
   if (draft.accountId !== undefined) controls.accountId = draft.accountId;
   if (Object.keys(draft.tracking).length > 0) controls.tracking = draft.tracking;
   return { ok: true, controls };
+}
+
+// "Newsletter" and "newsletter" are one tag to the person who wrote both; the first spelling is kept.
+function dedupe(tags: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return tags.filter((t) => {
+    const k = t.toLowerCase();
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 // A repeated single-valued control must agree with itself: two different X-List-Id values are ambiguous.

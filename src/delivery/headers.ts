@@ -26,8 +26,13 @@ const CONTROL = new Set(CONTROL_HEADER_NAMES);
 
 // X-* fields that are not the sender's to set: trace and verdict headers of other systems (a
 // client-written "X-Spam-Status: No" or Exchange organization header must not ride along as if a
-// filter had written it), and names the gateway or Cakemail write themselves.
-const X_DROPPED_PREFIXES = ['x-cakemail-', 'x-ms-exchange-', 'x-spam', 'x-virus', 'x-google-', 'x-gm-', 'x-received', 'x-forwarded-', 'x-original-'];
+// filter had written it), names the gateway or Cakemail write themselves, and the other relays'
+// own headers: SendGrid, Mailgun, Postmark, Mandrill and SES strip them before delivery, and
+// forwarding them would show recipients data such as X-Mailgun-Variables.
+const X_DROPPED_PREFIXES = [
+  'x-cakemail-', 'x-ms-', 'x-spam', 'x-virus', 'x-google-', 'x-gm-', 'x-received', 'x-forwarded-', 'x-original-',
+  'x-smtpapi', 'x-mailgun-', 'x-pm-', 'x-mc-', 'x-ses-',
+];
 const X_DROPPED = new Set(['x-sender-envelope-from', 'x-originating-ip', 'x-authenticated-sender', 'x-sender']);
 
 // RFC 5322 §2.2 field name: printable ASCII except ":".

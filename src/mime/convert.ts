@@ -1,29 +1,33 @@
 // postal-mime's Email → our ParsedMessage. Everything the rest of the gateway reads is decoded to
 // UTF-8 here and cleaned of line breaks and controls (clean.ts), so no later stage has to know
 // about encoded words, charsets or the parser's shapes.
-import { addressParser, decodeWords } from 'postal-mime';
 import type { Address, Attachment, Email } from 'postal-mime';
+import { decodeHeader, parseAddresses } from './charsets.ts';
 import { cleanBody, cleanLine } from './clean.ts';
+import { repairC1 } from './cp1252.ts';
 import type { HeaderField, Mailbox, ParsedAttachment, ParsedMessage } from './types.ts';
 
 export function toParsedMessage(email: Email): ParsedMessage {
   const headers: HeaderField[] = [];
   for (const h of email.headers) {
     const name = cleanLine(h.originalKey);
-    if (name) headers.push({ name, value: cleanLine(decodeWords(h.value)) });
+    if (name) headers.push({ name, value: cleanLine(repairC1(decodeHeader(h.value))) });
   }
   const fromFields = email.headers.filter((h) => h.key === 'from');
   const replyTo = email.headers.find((h) => h.key === 'reply-to');
+  const subject = email.headers.find((h) => h.key === 'subject');
+  const all = (key: string): Mailbox[] => email.headers.filter((h) => h.key === key).flatMap((h) => mailboxes(parseAddresses(h.value)));
   return {
     // Every mailbox of every From field: the duplicate check needs to see all of them, while
     // postal-mime's own `from` keeps only the first field (first-wins since 3.0).
-    from: fromFields.flatMap((h) => mailboxes(addressParser(h.value))),
+    from: all('from'),
     fromHeaderCount: fromFields.length,
     senderHeaderCount: email.headers.filter((h) => h.key === 'sender').length,
-    to: mailboxes(email.to ?? []),
-    cc: mailboxes(email.cc ?? []),
-    replyTo: replyTo ? mailboxes(addressParser(replyTo.value)) : [],
-    subject: cleanLine(email.subject ?? ''),
+    to: all('to'),
+    cc: all('cc'),
+    replyTo: replyTo ? mailboxes(parseAddresses(replyTo.value)) : [],
+    // First Subject field wins, as in postal-mime.
+    subject: subject ? cleanLine(repairC1(decodeHeader(subject.value))) : '',
     text: body(email.text),
     html: body(email.html),
     headers,
@@ -33,7 +37,7 @@ export function toParsedMessage(email: Email): ParsedMessage {
 
 function body(value: string | undefined): string | null {
   if (!value) return null;
-  const cleaned = cleanBody(value);
+  const cleaned = cleanBody(repairC1(value));
   return cleaned.length > 0 ? cleaned : null;
 }
 
@@ -45,7 +49,7 @@ function mailboxes(list: Address[]): Mailbox[] {
     for (const m of members) {
       // An address has no spaces; removing them also removes what cleanLine turned line breaks into.
       const address = cleanLine(m.address ?? '').replace(/\s+/g, '');
-      if (address) out.push({ name: cleanLine(m.name ?? ''), address });
+      if (address) out.push({ name: cleanLine(repairC1(m.name ?? '')), address });
     }
   }
   return out;
@@ -55,7 +59,7 @@ function attachment(a: Attachment): ParsedAttachment {
   const content = a.content;
   const bytes =
     typeof content === 'string' ? new TextEncoder().encode(content) : content instanceof Uint8Array ? content : new Uint8Array(content);
-  const filename = a.filename ? cleanLine(a.filename) : '';
+  const filename = a.filename ? cleanLine(repairC1(a.filename)) : '';
   const contentId = a.contentId ? cleanLine(a.contentId).replace(/^<+|>+$/g, '') : '';
   return {
     filename: filename || null,
