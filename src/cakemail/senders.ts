@@ -6,7 +6,7 @@ import type { CakemailClient } from './client.ts';
 import type { Credential } from './tokens.ts';
 import type { Sender } from './types.ts';
 
-const PER_PAGE = 100;
+const DEFAULT_PER_PAGE = 100;
 const MAX_PAGES = 100;
 const MISS_REFRESH_MS = 30_000;
 
@@ -21,6 +21,8 @@ export type SenderLookup = { kind: 'email'; address: string } | { kind: 'id'; id
 export interface SenderDirectoryOptions {
   client: CakemailClient;
   ttlMs: number;
+  /** Page size of the senders listing (the API's maximum is 100). */
+  perPage?: number;
   now?: () => number;
 }
 
@@ -28,6 +30,7 @@ export class SenderDirectory {
   readonly #client: CakemailClient;
   readonly #ttlMs: number;
   readonly #now: () => number;
+  readonly #perPage: number;
   readonly #lists = new Map<string, SenderList>();
   readonly #inflight = new Map<string, Promise<ApiResult<SenderList>>>();
 
@@ -35,6 +38,7 @@ export class SenderDirectory {
     this.#client = opts.client;
     this.#ttlMs = opts.ttlMs;
     this.#now = opts.now ?? Date.now;
+    this.#perPage = opts.perPage ?? DEFAULT_PER_PAGE;
   }
 
   /** The confirmed sender matching the lookup (email case-insensitive), or null. */
@@ -72,11 +76,11 @@ export class SenderDirectory {
     for (let page = 1; page <= MAX_PAGES; page++) {
       let bearer = await credential.bearer(signal);
       if (!bearer.ok) return bearer;
-      let res = await this.#client.senders(bearer.value, page, PER_PAGE, credential.accountId, signal);
+      let res = await this.#client.senders(bearer.value, page, this.#perPage, credential.accountId, signal);
       if (!res.ok && res.error.kind === 'http' && res.error.status === 401) {
         bearer = await credential.renew(signal);
         if (!bearer.ok) return bearer;
-        res = await this.#client.senders(bearer.value, page, PER_PAGE, credential.accountId, signal);
+        res = await this.#client.senders(bearer.value, page, this.#perPage, credential.accountId, signal);
       }
       if (!res.ok) return res;
       for (const s of res.value.data) {
@@ -84,7 +88,7 @@ export class SenderDirectory {
         list.byEmail.set(s.email.toLowerCase(), s);
         list.byId.set(String(s.id), s);
       }
-      if (res.value.data.length < PER_PAGE) break;
+      if (res.value.data.length < this.#perPage) break;
     }
     this.#lists.set(credential.accountKey, list);
     return { ok: true, status: 200, value: list };
