@@ -91,9 +91,10 @@ export class DeliveryPipeline {
     );
     for (const r of results) {
       this.#d.metrics.recipients.inc({ result: r.status === 'queued' && r.duplicate ? 'duplicate' : r.status });
-      if (r.status === 'queued') log.info({ gatewayId, recipientIndex: recipients.indexOf(r.recipient), cakemailId: r.id, duplicate: r.duplicate }, 'recipient queued');
-      else if (r.status === 'refused') log.warn({ gatewayId, recipientIndex: recipients.indexOf(r.recipient), reason: r.reason, apiStatus: r.apiStatus }, 'recipient refused by Cakemail');
-      else log.warn({ gatewayId, recipientIndex: recipients.indexOf(r.recipient), failure: r.failure }, 'recipient failed temporarily');
+      // Like an MTA's to=<…> lines: the trace from a gateway id to each Cakemail id.
+      if (r.status === 'queued') log.info({ gatewayId, to: r.recipient, cakemailId: r.id, duplicate: r.duplicate }, 'recipient queued');
+      else if (r.status === 'refused') log.warn({ gatewayId, to: r.recipient, reason: r.reason, apiStatus: r.apiStatus }, 'recipient refused by Cakemail');
+      else log.warn({ gatewayId, to: r.recipient, failure: r.failure }, 'recipient failed temporarily');
     }
     return reduceRecipients(results, gatewayId);
   }
