@@ -13,6 +13,7 @@ import {
   badAddressSyntax,
   invalidUtf8Address,
   nonAsciiAddress,
+  smtputf8NotOffered,
   outcomeReply,
   replyMessage,
   sessionReplies,
@@ -75,6 +76,10 @@ export class SessionHandlers {
     // The null reverse-path <> is legal (RFC 5321 §4.5.5) and is kept as the envelope sender.
     const bad = address.address === '' ? null : checkAddress(address.address);
     if (bad) return callback(new SmtpReplyError(bad));
+    // SMTPUTF8 is not offered (RFC 6531 §3.4: a server that does not advertise it refuses the
+    // parameter), so a client cannot believe its non-ASCII addresses will be carried.
+    const args = address.args as Record<string, unknown> | false;
+    if (args && 'SMTPUTF8' in args) return callback(new SmtpReplyError(smtputf8NotOffered()));
     callback();
   };
 

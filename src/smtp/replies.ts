@@ -50,6 +50,10 @@ export function nonAsciiAddress(address: string): Reply {
   };
 }
 
+export function smtputf8NotOffered(): Reply {
+  return { code: 555, enhanced: '5.6.7', text: 'SMTPUTF8 is not supported: Cakemail needs ASCII addresses', label: 'smtputf8_refused' };
+}
+
 export function refusalReply(r: Refusal): Reply {
   switch (r.kind) {
     case 'content_invalid':

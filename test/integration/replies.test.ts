@@ -105,6 +105,18 @@ test('bad recipient syntax → 501 5.1.3; non-ASCII → 553 5.6.7; the 101st rec
   c.close();
 });
 
+test('envelope encoding: invalid UTF-8 → 501 5.1.7; non-ASCII → 553 5.6.7; SMTPUTF8 parameter → 555; 8BITMIME accepted', async () => {
+  const c = await authed();
+  c.write(Buffer.concat([Buffer.from('MAIL FROM:<'), Buffer.from([0xff, 0xfe]), Buffer.from('@x.example>\r\n')]));
+  assert.match(await c.reply(), /^501 5\.1\.7 /);
+  assert.match(await c.cmd('MAIL FROM:<jürgen@x.example>'), /^553 5\.6\.7 /);
+  assert.match(await c.cmd('MAIL FROM:<a@x.example> SMTPUTF8'), /^555 5\.6\.7 /);
+  assert.match(await c.cmd('MAIL FROM:<demo@example.com> BODY=8BITMIME'), /^250 /);
+  c.write(Buffer.concat([Buffer.from('RCPT TO:<'), Buffer.from([0xc3, 0x28]), Buffer.from('@x.example>\r\n')]));
+  assert.match(await c.reply(), /^501 5\.1\.7 /);
+  c.close();
+});
+
 test('SIZE over the limit → 552 at MAIL; an oversized DATA → 552 5.3.4 with zero API calls', async () => {
   const c = await authed();
   assert.match(await c.cmd('MAIL FROM:<demo@example.com> SIZE=999999999'), /^552 /);
