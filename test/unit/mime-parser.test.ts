@@ -1,0 +1,112 @@
+// The worker-thread parser: limits, deadline, crash handling, and that parse() never rejects.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { createMessageParser } from '../../src/mime/parser.ts';
+import type { ParseResult } from '../../src/mime/types.ts';
+
+const LIMITS = { workers: 2, timeoutMs: 5000, heapMb: 128, maxDepth: 10, maxParts: 1000, maxHeaderBytes: 64 * 1024 };
+const parser = createMessageParser(LIMITS);
+after(() => parser.close());
+
+const enc = (s: string): Uint8Array => Buffer.from(s.replace(/\r?\n/g, '\r\n'), 'utf8');
+
+function nested(levels: number): string {
+  let head = 'From: a@example.com\nSubject: deep\n';
+  let body = '';
+  for (let i = 0; i < levels; i++) {
+    body += `${i === 0 ? head : ''}Content-Type: multipart/mixed; boundary="b${i}"\n\n--b${i}\n`;
+    head = '';
+  }
+  body += 'Content-Type: text/plain\n\nleaf\n';
+  for (let i = levels - 1; i >= 0; i--) body += `--b${i}--\n`;
+  return body;
+}
+
+function manyParts(n: number): string {
+  let s = 'From: a@example.com\nSubject: parts\nContent-Type: multipart/mixed; boundary="p"\n\n';
+  for (let i = 0; i < n; i++) s += `--p\nContent-Type: text/plain\n\n${i}\n`;
+  return `${s}--p--\n`;
+}
+
+function failure(r: ParseResult) {
+  assert.equal(r.ok, false, 'expected a parse failure');
+  return (r as Extract<ParseResult, { ok: false }>).failure;
+}
+
+describe('message parser', () => {
+  test('parses a simple message in a worker and decodes it', async () => {
+    const r = await parser.parse(enc('From: =?utf-8?Q?J=C3=B6rg?= <j@example.com>\nTo: a@x.example, b@y.example\nSubject: =?utf-8?B?w6l0w6k=?=\n\nhello\n'));
+    assert.ok(r.ok);
+    assert.deepEqual(r.message.from, [{ name: 'Jörg', address: 'j@example.com' }]);
+    assert.equal(r.message.subject, 'été');
+    assert.equal(r.message.to.length, 2);
+    assert.equal(r.message.text, 'hello\n');
+  });
+
+  test('nesting depth 10 parses, depth 11 is a depth limit', async () => {
+    assert.ok((await parser.parse(enc(nested(10)))).ok);
+    assert.deepEqual(failure(await parser.parse(enc(nested(11)))), { kind: 'limit', limit: 'depth', detail: 'MIME nesting depth exceeds 10' });
+  });
+
+  test('1000 parts parse, 1001 parts are a parts limit', async () => {
+    assert.ok((await parser.parse(enc(manyParts(1000)))).ok);
+    assert.deepEqual(failure(await parser.parse(enc(manyParts(1001)))), { kind: 'limit', limit: 'parts', detail: 'MIME part count exceeds 1000' });
+  });
+
+  test('a header block over the limit is a header_bytes limit', async () => {
+    const big = `From: a@example.com\n${'X-Pad: '.concat('a'.repeat(990), '\n').repeat(70)}\nbody\n`;
+    const f = failure(await parser.parse(enc(big)));
+    assert.equal(f.kind, 'limit');
+    assert.equal(f.kind === 'limit' && f.limit, 'header_bytes');
+  });
+
+  test('a parse over the deadline is a timeout, and the pool recovers', async () => {
+    const quick = createMessageParser({ ...LIMITS, workers: 1, timeoutMs: 1 });
+    try {
+      const f = failure(await quick.parse(enc(manyParts(900).repeat(1))));
+      assert.equal(f.kind, 'timeout');
+    } finally {
+      await quick.close();
+    }
+    // The shared parser still works after other pools were torn down.
+    assert.ok((await parser.parse(enc('From: a@example.com\n\nx\n'))).ok);
+  });
+
+  test('a worker over its heap cap is reported as crashed, not thrown', async () => {
+    const tiny = createMessageParser({ ...LIMITS, workers: 1, heapMb: 4, timeoutMs: 10_000 });
+    try {
+      // 6 MiB of base64 decodes to buffers and strings well past a 4 MB old generation.
+      const b64 = Buffer.alloc(6 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
+      const raw = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
+      const r = await tiny.parse(raw);
+      assert.deepEqual(r.ok ? 'parsed' : r.failure.kind, 'crashed');
+    } finally {
+      await tiny.close();
+    }
+  });
+
+  test('parse never rejects: garbage, empty input, NULs, after close', async () => {
+    const inputs = [new Uint8Array(0), Uint8Array.from({ length: 4096 }, (_, i) => (i * 37) % 256), enc('\0\0\0\n\n\0'), enc('Content-Type: multipart/mixed; boundary=\n\n--\n--\n')];
+    for (const raw of inputs) {
+      const r = await parser.parse(raw);
+      assert.equal(typeof r.ok, 'boolean');
+    }
+    const closed = createMessageParser({ ...LIMITS, workers: 1 });
+    await closed.close();
+    assert.deepEqual(await closed.parse(enc('From: a@example.com\n\nx')), { ok: false, failure: { kind: 'crashed', detail: 'parser closed' } });
+  });
+
+  test('the caller keeps its bytes (the input is copied, not detached)', async () => {
+    const raw = enc('From: a@example.com\n\nkeep me\n');
+    await parser.parse(raw);
+    assert.equal(raw.byteLength > 0, true);
+    assert.match(Buffer.from(raw).toString(), /keep me/);
+  });
+
+  test('close() resolves queued parses as crashed', async () => {
+    const p = createMessageParser({ ...LIMITS, workers: 1 });
+    const pending = [p.parse(enc(manyParts(500))), p.parse(enc(manyParts(500)))];
+    await p.close();
+    for (const r of await Promise.all(pending)) assert.equal(typeof r.ok, 'boolean');
+  });
+});
