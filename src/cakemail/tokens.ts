@@ -57,6 +57,16 @@ export class Credential {
   renew(signal?: AbortSignal): Promise<ApiResult<string>> {
     return this.#cache.bearerFor(this.#key, this.username, this.#password, true, signal);
   }
+
+  /**
+   * The same login acting for another (sub-)account, chosen per message: the token stays the
+   * login's own and every call carries `account_id` (cakemail-api.md §2.5, mechanism 2), so
+   * the API itself decides whether this login may use that account.
+   */
+  forAccount(accountId: number): Credential {
+    if (accountId === this.accountId) return this;
+    return new Credential(this.#cache, this.#key, this.username, this.#password, `account:${accountId}`, accountId);
+  }
 }
 
 export class TokenCache {

@@ -7,6 +7,11 @@ import type { RecipientResult, TempFailure } from './outcome.ts';
 /** Cakemail's "access to the requested account denied" code, returned as HTTP 400 (cakemail-api.md §2.5). */
 const ACCOUNT_DENIED = 8004;
 
+/** The API refused the `account_id` asked for (code 8004 as HTTP 400, or 403). */
+export function isAccountDenied(f: ApiFailure): boolean {
+  return f.kind === 'http' && (f.code === ACCOUNT_DENIED || f.status === 403);
+}
+
 export function tempFailureOf(f: ApiFailure): TempFailure {
   switch (f.kind) {
     case 'timeout':

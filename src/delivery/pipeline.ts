@@ -12,7 +12,7 @@ import type { MessageParser, ParseFailure } from '../mime/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { withRetry } from '../resilience/retry.ts';
-import { recipientFailure, tempFailureOf } from './api-outcome.ts';
+import { isAccountDenied, recipientFailure, tempFailureOf } from './api-outcome.ts';
 import { DedupeRecords } from './dedupe.ts';
 import { inspectMessage } from './inspect.ts';
 import { reduceRecipients, type MessageOutcome, type RecipientResult } from './outcome.ts';
@@ -66,10 +66,17 @@ export class DeliveryPipeline {
     const inspected = inspectMessage(parsed.message);
     if (!inspected.ok) return { kind: 'refused', refusal: inspected.refusal };
     const { from, controls } = inspected;
+    const credential = controls.accountId !== undefined ? tx.credential.forAccount(controls.accountId) : tx.credential;
 
     const lookup = controls.senderId !== undefined ? { kind: 'id' as const, id: controls.senderId } : { kind: 'email' as const, address: from.address };
-    const found = await this.#d.senders.find(tx.credential, lookup, signal);
-    if (!found.ok) return { kind: 'temp_failure', failure: tempFailureOf(found.error) };
+    const found = await this.#d.senders.find(credential, lookup, signal);
+    if (!found.ok) {
+      // An account the sender chose in X-Account-Id and may not use is the sender's problem.
+      if (controls.accountId !== undefined && isAccountDenied(found.error)) {
+        return { kind: 'refused', refusal: { kind: 'content_invalid', reason: `X-Account-Id ${controls.accountId} is not an account this login may use` } };
+      }
+      return { kind: 'temp_failure', failure: tempFailureOf(found.error) };
+    }
     if (!found.value) {
       const address = lookup.kind === 'id' ? `X-Sender-Id ${lookup.id}` : from.address;
       return { kind: 'refused', refusal: { kind: 'sender_not_allowed', address } };
@@ -87,7 +94,7 @@ export class DeliveryPipeline {
     const digest = DedupeRecords.digest(tx.raw);
     const recipients = uniqueRecipients(tx.recipients);
     const results = await mapLimit(recipients, this.#d.config.sendConcurrency, (r) =>
-      this.#sendOne(tx.credential, built.built, r, digest, deadline, signal),
+      this.#sendOne(credential, built.built, r, digest, deadline, signal),
     );
     for (const r of results) {
       this.#d.metrics.recipients.inc({ result: r.status === 'queued' && r.duplicate ? 'duplicate' : r.status });

@@ -150,3 +150,11 @@ test('two From headers → 554 5.6.0', async () => {
   const r = await submit(gw, ['a@example.org'], `From: ${DEMO_USER}\r\nFrom: noreply@example.com\r\nSubject: two from\r\n\r\nhi\r\n`);
   assert.match(r, /^554 5\.6\.0 .*From/);
 });
+
+test('X-Account-Id selects the sub-account per message; one the login may not use → 554 naming it', async () => {
+  assert.match(await submit(gw, ['a@example.org'], `${head('own account', 'X-Account-Id: 1001\r\n')}\r\nhi\r\n`), /^250 /);
+  const [e] = await sandboxEmails(gw);
+  assert.equal((e as unknown as { accountId: number }).accountId, 1001);
+  assert.ok(!JSON.stringify(e!.payload).toLowerCase().includes('x-account-id'));
+  assert.match(await submit(gw, ['a@example.org'], `${head('other account', 'X-Account-Id: 4242\r\n')}\r\nhi\r\n`), /^554 5\.6\.0 .*X-Account-Id 4242/);
+});
