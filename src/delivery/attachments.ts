@@ -4,6 +4,7 @@
 import { ATTACHMENT_FILENAME_PATTERN, type AttachmentType } from '../cakemail/types.ts';
 import type { ParsedAttachment } from '../mime/types.ts';
 import type { Refusal } from './outcome.ts';
+import { toApiToken } from './text.ts';
 
 export interface ApiAttachment {
   filename: string;
@@ -113,14 +114,7 @@ export function sanitizeFilename(filename: string | null, type: AttachmentType, 
   let base = (filename ?? '').split(/[\\/]/).pop() ?? '';
   const ext = extensionOf(base);
   if (ext && BY_EXTENSION.has(ext)) base = base.slice(0, base.length - ext.length - 1);
-  base = base
-    .normalize('NFKD')
-    .replace(/\p{M}+/gu, '')
-    .replace(/[^A-Za-z0-9_-]+/g, '-')
-    .replace(/-{2,}/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, MAX_BASE_LENGTH)
-    .replace(/-+$/, '');
+  base = toApiToken(base, MAX_BASE_LENGTH);
   const name = `${base || fallback}.${EXTENSION_OF[type]}`;
   return ATTACHMENT_FILENAME_PATTERN.test(name) ? name : `${fallback}.${EXTENSION_OF[type]}`;
 }

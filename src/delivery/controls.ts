@@ -7,6 +7,7 @@
 import type { EmailType } from '../cakemail/types.ts';
 import type { HeaderField } from '../mime/types.ts';
 import { normalizeTag } from './tags.ts';
+import { uniqueIgnoringCase } from './text.ts';
 
 export interface Tracking {
   opens?: boolean;
@@ -91,7 +92,8 @@ export function readControls(headers: readonly HeaderField[]): ControlsResult {
     const error = handler(h.value, draft);
     if (error !== null) return { ok: false, reason: `invalid ${h.name} header: ${error}` };
   }
-  const controls: Controls = { tags: dedupe(draft.tags) };
+  // "Newsletter" and "newsletter" are one tag to the person who wrote both; the first spelling is kept.
+  const controls: Controls = { tags: uniqueIgnoringCase(draft.tags) };
   if (draft.senderId !== undefined) controls.senderId = draft.senderId;
   if (draft.listId !== undefined) controls.listId = draft.listId;
   if (draft.emailType !== undefined) controls.emailType = draft.emailType;
@@ -100,16 +102,7 @@ export function readControls(headers: readonly HeaderField[]): ControlsResult {
   return { ok: true, controls };
 }
 
-// "Newsletter" and "newsletter" are one tag to the person who wrote both; the first spelling is kept.
-function dedupe(tags: readonly string[]): string[] {
-  const seen = new Set<string>();
-  return tags.filter((t) => {
-    const k = t.toLowerCase();
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
+
 
 // A repeated single-valued control must agree with itself: two different X-List-Id values are ambiguous.
 function single<K extends 'senderId' | 'listId' | 'emailType' | 'accountId'>(c: Draft, key: K, value: Draft[K] | undefined, error: string): string | null {

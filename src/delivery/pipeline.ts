@@ -17,6 +17,7 @@ import { DedupeRecords } from './dedupe.ts';
 import { inspectMessage } from './inspect.ts';
 import { reduceRecipients, type MessageOutcome, type RecipientResult } from './outcome.ts';
 import { buildMessage, forRecipient, type BuiltMessage, type PayloadPolicy } from './payload.ts';
+import { uniqueIgnoringCase } from './text.ts';
 
 export interface Transaction {
   sessionId: string;
@@ -92,7 +93,8 @@ export class DeliveryPipeline {
 
     const gatewayId = randomUUID();
     const digest = DedupeRecords.digest(tx.raw);
-    const recipients = uniqueRecipients(tx.recipients);
+    // Envelope duplicates are sent once (case-insensitive: no provider treats them apart).
+    const recipients = uniqueIgnoringCase(tx.recipients);
     const results = await mapLimit(recipients, this.#d.config.sendConcurrency, (r) =>
       this.#sendOne(credential, built.built, r, digest, deadline, signal),
     );
@@ -155,16 +157,6 @@ function parseFailureOutcome(f: ParseFailure): MessageOutcome {
   }
 }
 
-/** Envelope duplicates are sent once (case-insensitive: no provider treats them apart). */
-function uniqueRecipients(recipients: readonly string[]): string[] {
-  const seen = new Set<string>();
-  return recipients.filter((r) => {
-    const k = r.toLowerCase();
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
