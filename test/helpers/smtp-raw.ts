@@ -76,6 +76,31 @@ export class RawSmtp {
     this.#attach(secure);
   }
 
+  /** Connect over implicit TLS, EHLO and AUTH PLAIN; throws unless AUTH succeeded. */
+  static async login(port: number, user: string, pass: string): Promise<RawSmtp> {
+    const c = await RawSmtp.connect(port, { tls: true });
+    await c.cmd('EHLO client.example');
+    const auth = await c.authPlain(user, pass);
+    if (!auth.startsWith('235 ')) throw new Error(`AUTH failed: ${auth}`);
+    return c;
+  }
+
+  /**
+   * MAIL, RCPT for each recipient, DATA and the message (dot-stuffed, as every client does);
+   * returns the reply to the final dot. Throws if the envelope is not accepted.
+   */
+  async transaction(from: string, rcpts: readonly string[], message: string): Promise<string> {
+    const mail = await this.cmd(`MAIL FROM:<${from}>`);
+    if (!mail.startsWith('250')) throw new Error(`MAIL refused: ${mail}`);
+    for (const r of rcpts) {
+      const rcpt = await this.cmd(`RCPT TO:<${r}>`);
+      if (!rcpt.startsWith('250')) throw new Error(`RCPT refused: ${rcpt}`);
+    }
+    const data = await this.cmd('DATA');
+    if (!data.startsWith('354')) throw new Error(`DATA refused: ${data}`);
+    return this.cmd(message.replace(/\r\n\./g, '\r\n..') + '\r\n.');
+  }
+
   async authPlain(user: string, pass: string): Promise<string> {
     return this.cmd(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`);
   }

@@ -24,15 +24,9 @@ beforeEach(async () => {
 });
 
 async function submit(target: Gateway, rcpts: string[], data: string): Promise<string> {
-  const c = await RawSmtp.connect(target.ports.smtps, { tls: true });
+  const c = await RawSmtp.login(target.ports.smtps, DEMO_USER, DEMO_PASSWORD);
   try {
-    await c.cmd('EHLO client.example');
-    assert.match(await c.authPlain(DEMO_USER, DEMO_PASSWORD), /^235 /);
-    assert.match(await c.cmd(`MAIL FROM:<${DEMO_USER}>`), /^250 /);
-    for (const r of rcpts) assert.match(await c.cmd(`RCPT TO:<${r}>`), /^250 /);
-    assert.match(await c.cmd('DATA'), /^354 /);
-    // Dot-stuffing, as every SMTP client does.
-    return await c.cmd(data.replace(/\r\n\./g, '\r\n..') + '\r\n.');
+    return await c.transaction(DEMO_USER, rcpts, data);
   } finally {
     c.close();
   }

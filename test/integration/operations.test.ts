@@ -18,13 +18,8 @@ test('admin: liveness, readiness and Prometheus metrics with outcomes and API la
   try {
     assert.equal((await get(gw.ports.admin, '/health/live')).status, 200);
     assert.equal((await get(gw.ports.admin, '/health/ready')).status, 200);
-    const c = await RawSmtp.connect(gw.ports.smtps, { tls: true });
-    await c.cmd('EHLO t');
-    await c.authPlain(DEMO_USER, DEMO_PASSWORD);
-    await c.cmd(`MAIL FROM:<${DEMO_USER}>`);
-    await c.cmd('RCPT TO:<m@example.org>');
-    await c.cmd('DATA');
-    assert.match(await c.cmd(`From: ${DEMO_USER}\r\nSubject: metrics\r\n\r\nhi\r\n.`), /^250 /);
+    const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
+    assert.match(await c.transaction(DEMO_USER, ['m@example.org'], `From: ${DEMO_USER}\r\nSubject: metrics\r\n\r\nhi\r\n`), /^250 /);
     c.close();
     const metrics = (await get(gw.ports.admin, '/metrics')).body;
     assert.match(metrics, /smtp_gateway_messages_total\{outcome="accepted"\} 1/);
@@ -40,9 +35,7 @@ test('shutdown: not ready, idle sessions get 421 4.3.2, the in-flight message se
   const gw = await startTestGateway({ API_TIMEOUT_MS: '5000' });
   const idle = await RawSmtp.connect(gw.ports.submission);
   await idle.cmd('EHLO idle.example');
-  const busy = await RawSmtp.connect(gw.ports.smtps, { tls: true });
-  await busy.cmd('EHLO busy.example');
-  await busy.authPlain(DEMO_USER, DEMO_PASSWORD);
+  const busy = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
   await busy.cmd(`MAIL FROM:<${DEMO_USER}>`);
   await busy.cmd('RCPT TO:<late@example.org>');
   await busy.cmd('DATA');
@@ -76,10 +69,7 @@ test('logs: JSON lines, a session id on every SMTP line, no password, token or b
     await c.cmd('EHLO t');
     await c.authPlain(DEMO_USER, 'wrong-secret-password');
     await c.authPlain(DEMO_USER, DEMO_PASSWORD);
-    await c.cmd(`MAIL FROM:<${DEMO_USER}>`);
-    await c.cmd('RCPT TO:<log@example.org>');
-    await c.cmd('DATA');
-    await c.cmd(`From: ${DEMO_USER}\r\nSubject: secret subject line\r\n\r\nsecret body text\r\n.`);
+    await c.transaction(DEMO_USER, ['log@example.org'], `From: ${DEMO_USER}\r\nSubject: secret subject line\r\n\r\nsecret body text\r\n`);
     c.close();
   } finally {
     await gw.shutdown();

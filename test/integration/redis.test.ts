@@ -40,16 +40,11 @@ test('two gateways sharing Redis: a resend through the other one is not sent twi
   const a = await startTestGateway(prefixEnv);
   const b = await startTestGateway({ ...prefixEnv, SANDBOX_ENABLED: 'false', CAKEMAIL_API_URL: a.apiUrl });
   try {
-    const body = `From: ${DEMO_USER}\r\nSubject: fleet ${randomUUID()}\r\n\r\nonce\r\n.`;
+    const body = `From: ${DEMO_USER}\r\nSubject: fleet ${randomUUID()}\r\n\r\nonce\r\n`;
     const replies: string[] = [];
     for (const gw of [a, b]) {
-      const c = await RawSmtp.connect(gw.ports.smtps, { tls: true });
-      await c.cmd('EHLO t');
-      await c.authPlain(DEMO_USER, DEMO_PASSWORD);
-      await c.cmd(`MAIL FROM:<${DEMO_USER}>`);
-      await c.cmd('RCPT TO:<fleet@example.org>');
-      await c.cmd('DATA');
-      replies.push(await c.cmd(body));
+      const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
+      replies.push(await c.transaction(DEMO_USER, ['fleet@example.org'], body));
       c.close();
     }
     assert.match(replies[0]!, /^250 2\.0\.0 Ok: queued as /);
