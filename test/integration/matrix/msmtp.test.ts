@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Gateway } from '../../../src/app.ts';
 import { DEMO_PASSWORD, DEMO_USER, clearSandbox, startTestGateway } from '../../helpers/gateway.ts';
-import { FROM_ADDRESS, RECIPIENTS, assertMatrixPayloads, matrixDir, rawMessage, runWithInput } from '../../helpers/matrix.ts';
+import { BCC, FROM_ADDRESS, RECIPIENTS, assertMatrixPayloads, matrixDir, rawMessage, runWithInput } from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
 
 let gw: Gateway;
@@ -17,31 +17,37 @@ before(async () => {
 after(() => gw.shutdown());
 beforeEach(() => clearSandbox(gw));
 
+function writeConfig(dir: string, mode: 'starttls' | 'smtps', auth: string, extra: string[] = []): string {
+  const conf = join(dir, 'msmtprc');
+  writeFileSync(
+    conf,
+    [
+      'account gateway',
+      'host 127.0.0.1',
+      `port ${mode === 'starttls' ? gw.ports.submission : gw.ports.smtps}`,
+      'tls on',
+      `tls_starttls ${mode === 'starttls' ? 'on' : 'off'}`,
+      'tls_certcheck off',
+      `auth ${auth}`,
+      `user ${DEMO_USER}`,
+      `password ${DEMO_PASSWORD}`,
+      `from ${FROM_ADDRESS}`,
+      ...extra,
+      'account default : gateway',
+      '',
+    ].join('\n'),
+    { mode: 0o600 }, // msmtp refuses a password in a file others can read
+  );
+  return conf;
+}
+
 for (const mode of ['starttls', 'smtps'] as const) {
   // STARTTLS with AUTH PLAIN, implicit TLS with AUTH LOGIN: both mechanisms msmtp offers.
   const auth = mode === 'starttls' ? 'plain' : 'login';
   test(`msmtp over ${mode === 'starttls' ? 'STARTTLS' : 'implicit TLS'} (auth ${auth})`, { skip: skipWithout('msmtp') }, async () => {
     const tmp = matrixDir('msmtp');
     try {
-      const conf = join(tmp.dir, 'msmtprc');
-      writeFileSync(
-        conf,
-        [
-          'account gateway',
-          'host 127.0.0.1',
-          `port ${mode === 'starttls' ? gw.ports.submission : gw.ports.smtps}`,
-          'tls on',
-          `tls_starttls ${mode === 'starttls' ? 'on' : 'off'}`,
-          'tls_certcheck off',
-          `auth ${auth}`,
-          `user ${DEMO_USER}`,
-          `password ${DEMO_PASSWORD}`,
-          `from ${FROM_ADDRESS}`,
-          'account default : gateway',
-          '',
-        ].join('\n'),
-        { mode: 0o600 }, // msmtp refuses a password in a file others can read
-      );
+      const conf = writeConfig(tmp.dir, mode, auth);
       const message = rawMessage({ messageId: `<msmtp-${mode}-${Date.now()}@example.com>` });
       const res = await runWithInput('msmtp', ['-v', '-C', conf, '-f', FROM_ADDRESS, '--', ...RECIPIENTS], message, { timeoutMs: 20_000 });
       const log = res.stdout + res.stderr; // -v prints the SMTP dialogue on stdout
@@ -54,3 +60,21 @@ for (const mode of ['starttls', 'smtps'] as const) {
     }
   });
 }
+
+// msmtp removes Bcc headers by default; with that off, the message the gateway receives still
+// has a "Bcc:" header naming the hidden recipient. The gateway must not pass it on either.
+test('msmtp with remove_bcc_headers off: a Bcc header reaching the gateway is not passed on', { skip: skipWithout('msmtp') }, async () => {
+  const tmp = matrixDir('msmtp');
+  try {
+    const conf = writeConfig(tmp.dir, 'starttls', 'on', ['remove_bcc_headers off']);
+    const message = rawMessage({ bccHeader: true, messageId: `<msmtp-bcc-${Date.now()}@example.com>` });
+    const res = await runWithInput('msmtp', ['-v', '-C', conf, '-f', FROM_ADDRESS, '--', ...RECIPIENTS], message, { timeoutMs: 20_000 });
+    const log = res.stdout + res.stderr;
+    assert.equal(res.code, 0, `msmtp failed:\n${log}`);
+    assert.match(log, new RegExp(`^--> Bcc: ${BCC.replace(/[.]/g, '\\.')}`, 'm'), 'the Bcc header went over SMTP');
+    assert.match(log, /--> AUTH PLAIN /, 'msmtp picks AUTH PLAIN (with an initial response) when offered PLAIN and LOGIN');
+    await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+  } finally {
+    tmp.cleanup();
+  }
+});
