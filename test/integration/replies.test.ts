@@ -156,6 +156,14 @@ test('API validation error → 554 5.6.0 with the API message; 201 "rejected" �
   c.close();
 });
 
+test('some recipients refused by Cakemail, the others queued → 250 with the count refused', async () => {
+  const c = await authed();
+  const r = await send(c, DEMO_USER, ['ok@example.org', 'no@rejected.example'], message(DEMO_USER, 'ok@example.org', 'partial-refusal'));
+  assert.match(r, /^250 2\.0\.0 Ok: queued as \S+; 1 of 2 recipients refused by Cakemail$/);
+  assert.deepEqual((await sandboxEmails(gw)).map((e) => e.payload.email), ['ok@example.org']);
+  c.close();
+});
+
 test('no answer within the attempt deadline (API committed, then hung) → 451 4.4.2, not retried blindly', async () => {
   const c = await authed();
   await setFault(gw, { mode: 'commit_then_hang', count: 1 });
