@@ -16,7 +16,11 @@ export function cleanLine(value: string): string {
   return value.replace(LINE_BREAKS, ' ').replace(/\t/g, ' ').replace(CONTROLS, '').trim();
 }
 
-/** Body text keeps its line breaks; only NUL goes (RFC 5322 §2.3 forbids it, and it never reaches the API). */
+/**
+ * Body text keeps its line breaks, in one form: LF. Clients differ (most bodies decode with LF,
+ * but quoted-printable `=0D=0A` from Ruby's mail gem decodes to CRLF), and mixed endings render
+ * as doubled lines in some viewers. NUL goes: RFC 5322 §2.3 forbids it.
+ */
 export function cleanBody(value: string): string {
-  return value.includes('\u0000') ? value.replace(/\u0000/g, '') : value;
+  return value.replace(/\r\n?/g, '\n').replace(/\u0000/g, '');
 }
