@@ -62,3 +62,9 @@ test('the markdown table lists every variable', () => {
   const md = configMarkdown();
   for (const f of Object.values(fields)) assert.ok(md.includes(`\`${f.env}\``), f.env);
 });
+
+test('README carries the generated configuration table, unchanged', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  assert.ok(readme.includes(configMarkdown()), 'README.md is out of date: paste `smtp-gateway config --markdown`');
+});
