@@ -38,7 +38,6 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   const cleanups: (() => Promise<void> | void)[] = [];
   const listeners: GatewaySmtpServer[] = [];
   let draining = false;
-  let listening = false;
   try {
     let sandbox: Sandbox | undefined;
     if (sandboxEnabled(config)) {
@@ -82,8 +81,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     listeners.push(servers.submission);
     const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort);
     listeners.push(servers.smtps);
-    listening = true;
-    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => listening && !draining);
+    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining);
     cleanups.push(() => admin.close());
 
     let shutdownPromise: Promise<void> | undefined;
@@ -109,7 +107,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       sandbox,
       tls,
       metrics,
-      isReady: () => listening && !draining,
+      isReady: () => !draining,
       shutdown,
     };
   } catch (err) {
