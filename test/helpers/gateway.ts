@@ -1,4 +1,5 @@
 // Start a whole gateway (with its embedded sandbox) on free ports for a test.
+import { after, before, beforeEach } from 'node:test';
 import { pino } from 'pino';
 import { startGateway, type Gateway } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
@@ -20,6 +21,24 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   return startGateway(loaded.config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+}
+
+/**
+ * One gateway for a test file: started before its tests, shut down after them, its sandbox
+ * cleared (emails, faults, counters) before each test. Call the returned function to get it.
+ */
+export function useTestGateway(env: Record<string, string> = {}): () => Gateway {
+  let gw: Gateway | undefined;
+  const current = (): Gateway => {
+    if (!gw) throw new Error('the test gateway is not started yet');
+    return gw;
+  };
+  before(async () => {
+    gw = await startTestGateway(env);
+  });
+  after(() => gw?.shutdown());
+  beforeEach(() => clearSandbox(current()));
+  return current;
 }
 
 /** The sandbox admin endpoints, typed for tests. */

@@ -6,27 +6,20 @@ import { execFile } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
-import type { Gateway } from '../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, startTestGateway } from '../helpers/gateway.ts';
+import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, useTestGateway } from '../helpers/gateway.ts';
 import { skipWithout } from '../helpers/tools.ts';
 
 const run = promisify(execFile);
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
-let gw: Gateway;
-
-before(async () => {
-  gw = await startTestGateway();
-});
-after(() => gw.shutdown());
-beforeEach(() => clearSandbox(gw));
+const gw = useTestGateway();
 
 function transport(opts: { secure: boolean; method: 'PLAIN' | 'LOGIN' }) {
   return nodemailer.createTransport({
     host: '127.0.0.1',
-    port: opts.secure ? gw.ports.smtps : gw.ports.submission,
+    port: opts.secure ? gw().ports.smtps : gw().ports.submission,
     secure: opts.secure,
     requireTLS: !opts.secure,
     tls: { rejectUnauthorized: false },
@@ -36,7 +29,7 @@ function transport(opts: { secure: boolean; method: 'PLAIN' | 'LOGIN' }) {
 
 /** The one email the sandbox received, checked against what every test sends. */
 async function receivedOne(recipient: string, subject: string, envelopeFrom = DEMO_USER) {
-  const emails = await sandboxEmails(gw);
+  const emails = await sandboxEmails(gw());
   assert.equal(emails.length, 1, 'exactly one API call');
   const p = emails[0]!.payload;
   assert.equal(p.email, recipient);
@@ -97,7 +90,7 @@ s.quit()
 
 for (const mode of ['starttls', 'ssl']) {
   test(`Python smtplib over ${mode}`, async () => {
-    const { stdout } = await run('python3', ['-c', PY, mode, String(mode === 'ssl' ? gw.ports.smtps : gw.ports.submission)]);
+    const { stdout } = await run('python3', ['-c', PY, mode, String(mode === 'ssl' ? gw().ports.smtps : gw().ports.submission)]);
     assert.match(stdout, /^250 2\.0\.0 Ok: queued as /);
     const { payload, id } = await receivedOne('bob@example.org', `smtplib ${mode}`, 'noreply@example.com');
     assert.ok(stdout.includes(id));
@@ -108,10 +101,10 @@ for (const mode of ['starttls', 'ssl']) {
 
 for (const scheme of ['smtp', 'smtps']) {
   test(`curl ${scheme}:// ${scheme === 'smtp' ? 'with --ssl-reqd' : '(implicit TLS)'}`, { skip: skipWithout('curl') }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-curl-'));
+    const dir = mkdtempSync(join(tmpdir(), 'gw()-curl-'));
     const file = join(dir, 'msg.eml');
     writeFileSync(file, `From: demo@example.com\r\nTo: carol@example.org\r\nSubject: curl ${scheme}\r\n\r\ncurl body\r\n`);
-    const port = scheme === 'smtps' ? gw.ports.smtps : gw.ports.submission;
+    const port = scheme === 'smtps' ? gw().ports.smtps : gw().ports.submission;
     const { stderr } = await run('curl', [
       '-sS', '-v', '-k', '--url', `${scheme}://127.0.0.1:${port}`, ...(scheme === 'smtp' ? ['--ssl-reqd'] : []),
       '--user', `${DEMO_USER}:${DEMO_PASSWORD}`, '--mail-from', DEMO_USER, '--mail-rcpt', 'carol@example.org', '--upload-file', file,
@@ -124,10 +117,10 @@ for (const scheme of ['smtp', 'smtps']) {
 
 test('swaks, the README example', { skip: skipWithout('swaks') }, async () => {
   const { stdout } = await run('swaks', [
-    '--server', `127.0.0.1:${gw.ports.submission}`, '--tls', '--auth-user', DEMO_USER, '--auth-password', DEMO_PASSWORD,
+    '--server', `127.0.0.1:${gw().ports.submission}`, '--tls', '--auth-user', DEMO_USER, '--auth-password', DEMO_PASSWORD,
     '--from', DEMO_USER, '--to', 'someone@example.org',
   ]);
-  const emails = await sandboxEmails(gw);
+  const emails = await sandboxEmails(gw());
   assert.equal(emails.length, 1);
   assert.ok(stdout.includes(`<~  250 2.0.0 Ok: queued as ${emails[0]!.id}`), stdout);
   assert.equal(emails[0]!.payload.email, 'someone@example.org');

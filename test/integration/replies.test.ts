@@ -1,20 +1,13 @@
 // Every reply the gateway decides, over a raw SMTP dialogue (real TCP and TLS), against the
 // sandbox with fault injection. Each case also checks what the API did (or did not) receive.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, test } from 'node:test';
-import type { Gateway } from '../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, sandboxRequests, setFault, startTestGateway } from '../helpers/gateway.ts';
+import { test } from 'node:test';
+import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, sandboxRequests, setFault, startTestGateway, useTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
-let gw: Gateway;
+const gw = useTestGateway({ API_TIMEOUT_MS: '400', MESSAGE_DEADLINE_MS: '5000' });
 
-before(async () => {
-  gw = await startTestGateway({ API_TIMEOUT_MS: '400', MESSAGE_DEADLINE_MS: '5000' });
-});
-after(() => gw.shutdown());
-beforeEach(() => clearSandbox(gw));
-
-const authed = () => RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
+const authed = () => RawSmtp.login(gw().ports.smtps, DEMO_USER, DEMO_PASSWORD);
 
 function message(from: string, to: string, subject: string, extraHeaders = ''): string {
   return `From: ${from}\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@client.example>\r\n${extraHeaders}\r\nbody of ${subject}\r\n`;
@@ -22,10 +15,10 @@ function message(from: string, to: string, subject: string, extraHeaders = ''): 
 
 const send = (c: RawSmtp, from: string, rcpts: string[], body: string) => c.transaction(from, rcpts, body);
 
-const emailPosts = async () => (await sandboxRequests(gw))['POST /v2/emails'] ?? 0;
+const emailPosts = async () => (await sandboxRequests(gw()))['POST /v2/emails'] ?? 0;
 
 test('EHLO before TLS offers STARTTLS and no AUTH; after TLS, AUTH PLAIN LOGIN and no STARTTLS', async () => {
-  const c = await RawSmtp.connect(gw.ports.submission);
+  const c = await RawSmtp.connect(gw().ports.submission);
   const before = await c.cmd('EHLO client.example');
   for (const ext of ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE 10485760', 'STARTTLS']) assert.ok(before.includes(ext), `${ext} offered`);
   assert.ok(!before.includes('AUTH'), 'no AUTH before TLS');
@@ -40,7 +33,7 @@ test('EHLO before TLS offers STARTTLS and no AUTH; after TLS, AUTH PLAIN LOGIN a
 });
 
 test('wrong password → 535 5.7.8; MFA login → 535 saying MFA cannot be used; the session keeps serving', async () => {
-  const c = await RawSmtp.connect(gw.ports.smtps, { tls: true });
+  const c = await RawSmtp.connect(gw().ports.smtps, { tls: true });
   await c.cmd('EHLO client.example');
   assert.match(await c.authPlain(DEMO_USER, 'wrong'), /^535 5\.7\.8 /);
   assert.match(await c.authPlain('mfa@example.com', 'mfa-password'), /^535 5\.7\.8 .*MFA logins cannot be used over SMTP/);
@@ -49,7 +42,7 @@ test('wrong password → 535 5.7.8; MFA login → 535 saying MFA cannot be used;
 });
 
 test('AUTH LOGIN works over a raw dialogue too', async () => {
-  const c = await RawSmtp.connect(gw.ports.smtps, { tls: true });
+  const c = await RawSmtp.connect(gw().ports.smtps, { tls: true });
   await c.cmd('EHLO client.example');
   assert.match(await c.cmd('AUTH LOGIN'), /^334 /);
   assert.match(await c.cmd(Buffer.from(DEMO_USER).toString('base64')), /^334 /);
@@ -58,8 +51,8 @@ test('AUTH LOGIN works over a raw dialogue too', async () => {
 });
 
 test('token endpoint down → 454 4.7.0 (temporary), not 535', async () => {
-  await setFault(gw, { status: 503, paths: ['/token'] });
-  const c = await RawSmtp.connect(gw.ports.smtps, { tls: true });
+  await setFault(gw(), { status: 503, paths: ['/token'] });
+  const c = await RawSmtp.connect(gw().ports.smtps, { tls: true });
   await c.cmd('EHLO client.example');
   assert.match(await c.authPlain('fresh-user@example.com', 'whatever'), /^454 4\.7\.0 /);
   c.close();
@@ -79,7 +72,7 @@ test('sender match is case-insensitive and the display name becomes sender.name'
   const c = await authed();
   const r = await send(c, DEMO_USER, ['x@example.org'], message('"Big Shop" <NoReply@Example.COM>', 'x@example.org', 'casing'));
   assert.match(r, /^250 2\.0\.0 /);
-  const [email] = await sandboxEmails(gw);
+  const [email] = await sandboxEmails(gw());
   assert.equal(email!.payload.sender.name, 'Big Shop');
   c.close();
 });
@@ -120,27 +113,27 @@ test('one message to several recipients: one API call each, 250 with a gateway i
   const c = await authed();
   const r = await send(c, DEMO_USER, ['a@example.org', 'b@example.org', 'A@example.org'], message(DEMO_USER, 'a@example.org', 'fanout'));
   assert.match(r, /^250 2\.0\.0 Ok: queued as /);
-  const emails = await sandboxEmails(gw);
+  const emails = await sandboxEmails(gw());
   assert.deepEqual(emails.map((e) => String(e.payload.email).toLowerCase()).sort(), ['a@example.org', 'b@example.org'], 'envelope duplicates (any case) sent once');
   c.close();
 });
 
 test('API 5xx once → retried → 250; API 5xx throughout → 451 4.4.1 after the attempt budget', async () => {
   const c = await authed();
-  await setFault(gw, { status: 503, count: 1 });
+  await setFault(gw(), { status: 503, count: 1 });
   assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'retry-ok')), /^250 2\.0\.0 /);
-  assert.equal((await sandboxEmails(gw)).length, 1);
-  await clearSandbox(gw);
-  await setFault(gw, { status: 503 });
+  assert.equal((await sandboxEmails(gw())).length, 1);
+  await clearSandbox(gw());
+  await setFault(gw(), { status: 503 });
   assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'retry-fail')), /^451 4\.4\.1 /);
   assert.equal(await emailPosts(), 3, 'three attempts, then 451');
-  assert.equal((await sandboxEmails(gw)).length, 0);
+  assert.equal((await sandboxEmails(gw())).length, 0);
   c.close();
 });
 
 test('API 429 with a Retry-After beyond the deadline → 451 4.4.5 at once', async () => {
   const c = await authed();
-  await setFault(gw, { status: 429, retryAfter: '3600' });
+  await setFault(gw(), { status: 429, retryAfter: '3600' });
   const started = Date.now();
   assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'ratelimited')), /^451 4\.4\.5 .*retry after 3600 s/);
   assert.ok(Date.now() - started < 2000);
@@ -149,9 +142,9 @@ test('API 429 with a Retry-After beyond the deadline → 451 4.4.5 at once', asy
 
 test('API validation error → 554 5.6.0 with the API message; 201 "rejected" → 550 5.7.1', async () => {
   const c = await authed();
-  await setFault(gw, { status: 422, body: { detail: [{ loc: ['body', 'content', 'html'], msg: 'html is\r\nnot valid', type: 'value_error' }] } });
+  await setFault(gw(), { status: 422, body: { detail: [{ loc: ['body', 'content', 'html'], msg: 'html is\r\nnot valid', type: 'value_error' }] } });
   assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'invalid')), /^554 5\.6\.0 Cakemail refused the message: content\.html: html is not valid$/);
-  await clearSandbox(gw);
+  await clearSandbox(gw());
   assert.match(await send(c, DEMO_USER, ['x@rejected.example'], message(DEMO_USER, 'x@rejected.example', 'rejected')), /^550 5\.7\.1 Cakemail rejected/);
   c.close();
 });
@@ -160,13 +153,13 @@ test('some recipients refused by Cakemail, the others queued → 250 with the co
   const c = await authed();
   const r = await send(c, DEMO_USER, ['ok@example.org', 'no@rejected.example'], message(DEMO_USER, 'ok@example.org', 'partial-refusal'));
   assert.match(r, /^250 2\.0\.0 Ok: queued as \S+; 1 of 2 recipients refused by Cakemail$/);
-  assert.deepEqual((await sandboxEmails(gw)).map((e) => e.payload.email), ['ok@example.org']);
+  assert.deepEqual((await sandboxEmails(gw())).map((e) => e.payload.email), ['ok@example.org']);
   c.close();
 });
 
 test('no answer within the attempt deadline (API committed, then hung) → 451 4.4.2, not retried blindly', async () => {
   const c = await authed();
-  await setFault(gw, { mode: 'commit_then_hang', count: 1 });
+  await setFault(gw(), { mode: 'commit_then_hang', count: 1 });
   assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'hang')), /^451 4\.4\.2 /);
   assert.equal(await emailPosts(), 1, 'an ambiguous attempt is not sent again');
   c.close();
@@ -174,18 +167,18 @@ test('no answer within the attempt deadline (API committed, then hung) → 451 4
 
 test('connection reset before the API read the request → 451 4.4.1', async () => {
   const c = await authed();
-  await setFault(gw, { mode: 'reset_before_read' });
+  await setFault(gw(), { mode: 'reset_before_read' });
   assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'reset')), /^451 4\.4\.1 /);
-  assert.equal((await sandboxEmails(gw)).length, 0);
+  assert.equal((await sandboxEmails(gw())).length, 0);
   c.close();
 });
 
 test('401 on send → the token is renewed once and the send retried → 250', async () => {
   const c = await authed();
-  await fetch(`${gw.apiUrl}/_sandbox/requests`, { method: 'DELETE' });
-  await setFault(gw, { status: 401, count: 1 });
+  await fetch(`${gw().apiUrl}/_sandbox/requests`, { method: 'DELETE' });
+  await setFault(gw(), { status: 401, count: 1 });
   assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'renew')), /^250 2\.0\.0 /);
-  const req = await sandboxRequests(gw);
+  const req = await sandboxRequests(gw());
   assert.equal(req['POST /v2/emails'], 2);
   assert.equal(req['POST /token'], 1, 'one token renewal');
   c.close();

@@ -6,24 +6,18 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
-import type { Gateway } from '../../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, startTestGateway } from '../../helpers/gateway.ts';
+import { DEMO_PASSWORD, DEMO_USER, useTestGateway } from '../../helpers/gateway.ts';
 import { BCC, CC, FROM_ADDRESS, FROM_NAME, HTML, PDF, PDF_NAME, RECIPIENTS, SUBJECT, TEXT, TO, TO_NAMES, assertMatrixPayloads, matrixDir, matrixSpec, rawMessage } from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
 
 const run = promisify(execFile);
-let gw: Gateway;
-before(async () => {
-  gw = await startTestGateway();
-});
-after(() => gw.shutdown());
-beforeEach(() => clearSandbox(gw));
+const gw = useTestGateway();
 
 const MODES = ['starttls', 'smtps'] as const;
-const portOf = (mode: (typeof MODES)[number]) => (mode === 'starttls' ? gw.ports.submission : gw.ports.smtps);
+const portOf = (mode: (typeof MODES)[number]) => (mode === 'starttls' ? gw().ports.submission : gw().ports.smtps);
 const label = (mode: (typeof MODES)[number]) => (mode === 'starttls' ? 'STARTTLS' : 'implicit TLS');
 
 for (const mode of MODES) {
@@ -48,7 +42,7 @@ for (const mode of MODES) {
     });
     assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
     assert.deepEqual([...info.accepted].sort(), [...RECIPIENTS].sort());
-    await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+    await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
   });
 }
 
@@ -87,7 +81,7 @@ for (const mode of MODES) {
       writeFileSync(spec, matrixSpec({ mode, port: portOf(mode), user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }));
       const { stdout } = await run('python3', ['-c', PY, spec], { timeout: 20_000 });
       assert.equal(stdout.trim(), 'REFUSED {}', 'no recipient refused');
-      await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
     } finally {
       tmp.cleanup();
     }
@@ -107,7 +101,7 @@ for (const mode of MODES) {
         ...RECIPIENTS.flatMap((r) => ['--mail-rcpt', r]), '--upload-file', file,
       ], { timeout: 20_000 });
       assert.match(stderr, /< 250 2\.0\.0 Ok: queued as /);
-      await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
     } finally {
       tmp.cleanup();
     }
@@ -126,7 +120,7 @@ for (const mode of MODES) {
         '--from', FROM_ADDRESS, '--to', RECIPIENTS.join(','), '--data', `@${file}`,
       ], { timeout: 20_000 });
       assert.match(stdout, /<~ {2}250 2\.0\.0 Ok: queued as /);
-      await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
     } finally {
       tmp.cleanup();
     }

@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Gateway } from '../../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, startTestGateway } from '../../helpers/gateway.ts';
+import { DEMO_PASSWORD, DEMO_USER, useTestGateway } from '../../helpers/gateway.ts';
 import { BCC, FROM_ADDRESS, assertMatrixPayloads, matrixDir, matrixSpec } from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
 
@@ -19,12 +18,7 @@ const SOURCE = fileURLToPath(new URL('../../clients/JakartaSend.java', import.me
 // The package's jakarta-mail.jar names its activation jar by a path Debian does not ship
 // (jakarta.activation.jar), so both jars go on the class path explicitly.
 const CLASSPATH = ['/usr/share/java/jakarta-mail.jar', '/usr/share/java/jakarta-activation.jar'];
-let gw: Gateway;
-before(async () => {
-  gw = await startTestGateway();
-});
-after(() => gw.shutdown());
-beforeEach(() => clearSandbox(gw));
+const gw = useTestGateway();
 
 const skip =
   skipWithout('java', 'openjdk-17-jdk-headless') ||
@@ -36,7 +30,7 @@ for (const mode of ['starttls', 'smtps'] as const) {
     const tmp = matrixDir('jakarta');
     try {
       const specFile = join(tmp.dir, 'spec.json');
-      const port = mode === 'starttls' ? gw.ports.submission : gw.ports.smtps;
+      const port = mode === 'starttls' ? gw().ports.submission : gw().ports.smtps;
       writeFileSync(specFile, matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }));
       const { stdout } = await run('java', ['-cp', CLASSPATH.join(':'), SOURCE, specFile], { timeout: 30_000, maxBuffer: 4 << 20 }).catch(
         (err: { stdout?: string; stderr?: string; message: string }) => {
@@ -47,7 +41,7 @@ for (const mode of ['starttls', 'smtps'] as const) {
       assert.match(stdout, new RegExp(`^DEBUG SMTP: AUTH ${authType} succeeded`, 'm'), `Jakarta Mail used AUTH ${authType}`);
       assert.doesNotMatch(stdout, new RegExp(`^Bcc:`, 'mi'), 'Jakarta Mail writes no Bcc header');
       assert.match(stdout, new RegExp(`^RCPT TO:<${BCC}>`, 'm'), 'the Bcc is an envelope recipient');
-      await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
     } finally {
       tmp.cleanup();
     }

@@ -4,18 +4,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
-import type { Gateway } from '../../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, startTestGateway } from '../../helpers/gateway.ts';
+import { test } from 'node:test';
+import { DEMO_PASSWORD, DEMO_USER, useTestGateway } from '../../helpers/gateway.ts';
 import { BCC, FROM_ADDRESS, RECIPIENTS, assertMatrixPayloads, matrixDir, rawMessage, runWithInput } from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
 
-let gw: Gateway;
-before(async () => {
-  gw = await startTestGateway();
-});
-after(() => gw.shutdown());
-beforeEach(() => clearSandbox(gw));
+const gw = useTestGateway();
 
 function writeConfig(dir: string, mode: 'starttls' | 'smtps', auth: string, extra: string[] = []): string {
   const conf = join(dir, 'msmtprc');
@@ -24,7 +18,7 @@ function writeConfig(dir: string, mode: 'starttls' | 'smtps', auth: string, extr
     [
       'account gateway',
       'host 127.0.0.1',
-      `port ${mode === 'starttls' ? gw.ports.submission : gw.ports.smtps}`,
+      `port ${mode === 'starttls' ? gw().ports.submission : gw().ports.smtps}`,
       'tls on',
       `tls_starttls ${mode === 'starttls' ? 'on' : 'off'}`,
       'tls_certcheck off',
@@ -54,7 +48,7 @@ for (const mode of ['starttls', 'smtps'] as const) {
       assert.equal(res.code, 0, `msmtp failed:\n${log}`);
       assert.match(log, /<-- 250 2\.0\.0 Ok: queued as /, 'msmtp saw the 250 after DATA');
       assert.match(log, new RegExp(`--> AUTH ${auth.toUpperCase()}`), `msmtp used AUTH ${auth.toUpperCase()}`);
-      await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
     } finally {
       tmp.cleanup();
     }
@@ -73,7 +67,7 @@ test('msmtp with remove_bcc_headers off: a Bcc header reaching the gateway is no
     assert.equal(res.code, 0, `msmtp failed:\n${log}`);
     assert.match(log, new RegExp(`^--> Bcc: ${BCC.replace(/[.]/g, '\\.')}`, 'm'), 'the Bcc header went over SMTP');
     assert.match(log, /--> AUTH PLAIN /, 'msmtp picks AUTH PLAIN (with an initial response) when offered PLAIN and LOGIN');
-    await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+    await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
   } finally {
     tmp.cleanup();
   }

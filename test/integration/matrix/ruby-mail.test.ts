@@ -5,22 +5,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Gateway } from '../../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, startTestGateway } from '../../helpers/gateway.ts';
+import { DEMO_PASSWORD, DEMO_USER, useTestGateway } from '../../helpers/gateway.ts';
 import { FROM_ADDRESS, assertMatrixPayloads, matrixDir, matrixSpec } from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('../../clients/ruby-mail-send.rb', import.meta.url));
-let gw: Gateway;
-before(async () => {
-  gw = await startTestGateway();
-});
-after(() => gw.shutdown());
-beforeEach(() => clearSandbox(gw));
+const gw = useTestGateway();
 
 const skip =
   skipWithout('ruby', 'ruby-mail') ||
@@ -32,13 +26,13 @@ for (const mode of ['starttls', 'smtps'] as const) {
     const tmp = matrixDir('ruby');
     try {
       const specFile = join(tmp.dir, 'spec.json');
-      const port = mode === 'starttls' ? gw.ports.submission : gw.ports.smtps;
+      const port = mode === 'starttls' ? gw().ports.submission : gw().ports.smtps;
       writeFileSync(specFile, matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }));
       const { stdout } = await run('ruby', [SCRIPT, specFile], { timeout: 20_000 }).catch((err: { stderr?: string; message: string }) => {
         throw new Error(`Ruby mail failed: ${err.message}\n${err.stderr ?? ''}`);
       });
       assert.match(stdout, /^OK 250 2\.0\.0 Ok: queued as /, stdout);
-      await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
     } finally {
       tmp.cleanup();
     }
