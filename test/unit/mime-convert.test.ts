@@ -4,7 +4,6 @@ import { describe, test } from 'node:test';
 import { cleanLine } from '../../src/mime/clean.ts';
 import { repairC1 } from '../../src/mime/cp1252.ts';
 import { parseMessage } from '../../src/mime/parse-message.ts';
-import { countParts } from '../../src/mime/prescan.ts';
 import type { ParsedMessage } from '../../src/mime/types.ts';
 
 const LIMITS = { maxDepth: 10, maxParts: 1000, maxHeaderBytes: 1 << 20 };
@@ -81,18 +80,7 @@ Content-ID: <part1@example.com>
 `);
     assert.deepEqual(
       m.attachments.map((a) => ({ ...a, content: Buffer.from(a.content).toString() })),
-      [{ filename: 'Résumé.pdf', contentType: 'application/pdf', disposition: 'attachment', contentId: 'part1@example.com', content: '%PDF\n' }],
+      [{ filename: 'Résumé.pdf', contentType: 'application/pdf', disposition: 'attachment', contentId: 'part1@example.com', content: '%PDF' }],
     );
-  });
-});
-
-describe('countParts', () => {
-  test('counts delimiter lines of declared boundaries only', () => {
-    const raw = Buffer.from('Content-Type: multipart/mixed; boundary="a b"\r\n\r\n--a b\r\n\r\nx\r\n--a b  \r\n\r\n--other\r\n--a b--\r\n');
-    assert.equal(countParts(raw, 100), 2);
-  });
-  test('stops early past the maximum', () => {
-    const raw = Buffer.from(`Content-Type: multipart/mixed; boundary=z\r\n\r\n${'--z\r\n\r\nx\r\n'.repeat(5000)}`);
-    assert.equal(countParts(raw, 10), 11);
   });
 });

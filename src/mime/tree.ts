@@ -1,0 +1,204 @@
+// Raw message bytes → a tree of MIME parts, in one synchronous pass with Buffer operations
+// (docs/architecture.md explains why this is ours and not postal-mime's). A part's body is a
+// view into the raw bytes, never a copy and never re-joined from lines, so identity-encoded
+// content keeps every byte. Structural limits are checked while the tree grows: the part count,
+// the nesting depth, the header bytes and the number of top-level header fields stop the walk
+// the moment they are exceeded, so a bomb costs at most the bytes read up to its limit.
+import { parseStructured, type StructuredValue } from './params.ts';
+import { transferToken } from './transfer.ts';
+
+export interface RawHeader {
+  /** Field name as written. */
+  name: string;
+  /** Lower-case field name. */
+  key: string;
+  /** Unfolded value as a binary string (one char per byte), surrounding whitespace trimmed. */
+  value: string;
+}
+
+export interface MimePart {
+  headers: RawHeader[];
+  /** Lower-case media type; a missing or invalid Content-Type reads as text/plain (RFC 2045 §5.2). */
+  type: string;
+  params: Map<string, string>;
+  /** Lower-case disposition token, null when absent. */
+  disposition: string | null;
+  dispositionParams: Map<string, string>;
+  transferEncoding: string;
+  contentId: string | null;
+  /** The multipart subtype when this part has children. */
+  multipart: string | null;
+  /** Raw body bytes: a view into the message. */
+  body: Uint8Array;
+  children: MimePart[];
+  depth: number;
+}
+
+export interface TreeLimits {
+  maxDepth: number;
+  maxParts: number;
+  maxHeaderBytes: number;
+  maxHeaderFields: number;
+}
+
+export type LimitName = 'depth' | 'parts' | 'header_bytes' | 'header_fields';
+
+/** Thrown inside the MIME stage only; parse-message.ts turns it into a typed ParseFailure. */
+export class MimeLimitError extends Error {
+  constructor(
+    readonly limit: LimitName,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** Shared by a message and the messages parsed inside it, so nesting cannot multiply a budget. */
+export interface TreeBudget {
+  limits: TreeLimits;
+  parts: number;
+  headerBytes: number;
+}
+
+const MEDIA_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
+// RFC 5322 field name followed by a colon (whitespace before the colon is tolerated, RFC 822 allowed it).
+const FIELD = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/;
+
+export function newBudget(limits: TreeLimits): TreeBudget {
+  return { limits, parts: 0, headerBytes: 0 };
+}
+
+export function parseTree(buf: Buffer, budget: TreeBudget, depth = 0, parentMultipart: string | null = null): MimePart {
+  return parsePart(buf, 0, buf.length, budget, depth, parentMultipart);
+}
+
+function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, depth: number, parentMultipart: string | null): MimePart {
+  if (depth > budget.limits.maxDepth) throw new MimeLimitError('depth', `MIME nesting depth exceeds ${budget.limits.maxDepth}`);
+  const { headers, bodyStart } = readHeaders(buf, start, end, budget, depth === 0);
+  const first = (key: string): RawHeader | undefined => headers.find((h) => h.key === key);
+
+  const ct = first('content-type');
+  const parsedType: StructuredValue = ct ? parseStructured(ct.value) : { value: '', params: new Map() };
+  // RFC 2046 §5.1.5: the parts of a multipart/digest default to message/rfc822.
+  const fallback = parentMultipart === 'digest' ? 'message/rfc822' : 'text/plain';
+  let type = MEDIA_TYPE.test(parsedType.value) ? parsedType.value : fallback;
+  const boundary = parsedType.params.get('boundary');
+  // A multipart without a boundary cannot be split; mail programs show it as text.
+  if (type.startsWith('multipart/') && !boundary) type = 'text/plain';
+  const cd = first('content-disposition');
+  const parsedDisposition = cd ? parseStructured(cd.value) : null;
+  const cid = first('content-id')?.value.trim().replace(/^<+|>+$/g, '') ?? '';
+  const part: MimePart = {
+    headers,
+    type,
+    params: parsedType.params,
+    disposition: parsedDisposition?.value || null,
+    dispositionParams: parsedDisposition?.params ?? new Map(),
+    transferEncoding: transferToken(first('content-transfer-encoding')?.value ?? ''),
+    contentId: cid || null,
+    multipart: null,
+    body: buf.subarray(bodyStart, end),
+    children: [],
+    depth,
+  };
+  if (type.startsWith('multipart/') && boundary) {
+    part.multipart = type.slice('multipart/'.length);
+    for (const [s, e] of splitParts(buf, bodyStart, end, boundary)) {
+      budget.parts++;
+      if (budget.parts > budget.limits.maxParts) throw new MimeLimitError('parts', `MIME part count exceeds ${budget.limits.maxParts}`);
+      part.children.push(parsePart(buf, s, e, budget, depth + 1, part.multipart));
+    }
+  }
+  return part;
+}
+
+function readHeaders(buf: Buffer, start: number, end: number, budget: TreeBudget, topLevel: boolean): { headers: RawHeader[]; bodyStart: number } {
+  const headers: RawHeader[] = [];
+  const folded: string[][] = [];
+  let pos = start;
+  let bodyStart = end;
+  const max = budget.limits.maxHeaderBytes;
+  while (pos < end) {
+    let nl = buf.indexOf(0x0a, pos);
+    if (nl < 0 || nl >= end) nl = end;
+    let lineEnd = nl;
+    if (lineEnd > pos && buf[lineEnd - 1] === 0x0d) lineEnd--;
+    const next = nl < end ? nl + 1 : end;
+    budget.headerBytes += next - pos;
+    if (budget.headerBytes > max) throw new MimeLimitError('header_bytes', `MIME header size exceeds ${max} bytes`);
+    if (lineEnd === pos) {
+      bodyStart = next;
+      break;
+    }
+    const line = buf.toString('latin1', pos, lineEnd);
+    const c = line.charCodeAt(0);
+    if (c === 0x20 || c === 0x09) {
+      // Folded continuation (RFC 5322 §2.2.3). A whitespace-only line is one too, as most mail
+      // programs read it; one before any field is not a header at all.
+      const last = folded[folded.length - 1];
+      if (last) last.push(line);
+      pos = next;
+      continue;
+    }
+    if (pos === start && line.startsWith('From ')) {
+      // An mbox "From " envelope line some programs leave in front of the message.
+      pos = next;
+      continue;
+    }
+    if (!FIELD.test(line)) {
+      // Not a header field and no blank line before it: the body starts here, as mail programs
+      // (and Python's email package) read a message that lacks the separator.
+      budget.headerBytes -= next - pos;
+      bodyStart = pos;
+      break;
+    }
+    folded.push([line]);
+    if (topLevel && folded.length > budget.limits.maxHeaderFields) {
+      throw new MimeLimitError('header_fields', `message has more than ${budget.limits.maxHeaderFields} header fields`);
+    }
+    pos = next;
+  }
+  for (const lines of folded) {
+    const unfolded = lines.length === 1 ? (lines[0] as string) : lines.join('');
+    const colon = unfolded.indexOf(':');
+    const name = unfolded.slice(0, colon).trim();
+    headers.push({ name, key: name.toLowerCase(), value: unfolded.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '') });
+  }
+  return { headers, bodyStart };
+}
+
+/** [start, end) of each body part between the delimiter lines of `boundary` (RFC 2046 §5.1.1). */
+function splitParts(buf: Buffer, bodyStart: number, end: number, boundary: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const delimiter = Buffer.from(`--${boundary}`, 'latin1');
+  // A view ending at this part's end: indexOf must not scan the rest of the message.
+  const scope = buf.subarray(0, end);
+  let search = bodyStart;
+  let partStart = -1;
+  while (search < end) {
+    const at = scope.indexOf(delimiter, search);
+    if (at < 0) break;
+    search = at + 1;
+    if (at !== bodyStart && buf[at - 1] !== 0x0a) continue;
+    let p = at + delimiter.length;
+    const close = buf[p] === 0x2d && buf[p + 1] === 0x2d && p + 1 < end;
+    if (close) p += 2;
+    while (p < end && (buf[p] === 0x20 || buf[p] === 0x09)) p++;
+    if (p < end && buf[p] === 0x0d) p++;
+    if (p < end && buf[p] !== 0x0a) continue;
+    const lineEnd = p < end ? p + 1 : end;
+    if (partStart >= 0) {
+      // The line break before a delimiter belongs to the delimiter.
+      let e = at;
+      if (e > partStart && buf[e - 1] === 0x0a) e--;
+      if (e > partStart && buf[e - 1] === 0x0d) e--;
+      out.push([partStart, e]);
+    }
+    if (close) return out;
+    partStart = lineEnd;
+    search = lineEnd;
+  }
+  // No closing delimiter: the last part runs to the end, as mail programs read a truncated message.
+  if (partStart >= 0) out.push([partStart, end]);
+  return out;
+}
