@@ -138,11 +138,18 @@ export function mapAttachments(parts: readonly ParsedAttachment[], policy: Attac
   for (const part of withoutDuplicateInvites(parts)) {
     const label = describe(part);
     const type = attachmentType(part.contentType, part.filename);
-    if (!type && isBodyAlternative(part)) {
+    if (part.role === 'alternative') {
       // Not an attachment in the sender's eyes (text/enriched, text/watch-html, text/x-amp-html
       // beside the text and HTML bodies): the API has no field for it, so it is left out whatever
       // the policy, and listed so the omission is logged.
       dropped.push({ filename: '', contentType: part.contentType, reason: `${label} is an alternative body format Cakemail has no field for` });
+      continue;
+    }
+    if (part.role === 'signature') {
+      // Cakemail composes the message it sends, so a detached signature could never verify on
+      // the recipient's side (docs/message-mapping.md §5): the signed content is delivered, the
+      // signature is left out whatever the policy, and listed so the omission is logged.
+      dropped.push({ filename: part.filename ?? '', contentType: part.contentType, reason: `${label} is a detached signature that cannot verify once Cakemail re-composes the message` });
       continue;
     }
     if (!type && !part.filename && part.content.byteLength === 0) continue; // an empty unnamed part carries nothing
@@ -194,10 +201,6 @@ function withoutDuplicateInvites(parts: readonly ParsedAttachment[]): ParsedAtta
     }
   }
   return out;
-}
-
-function isBodyAlternative(part: ParsedAttachment): boolean {
-  return part.contentType.startsWith('text/') && !part.filename && part.disposition !== 'attachment';
 }
 
 function quoted(part: ParsedAttachment): string {

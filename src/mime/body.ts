@@ -101,7 +101,8 @@ function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent:
     return;
   }
   const signature = parent?.multipart === 'signed' && index > 0 && SIGNATURE_TYPES.has(part.type);
-  const showable = !attached && !named && (REPORT_TEXT_TYPES.has(part.type) || (part.type.startsWith('text/') && !TEXT_FILES.has(part.type)));
+  // Report parts are shown even when named (Thunderbird names them MDNPart2.txt).
+  const showable = !attached && (REPORT_TEXT_TYPES.has(part.type) || (!named && part.type.startsWith('text/') && !TEXT_FILES.has(part.type)));
   if (showable && !(alternative && part.type.startsWith('text/'))) {
     const { bytes } = bytesOf(part);
     addEntry(walk, alternative ?? part, 'plain', { kind: 'text', value: textOf(part, bytes) });
