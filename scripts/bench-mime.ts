@@ -8,6 +8,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import PostalMime from 'postal-mime';
 import { parseMessage } from '../src/mime/parse-message.ts';
 import { createMessageParser } from '../src/mime/parser.ts';
+import { hostileShapes } from './mime-shapes.ts';
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 200);
 
@@ -31,30 +32,7 @@ const standard: Record<string, Buffer> = {
   '300 KB with a PDF': await compose({ ...base, text: 'Your invoice is attached.\n', html: '<p>Your invoice is attached.</p>', attachments: [{ filename: 'invoice.pdf', content: pdf, contentType: 'application/pdf' }] }),
 };
 
-const crlf = (s: string): string => s.replace(/\r?\n/g, '\r\n');
-const manyParts = (boundaryDecl: string, boundary: string, n: number): string =>
-  `From: a@b.c\r\nContent-Type: multipart/mixed; ${boundaryDecl}\r\n\r\n` + `--${boundary}\r\n\r\nx\r\n`.repeat(n) + `--${boundary}--\r\n`;
-const longBoundary = 'L'.repeat(300);
-const innerParts = manyParts('boundary="q"', 'q', 20_000);
-
-const bombs: Record<string, string> = {
-  'nesting depth 10,000': (() => {
-    let b = 'Content-Type: text/plain\r\n\r\nx\r\n';
-    for (let i = 10000; i > 0; i--) b = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${b}--b${i}--\r\n`;
-    return 'From: a@b.c\r\n' + b;
-  })(),
-  '100,000 parts': manyParts('boundary="p"', 'p', 100_000),
-  '100,000 parts, RFC 2231 boundary': manyParts(`boundary*0="pa"; boundary*1="rt"`, 'part', 100_000),
-  '100,000 parts, 300-char boundary': manyParts(`boundary="${longBoundary}"`, longBoundary, 100_000),
-  '20,000 parts in base64 rfc822': 'From: a@b.c\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n' + Buffer.from(innerParts).toString('base64').replace(/.{76}/g, '$&\r\n') + '\r\n',
-  'rfc822 chain 40,000': 'From: a@b.c\r\n' + 'Content-Type: message/rfc822\r\n\r\n'.repeat(40000) + 'Subject: x\r\n\r\nbody\r\n',
-  '8 MB header block': 'From: a@b.c\r\n' + ('X-Junk: ' + 'a'.repeat(990) + '\r\n').repeat(8000) + '\r\nbody\r\n',
-  '100,000 header lines': 'From: a@b.c\r\n' + 'X-A: b\r\n'.repeat(100_000) + '\r\nbody\r\n',
-  '20,000 addresses in To': 'From: a@b.c\r\nTo: ' + Array.from({ length: 20_000 }, (_, i) => `u${i}@example.com`).join(',\r\n ') + '\r\n\r\nbody\r\n',
-  '5,000 nested groups': 'From: a@b.c\r\nTo: ' + 'g:'.repeat(5000) + 'x@y.z' + ';'.repeat(5000) + '\r\n\r\nbody\r\n',
-  '50,000 encoded words in From': 'From: ' + '=?utf-8?q?a?= '.repeat(50_000) + '<a@b.c>\r\n\r\nbody\r\n',
-  '20 MiB base64 attachment': crlf('From: a@b.c\nContent-Type: multipart/mixed; boundary="m"\n\n--m\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n') + Buffer.alloc(20 << 20, 1).toString('base64').replace(/.{76}/g, '$&\r\n') + '\r\n--m--\r\n',
-};
+const bombs = hostileShapes('a@b.c');
 
 const parser = createMessageParser({ workers: 2, timeoutMs: 5000, heapMb: 256, maxDepth: 10, maxParts: 1000, maxHeaderBytes: 1 << 20 });
 const cpuMs = (c: NodeJS.CpuUsage): number => (c.user + c.system) / 1000;
