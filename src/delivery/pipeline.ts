@@ -87,7 +87,7 @@ export class DeliveryPipeline {
     const built = buildMessage({ message: parsed.message, controls, sender, envelopeFrom: tx.envelopeFrom }, this.#policy);
     if (!built.ok) return { kind: 'refused', refusal: built.refusal };
     for (const d of built.built.dropped) {
-      this.#d.metrics.attachmentsDropped.inc({ reason: 'policy' });
+      this.#d.metrics.attachmentsDropped.inc({ reason: d.kind });
       log.warn({ filename: d.filename, contentType: d.contentType, reason: d.reason }, 'attachment dropped by policy');
     }
 

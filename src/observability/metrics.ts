@@ -26,7 +26,7 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 30, 60],
       registers: [registry],
     }),
-    attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Attachments dropped by ATTACHMENT_POLICY=drop', labelNames: ['reason'], registers: [registry] }),
+    attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Parts left out of a message: by ATTACHMENT_POLICY=drop (policy), alternative body formats (alternative), detached signatures (signature)', labelNames: ['reason'], registers: [registry] }),
     parseFailures: new Counter({ name: 'smtp_gateway_parse_failures_total', help: 'MIME parses that failed', labelNames: ['kind'], registers: [registry] }),
     stateStoreErrors: new Counter({ name: 'smtp_gateway_state_store_errors_total', help: 'State store operations that failed (fail-open)', labelNames: ['op'], registers: [registry] }),
   };
