@@ -39,7 +39,7 @@ function stripComments(s: string): string {
     if (c === '"') quoted = true;
     else if (c === '=') inValue = true;
     else if (c === ';') inValue = false;
-    else if (c === '(' && (!inValue || /[ \t=]$/.test(out) || out.endsWith(';'))) {
+    else if (c === '(' && (!inValue || ' \t=;'.includes(out[out.length - 1] ?? ' '))) {
       depth = 1;
       continue;
     }
@@ -101,7 +101,8 @@ function assemble(raws: Array<[string, string, boolean]>, params: Map<string, st
   const sections = new Map<string, Array<{ n: number; value: string; extended: boolean }>>();
   const plain = new Map<string, string>();
   for (const [name, value] of raws) {
-    const m = /^(.+?)\*(?:(\d{1,3})\*?|)$/.exec(name);
+    // Real names are short; the cut keeps the lazy pattern from backtracking over a crafted one.
+    const m = name.length <= 100 ? /^(.+?)\*(?:(\d{1,3})\*?|)$/.exec(name) : null;
     if (m) {
       const base = m[1] as string;
       const n = m[2] === undefined ? 0 : Number(m[2]);

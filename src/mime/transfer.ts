@@ -10,7 +10,8 @@ const UUENCODE = new Set(['x-uuencode', 'uuencode', 'x-uue', 'uue']);
 
 /** The first token of a Content-Transfer-Encoding value, lower case, comments and quotes removed. */
 export function transferToken(value: string): string {
-  return (/[\w-]+/.exec(value.replace(/\([^)]*\)/g, ' ').toLowerCase()) ?? [''])[0];
+  // Real values are one short token; the cut keeps a hostile megabyte value from costing time.
+  return (/[\w-]+/.exec(value.slice(0, 256).replace(/\([^)]*\)/g, ' ').toLowerCase()) ?? [''])[0];
 }
 
 export function decodeTransfer(encoding: string, body: Uint8Array): TransferResult {
@@ -92,7 +93,7 @@ function decodeUuencode(body: Uint8Array): { bytes: Uint8Array; uuFilename?: str
   const out = Buffer.allocUnsafe(body.length);
   let n = 0;
   let i = lines.findIndex((l) => /^begin\s+[0-7]{3,4}\s/.test(l));
-  const name = i >= 0 ? (/^begin\s+[0-7]{3,4}\s+(.+?)\s*$/.exec(lines[i] as string)?.[1] ?? '') : '';
+  const name = i >= 0 ? (/^begin\s+[0-7]{3,4}\s+(.+?)\s*$/.exec((lines[i] as string).slice(0, 1024))?.[1] ?? '') : '';
   for (i = i + 1; i < lines.length; i++) {
     const line = lines[i] as string;
     if (/^end\s*$/.test(line)) break;

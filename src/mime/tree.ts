@@ -87,7 +87,7 @@ function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, 
   if (type.startsWith('multipart/') && !boundary) type = 'text/plain';
   const cd = first('content-disposition');
   const parsedDisposition = cd ? parseStructured(cd.value) : null;
-  const cid = first('content-id')?.value.trim().replace(/^<+|>+$/g, '') ?? '';
+  const cid = stripAngles(first('content-id')?.value ?? '');
   const part: MimePart = {
     headers,
     type,
@@ -162,9 +162,28 @@ function readHeaders(buf: Buffer, start: number, end: number, budget: TreeBudget
     const unfolded = lines.length === 1 ? (lines[0] as string) : lines.join('');
     const colon = unfolded.indexOf(':');
     const name = unfolded.slice(0, colon).trim();
-    headers.push({ name, key: name.toLowerCase(), value: unfolded.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '') });
+    headers.push({ name, key: name.toLowerCase(), value: trimWsp(unfolded.slice(colon + 1)) });
   }
   return { headers, bodyStart };
+}
+
+/** `<id@host>` → `id@host`, by index (a `/>+$/` pattern backtracks over a long run of ">"). */
+function stripAngles(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s[a] === '<' || s[a] === ' ' || s[a] === '\t')) a++;
+  while (b > a && (s[b - 1] === '>' || s[b - 1] === ' ' || s[b - 1] === '\t')) b--;
+  return s.slice(a, b);
+}
+
+// An index scan: `/[ \t]+$/` retries at every position of a long blank run in the middle of a
+// value, which makes one crafted header cost seconds.
+function trimWsp(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  return s.slice(a, b);
 }
 
 /** [start, end) of each body part between the delimiter lines of `boundary` (RFC 2046 §5.1.1). */
