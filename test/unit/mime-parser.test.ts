@@ -140,4 +140,20 @@ describe('message parser', () => {
       await lanes.close();
     }
   });
+
+  test('time spent waiting for a worker counts against the deadline', async () => {
+    const busy = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 300, heapMb: 256 });
+    try {
+      await busy.parse(enc('From: a@example.com\n\nwarm\n'));
+      const b64 = Buffer.alloc(8 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
+      const large = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
+      // One large-lane worker: twelve of these cannot all start within 300 ms of being handed over.
+      const results = await Promise.all(Array.from({ length: 12 }, () => busy.parse(large)));
+      const waited = results.filter((r) => !r.ok && r.failure.kind === 'timeout' && /no parse worker was free/.test(r.failure.detail));
+      assert.ok(waited.length > 0, JSON.stringify(results.map((r) => (r.ok ? 'ok' : r.failure.detail))));
+    } finally {
+      await busy.close();
+    }
+  });
 });
+
