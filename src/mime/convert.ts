@@ -32,9 +32,8 @@ export function toParsedMessage(root: MimePart, budget: TreeBudget, format: Text
   const body = collect(root, budget, format);
   const text = bodyText(body.text);
   const html = bodyText(body.html);
-  if (!text && !html && body.attachments.length === 0 && /[^\s]/.test(Buffer.from(root.body.buffer, root.body.byteOffset, root.body.byteLength).toString('latin1'))) {
-    throw new NoBodyError(describeMissingBody(root));
-  }
+  const lost = lostMultipart(root);
+  if (lost) throw new NoBodyError(`no message body could be found: the boundary of a ${lost.type} part never appears at the start of a line`);
   return {
     // Every mailbox of every From field: the duplicate check needs to see all of them.
     from: all('from'),
@@ -56,9 +55,23 @@ export function toParsedMessage(root: MimePart, budget: TreeBudget, format: Text
   };
 }
 
-function describeMissingBody(root: MimePart): string {
-  if (root.multipart) return `no message body could be found: the multipart boundary declared in Content-Type never appears at the start of a line`;
-  return 'no message body could be found';
+// A multipart in which no delimiter line was found, while its body holds text: everything in it
+// would be lost without a word (a boundary parameter that does not match the delimiter lines).
+// An empty multipart, or one whose parts are merely empty, loses nothing.
+function lostMultipart(part: MimePart): MimePart | null {
+  if (part.multipart && part.children.length === 0) {
+    const b = part.body;
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i] as number;
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) return part;
+    }
+    return null;
+  }
+  for (const child of part.children) {
+    const lost = lostMultipart(child);
+    if (lost) return lost;
+  }
+  return null;
 }
 
 function bodyText(value: string | null): string | null {

@@ -103,10 +103,31 @@ function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, 
   };
   if (type.startsWith('multipart/') && boundary) {
     part.multipart = type.slice('multipart/'.length);
-    for (const [s, e] of splitParts(buf, bodyStart, end, boundary)) {
+    const delimiters = findDelimiters(buf, bodyStart, end, boundary, 2 * budget.limits.maxParts + 2);
+    // Delimiter i opens a part that runs to delimiter i + 1; a closing delimiter ends the multipart.
+    // No closing delimiter: the last part runs to the end, as mail programs read a truncated message.
+    let i = 0;
+    while (i < delimiters.length && !(delimiters[i] as Delimiter).close) {
       budget.parts++;
       if (budget.parts > budget.limits.maxParts) throw new MimeLimitError('parts', `MIME part count exceeds ${budget.limits.maxParts}`);
-      part.children.push(parsePart(buf, s, e, budget, depth + 1, part.multipart));
+      const start = (delimiters[i] as Delimiter).lineEnd;
+      const next = delimiters[i + 1];
+      const saved = { parts: budget.parts, headerBytes: budget.headerBytes };
+      let child = parsePart(buf, start, next ? before(buf, start, next.at) : end, budget, depth + 1, part.multipart);
+      i++;
+      if (child.multipart && child.params.get('boundary') === boundary) {
+        // A nested multipart that reuses this boundary (Outlook Express for Mac writes these): it
+        // owns the delimiters up to the first closing one, as a parser reading line by line with
+        // a stack of boundaries sees it; this multipart continues after that.
+        let close = i;
+        while (close < delimiters.length && !(delimiters[close] as Delimiter).close) close++;
+        const closing = delimiters[close];
+        budget.parts = saved.parts;
+        budget.headerBytes = saved.headerBytes;
+        child = parsePart(buf, start, closing ? before(buf, start, closing.at) : end, budget, depth + 1, part.multipart);
+        i = close + 1;
+      }
+      part.children.push(child);
     }
   }
   return part;
@@ -186,15 +207,25 @@ function trimWsp(s: string): string {
   return s.slice(a, b);
 }
 
-/** [start, end) of each body part between the delimiter lines of `boundary` (RFC 2046 §5.1.1). */
-function splitParts(buf: Buffer, bodyStart: number, end: number, boundary: string): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
+interface Delimiter {
+  /** Offset of the "--". */
+  at: number;
+  /** Offset after the delimiter line. */
+  lineEnd: number;
+  close: boolean;
+}
+
+/**
+ * The delimiter lines of `boundary` in [bodyStart, end) (RFC 2046 §5.1.1), closing ones included,
+ * at most `max` of them (the part limit stops the walk before more could matter).
+ */
+function findDelimiters(buf: Buffer, bodyStart: number, end: number, boundary: string, max: number): Delimiter[] {
+  const out: Delimiter[] = [];
   const delimiter = Buffer.from(`--${boundary}`, 'latin1');
   // A view ending at this part's end: indexOf must not scan the rest of the message.
   const scope = buf.subarray(0, end);
   let search = bodyStart;
-  let partStart = -1;
-  while (search < end) {
+  while (search < end && out.length < max) {
     const at = scope.indexOf(delimiter, search);
     if (at < 0) break;
     search = at + 1;
@@ -206,18 +237,16 @@ function splitParts(buf: Buffer, bodyStart: number, end: number, boundary: strin
     if (p < end && buf[p] === 0x0d) p++;
     if (p < end && buf[p] !== 0x0a) continue;
     const lineEnd = p < end ? p + 1 : end;
-    if (partStart >= 0) {
-      // The line break before a delimiter belongs to the delimiter.
-      let e = at;
-      if (e > partStart && buf[e - 1] === 0x0a) e--;
-      if (e > partStart && buf[e - 1] === 0x0d) e--;
-      out.push([partStart, e]);
-    }
-    if (close) return out;
-    partStart = lineEnd;
+    out.push({ at, lineEnd, close });
     search = lineEnd;
   }
-  // No closing delimiter: the last part runs to the end, as mail programs read a truncated message.
-  if (partStart >= 0) out.push([partStart, end]);
   return out;
+}
+
+/** The end of a part's content before a delimiter: the line break before it belongs to the delimiter. */
+function before(buf: Buffer, partStart: number, at: number): number {
+  let e = at;
+  if (e > partStart && buf[e - 1] === 0x0a) e--;
+  if (e > partStart && buf[e - 1] === 0x0d) e--;
+  return e;
 }
