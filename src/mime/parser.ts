@@ -44,6 +44,10 @@ function workerEntry(): URL {
 // message's fault, so it does not count against the parse deadline).
 const STARTUP_GRACE_MS = 15_000;
 
+// Dispatching a job to an idle worker takes a few ms; that much queue time still counts as the
+// whole deadline.
+const QUEUE_TOLERANCE_MS = 5;
+
 /** Messages larger than this are parsed in the large lane only. */
 export const LARGE_MESSAGE_BYTES = 256 * 1024;
 // SHA-256 digests of messages whose parse overran its deadline or heap; bounded, oldest first out.
@@ -167,8 +171,11 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
       const id = ++nextId;
       // Starting a worker is not the message's fault: that time is given back.
       const remaining = Math.max(1, job.deadline - startup);
+      // Only a parse that had the whole deadline to itself marks the message as a bomb: one cut
+      // short by queue wait may be an ordinary message on a busy pool, and gets 451 only.
+      const wholeDeadline = remaining >= opts.timeoutMs - QUEUE_TOLERANCE_MS;
       const timer = setTimeout(() => {
-        remember(job.raw);
+        if (wholeDeadline) remember(job.raw);
         finish(failure({ kind: 'timeout', detail: `MIME parse took longer than ${opts.timeoutMs} ms` }), true);
       }, remaining);
       const cleanup = (): void => {
