@@ -61,8 +61,10 @@ export interface TreeBudget {
 }
 
 const MEDIA_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
-// RFC 5322 field name followed by a colon (whitespace before the colon is tolerated, RFC 822 allowed it).
-const FIELD = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/;
+// A field name followed by a colon (whitespace before the colon is tolerated, RFC 822 allowed it).
+// Wider than RFC 5322's printable ASCII: a name with an 8-bit byte (`Sübject:`) is still a broken
+// header line, not the start of the body; headers.ts forwards only RFC 5322 names.
+const FIELD = /^[^\s:\x00-\x1f\x7f]+[ \t]*:/;
 
 export function newBudget(limits: TreeLimits): TreeBudget {
   return { limits, parts: 0, headerBytes: 0 };

@@ -143,3 +143,15 @@ describe('charsets (charsets.ts)', () => {
     assert.equal(decodeBytes(Buffer.from([0x45, 0xe9]), 'x-made-up'), 'Eé');
   });
 });
+
+describe('header block (tree.ts)', () => {
+  test('a header name with an 8-bit byte does not end the header block', async () => {
+    const m = await parse(Buffer.from('From: a@example.com\r\nS\xfcbject: x\r\nSubject: kept\r\n\r\nbody\r\n', 'latin1'));
+    assert.equal(m.subject, 'kept');
+    assert.equal(m.text, 'body\n');
+  });
+  test('a line that is not a header field starts the body when the blank line is missing', async () => {
+    const m = await parse('From: a@example.com\nSubject: s\nHello world: not a header\n');
+    assert.equal(m.text, 'Hello world: not a header\n');
+  });
+});
