@@ -86,6 +86,9 @@ for (const [name, text] of Object.entries(bombs)) {
   const t0 = performance.now();
   const r = await parser.parse(raw);
   const cpu = cpuMs(process.cpuUsage(c0));
-  console.log(`  ${name.padEnd(34)} ${(raw.length / 1048576).toFixed(2).padStart(6)} MiB  wall ${(performance.now() - t0).toFixed(0).padStart(5)} ms  cpu ${cpu.toFixed(0).padStart(5)} ms  ${summary(r).slice(0, 160)}`);
+  const wall = performance.now() - t0;
+  // The bound (docs/security.md): parsed or refused within 2 s, under the worker's heap cap.
+  const bound = wall <= 2000 && (r.ok || r.failure.kind !== 'crashed') ? 'within bound' : 'OVER BOUND';
+  console.log(`  ${name.padEnd(34)} ${(raw.length / 1048576).toFixed(2).padStart(6)} MiB  wall ${wall.toFixed(0).padStart(5)} ms  cpu ${cpu.toFixed(0).padStart(5)} ms  ${bound}  ${summary(r).slice(0, 140)}`);
 }
 await parser.close();

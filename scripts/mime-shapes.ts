@@ -20,6 +20,7 @@ export function hostileShapes(from: string, opts: { huge?: boolean } = { huge: t
     '3,000 parts, 300-char boundary': manyParts(`boundary="${longBoundary}"`, longBoundary, 3_000),
     '20,000 parts in base64 rfc822': `${head}Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n${wrap(Buffer.from(manyParts('boundary="q"', 'q', 20_000), 'latin1').toString('base64'))}\r\n`,
     'rfc822 chain 40,000': head + 'Content-Type: message/rfc822\r\n\r\n'.repeat(40_000) + 'Subject: x\r\n\r\nbody\r\n',
+    '1 MB header line': head + `X-Long: ${'a'.repeat(1_000_000)}\r\n\r\nbody\r\n`,
     '8 MB header block': head + `X-Junk: ${'a'.repeat(990)}\r\n`.repeat(8000) + '\r\nbody\r\n',
     '100,000 header lines': head + 'X-A: b\r\n'.repeat(100_000) + '\r\nbody\r\n',
     '20,000 addresses in To': `${head}To: ${Array.from({ length: 20_000 }, (_, i) => `u${i}@example.com`).join(',\r\n ')}\r\n\r\nbody\r\n`,
