@@ -15,7 +15,7 @@
 import { addressParser } from 'postal-mime';
 import { decodeBytes } from './charsets.ts';
 import { decodeHeaderValue, normalizeWords } from './encoded-words.ts';
-import { MimeLimitError, parseTree, type MimePart, type TreeBudget } from './tree.ts';
+import { parseTree, type MimePart, type TreeBudget } from './tree.ts';
 import { decodeTransfer } from './transfer.ts';
 import type { TextFormat } from './text-format.ts';
 import type { ParsedAttachment } from './types.ts';
@@ -74,14 +74,16 @@ function bytesOf(part: MimePart): { bytes: Uint8Array; uuFilename?: string } {
   return decoded;
 }
 
-export function textOf(part: MimePart, bytes: Uint8Array): string {
+function textOf(part: MimePart, bytes: Uint8Array): string {
   let text = decodeBytes(bytes, part.params.get('charset'));
   if (/^flowed$/i.test(part.params.get('format') ?? '')) text = unflow(text, /^yes$/i.test(part.params.get('delsp') ?? ''));
   return text;
 }
 
 function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent: MimePart | null, index: number): void {
-  if (ENCRYPTED.has(part.type)) {
+  // The whole message encrypted or S/MIME-wrapped; a .p7m file attached to a readable message is
+  // an attachment like any other and follows the policy.
+  if (ENCRYPTED.has(part.type) && (part.depth === 0 || part.type === 'multipart/encrypted')) {
     throw new UnsupportedContentError(`${part.type} content is encrypted or S/MIME-wrapped and cannot be read to relay it; send it unencrypted or clear-signed (multipart/signed)`);
   }
   if (part.multipart) {
@@ -203,4 +205,3 @@ function unflow(text: string, delSp: boolean): string {
   return out;
 }
 
-export { MimeLimitError };
