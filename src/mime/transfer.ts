@@ -5,19 +5,24 @@
 
 export type TransferResult = { ok: true; bytes: Uint8Array; uuFilename?: string } | { ok: false; encoding: string };
 
-const IDENTITY = new Set(['', '7bit', '8bit', 'binary', '7-bit', '8-bit']);
+// Besides RFC 2045's own tokens, spellings that broken mailers write where they mean "not
+// encoded": a charset name or a word put in the wrong header. Decoding them as identity shows
+// exactly the bytes that were sent, as mail programs do.
+const IDENTITY = new Set(['', '7bit', '8bit', 'binary', '7-bit', '8-bit', '7bits', '8bits', 'none', 'plain', 'text', 'utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1']);
+const BASE64 = new Set(['base64', 'base-64']);
+const QUOTED_PRINTABLE = new Set(['quoted-printable', 'quoted_printable', 'quotedprintable']);
 const UUENCODE = new Set(['x-uuencode', 'uuencode', 'x-uue', 'uue']);
 
 /** The first token of a Content-Transfer-Encoding value, lower case, comments and quotes removed. */
 export function transferToken(value: string): string {
   // Real values are one short token; the cut keeps a hostile megabyte value from costing time.
-  return (/[\w-]+/.exec(value.slice(0, 256).replace(/\([^)]*\)/g, ' ').toLowerCase()) ?? [''])[0];
+  return (/[\w.-]+/.exec(value.slice(0, 256).replace(/\([^)]*\)/g, ' ').toLowerCase()) ?? [''])[0];
 }
 
 export function decodeTransfer(encoding: string, body: Uint8Array): TransferResult {
   if (IDENTITY.has(encoding)) return { ok: true, bytes: body };
-  if (encoding === 'base64') return { ok: true, bytes: decodeBase64(body) };
-  if (encoding === 'quoted-printable') return { ok: true, bytes: decodeQuotedPrintable(body) };
+  if (BASE64.has(encoding)) return { ok: true, bytes: decodeBase64(body) };
+  if (QUOTED_PRINTABLE.has(encoding)) return { ok: true, bytes: decodeQuotedPrintable(body) };
   if (UUENCODE.has(encoding)) return { ok: true, ...decodeUuencode(body) };
   return { ok: false, encoding };
 }
