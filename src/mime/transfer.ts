@@ -23,7 +23,11 @@ export function decodeTransfer(encoding: string, body: Uint8Array): TransferResu
   if (IDENTITY.has(encoding)) return { ok: true, bytes: body };
   if (BASE64.has(encoding)) return { ok: true, bytes: decodeBase64(body) };
   if (QUOTED_PRINTABLE.has(encoding)) return { ok: true, bytes: decodeQuotedPrintable(body) };
-  if (UUENCODE.has(encoding)) return { ok: true, ...decodeUuencode(body) };
+  if (UUENCODE.has(encoding)) {
+    const decoded = decodeUuencode(body);
+    // Without its "begin" line the text is not uuencoded data; decoding it would invent bytes.
+    return decoded ? { ok: true, ...decoded } : { ok: false, encoding: `${encoding} without a "begin" line` };
+  }
   return { ok: false, encoding };
 }
 
@@ -93,12 +97,13 @@ function decodeQuotedPrintable(body: Uint8Array): Uint8Array {
 }
 
 // uuencode: `begin <mode> <name>`, lines whose first character gives the byte count, `end`.
-function decodeUuencode(body: Uint8Array): { bytes: Uint8Array; uuFilename?: string } {
+function decodeUuencode(body: Uint8Array): { bytes: Uint8Array; uuFilename?: string } | null {
   const lines = view(body).toString('latin1').split(/\r?\n/);
   const out = Buffer.allocUnsafe(body.length);
   let n = 0;
   let i = lines.findIndex((l) => /^begin\s+[0-7]{3,4}\s/.test(l));
-  const name = i >= 0 ? (/^begin\s+[0-7]{3,4}\s+(.+?)\s*$/.exec((lines[i] as string).slice(0, 1024))?.[1] ?? '') : '';
+  if (i < 0) return null;
+  const name = /^begin\s+[0-7]{3,4}\s+(.+?)\s*$/.exec((lines[i] as string).slice(0, 1024))?.[1] ?? '';
   for (i = i + 1; i < lines.length; i++) {
     const line = lines[i] as string;
     if (/^end\s*$/.test(line)) break;

@@ -155,3 +155,13 @@ describe('header block (tree.ts)', () => {
     assert.equal(m.text, 'Hello world: not a header\n');
   });
 });
+
+describe('uuencode (transfer.ts)', () => {
+  test('decodes between begin and end, names the file; without a begin line it is refused, not guessed', () => {
+    const r = decodeTransfer('x-uuencode', Buffer.from('begin 644 hi.txt\r\n":&D*\r\n`\r\nend\r\n'));
+    assert.ok(r.ok);
+    assert.equal(Buffer.from(r.bytes).toString(), 'hi');
+    assert.equal(r.uuFilename, 'hi.txt');
+    assert.deepEqual(decodeTransfer('x-uuencode', Buffer.from('":&D*\r\n')), { ok: false, encoding: 'x-uuencode without a "begin" line' });
+  });
+});
