@@ -5,6 +5,7 @@ import { SenderDirectory } from './cakemail/senders.ts';
 import { TokenCache } from './cakemail/tokens.ts';
 import { sandboxEnabled } from './config/load.ts';
 import type { Config } from './config/schema.ts';
+import { listenError } from './config/startup-error.ts';
 import { DedupeRecords } from './delivery/dedupe.ts';
 import { DeliveryPipeline } from './delivery/pipeline.ts';
 import { startAdmin, type AdminServer } from './http/admin.ts';
@@ -41,7 +42,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   try {
     let sandbox: Sandbox | undefined;
     if (sandboxEnabled(config)) {
-      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) });
+      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) }).catch((err: unknown) => {
+        throw listenError(err, { what: 'Cakemail API sandbox', hostSetting: 'SANDBOX_HOST', portSetting: 'SANDBOX_PORT', host: config.sandboxHost, port: config.sandboxPort });
+      });
       cleanups.push(() => sandbox?.close());
     }
     const apiUrl = sandbox ? sandbox.url : (config.apiUrl as string);
@@ -77,11 +80,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       }, logger);
       cleanups.push(stop);
     }
-    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort);
+    // A failed bind names the setting that chose the address or port (startup-error.ts).
+    const smtpTarget = (what: string, portSetting: string, port: number) => ({ what, hostSetting: 'SMTP_HOST', portSetting, host: config.smtpHost, port });
+    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort).catch((err: unknown) => {
+      throw listenError(err, smtpTarget('SMTP submission listener', 'SMTP_SUBMISSION_PORT', config.submissionPort));
+    });
     listeners.push(servers.submission);
-    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort);
+    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort).catch((err: unknown) => {
+      throw listenError(err, smtpTarget('SMTPS listener', 'SMTP_SMTPS_PORT', config.smtpsPort));
+    });
     listeners.push(servers.smtps);
-    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining);
+    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining).catch((err: unknown) => {
+      throw listenError(err, { what: 'admin HTTP server', hostSetting: 'ADMIN_HOST', portSetting: 'ADMIN_PORT', host: config.adminHost, port: config.adminPort });
+    });
     cleanups.push(() => admin.close());
 
     let shutdownPromise: Promise<void> | undefined;

@@ -60,7 +60,11 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
 
   const make = (name: Listener['name']): GatewaySmtpServer => {
     const server = new GatewaySmtpServer(base(name));
-    server.on('error', (err: Error) => logger.warn({ listener: name, err: err.message }, 'SMTP connection error'));
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      // A failed bind is the caller's start-up error (listen() rejects with it), not a client's.
+      if (err.syscall === 'listen') return;
+      logger.warn({ listener: name, err: err.message }, 'SMTP connection error');
+    });
     return server;
   };
   return { submission: make('submission'), smtps: make('smtps') };
