@@ -27,6 +27,8 @@ export interface TokenCacheOptions {
   /** Sub-account to act for; sent as account_id. */
   accountId?: number;
   now?: () => number;
+  /** Told the number of cached logins whenever it changes (the token_cache_entries gauge). */
+  onSizeChange?: (entries: number) => void;
 }
 
 /** What a session holds after AUTH: who it is and how to get a valid bearer. */
@@ -74,6 +76,7 @@ export class TokenCache {
   readonly #marginMs: number;
   readonly #accountId: number | undefined;
   readonly #now: () => number;
+  readonly #onSizeChange: (entries: number) => void;
   readonly #hmacKey = randomBytes(32);
   readonly #entries = new Map<string, TokenEntry>();
   /** Single flight: concurrent sessions with the same credentials share one token call. */
@@ -84,6 +87,7 @@ export class TokenCache {
     this.#marginMs = opts.refreshMarginMs;
     this.#accountId = opts.accountId;
     this.#now = opts.now ?? Date.now;
+    this.#onSizeChange = opts.onSizeChange ?? (() => {});
   }
 
   async authenticate(username: string, password: string, signal?: AbortSignal): Promise<AuthOutcome> {
@@ -138,7 +142,7 @@ export class TokenCache {
       // anything else (API down) is reported as it is.
       if (!refreshed.ok && !(refreshed.error.kind === 'http' && refreshed.error.status >= 400 && refreshed.error.status < 500)) return refreshed;
     }
-    this.#entries.delete(key);
+    if (this.#entries.delete(key)) this.#onSizeChange(this.#entries.size);
     const grant = { kind: 'password' as const, username, password, ...(this.#accountId !== undefined ? { accountId: this.#accountId } : {}) };
     const res = await this.#client.token(grant, signal);
     if (!res.ok) return res;
@@ -165,6 +169,7 @@ export class TokenCache {
     }
     this.#entries.delete(key);
     this.#entries.set(key, entry);
+    this.#onSizeChange(this.#entries.size);
   }
 
   #hmac(username: string, password: string): string {

@@ -33,7 +33,9 @@ export class DedupeRecords {
   /** The Cakemail id already accepted for this key, if any. */
   async accepted(key: string): Promise<string | null> {
     try {
-      return await this.#store.get(key);
+      const id = await this.#store.get(key);
+      if (id !== null) this.#metrics.dedupeHits.inc();
+      return id;
     } catch (err) {
       this.#failOpen('get', err);
       return null;

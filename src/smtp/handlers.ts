@@ -107,6 +107,8 @@ export class SessionHandlers {
     try {
       const read = await readData(stream, this.#d.maxMessageBytes);
       if (!read.ok) return outcomeReply({ kind: 'refused', refusal: read.refusal });
+      this.#d.metrics.messageSize.observe(read.raw.length);
+      this.#d.metrics.messageRecipients.observe(session.envelope.rcptTo.length);
       if (read.normalized) log.info('stray CR/LF normalised in DATA');
       const credential = session.user as Credential | undefined;
       if (!credential) return sessionReplies.authRequired;

@@ -16,6 +16,10 @@ export interface Listener {
 }
 
 export function createListeners(config: Config, tls: TlsMaterial, handlers: SessionHandlers, logger: Logger, metrics: Metrics) {
+  // smtp-server calls onClose for connections it never passed to onConnect (closed by the
+  // client within its 100 ms early-talker wait, or refused by maxClients): only sessions counted
+  // at connect are uncounted at close, so the open-connections gauge never goes negative.
+  const opened = new Map<string, number>();
   const base = (name: Listener['name']): SMTPServerOptions => ({
     name: config.serverName,
     banner: 'Cakemail SMTP Gateway',
@@ -49,11 +53,16 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     onConnect: (session, callback) => {
       metrics.connectionsTotal.inc({ listener: name });
       metrics.connections.inc({ listener: name });
+      opened.set(session.id, performance.now());
       logger.debug({ session: session.id, listener: name, remote: session.remoteAddress }, 'connection');
       callback();
     },
     onClose: (session) => {
+      const started = opened.get(session.id);
+      if (started === undefined) return;
+      opened.delete(session.id);
       metrics.connections.dec({ listener: name });
+      metrics.connectionDuration.observe({ listener: name }, (performance.now() - started) / 1000);
       logger.debug({ session: session.id, listener: name }, 'connection closed');
     },
   });
