@@ -1,4 +1,4 @@
-// Cost of hostile MIME shapes (threats.md T-10) in the real parser pool: how long each takes
+// Cost of hostile MIME shapes (docs/threat-model.md T-10) in the real parser pool: how long each takes
 // to be parsed or refused, off the event loop.   node --import tsx scripts/bench-mime.ts
 import { createMessageParser } from '../src/mime/parser.ts';
 const p = createMessageParser({ workers: 2, timeoutMs: 5000, heapMb: 256, maxDepth: 10, maxParts: 1000, maxHeaderBytes: 1 << 20 });

@@ -29,7 +29,7 @@ export interface Gateway {
   tls: TlsMaterial;
   metrics: Metrics;
   isReady(): boolean;
-  /** Graceful drain (design.md §8): not ready → stop accepting → settle in-flight → close. */
+  /** Graceful drain (docs/architecture.md#state-and-scale): not ready → stop accepting → settle in-flight → close. */
   shutdown(): Promise<void>;
 }
 
@@ -55,7 +55,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const store: StateStore = config.redisUrl ? new RedisStore(config.redisUrl) : new MemoryStore();
     cleanups.push(() => store.close());
     if (store instanceof RedisStore) {
-      // Not fatal: dedupe fails open while Redis is away (design.md §8), but say so at start.
+      // Not fatal: dedupe fails open while Redis is away (docs/architecture.md#state-and-scale), but say so at start.
       await store.ready().catch((err: Error) => logger.warn({ err: err.message }, 'Redis not reachable at start; dedupe fails open until it is'));
     }
     const parser = createMessageParser({

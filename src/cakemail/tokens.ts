@@ -1,4 +1,4 @@
-// SMTP credentials → Cakemail bearer tokens (design.md §5). Tokens are cached per process,
+// SMTP credentials → Cakemail bearer tokens (docs/architecture.md#credentials-and-accounts). Tokens are cached per process,
 // keyed by an HMAC of username and password under a key that is random per process: the cache
 // never holds a plaintext password as a key, and a key is useless outside this process.
 // Passwords and tokens stay in memory only; nothing here logs them.
@@ -62,7 +62,7 @@ export class Credential {
 
   /**
    * The same login acting for another (sub-)account, chosen per message: the token stays the
-   * login's own and every call carries `account_id` (cakemail-api.md §2.5, mechanism 2), so
+   * login's own and every call carries `account_id` (docs/cakemail-api.md §2.5, mechanism 2), so
    * the API itself decides whether this login may use that account.
    */
   forAccount(accountId: number): Credential {
@@ -110,7 +110,7 @@ export class TokenCache {
     return { ok: true, status: res.status, value: res.value.accessToken };
   }
 
-  // A PAT is the bearer itself (cakemail-api.md §2.6). One cheap call proves it is valid
+  // A PAT is the bearer itself (docs/cakemail-api.md §2.6). One cheap call proves it is valid
   // before AUTH succeeds, so a wrong PAT gets 535 at AUTH rather than 451 after DATA.
   async #authenticatePat(key: string, username: string, pat: string, signal?: AbortSignal): Promise<AuthOutcome> {
     if (!this.#entries.has(key)) {

@@ -9,7 +9,7 @@ import type { ParseFailure, ParseResult } from './types.ts';
 // An inline (disposition-less) message/rfc822 part is shown in the body, one level deep. Deeper
 // ones stay attachments (and follow the attachment policy, as an attached .eml does): each inline
 // level is a fresh parse of the rest of the message, and a 40,000-level chain took 10.6 s of CPU
-// with the default of 10 (threats.md finding 4).
+// with the default of 10 (docs/threat-model.md finding 4).
 const RFC822_INLINE_DEPTH = 1;
 
 export async function parseMessage(buf: ArrayBuffer, limits: ParseLimits): Promise<ParseResult> {

@@ -1,5 +1,5 @@
 // The MessageParser: a small pool of worker threads running parse-worker.ts. Parsing a hostile
-// message can burn seconds of CPU and hundreds of MB (threats.md finding 4, T-10), so it never
+// message can burn seconds of CPU and hundreds of MB (docs/threat-model.md finding 4, T-10), so it never
 // runs on the event loop that serves SMTP sessions. Each worker has a heap cap
 // (resourceLimits.maxOldGenerationSizeMb) and each parse a hard wall-clock deadline: on overrun
 // the worker is terminated and a fresh one takes its place. Every outcome is a ParseResult;

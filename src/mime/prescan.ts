@@ -1,5 +1,5 @@
 // A cheap structural pre-scan. postal-mime bounds nesting depth and header bytes but not breadth:
-// threats.md finding 4 measured 4.5 s and 260 MB for 100,000 tiny parts before it gave up. One
+// docs/threat-model.md finding 4 measured 4.5 s and 260 MB for 100,000 tiny parts before it gave up. One
 // linear pass over the raw bytes counts the delimiter lines of every declared boundary, so a
 // message with too many parts is refused before the parser allocates a node for each of them.
 //

@@ -1,4 +1,4 @@
-// The SMTP listeners (design.md §4): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
+// The SMTP listeners (docs/architecture.md#smtp-surface): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
 // (implicit TLS). Both share one set of session hooks and one TLS policy.
 import type { AddressInfo } from 'node:net';
 import type { SMTPServerOptions } from 'smtp-server';
@@ -28,7 +28,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: false,
     allowInsecureAuth: false,
-    // Reverse DNS on every connect is slow and attacker-controlled (threats.md §6).
+    // Reverse DNS on every connect is slow and attacker-controlled (docs/threat-model.md#what-stock-smtp-server-leaves-to-us).
     disableReverseLookup: true,
     size: config.maxMessageBytes,
     rejectOversized: true,
@@ -43,7 +43,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     hideSMTPUTF8: true,
     hideDSN: true,
     hideREQUIRETLS: true,
-    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (threats.md T-21).
+    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (docs/threat-model.md T-21).
     disabledCommands: name === 'smtps' ? ['STARTTLS', 'VRFY', 'EXPN'] : ['VRFY', 'EXPN'],
     logger: false,
     onAuth: handlers.onAuth,

@@ -1,4 +1,4 @@
-// TLS material and policy (design.md §4, threats.md T-18): TLS 1.2+ with ECDHE key exchange
+// TLS material and policy (docs/architecture.md#smtp-surface, docs/threat-model.md T-18): TLS 1.2+ with ECDHE key exchange
 // and AEAD ciphers only; certificate and key from files, re-read when they change (cert-manager
 // rotates Kubernetes Secrets in place); a self-signed certificate when none is configured.
 import { readFileSync, watchFile, unwatchFile, statSync } from 'node:fs';
