@@ -54,6 +54,39 @@ function assertNamesSetting(r: Result, setting: string, what: RegExp): void {
   assert.doesNotMatch(r.stdout, /SMTP connection error/);
 }
 
+/** Start `serve`, send one message with an attachment (parsed in a worker thread), SIGTERM → exit 0. */
+async function serveOneMessage(bin: string): Promise<void> {
+  const child: ChildProcess = spawn(process.execPath, [bin, 'serve'], {
+    cwd: tmpdir(),
+    env: { PATH: process.env.PATH ?? '', ...FREE_PORTS, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    let banner = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner: ${banner}`)), 30_000);
+      child.stderr!.on('data', (chunk: Buffer) => {
+        banner += chunk.toString();
+        const m = /SMTP submission \(STARTTLS\): 127\.0\.0\.1:(\d+)/.exec(banner);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      child.once('exit', () => reject(new Error(`exited early: ${banner}`)));
+    });
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: DEMO_USER, pass: DEMO_PASSWORD } });
+    const info = await transport.sendMail({ from: DEMO_USER, to: 'built@example.org', subject: 'through the CLI', text: 'parsed in a worker thread', attachments: [{ filename: 'a.csv', content: 'x,y\n' }] });
+    transport.close();
+    assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 describe('from the checkout (sources through tsx)', () => {
   test('--help prints the usage and exits 0', async () => {
     const r = await cli(CHECKOUT_BIN, ['--help']);
@@ -67,6 +100,8 @@ describe('from the checkout (sources through tsx)', () => {
     assert.match(r.stdout, /^SMTP_SUBMISSION_PORT=2525$/m);
     assert.doesNotMatch(r.stdout, /hunter2/);
   });
+
+  test('serve: a message goes through the parse worker (TypeScript in the worker too); SIGTERM exits 0', () => serveOneMessage(CHECKOUT_BIN));
 
   test('invalid configuration: every error listed, exit 2, no stack', async () => {
     const r = await cli(CHECKOUT_BIN, ['config'], { SMTP_SUBMISSION_PORT: 'x', MAX_RECIPIENTS: '0' });
@@ -163,35 +198,5 @@ describe('from the build (compiled dist/, no TypeScript sources, as installed or
     assert.match(config.stdout, /^CAKEMAIL_API_URL=\(unset\)$/m);
   });
 
-  test('serve: a message goes through the compiled parse worker; SIGTERM exits 0', async () => {
-    const child: ChildProcess = spawn(process.execPath, [bin, 'serve'], {
-      cwd: tmpdir(),
-      env: { PATH: process.env.PATH ?? '', ...FREE_PORTS, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      let banner = '';
-      const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner: ${banner}`)), 30_000);
-        child.stderr!.on('data', (chunk: Buffer) => {
-          banner += chunk.toString();
-          const m = /SMTP submission \(STARTTLS\): 127\.0\.0\.1:(\d+)/.exec(banner);
-          if (m) {
-            clearTimeout(timer);
-            resolve(Number(m[1]));
-          }
-        });
-        child.once('exit', () => reject(new Error(`exited early: ${banner}`)));
-      });
-      const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: DEMO_USER, pass: DEMO_PASSWORD } });
-      const info = await transport.sendMail({ from: DEMO_USER, to: 'built@example.org', subject: 'from dist', text: 'parsed by dist/mime/parse-worker.js', attachments: [{ filename: 'a.csv', content: 'x,y\n' }] });
-      transport.close();
-      assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
+  test('serve: a message goes through the compiled parse worker; SIGTERM exits 0', () => serveOneMessage(bin));
 });
