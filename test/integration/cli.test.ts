@@ -123,13 +123,15 @@ describe('start-up errors name the setting and the fix', () => {
     }
   });
 
-  test('SMTPS and admin ports in use → SMTP_SMTPS_PORT, ADMIN_PORT', async () => {
+  test('SMTPS, admin and sandbox ports in use → SMTP_SMTPS_PORT, ADMIN_PORT, SANDBOX_PORT', async () => {
     const held = await occupiedPort();
     try {
       const smtps = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_SMTPS_PORT: String(held.port) });
       assertNamesSetting(smtps, 'SMTP_SMTPS_PORT', /already in use/);
       const admin = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, ADMIN_PORT: String(held.port) });
       assertNamesSetting(admin, 'ADMIN_PORT', /admin HTTP server: port \d+ .*already in use/);
+      const sandbox = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SANDBOX_PORT: String(held.port) });
+      assertNamesSetting(sandbox, 'SANDBOX_PORT', /Cakemail API sandbox: port \d+ .*already in use/);
     } finally {
       held.server.close();
     }
