@@ -143,7 +143,7 @@ describe('start-up errors name the setting and the fix', () => {
     assertNamesSetting(r, 'SMTP_HOST', /address 192\.0\.2\.1 is not an address of this machine/);
   });
 
-  test('missing certificate file → TLS_CERT_FILE; missing key → TLS_KEY_FILE', async () => {
+  test('missing certificate file → TLS_CERT_FILE; missing key → TLS_KEY_FILE; a directory → named', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cli-tls-'));
     try {
       const cert = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, TLS_CERT_FILE: join(dir, 'tls.crt'), TLS_KEY_FILE: join(dir, 'tls.key') });
@@ -151,6 +151,9 @@ describe('start-up errors name the setting and the fix', () => {
       writeFileSync(join(dir, 'tls.crt'), 'not a certificate\n');
       const key = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, TLS_CERT_FILE: join(dir, 'tls.crt'), TLS_KEY_FILE: join(dir, 'tls.key') });
       assertNamesSetting(key, 'TLS_KEY_FILE', /TLS_KEY_FILE: file .*tls\.key does not exist/);
+      // A Secret mounted where a file was expected.
+      const dirAsFile = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, TLS_CERT_FILE: dir, TLS_KEY_FILE: join(dir, 'tls.crt') });
+      assertNamesSetting(dirAsFile, 'TLS_CERT_FILE', /TLS_CERT_FILE: .* is a directory/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
