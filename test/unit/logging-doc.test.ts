@@ -20,8 +20,9 @@ function logMessages(code: string): string[] {
     const rest = code.slice(m.index + m[0].length);
     const end = rest.indexOf(');');
     const args = end === -1 ? rest : rest.slice(0, end + 1);
-    // `)+`: a call inside a callback ends with its own paren and the caller's (`…'));`).
-    const literals = [...args.matchAll(/'((?:[^'\\]|\\.)+)'\s*\)+$/gm)];
+    // `)+`: a call inside a callback ends with its own paren and the caller's (`…'));`); `,?`: a
+    // call formatted over several lines ends with a trailing comma.
+    const literals = [...args.matchAll(/'((?:[^'\\]|\\.)+)'\s*,?\s*\)+$/gm)];
     const last = literals.at(-1);
     if (last) out.push(last[1]!);
   }
