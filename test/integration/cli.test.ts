@@ -4,7 +4,7 @@
 // non-zero and shows no stack trace unless LOG_LEVEL=debug.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -187,10 +187,13 @@ describe('from the build (compiled dist/, no TypeScript sources, as installed or
     mkdirSync(join(dir, 'bin'));
     cpSync(CHECKOUT_BIN, join(dir, 'bin/smtp-gateway.js'));
     cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
-    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
+    // Production dependencies only, as in the image: proves dist/ needs neither tsx nor typescript.
+    await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: dir, timeout: 300_000 });
     // The real build command, into the copy's dist/.
     await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { timeout: 300_000 });
     bin = join(dir, 'bin/smtp-gateway.js');
+    assert.equal(existsSync(join(dir, 'node_modules/tsx')), false, 'tsx is not a production dependency');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
