@@ -1,4 +1,4 @@
-// The README's client examples, run as written against a test gateway: the production snippet
+// The README's and docs/clients.md's client examples, run as written against a test gateway: the production snippet
 // with only the host, port, login and sender swapped for the sandbox's, plus the one local-only
 // setting the README's quick start gives for the self-signed certificate. A snippet that stops
 // working (a missing import, curl's EHLO name, a wrong flag) fails here.
@@ -16,15 +16,16 @@ import { skipWithout } from '../helpers/tools.ts';
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const CLIENTS = readFileSync(join(ROOT, 'docs/clients.md'), 'utf8');
 const gw = useTestGateway();
 const work = mkdtempSync(join(tmpdir(), 'readme-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-/** The first fenced block after `marker` in the README. */
-function snippet(marker: string): string {
-  const at = README.indexOf(marker);
-  assert.ok(at >= 0, `README has ${marker}`);
-  const m = /```[a-z]*\n([\s\S]*?)```/.exec(README.slice(at));
+/** The first fenced block after `marker` in the README (or another doc). */
+function snippet(marker: string, doc = README): string {
+  const at = doc.indexOf(marker);
+  assert.ok(at >= 0, `the doc has ${marker}`);
+  const m = /```[a-z]*\n([\s\S]*?)```/.exec(doc.slice(at));
   assert.ok(m, `a code block follows ${marker}`);
   return m[1]!;
 }
@@ -108,4 +109,63 @@ test('README swaks examples (no local setting needed)', { skip: skipWithout('swa
   const emails = await sandboxEmails(gw());
   assert.equal(emails.length, 1);
   assert.equal(emails[0]!.payload.email, 'alice@example.org');
+});
+
+// docs/clients.md: the fuller snippets (several recipients, Cc, Bcc, a PDF attachment).
+const CLIENT_RECIPIENTS = ['alice@example.org', 'bob@example.net', 'carol@example.org', 'audit@example.com'];
+const PDF = Buffer.from('%PDF-1.4\n% docs/clients.md snippet test\n%%EOF\n');
+
+/** The sandbox got one call per envelope recipient, each with the PDF. */
+async function receivedInvoice(recipients: string[]): Promise<void> {
+  const emails = await sandboxEmails(gw());
+  assert.deepEqual(emails.map((e) => e.payload.email).sort(), [...recipients].sort());
+  for (const e of emails) {
+    assert.deepEqual(e.payload.attachment, [{ filename: 'invoice-42.pdf', type: 'pdf', content: PDF.toString('base64') }]);
+  }
+}
+
+function clientsWork(): string {
+  const dir = mkdtempSync(join(work, 'clients-'));
+  writeFileSync(join(dir, 'invoice-42.pdf'), PDF);
+  return dir;
+}
+
+test('docs/clients.md nodemailer snippet (+ tls: { rejectUnauthorized: false })', async () => {
+  const code = local(snippet('### Node.js (nodemailer)', CLIENTS)).replace('requireTLS: true,', 'requireTLS: true, tls: { rejectUnauthorized: false },');
+  const dir = join(ROOT, '.tmp');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `clients-nodemailer-${process.pid}.mjs`);
+  writeFileSync(file, code + '\ntransport.close();\n');
+  try {
+    await run(process.execPath, [file], { cwd: clientsWork(), env, timeout: 30_000 });
+  } finally {
+    rmSync(file, { force: true });
+  }
+  await receivedInvoice(CLIENT_RECIPIENTS);
+});
+
+test('docs/clients.md Python smtplib snippet (+ ssl._create_unverified_context())', { skip: skipWithout('python3') }, async () => {
+  const code = 'import ssl\n' + local(snippet('### Python (smtplib)', CLIENTS)).replace('s.starttls()', 's.starttls(context=ssl._create_unverified_context())');
+  await run('python3', ['-c', code], { cwd: clientsWork(), env, timeout: 30_000 });
+  await receivedInvoice(CLIENT_RECIPIENTS);
+});
+
+test('docs/clients.md curl snippet (+ -k)', { skip: skipWithout('curl') }, async () => {
+  const dir = clientsWork();
+  const pdf = PDF.toString('base64');
+  writeFileSync(
+    join(dir, 'message.eml'),
+    'From: Shop <noreply@example.com>\r\nTo: alice@example.org, bob@example.net\r\nCc: carol@example.org\r\nSubject: Invoice\r\n' +
+      'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nMerci\r\n' +
+      `--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=invoice-42.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n${pdf}\r\n--b--\r\n`,
+  );
+  const code = local(snippet('### curl', CLIENTS)).replace(/^curl /, 'curl -k ');
+  await run('bash', ['-euo', 'pipefail', '-c', code], { cwd: dir, env, timeout: 30_000 });
+  await receivedInvoice(CLIENT_RECIPIENTS);
+});
+
+test('docs/clients.md swaks snippet', { skip: skipWithout('swaks') }, async () => {
+  const code = local(snippet('### swaks', CLIENTS));
+  await run('bash', ['-euo', 'pipefail', '-c', code], { cwd: clientsWork(), env, timeout: 30_000 });
+  await receivedInvoice(['alice@example.org', 'audit@example.com']);
 });
