@@ -31,3 +31,35 @@ test('no comment or doc cites design.md, threats.md or a cakemail-api.md outside
   }
   assert.deepEqual(found, []);
 });
+
+/** GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces → hyphens. */
+function anchor(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+test('every cited docs/<file>.md#anchor names a heading of that file', () => {
+  const cite = /(?:docs\/|\]\()([\w-]+\.md)#([\w-]+)/g;
+  const broken: string[] = [];
+  const sources = [...files(join(ROOT, 'src')), ...files(join(ROOT, 'test')), ...files(join(ROOT, 'docs')), join(ROOT, 'README.md')];
+  for (const f of sources) {
+    for (const m of readFileSync(f, 'utf8').matchAll(cite)) {
+      const target = join(ROOT, 'docs', m[1]!);
+      let headings: string[];
+      try {
+        headings = readFileSync(target, 'utf8')
+          .split('\n')
+          .filter((l) => /^#{1,6} /.test(l))
+          .map((l) => anchor(l.replace(/^#+ /, '')));
+      } catch {
+        broken.push(`${f.slice(ROOT.length)}: docs/${m[1]} does not exist`);
+        continue;
+      }
+      if (!headings.includes(m[2]!)) broken.push(`${f.slice(ROOT.length)}: docs/${m[1]}#${m[2]}`);
+    }
+  }
+  assert.deepEqual(broken, []);
+});
