@@ -1,4 +1,4 @@
-// MIME attachments → the API's `attachment[]` (cakemail-api.md §3.1): only nine types, a strict
+// MIME attachments → the API's `attachment[]` (docs/cakemail-api.md §3.1): only nine types, a strict
 // file-name pattern, strict base64. Deciding the type, naming the file, and applying the policy
 // and size limits all happen here; payload.ts only assembles the result.
 import { ATTACHMENT_FILENAME_PATTERN, type AttachmentType } from '../cakemail/types.ts';

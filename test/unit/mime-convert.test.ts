@@ -31,7 +31,7 @@ describe('cleanLine', () => {
   });
 });
 
-describe('header injection (threats.md T-09)', () => {
+describe('header injection (docs/threat-model.md T-09)', () => {
   test('encoded words decoding to CRLF are cleaned everywhere', async () => {
     const m = await parse(
       `From: =?UTF-8?B?${b64('Eve\r\nBcc: v2@evil.example')}?= <eve@example.com>\nSubject: =?UTF-8?B?${b64('hi\r\nBcc: victim@evil.example')}?=\nX-Foo: a\0b\nReply-To: =?UTF-8?B?${b64('a@x>\r\nBcc: v@y')}?= <r@example.com>\n\nbody\n`,
