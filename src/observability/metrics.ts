@@ -28,6 +28,16 @@ export function createMetrics() {
     }),
     attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Attachments dropped by ATTACHMENT_POLICY=drop', labelNames: ['reason'], registers: [registry] }),
     parseFailures: new Counter({ name: 'smtp_gateway_parse_failures_total', help: 'MIME parses that failed', labelNames: ['kind'], registers: [registry] }),
+    connectionsRefused: new Counter({ name: 'smtp_gateway_connections_refused_total', help: 'Connections refused before or at the greeting, by reason', labelNames: ['reason'], registers: [registry] }),
+    connectionDuration: new Histogram({
+      name: 'smtp_gateway_connection_duration_seconds',
+      help: 'Accept to close of admitted connections',
+      labelNames: ['listener'],
+      buckets: [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800],
+      registers: [registry],
+    }),
+    deadlinesExceeded: new Counter({ name: 'smtp_gateway_deadlines_exceeded_total', help: 'Connections closed by a session limit (TLS handshake, command line, DATA rate, session length)', labelNames: ['limit'], registers: [registry] }),
+    protocolViolations: new Counter({ name: 'smtp_gateway_protocol_violations_total', help: 'Sessions closed for a protocol violation (message data before 354, TLS renegotiation)', labelNames: ['kind'], registers: [registry] }),
     stateStoreErrors: new Counter({ name: 'smtp_gateway_state_store_errors_total', help: 'State store operations that failed (fail-open)', labelNames: ['op'], registers: [registry] }),
   };
   return m;

@@ -1,11 +1,14 @@
 // The SMTP listeners (design.md §4): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
-// (implicit TLS). Both share one set of session hooks and one TLS policy.
+// (implicit TLS). Both share one set of session hooks, one TLS policy and one admission (the
+// connection caps are per process, not per listener).
 import type { AddressInfo } from 'node:net';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { GatewaySmtpServer } from './adapter.ts';
+import type { Admission } from './admission.ts';
+import { cidrMatcher } from './cidr.ts';
 import type { SessionHandlers } from './handlers.ts';
 import { tlsPolicy, type TlsMaterial } from './tls.ts';
 
@@ -15,7 +18,15 @@ export interface Listener {
   port: number;
 }
 
-export function createListeners(config: Config, tls: TlsMaterial, handlers: SessionHandlers, logger: Logger, metrics: Metrics) {
+export function createListeners(config: Config, tls: TlsMaterial, handlers: SessionHandlers, admission: Admission, logger: Logger, metrics: Metrics) {
+  const proxyFrom = cidrMatcher(config.proxyProtocolCidrs);
+  const limits = {
+    tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+    commandTimeoutMs: config.commandTimeoutMs,
+    dataMinRate: config.dataMinRate,
+    dataRateGraceMs: config.dataRateGraceMs,
+    sessionMaxMs: config.sessionMaxMs,
+  };
   const base = (name: Listener['name']): SMTPServerOptions => ({
     name: config.serverName,
     banner: 'Cakemail SMTP Gateway',
@@ -29,7 +40,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     size: config.maxMessageBytes,
     rejectOversized: true,
     maxRecipients: config.maxRecipients,
-    maxClients: config.maxConnections,
+    // Connection caps are enforced per process by admission.ts, not per listener here.
     socketTimeout: config.idleTimeoutMs,
     closeTimeout: config.shutdownTimeoutMs,
     // The API cannot carry non-ASCII addresses end to end, so SMTPUTF8 is not offered and such
@@ -46,20 +57,13 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     onMailFrom: handlers.onMailFrom,
     onRcptTo: handlers.onRcptTo,
     onData: handlers.onData,
-    onConnect: (session, callback) => {
-      metrics.connectionsTotal.inc({ listener: name });
-      metrics.connections.inc({ listener: name });
-      logger.debug({ session: session.id, listener: name, remote: session.remoteAddress }, 'connection');
-      callback();
-    },
     onClose: (session) => {
-      metrics.connections.dec({ listener: name });
-      logger.debug({ session: session.id, listener: name }, 'connection closed');
+      logger.debug({ session: session.id, listener: name, client: session.remoteAddress }, 'connection closed');
     },
   });
 
   const make = (name: Listener['name']): GatewaySmtpServer => {
-    const server = new GatewaySmtpServer(base(name));
+    const server = new GatewaySmtpServer(base(name), { listener: name, admission, proxyFrom, limits, logger, metrics });
     server.on('error', (err: Error) => logger.warn({ listener: name, err: err.message }, 'SMTP connection error'));
     return server;
   };
