@@ -7,8 +7,8 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'smtp_gateway_' });
   const m = {
     registry,
-    connections: new Gauge({ name: 'smtp_gateway_connections', help: 'Open SMTP connections', labelNames: ['listener'], registers: [registry] }),
-    connectionsTotal: new Counter({ name: 'smtp_gateway_connections_total', help: 'SMTP connections accepted', labelNames: ['listener'], registers: [registry] }),
+    connections: new Gauge({ name: 'smtp_gateway_connections', help: 'Open SMTP connections, including those still in their PROXY header or TLS handshake', labelNames: ['listener'], registers: [registry] }),
+    connectionsTotal: new Counter({ name: 'smtp_gateway_connections_total', help: 'SMTP connections admitted (within MAX_CONNECTIONS and the per-IP cap)', labelNames: ['listener'], registers: [registry] }),
     messages: new Counter({ name: 'smtp_gateway_messages_total', help: 'DATA transactions by outcome (reply table label)', labelNames: ['outcome'], registers: [registry] }),
     recipients: new Counter({ name: 'smtp_gateway_recipients_total', help: 'Envelope recipients by result', labelNames: ['result'], registers: [registry] }),
     auth: new Counter({ name: 'smtp_gateway_auth_total', help: 'AUTH attempts by result', labelNames: ['result'], registers: [registry] }),

@@ -174,6 +174,8 @@ function firstBytes(socket: net.Socket, done: (head: Buffer) => void): void {
     done(buf);
   };
   socket.on('data', onData);
+  // The socket may have been paused after a PROXY header.
+  socket.resume();
 }
 
 function refuse(raw: net.Socket, o: AcceptOptions, reply: Reply, client: string, detail?: string): void {

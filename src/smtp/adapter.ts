@@ -142,7 +142,6 @@ export class GatewaySmtpServer extends SMTPServer {
       const state = this.#sessions.get(session.id);
       state?.deadlines.onHandshakeDone();
       if (state) state.handshaking = undefined;
-      this.#refuseRenegotiation(socket as tls.TLSSocket, session.id);
       onSecure(socket, session, callback);
     };
     const onClose = this.onClose.bind(this);
@@ -196,6 +195,7 @@ export class GatewaySmtpServer extends SMTPServer {
 
   #start(socket: net.Socket, client: ClientInfo, ticket: Ticket): void {
     this.#incoming = { client, ticket };
+    if ('encrypted' in socket) this.#refuseRenegotiation(socket as tls.TLSSocket, { client: client.address });
     try {
       this.connect(socket, { remoteAddress: client.address, remotePort: client.port });
     } finally {
@@ -246,7 +246,7 @@ export class GatewaySmtpServer extends SMTPServer {
       conn._armTimeout = (socket) => {
         if (socket && socket !== conn._socket) {
           state.handshaking = socket as tls.TLSSocket;
-          state.handshaking.disableRenegotiation();
+          this.#refuseRenegotiation(state.handshaking, { session: conn.id, client: state.client.address });
         }
         arm.call(conn, socket);
       };
@@ -333,13 +333,18 @@ export class GatewaySmtpServer extends SMTPServer {
     };
   }
 
-  #refuseRenegotiation(socket: tls.TLSSocket, sessionId: string): void {
-    if (typeof socket.disableRenegotiation !== 'function') return;
+  /**
+   * Node refuses a renegotiation on a socket with disableRenegotiation() by reporting
+   * ERR_TLS_RENEGOTIATION_DISABLED, but a server-side TLSSocket made by hand (as the library
+   * and accept.ts make them) reports it only as the internal `_tlsError` event and carries on
+   * with the handshake; the connection has to be dropped here.
+   */
+  #refuseRenegotiation(socket: tls.TLSSocket, who: { session?: string; client: string }): void {
     socket.disableRenegotiation();
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ERR_TLS_RENEGOTIATION_DISABLED') return;
+    socket.on('_tlsError', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ERR_TLS_RENEGOTIATION_DISABLED' && err.code !== 'ERR_TLS_SESSION_ATTACK') return;
       this.#edge.metrics.protocolViolations.inc({ kind: connectionReplies.tlsRenegotiation.label });
-      this.#edge.logger.info({ session: sessionId, client: this.#sessions.get(sessionId)?.client.address }, 'client-initiated TLS renegotiation refused');
+      this.#edge.logger.info(who, 'client-initiated TLS renegotiation refused');
       socket.destroy();
     });
   }

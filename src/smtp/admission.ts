@@ -5,7 +5,9 @@
 //
 // A ticket is a held slot. It is taken when the socket is accepted (before any PROXY header or
 // TLS handshake, which are the cheap ways to hold a slot) and given back exactly once, when
-// the socket closes: the connection gauge moves only here, so it stays exact under floods.
+// the socket closes or is refused: the connection gauge moves only here, so it stays exact
+// under floods. A connection counts as admitted (connections_total, and its duration when it
+// ends) once its client is known and within its cap.
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { clientKey, type CidrMatcher } from './cidr.ts';
@@ -56,7 +58,6 @@ export class Admission {
     if (this.#draining) return { ok: false, reply: connectionReplies.draining };
     if (this.#open >= this.#o.maxConnections) return { ok: false, reply: connectionReplies.maxConnections };
     this.#open++;
-    this.#o.metrics.connectionsTotal.inc({ listener });
     this.#o.metrics.connections.inc({ listener });
     return { ok: true, ticket: new Ticket(this, listener) };
   }
@@ -75,21 +76,27 @@ export class Admission {
     this.#refusals.close();
   }
 
-  /** @internal Ticket → admission: the per-client count, once the client is known. */
-  bindClient(address: string): string | undefined {
-    if (this.#o.trusted(address)) return undefined;
-    const key = clientKey(address);
-    const n = this.#perClient.get(key) ?? 0;
-    if (n >= this.#o.maxPerIp) return '';
-    this.#perClient.set(key, n + 1);
+  /**
+   * @internal Ticket → admission: the per-client count, once the client is known. Returns the
+   * key counted under ('' when refused, undefined for a trusted client).
+   */
+  bindClient(listener: ListenerName, address: string): string | undefined {
+    let key: string | undefined;
+    if (!this.#o.trusted(address)) {
+      key = clientKey(address);
+      const n = this.#perClient.get(key) ?? 0;
+      if (n >= this.#o.maxPerIp) return '';
+      this.#perClient.set(key, n + 1);
+    }
+    this.#o.metrics.connectionsTotal.inc({ listener });
     return key;
   }
 
-  /** @internal */
-  leave(listener: ListenerName, key: string | undefined, seconds: number): void {
+  /** @internal `seconds` is undefined for a connection refused before its session. */
+  leave(listener: ListenerName, key: string | undefined, seconds: number | undefined): void {
     this.#open--;
     this.#o.metrics.connections.dec({ listener });
-    this.#o.metrics.connectionDuration.observe({ listener }, seconds);
+    if (seconds !== undefined) this.#o.metrics.connectionDuration.observe({ listener }, seconds);
     if (key === undefined) return;
     const n = (this.#perClient.get(key) ?? 1) - 1;
     if (n <= 0) this.#perClient.delete(key);
@@ -103,6 +110,7 @@ export class Ticket {
   readonly listener: ListenerName;
   readonly #started = performance.now();
   #key: string | undefined;
+  #admitted = false;
   #released = false;
 
   constructor(admission: Admission, listener: ListenerName) {
@@ -112,16 +120,17 @@ export class Ticket {
 
   /** Counts the connection against its client; false if the client is at its cap. */
   bindClient(address: string): boolean {
-    const key = this.#admission.bindClient(address);
+    const key = this.#admission.bindClient(this.listener, address);
     if (key === '') return false;
     this.#key = key;
+    this.#admitted = true;
     return true;
   }
 
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#admission.leave(this.listener, this.#key, (performance.now() - this.#started) / 1000);
+    this.#admission.leave(this.listener, this.#key, this.#admitted ? (performance.now() - this.#started) / 1000 : undefined);
   }
 }
 
