@@ -85,7 +85,7 @@ test('DATA slower than DATA_MIN_RATE_BYTES_PER_S after the grace gets 421 4.4.2 
   assert.ok(elapsed >= 300 && elapsed < 1500, `cut after ${elapsed} ms`);
   await sending;
   assert.ok(await c.closed());
-  assert.equal((await sandboxRequests(gw)).emails ?? 0, 0, 'no API call for a cut message');
+  assert.equal((await sandboxRequests(gw))['POST /v2/emails'] ?? 0, 0, 'no API call for a cut message');
 });
 
 test('DATA above the rate floor, in many small writes, is accepted', async () => {
