@@ -98,6 +98,11 @@ async function metrics(): Promise<string> {
   return (await fetch(`http://127.0.0.1:${PORTS.admin}/metrics`)).text();
 }
 const series = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix));
+/** V8 heap in use: if it stays flat while RSS moves, the growth is the allocator, not a leak. */
+async function heapMiB(): Promise<number> {
+  const line = series(await metrics().catch(() => ''), 'smtp_gateway_nodejs_heap_size_used_bytes ')[0];
+  return line ? Math.round(Number(line.split(' ')[1]) / 1048576) : NaN;
+}
 function rssMiB(): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
@@ -457,7 +462,7 @@ const pct = (xs: number[], p: number) => {
 // ---------------------------------------------------------------------------------------------
 // The run.
 const startedAt = Date.now();
-const rss: { s: number; mib: number }[] = [{ s: 0, mib: rssMiB() }];
+const rss: { s: number; mib: number; heap: number }[] = [{ s: 0, mib: rssMiB(), heap: await heapMiB() }];
 const baseline = await probeSeries(30, 50);
 console.log(`baseline: ${baseline.ok.length} probes, p50 ${pct(baseline.ok, 50)} ms, p99 ${pct(baseline.ok, 99)} ms, failed ${baseline.failed}`);
 
@@ -468,8 +473,10 @@ const deadline = startedAt + MAX_SECONDS * 1000;
 const attackStart = Date.now();
 let attacking = true;
 const sampler = setInterval(() => {
-  rss.push({ s: Math.round((Date.now() - attackStart) / 1000), mib: rssMiB() });
-  process.stdout.write(`  t=${rss.at(-1)?.s}s sessions=${finished} rss=${rss.at(-1)?.mib} MiB\n`);
+  void heapMiB().then((heap) => {
+    rss.push({ s: Math.round((Date.now() - attackStart) / 1000), mib: rssMiB(), heap });
+    process.stdout.write(`  t=${rss.at(-1)?.s}s sessions=${finished} rss=${rss.at(-1)?.mib} MiB heap=${heap} MiB\n`);
+  });
 }, 10_000);
 
 const during: number[] = [];
@@ -509,7 +516,7 @@ attacking = false;
 await prober;
 clearInterval(sampler);
 const attackSeconds = (Date.now() - attackStart) / 1000;
-rss.push({ s: Math.round(attackSeconds), mib: rssMiB() });
+rss.push({ s: Math.round(attackSeconds), mib: rssMiB(), heap: await heapMiB() });
 await sleep(6000); // idle timeouts and half-closed sockets drain
 const after = await probeSeries(30, 50);
 const m = await metrics().catch(() => '');
@@ -523,6 +530,7 @@ console.log(`gateway process: ${exited ? `EXITED ${JSON.stringify(exited)}` : 'a
 console.log(`gateway log lines by level: ${[...logLevels].sort().map(([l, n]) => `${l}:${n}`).join(' ')}; error lines: ${errorLines.length}`);
 for (const line of errorLines.slice(0, 5)) console.log(`  ${line}`);
 console.log(`RSS MiB over time (s:MiB): ${rss.map((r) => `${r.s}:${r.mib}`).join(' ')}; max ${Math.max(...rss.map((r) => r.mib))}`);
+console.log(`V8 heap used MiB over time (s:MiB): ${rss.map((r) => `${r.s}:${r.heap}`).join(' ')}; max ${Math.max(...rss.map((r) => r.heap))}`);
 console.log(`normal client: baseline p50/p99 ${pct(baseline.ok, 50)}/${pct(baseline.ok, 99)} ms (${baseline.ok.length} ok, ${baseline.failed} failed); during attack p50/p99 ${pct(during, 50)}/${pct(during, 99)} ms (${during.length} ok, ${duringFailed} failed); after p50/p99 ${pct(after.ok, 50)}/${pct(after.ok, 99)} ms (${after.ok.length} ok, ${after.failed} failed)`);
 console.log(`messages answered 250 by hostile sessions: ${dataAccepted}; API POST /v2/emails (incl. probes): ${api['POST /v2/emails'] ?? 0}; probe messages: ${baseline.ok.length + during.length + after.ok.length}`);
 for (const prefix of ['smtp_gateway_connections_refused_total', 'smtp_gateway_deadlines_exceeded_total', 'smtp_gateway_protocol_violations_total', 'smtp_gateway_connections{', 'smtp_gateway_nodejs_eventloop_lag_p99_seconds', 'smtp_gateway_nodejs_eventloop_lag_max_seconds']) {

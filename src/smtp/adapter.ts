@@ -156,11 +156,6 @@ export class GatewaySmtpServer extends SMTPServer {
     };
   }
 
-  /** The client behind a session (after PROXY), for log lines and limits. */
-  clientOf(sessionId: string): ClientInfo | undefined {
-    return this.#sessions.get(sessionId)?.client;
-  }
-
   override close(callback?: (() => void) | null): void {
     // Sockets still before their session (PROXY header, TLS handshake) have nothing to finish.
     for (const socket of this.#pending) socket.destroy();

@@ -39,15 +39,6 @@ export class Admission {
     this.#refusals = new RefusalLog(options.logger, options.logIntervalMs ?? 60_000);
   }
 
-  get open(): number {
-    return this.#open;
-  }
-
-  /** Connections that hold a slot, per client key (for tests and diagnostics). */
-  openFrom(address: string): number {
-    return this.#perClient.get(clientKey(address)) ?? 0;
-  }
-
   /** From now on every new connection is refused with 421 4.3.2 (graceful shutdown). */
   drain(): void {
     this.#draining = true;
@@ -66,10 +57,6 @@ export class Admission {
   refuse(reply: Reply, listener: ListenerName, client: string, detail?: string): void {
     this.#o.metrics.connectionsRefused.inc({ reason: reply.label });
     this.#refusals.note(reply.label, listener, client, detail);
-  }
-
-  isTrusted(address: string): boolean {
-    return this.#o.trusted(address);
   }
 
   close(): void {
@@ -152,7 +139,7 @@ class RefusalLog {
   constructor(logger: Logger, intervalMs: number) {
     this.#logger = logger;
     this.#intervalMs = intervalMs;
-    this.#timer = setInterval(() => this.#flush(), intervalMs);
+    this.#timer = setInterval(() => this.#flush(false), intervalMs);
     this.#timer.unref();
   }
 
@@ -172,10 +159,11 @@ class RefusalLog {
     this.#entries.set(key, { until: now + this.#intervalMs, suppressed: 0, reason, listener, client });
   }
 
-  #flush(): void {
+  /** Reports the counts held back; `all` also for intervals still running (at shutdown). */
+  #flush(all: boolean): void {
     const now = Date.now();
     for (const [key, e] of this.#entries) {
-      if (now < e.until) continue;
+      if (now < e.until && !all) continue;
       if (e.suppressed > 0) this.#logger.warn({ reason: e.reason, listener: e.listener, client: e.client, suppressed: e.suppressed }, 'connection refusals not logged individually');
       this.#entries.delete(key);
     }
@@ -187,6 +175,6 @@ class RefusalLog {
 
   close(): void {
     clearInterval(this.#timer);
-    this.#flush();
+    this.#flush(true);
   }
 }

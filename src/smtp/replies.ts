@@ -46,7 +46,7 @@ export const connectionReplies = {
   proxyForbidden: { code: 421, enhanced: '4.7.0', text: 'PROXY protocol header not accepted from this address (PROXY_PROTOCOL_CIDRS)', label: 'proxy_forbidden' },
   /** RFC 2920 §3.1: DATA ends a command group; the message may only follow the 354. */
   pipelinedData: { code: 554, enhanced: '5.5.0', text: 'Protocol synchronization error: message data sent before the 354 reply', label: 'pipelined_data' },
-  /** Never sent (nothing can be written mid-handshake, or no byte came): logged and counted. */
+  /** Sent (in cleartext) only to an implicit-TLS client that sent nothing; a half-done handshake is just dropped. */
   tlsHandshake: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `TLS handshake not completed within ${seconds(ms)} (TLS_HANDSHAKE_TIMEOUT_MS), closing connection`, label: 'tls_handshake' }),
   commandTimeout: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Command line not completed within ${seconds(ms)} (SMTP_COMMAND_TIMEOUT_MS), closing connection`, label: 'command' }),
   dataRate: (bytesPerS: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Message data slower than ${bytesPerS} bytes/s (DATA_MIN_RATE_BYTES_PER_S), closing connection`, label: 'data_rate' }),

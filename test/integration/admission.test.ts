@@ -2,8 +2,11 @@
 // per-IP cap, trusted CIDRs, the refusal counter and an exact connection gauge under a flood.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import type { Gateway } from '../../src/app.ts';
+import { pino } from 'pino';
+import { startGateway, type Gateway } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
 import { DEMO_PASSWORD, DEMO_USER, startTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
@@ -124,4 +127,33 @@ test('the connection gauge stays exact through a flood of refused and dropped co
   } finally {
     await gw.shutdown();
   }
+});
+
+test('refusals are logged without flooding: one line per reason and client per interval', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', MAX_CONNECTIONS_PER_IP: '1' });
+  assert.ok(loaded.ok);
+  const gw = await startGateway(loaded.config, pino({ level: 'warn' }, sink));
+  const held = await RawSmtp.connect(gw.ports.submission);
+  try {
+    for (let i = 0; i < 40; i++) (await RawSmtp.connect(gw.ports.submission)).close();
+  } finally {
+    held.close();
+    await gw.shutdown();
+  }
+  const refused = lines.filter((l) => l.msg === 'connection refused');
+  assert.deepEqual(
+    refused.map((l) => [l.reason, l.client]),
+    [['per_ip', '127.0.0.1']],
+    'one line for 40 refusals from one client',
+  );
+  // The 39 held back are reported when the interval ends (here: at shutdown).
+  const summary = lines.find((l) => l.msg === 'connection refusals not logged individually');
+  assert.equal(summary?.suppressed, 39);
 });
