@@ -12,6 +12,9 @@ import { cidrMatcher } from './cidr.ts';
 import type { SessionHandlers } from './handlers.ts';
 import { tlsPolicy, type TlsMaterial } from './tls.ts';
 
+/** Socket errors that mean the client went away. */
+const CLIENT_RESETS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
+
 export interface Listener {
   name: 'submission' | 'smtps';
   server: GatewaySmtpServer;
@@ -64,7 +67,12 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
 
   const make = (name: Listener['name']): GatewaySmtpServer => {
     const server = new GatewaySmtpServer(base(name), { listener: name, admission, proxyFrom, limits, logger, metrics });
-    server.on('error', (err: Error) => logger.warn({ listener: name, err: err.message }, 'SMTP connection error'));
+    server.on('error', (err: Error & { code?: string; remoteAddress?: string }) => {
+      // A client that resets its connection (in the middle of a transaction, say) is the
+      // client's business, not a fault of ours: info, so a reset flood does not look like one.
+      const reset = err.code !== undefined && CLIENT_RESETS.has(err.code);
+      logger[reset ? 'info' : 'warn']({ listener: name, client: err.remoteAddress, code: err.code, err: err.message }, reset ? 'SMTP connection reset by the client' : 'SMTP connection error');
+    });
     return server;
   };
   return { submission: make('submission'), smtps: make('smtps') };

@@ -77,21 +77,27 @@ test('legal pipelining: MAIL, RCPT and DATA in one write, the message after 354 
   assert.equal(await emailsCalls(), 2);
 });
 
-test('a client hanging up in the middle of DATA is an info line, not an error; nothing is sent', async () => {
+test('a client hanging up in the middle of DATA (close or reset) is an info line, not an error; nothing is sent', async () => {
   logs.length = 0;
-  const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
-  await c.cmd(`MAIL FROM:<${DEMO_USER}>`);
-  await c.cmd('RCPT TO:<gone@example.org>');
-  assert.match(await c.cmd('DATA'), /^354 /);
-  c.write(`From: ${DEMO_USER}\r\nSubject: half\r\n\r\nhalf a mess`);
-  await new Promise((r) => setTimeout(r, 100));
-  c.close();
+  for (const hangUp of ['close', 'reset'] as const) {
+    const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
+    await c.cmd(`MAIL FROM:<${DEMO_USER}>`);
+    await c.cmd(`RCPT TO:<gone-${hangUp}@example.org>`);
+    assert.match(await c.cmd('DATA'), /^354 /);
+    c.write(`From: ${DEMO_USER}\r\nSubject: half\r\n\r\nhalf a mess`);
+    await new Promise((r) => setTimeout(r, 100));
+    // A reset (RST) under TLS: reset the TCP socket beneath it.
+    if (hangUp === 'reset') ((c.socket as unknown as { _parent?: import('node:net').Socket })._parent ?? c.socket).resetAndDestroy();
+    else c.close();
+  }
   await new Promise((r) => setTimeout(r, 300));
-  const line = logs.find((l) => l.msg === 'connection closed during DATA; message not sent');
-  assert.ok(line, 'logged');
-  assert.equal(line.level, 30);
-  assert.equal(line.client, '127.0.0.1');
-  assert.deepEqual(logs.filter((l) => (l.level as number) >= 50), [], 'no error lines');
+  const lines = logs.filter((l) => l.msg === 'connection closed during DATA; message not sent');
+  assert.equal(lines.length, 2, 'both logged');
+  for (const line of lines) {
+    assert.equal(line.level, 30);
+    assert.equal(line.client, '127.0.0.1');
+  }
+  assert.deepEqual(logs.filter((l) => (l.level as number) >= 40), [], 'no warning or error lines');
   assert.equal(await emailsCalls(), 0);
 });
 
