@@ -23,8 +23,12 @@ export interface AcceptOptions {
   handshakeTimeoutMs: number;
   /** Options of the server-side TLS socket (secure context, SNI), read at each handshake. */
   tlsOptions: () => tls.TLSSocketOptions;
-  /** Sockets still in here; the server destroys them when it closes. */
-  pending: Set<net.Socket>;
+  /**
+   * Sockets still in here, each to the socket on top of it (the TLS socket once a handshake
+   * has started: destroying the TCP socket under a handshake in progress crashes Node). The
+   * server destroys them when it closes.
+   */
+  pending: Map<net.Socket, net.Socket>;
   logger: Logger;
   metrics: Metrics;
   /** Hands the ready socket to the SMTP library. */
@@ -51,7 +55,7 @@ export function acceptConnection(raw: net.Socket, o: AcceptOptions): void {
   const entry = o.admission.enter(o.listener);
   if (!entry.ok) return refuse(raw, o, entry.reply, peer);
   const ticket = entry.ticket;
-  o.pending.add(raw);
+  o.pending.set(raw, raw);
 
   let settled = false;
   let phase: 'proxy' | 'tls' = 'proxy';
@@ -98,6 +102,7 @@ export function acceptConnection(raw: net.Socket, o: AcceptOptions): void {
       if (startsWithProxySignature(head)) return fail(connectionReplies.proxyForbidden, client.address);
       const secure = new tls.TLSSocket(raw, o.tlsOptions());
       top = secure;
+      o.pending.set(raw, secure);
       secure.once('close', onClose);
       // Client-initiated renegotiation is a CPU lever for the client and buys it nothing.
       secure.disableRenegotiation();

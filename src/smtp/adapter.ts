@@ -104,7 +104,7 @@ interface SessionState {
 /** An SMTPServer whose connections speak our reply table and obey the edge limits. */
 export class GatewaySmtpServer extends SMTPServer {
   readonly #edge: EdgeOptions;
-  readonly #pending = new Set<net.Socket>();
+  readonly #pending = new Map<net.Socket, net.Socket>();
   readonly #sessions = new Map<string, SessionState>();
   /** Set by #start() for the duration of the library's connect() call. */
   #incoming: { client: ClientInfo; ticket: Ticket } | undefined;
@@ -158,7 +158,7 @@ export class GatewaySmtpServer extends SMTPServer {
 
   override close(callback?: (() => void) | null): void {
     // Sockets still before their session (PROXY header, TLS handshake) have nothing to finish.
-    for (const socket of this.#pending) socket.destroy();
+    for (const top of this.#pending.values()) top.destroy();
     super.close(callback);
   }
 

@@ -157,3 +157,26 @@ test('refusals are logged without flooding: one line per reason and client per i
   const summary = lines.find((l) => l.msg === 'connection refusals not logged individually');
   assert.equal(summary?.suppressed, 39);
 });
+
+test('shutdown with connections still in a PROXY header or a TLS handshake closes them cleanly', async () => {
+  const gw = await startTestGateway({ PROXY_PROTOCOL_CIDRS: '127.0.0.2/32' });
+  const sockets: net.Socket[] = [];
+  const open = async (port: number, localAddress: string, bytes: Buffer) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress });
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('connect', r));
+    s.write(bytes);
+    sockets.push(s);
+  };
+  const helloStart = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x00, 0x01]);
+  await open(gw.ports.smtps, '127.0.0.1', helloStart); // handshake under way
+  await open(gw.ports.smtps, '127.0.0.2', Buffer.from('PROXY TCP4 203.0.113.1')); // header half sent
+  await open(gw.ports.submission, '127.0.0.2', Buffer.from('PROXY TCP4 203.0.113.1'));
+  await new Promise((r) => setTimeout(r, 100));
+  await gw.shutdown();
+  await Promise.all(sockets.map((s) => (s.destroyed ? undefined : new Promise((r) => s.once('close', r)))));
+  await eventually(async () => {
+    const m = await gw.metrics.registry.metrics();
+    return metric(m, 'smtp_gateway_connections{listener="smtps"}') === 0 && metric(m, 'smtp_gateway_connections{listener="submission"}') === 0;
+  });
+});
