@@ -189,10 +189,16 @@ function refuse(raw: net.Socket, o: AcceptOptions, reply: Reply, client: string,
   else endWith(raw, reply);
 }
 
-/** Writes one reply line, closes, and does not wait long for the peer to read it. */
+/**
+ * Writes one reply line and half-closes. What the client already sent is read and dropped:
+ * closing a socket with unread input makes the kernel answer with a reset, which can destroy
+ * the reply before the client reads it. A client that does not close its side is cut off after
+ * REFUSAL_LINGER_MS (its slot is already free).
+ */
 function endWith(socket: net.Socket, reply: Reply): void {
   if (socket.destroyed) return;
   socket.on('error', () => undefined);
-  socket.end(`${reply.code} ${replyMessage(reply)}\r\n`, () => socket.destroy());
+  socket.end(`${reply.code} ${replyMessage(reply)}\r\n`);
+  socket.resume();
   setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
 }
