@@ -38,7 +38,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: false,
     allowInsecureAuth: false,
-    // Reverse DNS on every connect is slow and attacker-controlled (threats.md §6).
+    // Reverse DNS on every connect is slow and attacker-controlled (docs/threat-model.md).
     disableReverseLookup: true,
     size: config.maxMessageBytes,
     rejectOversized: true,
@@ -53,7 +53,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     hideSMTPUTF8: true,
     hideDSN: true,
     hideREQUIRETLS: true,
-    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (threats.md T-21).
+    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (docs/threat-model.md T-21).
     disabledCommands: name === 'smtps' ? ['STARTTLS', 'VRFY', 'EXPN'] : ['VRFY', 'EXPN'],
     logger: false,
     onAuth: handlers.onAuth,
