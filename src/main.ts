@@ -2,6 +2,7 @@
 import { startGateway } from './app.ts';
 import { configMarkdown, describeConfig, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
+import { loadtestCommand } from './loadtest/cli.ts';
 import { createLogger } from './observability/logger.ts';
 import { startSandbox } from './sandbox/server.ts';
 import { DEMO } from './sandbox/seed.ts';
@@ -16,6 +17,8 @@ Commands:
   sandbox          Run the Cakemail API sandbox alone (web inbox, fault injection).
   config           Print the effective configuration, secrets redacted.
   config --markdown  Print the configuration reference table.
+  loadtest [opts]  Drive an SMTP server (this one or any other) with real SMTP and report
+                   msg/s and latency percentiles; 'loadtest --help' lists the options.
   --help           This text.
 
 All settings come from environment variables; see README.md or 'smtp-gateway config'.
@@ -27,6 +30,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (command === 'loadtest') return loadtestCommand(rest);
   if (command === 'config' && rest.includes('--markdown')) {
     process.stdout.write(configMarkdown() + '\n');
     return 0;
