@@ -46,6 +46,7 @@ export const fields = {
   accountId: field({ env: 'CAKEMAIL_ACCOUNT_ID', schema: positiveInt.optional(), doc: 'Sub-account to act for (`account_id` on every call). Unset: the login\'s own account.' }),
   emailType: field({ env: 'CAKEMAIL_EMAIL_TYPE', schema: z.enum(['transactional', 'marketing']), default: 'transactional', doc: '`content.type` when the message does not say (X-Email-Api-Type).' }),
   apiTimeoutMs: field({ env: 'API_TIMEOUT_MS', schema: positiveInt, default: '10000', doc: 'Deadline of one API attempt (ms).' }),
+  apiMaxConnections: field({ env: 'API_MAX_CONNECTIONS', schema: positiveInt.max(1024), default: '64', doc: 'Most keep-alive connections to the Cakemail API at once; requests queue past it (each one spared a TLS handshake).' }),
   apiMaxAttempts: field({ env: 'API_MAX_ATTEMPTS', schema: positiveInt.max(10), default: '3', doc: 'Attempts per API call for retryable failures (5xx, 429, connection refused).' }),
   retryBaseMs: field({ env: 'API_RETRY_BASE_MS', schema: positiveInt, default: '250', doc: 'Base of the full-jitter exponential backoff (ms).' }),
   retryCapMs: field({ env: 'API_RETRY_CAP_MS', schema: positiveInt, default: '8000', doc: 'Cap of one backoff sleep (ms).' }),
