@@ -1,5 +1,6 @@
 // Entry point: parse the command, load the configuration, start, handle signals. No logic.
 import { startGateway } from './app.ts';
+import { announceWorker, isClusterWorker, runPrimary } from './cluster.ts';
 import { configMarkdown, describeConfig, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { loadtestCommand } from './loadtest/cli.ts';
@@ -57,8 +58,16 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && !isClusterWorker()) return runPrimary(config, logger);
   const gw = await startGateway(config, logger);
   logger.info({ ports: gw.ports, api: gw.apiUrl, sandbox: Boolean(gw.sandbox), tls: gw.tls.source }, 'gateway ready');
+  if (isClusterWorker()) {
+    announceWorker(gw.metrics.registry, gw.ports);
+    return waitForSignal(async () => {
+      await gw.shutdown();
+      logger.flush();
+    });
+  }
   const host = config.smtpHost;
   const lines = [
     '',

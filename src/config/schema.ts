@@ -79,6 +79,7 @@ export const fields = {
   adminHost: field({ env: 'ADMIN_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address of the admin HTTP server (health, metrics). Never expose publicly.' }),
   adminPort: field({ env: 'ADMIN_PORT', schema: port, default: '8080', doc: 'Port of the admin HTTP server.' }),
   logLevel: field({ env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'Log level of the JSON logs on stdout.' }),
+  workers: field({ env: 'WORKERS', schema: positiveInt.max(64), default: '1', doc: 'Gateway processes sharing the SMTP ports (node:cluster), e.g. one per core. Above 1, dedupe records are shared only through REDIS_URL, and CAKEMAIL_API_URL is required.' }),
   shutdownTimeoutMs: field({ env: 'SHUTDOWN_TIMEOUT_MS', schema: positiveInt, default: '30000', doc: 'On SIGTERM, how long sessions may finish before 421 4.3.2 closes them (ms); in-flight messages always settle.' }),
   startSandbox: field({ env: 'SANDBOX_ENABLED', schema: bool.optional(), doc: 'Force the embedded sandbox on or off. Unset: on exactly when CAKEMAIL_API_URL is unset.' }),
 } as const;
