@@ -42,8 +42,8 @@ export interface GatewayProcess extends Running {
 }
 
 /** `node [nodeArgs] dist/main.js serve` with ports 0, the stand-in as the API; waits for its banner. */
-export async function startGateway(env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, DIST_MAIN, 'serve'], {
+export async function startGateway(env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT, main = DIST_MAIN): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, main, 'serve'], {
     cwd,
     env: { ...process.env, SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', ...env },
     // JSON logs go where a container's stdout would: written and thrown away.

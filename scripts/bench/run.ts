@@ -29,10 +29,12 @@ interface Args {
   rate: string;
   windowS: number;
   tls: 'starttls' | 'implicit';
+  /** Another checkout whose dist/ is measured alongside, alternately (before/after a change). */
+  baseline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls' };
+  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined };
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] as string;
     switch (argv[i]) {
@@ -50,6 +52,7 @@ function parseArgs(argv: string[]): Args {
       case '--rate': a.rate = v(); break;
       case '--window': a.windowS = Number(v()); break;
       case '--tls': a.tls = v() === 'implicit' ? 'implicit' : 'starttls'; break;
+      case '--baseline': a.baseline = v().replace(/\/+$/, ''); break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -91,6 +94,7 @@ interface CellResult {
   cell: Cell;
   gateway: Measured[];
   sink: Measured[];
+  baseline: Measured[];
 }
 
 function summaryRow(r: CellResult): string {
@@ -107,16 +111,20 @@ function summaryRow(r: CellResult): string {
     r.cell.shape, r.cell.concurrency, r.cell.perConnection, r.cell.recipients,
     `**${f0(gRate)}** (${range(g)})`, `${f0(sRate)} (${range(s)})`, `${((100 * gRate) / sRate).toFixed(0)}%`,
     f0(gRate * r.cell.recipients),
+    f0(median(g.map((m) => m.report.latencyMs.session.p50))), f0(median(s.map((m) => m.report.latencyMs.session.p50))),
     f0(median(g.map((m) => m.report.latencyMs.dot.p50))), f0(median(g.map((m) => m.report.latencyMs.dot.p99))),
     f2(median(g.map((m) => m.cpuMsPerMessage))), f2(median(s.map((m) => m.cpuMsPerMessage))),
     f0(Math.max(...g.map((m) => m.peakRssMb))), f0(Math.max(...s.map((m) => m.peakRssMb))),
     `${errors}${exact ? '' : ' (API count off)'}`,
+    ...(r.baseline.length
+      ? [`${f0(median(r.baseline.map((m) => m.report.msgPerS)))} (${range(r.baseline)})`, f2(median(r.baseline.map((m) => m.cpuMsPerMessage))), f0(median(r.baseline.map((m) => m.report.latencyMs.dot.p99)))]
+      : []),
   ].join(' | ');
 }
 
 const TABLE_HEAD = [
-  '| shape | conns | msgs/conn | rcpt | gateway msg/s median (range) | sink msg/s | gw/sink | API calls/s | dot p50 ms | dot p99 ms | gw CPU ms/msg | sink CPU ms/msg | gw RSS MB | sink RSS MB | errors |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| shape | conns | msgs/conn | rcpt | gateway msg/s median (range) | sink msg/s | gw/sink | API calls/s | gw setup p50 ms | sink setup p50 ms | dot p50 ms | dot p99 ms | gw CPU ms/msg | sink CPU ms/msg | gw RSS MB | sink RSS MB | errors |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 
 async function runMatrix(args: Args): Promise<void> {
@@ -125,18 +133,30 @@ async function runMatrix(args: Args): Promise<void> {
   const api = await startPeer<{ url: string }>('api', [String(args.latencyMs)]);
   const sink = await startPeer<{ submission: number; smtps: number }>('sink');
   let gw: GatewayProcess | undefined;
+  let base: GatewayProcess | undefined;
   const results: CellResult[] = [];
   try {
     gw = await startGateway(gatewayEnv(args, api.info.url));
+    if (args.baseline) base = await startGateway(gatewayEnv(args, api.info.url), [], args.baseline, `${args.baseline}/dist/main.js`);
     process.stderr.write(`gateway pid ${gw.pid} ports ${JSON.stringify(gw.ports)}, sink pid ${sink.pid}, API stand-in ${api.info.url} (+${args.latencyMs} ms)\n`);
     const port = (p: { submission: number; smtps: number }) => (args.tls === 'implicit' ? p.smtps : p.submission);
+    // Warm-up, not recorded: JIT, TLS session setup, the gateway's token and sender caches.
+    await measure(sink, port(sink.info), HEADLINE, { ...args, durationS: 3 });
+    await measure(gw, port(gw.ports), HEADLINE, { ...args, durationS: 3 });
+    if (base) await measure(base, port(base.ports), HEADLINE, { ...args, durationS: 3 });
     for (const cell of cells) {
-      const r: CellResult = { cell, gateway: [], sink: [] };
+      const r: CellResult = { cell, gateway: [], sink: [], baseline: [] };
       for (let run = 0; run < args.runs; run++) {
         // Alternate which goes first, so drift on a shared machine hits both alike.
-        const order = run % 2 === 0 ? ['sink', 'gateway'] : ['gateway', 'sink'];
+        const order = run % 2 === 0 ? ['sink', 'gateway', 'baseline'] : ['baseline', 'gateway', 'sink'];
         for (const which of order) {
-          if (which === 'sink') {
+          if (which === 'baseline') {
+            if (!base) continue;
+            await apiCounts(api.info.url, true);
+            const m = await measure(base, port(base.ports), cell, args);
+            m.apiCalls = (await apiCounts(api.info.url)).emails;
+            r.baseline.push(m);
+          } else if (which === 'sink') {
             r.sink.push(await measure(sink, port(sink.info), cell, args));
           } else {
             await apiCounts(api.info.url, true);
@@ -144,7 +164,7 @@ async function runMatrix(args: Args): Promise<void> {
             m.apiCalls = (await apiCounts(api.info.url)).emails;
             r.gateway.push(m);
           }
-          const last = (which === 'sink' ? r.sink : r.gateway).at(-1) as Measured;
+          const last = (which === 'sink' ? r.sink : which === 'baseline' ? r.baseline : r.gateway).at(-1) as Measured;
           process.stderr.write(
             `${cellName(cell)} run ${run + 1} ${which.padEnd(7)} ${last.report.msgPerS.toFixed(0)} msg/s, dot p99 ${last.report.latencyMs.dot.p99} ms, ` +
               `${last.cpuMsPerMessage.toFixed(2)} CPU ms/msg, RSS ${last.peakRssMb.toFixed(0)} MB, rejected ${last.report.rejected}` +
@@ -155,15 +175,19 @@ async function runMatrix(args: Args): Promise<void> {
       results.push(r);
     }
   } finally {
-    await Promise.all([gw?.stop(), sink.stop(), api.stop()]);
+    await Promise.all([gw?.stop(), base?.stop(), sink.stop(), api.stop()]);
   }
   const m = machine();
-  const table = [...TABLE_HEAD, ...results.map((r) => `| ${summaryRow(r)} |`)].join('\n');
+  const head = base
+    ? [`${TABLE_HEAD[0]} baseline msg/s | baseline CPU ms/msg | baseline dot p99 ms |`, `${TABLE_HEAD[1]}---|---|---|`]
+    : TABLE_HEAD;
+  const table = [...head, ...results.map((r) => `| ${summaryRow(r)} |`)].join('\n');
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
   const section = [
     `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB, Node ${m.node}, Linux ${m.kernel}; ` +
       `WORKERS=${args.workers}, ${args.tls === 'implicit' ? 'implicit TLS' : 'STARTTLS'} + AUTH PLAIN, API stand-in +${args.latencyMs} ms, ` +
-      `${args.runs} runs of ${args.durationS} s per cell and target (medians; range in brackets), LOG_LEVEL=${args.logLevel}.`,
+      `${args.runs} runs of ${args.durationS} s per cell and target (medians; range in brackets), LOG_LEVEL=${args.logLevel}` +
+      `${args.baseline ? `; baseline = the build in ${args.baseline}, measured in turn with the others` : ''}.`,
     '',
     `Command: \`${command}\``,
     '',
