@@ -20,6 +20,8 @@ interface SoakArgs {
   durationS: number;
   maxMessages: number;
   tls: 'starttls' | 'implicit';
+  /** Soak that checkout's dist/ instead of this one. */
+  baseline: string | undefined;
   workers: number;
   logLevel: string;
   write: boolean;
@@ -56,7 +58,7 @@ export async function runSoak(a: SoakArgs): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-soak-'));
   let gw: GatewayProcess | undefined;
   try {
-    gw = await startGateway(a.gatewayEnv(a, api.info.url), ['--heapsnapshot-signal=SIGUSR2'], dir);
+    gw = await startGateway(a.gatewayEnv(a, api.info.url), ['--heapsnapshot-signal=SIGUSR2'], dir, a.baseline ? `${a.baseline}/dist/main.js` : undefined);
     const port = a.tls === 'implicit' ? gw.ports.smtps : gw.ports.submission;
     let rate = Number(a.rate);
     let peak: number | undefined;
@@ -88,7 +90,7 @@ export async function runSoak(a: SoakArgs): Promise<void> {
     const section = [
       `Soak ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${mc.nproc} × ${mc.cpu}, Node ${mc.node}: ${cellName(a.headline)}, ` +
         `${a.soakS} s at ${rate} msg/s${peak ? ` (${a.rate} of a measured peak of ${peak} msg/s)` : ''}, windows of ${a.windowS} s, ` +
-        `${total} messages, ${errors} errors, API stand-in +${a.latencyMs} ms.`,
+        `${total} messages, ${errors} errors, API stand-in +${a.latencyMs} ms${a.baseline ? `; the build in ${a.baseline}` : ''}.`,
       '',
       `Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``,
       '',
