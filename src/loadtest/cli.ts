@@ -1,5 +1,5 @@
-// `smtp-gateway loadtest`: options → loopback check → run → human summary (stderr… stdout) and
-// one JSON line. Exit 0 when every message was accepted, 1 otherwise, 2 on bad options.
+// `smtp-gateway loadtest`: options → loopback check → run → a human summary and one JSON line
+// on stdout (the progress line goes to stderr). Exit 0 when every message was accepted, 1 otherwise, 2 on bad options.
 import { isLoopbackTarget, LOADTEST_HELP, parseLoadOptions } from './options.ts';
 import { humanReport, runLoad } from './run.ts';
 

@@ -149,9 +149,6 @@ export function parseLoadOptions(argv: readonly string[], base: Partial<LoadOpti
   if (o.auth !== 'none' && (!o.user || !o.pass)) errors.push('--user and --pass are needed with --auth plain|login');
   if (!/^[^\s<>]+@[^\s<>]+$/.test(o.from)) errors.push('--from: must be an address like sender@example.com');
   if (!/^[^\s<>]+@[^\s<>]+$/.test(o.to.replaceAll('{n}', '0'))) errors.push('--to: must be an address pattern like rcpt{n}@example.org');
-  if (o.auth !== 'none' && o.tls === 'none') {
-    // Allowed (some servers take AUTH in clear), but the gateway refuses it with 538.
-  }
   return errors.length ? { ok: false, errors } : { ok: true, options: o };
 }
 
