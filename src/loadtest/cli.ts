@@ -1,5 +1,6 @@
 // `smtp-gateway loadtest`: options → loopback check → run → a human summary and one JSON line
-// on stdout (the progress line goes to stderr). Exit 0 when every message was accepted, 1 otherwise, 2 on bad options.
+// on stdout (the progress line goes to stderr). Exit 0 when every message was accepted,
+// 1 otherwise, 2 on bad options or a target that is not loopback.
 import { isLoopbackTarget, LOADTEST_HELP, parseLoadOptions } from './options.ts';
 import { humanReport, runLoad } from './run.ts';
 
