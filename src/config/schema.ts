@@ -62,9 +62,9 @@ export const fields = {
   mimeMaxDepth: field({ env: 'MIME_MAX_DEPTH', schema: positiveInt, default: '10', doc: 'Deepest MIME nesting accepted; deeper gets 554 5.6.0.' }),
   mimeMaxParts: field({ env: 'MIME_MAX_PARTS', schema: positiveInt, default: '1000', doc: 'Most MIME parts accepted; more gets 554 5.6.0.' }),
   mimeMaxHeaderBytes: field({ env: 'MIME_MAX_HEADER_BYTES', schema: positiveInt, default: String(1 * MiB), doc: 'Largest header block accepted; larger gets 554 5.6.0.' }),
-  parseTimeoutMs: field({ env: 'PARSE_TIMEOUT_MS', schema: positiveInt, default: '5000', doc: 'CPU deadline of one MIME parse; the worker is killed and the reply is 451 4.3.0 (ms).' }),
+  parseTimeoutMs: field({ env: 'PARSE_TIMEOUT_MS', schema: positiveInt, default: '5000', doc: 'Deadline of one MIME parse, queue wait included; the worker is killed and the reply is 451 4.3.0, or 554 5.6.0 when the same message overran before (ms).' }),
   parseHeapMb: field({ env: 'PARSE_HEAP_MB', schema: positiveInt, default: '256', doc: 'Heap cap of a MIME parse worker (MiB).' }),
-  parseWorkers: field({ env: 'PARSE_WORKERS', schema: positiveInt.max(64), default: '2', doc: 'MIME parse worker threads.' }),
+  parseWorkers: field({ env: 'PARSE_WORKERS', schema: z.coerce.number().int().min(0).max(64), default: '0', doc: 'MIME parse worker threads; 0 = one per core (os.availableParallelism()), at least 2 (one small-message lane, one large).' }),
 
   // State
   redisUrl: field({ env: 'REDIS_URL', schema: z.url().optional(), secret: true, doc: 'Redis for fleet-wide state (dedupe records). Unset: in-process memory.' }),

@@ -26,9 +26,36 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 30, 60],
       registers: [registry],
     }),
-    attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Attachments dropped by ATTACHMENT_POLICY=drop', labelNames: ['reason'], registers: [registry] }),
+    attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Parts left out of a message: by ATTACHMENT_POLICY=drop (policy), alternative body formats (alternative), detached signatures (signature)', labelNames: ['reason'], registers: [registry] }),
     parseFailures: new Counter({ name: 'smtp_gateway_parse_failures_total', help: 'MIME parses that failed', labelNames: ['kind'], registers: [registry] }),
     stateStoreErrors: new Counter({ name: 'smtp_gateway_state_store_errors_total', help: 'State store operations that failed (fail-open)', labelNames: ['op'], registers: [registry] }),
+    // Labels stay bounded: listener names, reply-table labels, limit names. Never an address,
+    // a login or a message id (one series each would grow without end).
+    connectionDuration: new Histogram({
+      name: 'smtp_gateway_connection_duration_seconds',
+      help: 'SMTP connection lifetime, connect to close',
+      labelNames: ['listener'],
+      buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800],
+      registers: [registry],
+    }),
+    messageSize: new Histogram({
+      name: 'smtp_gateway_message_size_bytes',
+      help: 'Size of each message received in full (DATA bytes)',
+      buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 10485760, 26214400],
+      registers: [registry],
+    }),
+    messageRecipients: new Histogram({
+      name: 'smtp_gateway_message_recipients',
+      help: 'Envelope recipients per message received in full',
+      buckets: [1, 2, 5, 10, 20, 50, 100],
+      registers: [registry],
+    }),
+    tokenCacheEntries: new Gauge({ name: 'smtp_gateway_token_cache_entries', help: 'Logins with a cached Cakemail token in this process', registers: [registry] }),
+    dedupeHits: new Counter({ name: 'smtp_gateway_dedupe_hits_total', help: 'Recipients skipped because Cakemail already queued this message for them (a resend)', registers: [registry] }),
+    connectionsRefused: new Counter({ name: 'smtp_gateway_connections_refused_total', help: 'SMTP connections refused at connect by a limit', labelNames: ['reason'], registers: [registry] }),
+    rateLimited: new Counter({ name: 'smtp_gateway_rate_limited_total', help: 'Commands answered 451 4.7.1 by a local rate limit', labelNames: ['limit'], registers: [registry] }),
+    circuitState: new Gauge({ name: 'smtp_gateway_circuit_state', help: 'Cakemail API circuit breaker: 0 closed, 1 half-open, 2 open', registers: [registry] }),
+    apiAmbiguous: new Counter({ name: 'smtp_gateway_api_ambiguous_total', help: 'API sends whose outcome is unknown (the request went out, no answer came back)', registers: [registry] }),
   };
   return m;
 }

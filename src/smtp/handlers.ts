@@ -1,4 +1,4 @@
-// The SMTP session hooks (design.md §3): AUTH → MAIL → RCPT → DATA. Each hook decides with
+// The SMTP session hooks (docs/architecture.md#data-path): AUTH → MAIL → RCPT → DATA. Each hook decides with
 // typed outcomes and answers through the reply table; smtp-server's callback API is adapted
 // here and nowhere else.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
@@ -107,6 +107,8 @@ export class SessionHandlers {
     try {
       const read = await readData(stream, this.#d.maxMessageBytes);
       if (!read.ok) return outcomeReply({ kind: 'refused', refusal: read.refusal });
+      this.#d.metrics.messageSize.observe(read.raw.length);
+      this.#d.metrics.messageRecipients.observe(session.envelope.rcptTo.length);
       if (read.normalized) log.info('stray CR/LF normalised in DATA');
       const credential = session.user as Credential | undefined;
       if (!credential) return sessionReplies.authRequired;
@@ -131,7 +133,7 @@ export class SessionHandlers {
   }
 }
 
-/** Envelope address checks (RFC 6531 X.6.7; threats.md T-13, T-14). */
+/** Envelope address checks (RFC 6531 X.6.7; docs/threat-model.md T-13, T-14). */
 export function checkAddress(address: string): Reply | null {
   if (address.includes('\uFFFD')) return invalidUtf8Address();
   // eslint-disable-next-line no-control-regex

@@ -1,4 +1,4 @@
-// The SMTP listeners (design.md §4): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
+// The SMTP listeners (docs/architecture.md#smtp-surface): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
 // (implicit TLS). Both share one set of session hooks and one TLS policy.
 import type { AddressInfo } from 'node:net';
 import type { SMTPServerOptions } from 'smtp-server';
@@ -16,6 +16,10 @@ export interface Listener {
 }
 
 export function createListeners(config: Config, tls: TlsMaterial, handlers: SessionHandlers, logger: Logger, metrics: Metrics) {
+  // smtp-server calls onClose for connections it never passed to onConnect (closed by the
+  // client within its 100 ms early-talker wait, or refused by maxClients): only sessions counted
+  // at connect are uncounted at close, so the open-connections gauge never goes negative.
+  const opened = new Map<string, number>();
   const base = (name: Listener['name']): SMTPServerOptions => ({
     name: config.serverName,
     banner: 'Cakemail SMTP Gateway',
@@ -24,7 +28,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: false,
     allowInsecureAuth: false,
-    // Reverse DNS on every connect is slow and attacker-controlled (threats.md §6).
+    // Reverse DNS on every connect is slow and attacker-controlled (docs/threat-model.md#what-stock-smtp-server-leaves-to-us).
     disableReverseLookup: true,
     size: config.maxMessageBytes,
     rejectOversized: true,
@@ -39,7 +43,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     hideSMTPUTF8: true,
     hideDSN: true,
     hideREQUIRETLS: true,
-    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (threats.md T-21).
+    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (docs/threat-model.md T-21).
     disabledCommands: name === 'smtps' ? ['STARTTLS', 'VRFY', 'EXPN'] : ['VRFY', 'EXPN'],
     logger: false,
     onAuth: handlers.onAuth,
@@ -49,18 +53,27 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     onConnect: (session, callback) => {
       metrics.connectionsTotal.inc({ listener: name });
       metrics.connections.inc({ listener: name });
+      opened.set(session.id, performance.now());
       logger.debug({ session: session.id, listener: name, remote: session.remoteAddress }, 'connection');
       callback();
     },
     onClose: (session) => {
+      const started = opened.get(session.id);
+      if (started === undefined) return;
+      opened.delete(session.id);
       metrics.connections.dec({ listener: name });
+      metrics.connectionDuration.observe({ listener: name }, (performance.now() - started) / 1000);
       logger.debug({ session: session.id, listener: name }, 'connection closed');
     },
   });
 
   const make = (name: Listener['name']): GatewaySmtpServer => {
     const server = new GatewaySmtpServer(base(name));
-    server.on('error', (err: Error) => logger.warn({ listener: name, err: err.message }, 'SMTP connection error'));
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      // A failed bind is the caller's start-up error (listen() rejects with it), not a client's.
+      if (err.syscall === 'listen') return;
+      logger.warn({ listener: name, err: err.message }, 'SMTP connection error');
+    });
     return server;
   };
   return { submission: make('submission'), smtps: make('smtps') };

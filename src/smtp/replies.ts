@@ -1,4 +1,4 @@
-// The one reply table (design.md §7). Every SMTP reply the gateway itself decides comes from
+// The one reply table (docs/architecture.md#outcomes-and-replies). Every SMTP reply the gateway itself decides comes from
 // here: code, enhanced status code (RFC 3463), text, and the metric label that counts it.
 // Codes are fixed by the semantics (250 only when Cakemail queued it, 5xx only for the sender's
 // own problems, 4xx for ours); texts say exactly what was wrong.
