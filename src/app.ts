@@ -15,6 +15,8 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { startSandbox, type Sandbox } from './sandbox/server.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
+import { Admission } from './smtp/admission.ts';
+import { cidrMatcher } from './smtp/cidr.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
 import { loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
 import { MemoryStore } from './state/memory.ts';
@@ -73,7 +75,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const handlers = new SessionHandlers({ tokens, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
-    const servers = createListeners(config, tls, handlers, logger, metrics);
+    const admission = new Admission({
+      maxConnections: config.maxConnections,
+      maxPerIp: config.maxConnectionsPerIp,
+      trusted: cidrMatcher(config.trustedCidrs),
+      logger,
+      metrics,
+    });
+    cleanups.push(() => admission.close());
+    const servers = createListeners(config, tls, handlers, admission, logger, metrics);
     if (config.tlsCertFile && config.tlsKeyFile) {
       const stop = watchTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsReloadIntervalMs, (m) => {
         servers.submission.updateSecureContext(tlsPolicy(m));
@@ -100,6 +110,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const shutdown = () =>
       (shutdownPromise ??= (async () => {
         draining = true;
+        admission.drain();
         logger.info('draining: readiness false, no new connections');
         const closing = listeners.map(close);
         const idle = listeners.reduce((n, l) => n + l.closeIdle((id) => handlers.isBusy(id)), 0);

@@ -11,6 +11,7 @@ import { readData } from './data.ts';
 import {
   SmtpReplyError,
   badAddressSyntax,
+  connectionReplies,
   invalidUtf8Address,
   nonAsciiAddress,
   smtputf8NotOffered,
@@ -121,6 +122,12 @@ export class SessionHandlers {
       });
       return outcomeReply(outcome);
     } catch (err) {
+      // The connection closed under the message (the client hung up, or a limit cut it): no
+      // one is left to answer, nothing was sent, and it is not our error.
+      if (clientGone(err)) {
+        log.info({ reason: (err as Error).message }, 'connection closed during DATA; message not sent');
+        return connectionReplies.connectionClosed;
+      }
       // A bug must not turn into a lost message or a 5xx: the client keeps it and retries.
       log.error({ err }, 'unexpected error in DATA');
       stream.resume();
@@ -128,9 +135,16 @@ export class SessionHandlers {
     }
   }
 
+  /** Every session line carries the session id and the client address (after PROXY). */
   #log(session: SMTPServerSession): Logger {
-    return this.#d.logger.child({ session: session.id });
+    return this.#d.logger.child({ session: session.id, client: session.remoteAddress });
   }
+}
+
+/** The DATA stream ended because its connection closed before the final dot. */
+function clientGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNECTION' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
 /** Envelope address checks (RFC 6531 X.6.7; docs/threat-model.md T-13, T-14). */
