@@ -45,7 +45,7 @@ export function summarizeProfile(files: string[], top = 25): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-prof-'));
   const api = await startPeer<{ url: string }>('api', [opt('latency', '20')]);
-  const gw = await startGateway({ CAKEMAIL_API_URL: api.info.url, LOG_LEVEL: 'info', MAX_CONNECTIONS: '5000', WORKERS: '1' }, ['--cpu-prof', `--cpu-prof-dir=${dir}`], dir);
+  const gw = await startGateway({ CAKEMAIL_API_URL: api.info.url, LOG_LEVEL: 'info', MAX_CONNECTIONS: '5000', MAX_CONNECTIONS_PER_IP: '5000', WORKERS: '1' }, ['--cpu-prof', `--cpu-prof-dir=${dir}`], dir);
   try {
     const r = await loadtest([
       '--port', String(gw.ports.submission), '--shape', opt('shape', 'html20k'), '--concurrency', opt('concurrency', '100'),

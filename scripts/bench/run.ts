@@ -206,6 +206,7 @@ export function gatewayEnv(args: Args, apiUrl: string): Record<string, string> {
     WORKERS: String(args.workers),
     // The generator is one address; production limits per client IP would refuse the load.
     MAX_CONNECTIONS: '5000',
+    MAX_CONNECTIONS_PER_IP: '5000',
   };
 }
 
