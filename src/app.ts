@@ -51,7 +51,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     }
     const apiUrl = sandbox ? sandbox.url : (config.apiUrl as string);
 
-    const client = new CakemailClient({ baseUrl: apiUrl, timeoutMs: config.apiTimeoutMs, metrics });
+    const client = new CakemailClient({ baseUrl: apiUrl, timeoutMs: config.apiTimeoutMs, maxConnections: config.apiMaxConnections, metrics });
+    cleanups.push(() => client.close());
     const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, onSizeChange: (n) => metrics.tokenCacheEntries.set(n), ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
     const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
     const store: StateStore = config.redisUrl ? new RedisStore(config.redisUrl) : new MemoryStore();

@@ -1,8 +1,10 @@
 // Entry point: parse the command, load the configuration, start, handle signals. No logic.
 import { startGateway } from './app.ts';
+import { announceWorker, isClusterWorker, runPrimary } from './cluster.ts';
 import { configMarkdown, describeConfig, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { describeStartupError, isStartupError, listenError } from './config/startup-error.ts';
+import { loadtestCommand } from './loadtest/cli.ts';
 import { createLogger } from './observability/logger.ts';
 import { startSandbox } from './sandbox/server.ts';
 import { DEMO } from './sandbox/seed.ts';
@@ -17,6 +19,8 @@ Commands:
   sandbox          Run the Cakemail API sandbox alone (web inbox, fault injection).
   config           Print the effective configuration, secrets redacted.
   config --markdown  Print the configuration reference table.
+  loadtest [opts]  Drive an SMTP server (this one or any other) with real SMTP and report
+                   msg/s and latency percentiles; 'loadtest --help' lists the options.
   --help           This text.
 
 All settings come from environment variables; see README.md or 'smtp-gateway config'.
@@ -28,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (command === 'loadtest') return loadtestCommand(rest);
   if (command === 'config' && rest.includes('--markdown')) {
     process.stdout.write(configMarkdown() + '\n');
     return 0;
@@ -54,8 +59,16 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && !isClusterWorker()) return runPrimary(config, logger);
   const gw = await startGateway(config, logger);
   logger.info({ ports: gw.ports, api: gw.apiUrl, sandbox: Boolean(gw.sandbox), tls: gw.tls.source }, 'gateway ready');
+  if (isClusterWorker()) {
+    announceWorker(gw.metrics.registry, gw.ports);
+    return waitForSignal(async () => {
+      await gw.shutdown();
+      logger.flush();
+    });
+  }
   const host = config.smtpHost;
   const lines = [
     '',

@@ -1,7 +1,13 @@
-// One method per Cakemail endpoint the gateway calls. Every attempt has its own deadline
-// (AbortSignal.timeout) on top of the caller's signal: Node's fetch would otherwise wait 300 s
-// for headers. No retries here: retry policy lives in one layer (resilience/retry.ts).
+// One method per Cakemail endpoint the gateway calls, over one bounded pool of keep-alive
+// connections (undici's Pool: API_MAX_CONNECTIONS at most, requests queue past it), so a burst
+// cannot open hundreds of TLS connections to the API and no request pays for a handshake or
+// per-request setup. Every attempt has its own deadline (API_TIMEOUT_MS, for the headers and
+// again for the body, counted from when the request is on a connection); the caller's signal
+// (the message deadline) bounds the whole, queueing included. No retries here: retry policy
+// lives in one layer (resilience/retry.ts).
+import { Pool } from 'undici';
 import type { Metrics } from '../observability/metrics.ts';
+import { EmailSerializer } from './serialize.ts';
 import { errorMessage, networkFailure, parseRetryAfter, type ApiFailure, type ApiResult } from './errors.ts';
 import type { SendersPage, SubmitEmail, SubmitEmailResponse, TokenResponse } from './types.ts';
 
@@ -16,17 +22,41 @@ export interface CakemailClientOptions {
   baseUrl: string;
   timeoutMs: number;
   metrics?: Metrics;
+  /** Most connections to the API at once (API_MAX_CONNECTIONS); default 64. */
+  maxConnections?: number;
+}
+
+interface RequestInit {
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
 }
 
 export class CakemailClient {
-  readonly #base: string;
+  /** The base URL's path (e.g. a reverse proxy's prefix), without a trailing slash. */
+  readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #metrics: Metrics | undefined;
+  readonly #pool: Pool;
+  readonly #serializer = new EmailSerializer();
 
   constructor(opts: CakemailClientOptions) {
-    this.#base = opts.baseUrl.replace(/\/+$/, '');
+    const base = new URL(opts.baseUrl);
+    this.#prefix = base.pathname.replace(/\/+$/, '');
     this.#timeoutMs = opts.timeoutMs;
     this.#metrics = opts.metrics;
+    this.#pool = new Pool(base.origin, {
+      connections: opts.maxConnections ?? 64,
+      // Idle connections are kept a while (the API's own keep-alive limit wins if shorter).
+      keepAliveTimeout: 30_000,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
+  }
+
+  /** Closes the pool's connections once the requests under way have finished. */
+  async close(): Promise<void> {
+    await this.#pool.close();
   }
 
   /** POST /token: password or refresh grant, form-encoded, scope `user`. */
@@ -83,7 +113,7 @@ export class CakemailClient {
     const res = await this.#request('emails', path, {
       method: 'POST',
       headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(email),
+      body: this.#serializer.serialize(email),
     }, signal);
     if (!res.ok) return res;
     const body = res.value as Partial<SubmitEmailResponse>;
@@ -100,17 +130,20 @@ export class CakemailClient {
     init: RequestInit,
     signal?: AbortSignal,
   ): Promise<{ ok: true; status: number; value: unknown } | { ok: false; error: ApiFailure; challenge?: boolean }> {
-    const attemptSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]) : AbortSignal.timeout(this.#timeoutMs);
     const started = performance.now();
     const observe = (result: string) => {
       this.#metrics?.apiRequests.inc({ endpoint, result });
       this.#metrics?.apiLatency.observe({ endpoint }, (performance.now() - started) / 1000);
     };
-    let response: Response;
+    let status: number;
+    let retryAfter: string | undefined;
     let text: string;
     try {
-      response = await fetch(`${this.#base}${path}`, { ...init, signal: attemptSignal });
-      text = await response.text();
+      const res = await this.#pool.request({ path: this.#prefix + path, method: init.method, headers: init.headers, body: init.body, signal });
+      status = res.statusCode;
+      const ra = res.headers['retry-after'];
+      retryAfter = Array.isArray(ra) ? ra[0] : ra;
+      text = await res.body.text();
     } catch (err) {
       const error = networkFailure(err);
       observe(error.kind === 'timeout' ? 'timeout' : 'network');
@@ -122,14 +155,14 @@ export class CakemailClient {
     } catch {
       body = undefined;
     }
-    observe(String(response.status));
-    if (response.status >= 200 && response.status < 300) {
-      if (body === undefined) return { ok: false, error: { kind: 'bad_response', status: response.status, message: 'response body is not JSON' } };
-      return { ok: true, status: response.status, value: body };
+    observe(String(status));
+    if (status >= 200 && status < 300) {
+      if (body === undefined) return { ok: false, error: { kind: 'bad_response', status, message: 'response body is not JSON' } };
+      return { ok: true, status, value: body };
     }
-    const { message, code } = errorMessage(body, response.status);
-    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-    const error: ApiFailure = { kind: 'http', status: response.status, message };
+    const { message, code } = errorMessage(body, status);
+    const retryAfterMs = parseRetryAfter(retryAfter ?? null);
+    const error: ApiFailure = { kind: 'http', status, message };
     if (code !== undefined) error.code = code;
     if (retryAfterMs !== undefined) error.retryAfterMs = retryAfterMs;
     const challenge = !!body && typeof body === 'object' && typeof (body as { challenge?: unknown }).challenge === 'string';

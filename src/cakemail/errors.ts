@@ -47,11 +47,15 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 // Errors whose request never reached the server: safe to send again.
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
-/** Classify what fetch threw. */
+// undici's own deadlines (headersTimeout, bodyTimeout): the request was sent, no answer in time.
+const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** Classify what the HTTP client threw (undici puts the code on the error, fetch on its cause). */
 export function networkFailure(err: unknown): ApiFailure {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string; name?: string } };
-  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return { kind: 'timeout', message: 'request timed out' };
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string; name?: string } };
+  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError' || TIMED_OUT.has(e?.code ?? '')) return { kind: 'timeout', message: 'request timed out' };
   if (e?.name === 'AbortError') return { kind: 'timeout', message: 'request aborted at the message deadline' };
-  const code = e?.cause?.code ?? 'UNKNOWN';
-  return { kind: 'network', code, sent: !NOT_SENT.has(code), message: `${code}${e?.cause?.message ? `: ${e.cause.message}` : ''}` };
+  const code = e?.cause?.code ?? e?.code ?? 'UNKNOWN';
+  const detail = e?.cause?.message ?? e?.message;
+  return { kind: 'network', code, sent: !NOT_SENT.has(code), message: `${code}${detail ? `: ${detail}` : ''}` };
 }

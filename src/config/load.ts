@@ -27,6 +27,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     if (out.startSandbox === false && out.apiUrl === undefined) {
       errors.push('SANDBOX_ENABLED=false needs CAKEMAIL_API_URL: there is no API to send to');
     }
+    if ((out.workers as number) > 1 && (out.startSandbox === true || out.apiUrl === undefined)) {
+      errors.push('WORKERS > 1 needs CAKEMAIL_API_URL: the embedded sandbox lives in one process (run `smtp-gateway sandbox` on its own and point CAKEMAIL_API_URL at it)');
+    }
     if ((out.maxAttachmentBytes as number) > (out.maxTotalAttachmentBytes as number)) {
       errors.push('MAX_ATTACHMENT_BYTES must not exceed MAX_TOTAL_ATTACHMENT_BYTES');
     }

@@ -66,6 +66,7 @@ export const fields = {
   accountId: field({ env: 'CAKEMAIL_ACCOUNT_ID', schema: positiveInt.optional(), doc: 'Sub-account to act for (`account_id` on every call). Unset: the login\'s own account.' }),
   emailType: field({ env: 'CAKEMAIL_EMAIL_TYPE', schema: z.enum(['transactional', 'marketing']), default: 'transactional', doc: '`content.type` when the message does not say (X-Email-Api-Type).' }),
   apiTimeoutMs: field({ env: 'API_TIMEOUT_MS', schema: positiveInt, default: '10000', doc: 'Deadline of one API attempt (ms).' }),
+  apiMaxConnections: field({ env: 'API_MAX_CONNECTIONS', schema: positiveInt.max(1024), default: '64', doc: 'Most keep-alive connections to the Cakemail API at once; requests queue past it (each one spared a TLS handshake).' }),
   apiMaxAttempts: field({ env: 'API_MAX_ATTEMPTS', schema: positiveInt.max(10), default: '3', doc: 'Attempts per API call for retryable failures (5xx, 429, connection refused).' }),
   retryBaseMs: field({ env: 'API_RETRY_BASE_MS', schema: positiveInt, default: '250', doc: 'Base of the full-jitter exponential backoff (ms).' }),
   retryCapMs: field({ env: 'API_RETRY_CAP_MS', schema: positiveInt, default: '8000', doc: 'Cap of one backoff sleep (ms).' }),
@@ -98,6 +99,7 @@ export const fields = {
   adminHost: field({ env: 'ADMIN_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address of the admin HTTP server (health, metrics). Never expose publicly.' }),
   adminPort: field({ env: 'ADMIN_PORT', schema: port, default: '8080', doc: 'Port of the admin HTTP server.' }),
   logLevel: field({ env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'Log level of the JSON logs on stdout.' }),
+  workers: field({ env: 'WORKERS', schema: positiveInt.max(64), default: '1', doc: 'Gateway processes sharing the SMTP ports (node:cluster), e.g. one per core. Above 1, dedupe records are shared only through REDIS_URL, and CAKEMAIL_API_URL is required.' }),
   shutdownTimeoutMs: field({ env: 'SHUTDOWN_TIMEOUT_MS', schema: positiveInt, default: '30000', doc: 'On SIGTERM, how long sessions may finish before 421 4.3.2 closes them (ms); in-flight messages always settle.' }),
   startSandbox: field({ env: 'SANDBOX_ENABLED', schema: bool.optional(), doc: 'Force the embedded sandbox on or off. Unset: on exactly when CAKEMAIL_API_URL is unset.' }),
 } as const;

@@ -27,6 +27,7 @@ export const sessionReplies = {
   tlsRequired: { code: 538, enhanced: '5.7.11', text: 'Encryption required: issue STARTTLS first', label: 'tls_required' },
   shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', label: 'shutting_down' },
   idleTimeout: { code: 421, enhanced: '4.4.2', text: 'Idle timeout, closing connection', label: 'idle_timeout' },
+  earlyTalker: { code: 421, enhanced: '4.5.0', text: 'Protocol error: command sent before the greeting', label: 'early_talker' },
   senderOk: { code: 250, enhanced: '2.1.0', text: 'Sender ok', label: 'mail_ok' },
   recipientOk: { code: 250, enhanced: '2.1.5', text: 'Recipient ok', label: 'rcpt_ok' },
   messageTooLarge: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds the fixed limit', label: 'too_large' },

@@ -1,0 +1,134 @@
+// Multi-core mode (WORKERS > 1): a primary process forks that many gateway processes, which
+// share the SMTP ports (node:cluster hands each new connection to one of them), and serves the
+// admin port itself: readiness while every worker is up, /metrics summed over the workers.
+// A worker that dies is replaced; SIGTERM drains every worker, then the primary exits.
+// State is per process: dedupe records (and any limit kept in memory) are only shared between
+// workers through Redis (REDIS_URL), which the start-up log says.
+import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Config } from './config/schema.ts';
+import type { Logger } from './observability/logger.ts';
+
+/** What a worker tells the primary once its listeners are up. */
+interface ReadyMessage { type: 'gateway-ready'; ports: { submission: number; smtps: number } }
+
+const RESPAWN_DELAY_MS = 1000;
+
+export function isClusterWorker(): boolean {
+  return cluster.isWorker;
+}
+
+/** In a worker: lets the primary collect this registry, and says the listeners are up. */
+export function announceWorker(registry: Registry, ports: { submission: number; smtps: number }): void {
+  // Constructing one is what makes prom-client answer the primary's requests in a worker.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([registry]);
+  const ready: ReadyMessage = { type: 'gateway-ready', ports };
+  process.send?.(ready);
+}
+
+/** The primary: fork, watch, aggregate, drain. Resolves with the exit code. */
+export async function runPrimary(config: Config, logger: Logger): Promise<number> {
+  const aggregator = new AggregatorRegistry();
+  const ready = new Set<number>();
+  const workers = new Set<Worker>();
+  let draining = false;
+  let ports: ReadyMessage['ports'] | undefined;
+
+  // Workers' own admin servers are not used: the primary holds ADMIN_PORT.
+  const fork = () => {
+    const w = cluster.fork({ ADMIN_PORT: '0', ADMIN_HOST: '127.0.0.1' });
+    workers.add(w);
+    w.on('message', (m: ReadyMessage) => {
+      if (m?.type !== 'gateway-ready') return;
+      ready.add(w.id);
+      ports = m.ports;
+    });
+    w.on('exit', (code, signal) => {
+      workers.delete(w);
+      ready.delete(w.id);
+      if (draining) return;
+      logger.error({ worker: w.id, code, signal }, 'gateway worker exited; starting a new one');
+      setTimeout(() => {
+        if (!draining) fork();
+      }, RESPAWN_DELAY_MS).unref();
+    });
+  };
+  for (let i = 0; i < config.workers; i++) fork();
+
+  const admin = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/health/live') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else if (path === '/health/ready') {
+      const ok = !draining && ready.size === config.workers;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ready' : 'not ready', workers: ready.size }));
+    } else if (path === '/metrics') {
+      aggregator.clusterMetrics().then(
+        (body) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(config.adminPort, config.adminHost, () => resolve());
+  });
+  const adminPort = (admin.address() as AddressInfo).port;
+
+  // Started when every worker has its listeners up (or one failed to start).
+  while (ready.size < config.workers) {
+    if (workers.size < config.workers && !draining) {
+      // A worker died before it was ready: most likely a configuration or port problem that
+      // every worker will hit. Give up instead of forking forever.
+      await new Promise((r) => setTimeout(r, RESPAWN_DELAY_MS * 2));
+      if (ready.size < config.workers && workers.size < config.workers) {
+        draining = true;
+        for (const w of workers) w.kill('SIGTERM');
+        admin.close();
+        process.stderr.write('a gateway worker failed to start; see its log above\n');
+        return 1;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  logger.info({ workers: config.workers, ports, admin: adminPort, sharedState: config.redisUrl ? 'redis' : 'none' }, 'gateway ready (multi-process)');
+  if (!config.redisUrl) {
+    logger.warn({ workers: config.workers }, 'WORKERS > 1 without REDIS_URL: dedupe records are per worker, so a resend that reaches another worker can be sent twice; set REDIS_URL to share them');
+  }
+  const host = config.smtpHost;
+  process.stderr.write(
+    [
+      '',
+      `Cakemail SMTP Gateway is running (${config.workers} worker processes).`,
+      `  SMTP submission (STARTTLS): ${host}:${ports?.submission}`,
+      `  SMTPS (implicit TLS):       ${host}:${ports?.smtps}`,
+      `  Admin (health, metrics):    http://${config.adminHost}:${adminPort}/metrics`,
+      `  Shared state:               ${config.redisUrl ? 'Redis (REDIS_URL)' : 'none: dedupe records are per worker process (set REDIS_URL to share them)'}`,
+      '',
+      '',
+    ].join('\n'),
+  );
+
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (draining) return;
+      draining = true;
+      logger.info({ signal }, 'draining every worker');
+      for (const w of workers) w.process.kill('SIGTERM');
+      const check = setInterval(() => {
+        if (workers.size > 0) return;
+        clearInterval(check);
+        admin.close();
+        admin.closeAllConnections();
+        resolve(0);
+      }, 100);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}

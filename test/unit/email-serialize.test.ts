@@ -1,0 +1,44 @@
+// The POST /v2/emails body is serialised once per message: the recipients' bodies must be
+// exactly what JSON.stringify would send, and the shared content must be serialised once.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { EmailSerializer } from '../../src/cakemail/serialize.ts';
+import type { SubmitEmail } from '../../src/cakemail/types.ts';
+
+const base: Omit<SubmitEmail, 'email'> = {
+  list_id: 1,
+  sender: { id: '7', name: 'Shop "Ünïcode" \u2028' },
+  content: { subject: 'Héllo\u0000?', type: 'transactional', encoding: 'utf-8', html: '<p>é 🎉 </script></p>', text: 'line\r\nline' },
+  tags: ['a', 'b'],
+  tracking: { opens: true },
+  additional_headers: [{ name: 'Message-ID', value: '<x@y>' }],
+  attachment: [{ filename: 'a.pdf', type: 'pdf', content: 'AAAA' }],
+};
+
+describe('EmailSerializer', () => {
+  test('is byte for byte JSON.stringify, for every recipient, with and without optional fields', () => {
+    const s = new EmailSerializer();
+    for (const r of ['a@example.org', 'b"quote@example.org']) {
+      const email: SubmitEmail = { email: r, ...base };
+      assert.equal(s.serialize(email), JSON.stringify(email));
+    }
+    const minimal = { email: 'c@example.org', sender: { id: '1' }, content: { subject: 's', type: 'marketing' as const, text: 't' }, tags: undefined };
+    assert.equal(s.serialize(minimal), JSON.stringify(minimal));
+  });
+
+  test('a tag added for one recipient is in that body only', () => {
+    const s = new EmailSerializer();
+    const tagged: SubmitEmail = { email: 'a@example.org', ...base, tags: [...(base.tags ?? []), 'recon-1'] };
+    const plain: SubmitEmail = { email: 'b@example.org', ...base };
+    assert.equal(s.serialize(tagged), JSON.stringify(tagged));
+    assert.equal(s.serialize(plain), JSON.stringify(plain));
+  });
+
+  test('the shared content is serialised once for all recipients of a message', () => {
+    let calls = 0;
+    const content = { ...base.content, toJSON() { calls++; const { toJSON: _, ...rest } = this; return rest; } };
+    const s = new EmailSerializer();
+    for (let i = 0; i < 5; i++) s.serialize({ email: `r${i}@example.org`, ...base, content } as SubmitEmail);
+    assert.equal(calls, 1);
+  });
+});
