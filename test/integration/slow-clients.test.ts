@@ -47,7 +47,7 @@ test('a command line trickled one byte at a time is cut at SMTP_COMMAND_TIMEOUT_
   const sending = trickle(c, 'EHLO a-very-slow-client.example.com\r\n', 40);
   assert.equal(await c.reply(3000), '421 4.4.2 Command line not completed within 0.5 s (SMTP_COMMAND_TIMEOUT_MS), closing connection');
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 450 && elapsed < 1500, `cut after ${elapsed} ms`);
+  assert.ok(elapsed >= 450 && elapsed < 2500, `cut after ${elapsed} ms`);
   assert.ok(await c.closed());
   await sending;
   assert.ok((await metric('smtp_gateway_deadlines_exceeded_total{limit="command"}')) >= 1);
@@ -82,7 +82,7 @@ test('DATA slower than DATA_MIN_RATE_BYTES_PER_S after the grace gets 421 4.4.2 
   })();
   assert.equal(await c.reply(3000), '421 4.4.2 Message data slower than 2000 bytes/s (DATA_MIN_RATE_BYTES_PER_S), closing connection');
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 300 && elapsed < 1500, `cut after ${elapsed} ms`);
+  assert.ok(elapsed >= 300 && elapsed < 2500, `cut after ${elapsed} ms`);
   await sending;
   assert.ok(await c.closed());
   assert.equal((await sandboxRequests(gw))['POST /v2/emails'] ?? 0, 0, 'no API call for a cut message');
@@ -103,8 +103,9 @@ test('DATA above the rate floor, in many small writes, is accepted', async () =>
 });
 
 test('a session is closed at SESSION_MAX_MS however busy it keeps itself', async () => {
-  const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
+  // The session starts when the connection is accepted, before the login below.
   const started = Date.now();
+  const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
   let reply = '';
   while (Date.now() - started < 6000) {
     reply = await c.cmd('NOOP');
@@ -113,7 +114,7 @@ test('a session is closed at SESSION_MAX_MS however busy it keeps itself', async
   }
   assert.equal(reply, '421 4.4.2 Session longer than 3 s (SESSION_MAX_MS), closing connection');
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 2900 && elapsed < 4500, `closed after ${elapsed} ms`);
+  assert.ok(elapsed >= 2950 && elapsed < 5500, `closed after ${elapsed} ms`);
   assert.ok(await c.closed());
 });
 
@@ -126,7 +127,7 @@ test('implicit TLS: a client that never starts the handshake is told why and the
   await new Promise((r) => s.once('close', r));
   const elapsed = Date.now() - started;
   assert.equal(got, '421 4.4.2 TLS handshake not completed within 0.4 s (TLS_HANDSHAKE_TIMEOUT_MS), closing connection\r\n');
-  assert.ok(elapsed >= 350 && elapsed < 1500, `closed after ${elapsed} ms`);
+  assert.ok(elapsed >= 350 && elapsed < 2500, `closed after ${elapsed} ms`);
   assert.equal(await metric('smtp_gateway_deadlines_exceeded_total{limit="tls_handshake"}'), before + 1);
   assert.equal(await metric('smtp_gateway_connections{listener="smtps"}'), 0);
 });
@@ -141,7 +142,7 @@ test('implicit TLS: a handshake stalled after 5 bytes of ClientHello is dropped 
   s.on('data', (d) => (got += d.length));
   await new Promise((r) => s.once('close', r));
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 350 && elapsed < 1500, `closed after ${elapsed} ms`);
+  assert.ok(elapsed >= 350 && elapsed < 2500, `closed after ${elapsed} ms`);
   assert.equal(got, 0, 'nothing written in the middle of a handshake');
 });
 
@@ -152,7 +153,7 @@ test('STARTTLS: no handshake after 220 → the connection is closed at TLS_HANDS
   const started = Date.now();
   assert.ok(await c.closed(3000), 'closed');
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 350 && elapsed < 1500, `closed after ${elapsed} ms`);
+  assert.ok(elapsed >= 350 && elapsed < 2500, `closed after ${elapsed} ms`);
 });
 
 test('STARTTLS: a completed handshake is not cut, and the session continues under TLS', async () => {
