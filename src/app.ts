@@ -15,14 +15,15 @@ import { startSandbox, type Sandbox } from './sandbox/server.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
-import { loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
+import { certificateNotAfter, loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
 import { MemoryStore } from './state/memory.ts';
 import { RedisStore } from './state/redis.ts';
 import type { StateStore } from './state/store.ts';
 
 export interface Gateway {
   config: Config;
-  ports: { submission: number; smtps: number; admin: number };
+  /** altSubmission is absent when SMTP_ALT_SUBMISSION_PORT=0 (off). */
+  ports: { submission: number; smtps: number; admin: number; altSubmission?: number };
   apiUrl: string;
   sandbox: Sandbox | undefined;
   tls: TlsMaterial;
@@ -69,11 +70,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const handlers = new SessionHandlers({ tokens, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
+    metrics.tlsCertificateExpiry.set(certificateNotAfter(tls.cert));
     const servers = createListeners(config, tls, handlers, logger, metrics);
     if (config.tlsCertFile && config.tlsKeyFile) {
       const stop = watchTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsReloadIntervalMs, (m) => {
         servers.submission.updateSecureContext(tlsPolicy(m));
         servers.smtps.updateSecureContext(tlsPolicy(m));
+        servers.altSubmission?.updateSecureContext(tlsPolicy(m));
+        metrics.tlsCertificateExpiry.set(certificateNotAfter(m.cert));
       }, logger);
       cleanups.push(stop);
     }
@@ -81,6 +85,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     listeners.push(servers.submission);
     const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort);
     listeners.push(servers.smtps);
+    let altSubmission: number | undefined;
+    if (servers.altSubmission) {
+      altSubmission = await listen(servers.altSubmission, config.smtpHost, config.altSubmissionPort);
+      listeners.push(servers.altSubmission);
+    }
     const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining);
     cleanups.push(() => admin.close());
 
@@ -102,7 +111,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
     return {
       config,
-      ports: { submission, smtps, admin: admin.port },
+      ports: { submission, smtps, admin: admin.port, ...(altSubmission !== undefined ? { altSubmission } : {}) },
       apiUrl,
       sandbox,
       tls,

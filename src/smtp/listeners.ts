@@ -1,5 +1,7 @@
-// The SMTP listeners (design.md §4): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
-// (implicit TLS). Both share one set of session hooks and one TLS policy.
+// The SMTP listeners (design.md §4): `submission` (STARTTLS, AUTH only after TLS), `smtps`
+// (implicit TLS) and an optional `alt_submission` that behaves exactly like `submission` on a
+// second port (a load balancer can map a third public port, e.g. 2525, to it). All share one
+// set of session hooks and one TLS policy.
 import type { AddressInfo } from 'node:net';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
@@ -10,7 +12,7 @@ import type { SessionHandlers } from './handlers.ts';
 import { tlsPolicy, type TlsMaterial } from './tls.ts';
 
 export interface Listener {
-  name: 'submission' | 'smtps';
+  name: 'submission' | 'smtps' | 'alt_submission';
   server: GatewaySmtpServer;
   port: number;
 }
@@ -63,7 +65,12 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     server.on('error', (err: Error) => logger.warn({ listener: name, err: err.message }, 'SMTP connection error'));
     return server;
   };
-  return { submission: make('submission'), smtps: make('smtps') };
+  return {
+    submission: make('submission'),
+    smtps: make('smtps'),
+    // Port 0 means "off" for this listener only: it is an optional extra, not a required one.
+    altSubmission: config.altSubmissionPort === 0 ? undefined : make('alt_submission'),
+  };
 }
 
 export function listen(server: GatewaySmtpServer, host: string, port: number): Promise<number> {

@@ -1,6 +1,7 @@
 // TLS material and policy (design.md §4, threats.md T-18): TLS 1.2+ with ECDHE key exchange
 // and AEAD ciphers only; certificate and key from files, re-read when they change (cert-manager
 // rotates Kubernetes Secrets in place); a self-signed certificate when none is configured.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, watchFile, unwatchFile, statSync } from 'node:fs';
 import { generate } from 'selfsigned';
 import type { Logger } from '../observability/logger.ts';
@@ -48,6 +49,14 @@ export async function loadTlsMaterial(certFile: string | undefined, keyFile: str
     ],
   });
   return { cert: pems.cert, key: pems.private, source: 'self-signed (development only: set TLS_CERT_FILE/TLS_KEY_FILE)' };
+}
+
+/**
+ * notAfter of the first (leaf) certificate of a PEM chain, in Unix seconds. X509Certificate
+ * reads the first certificate of the PEM; `validTo` is the string form Node 20 and 24 share.
+ */
+export function certificateNotAfter(certPem: string): number {
+  return Math.floor(Date.parse(new X509Certificate(certPem).validTo) / 1000);
 }
 
 /**
