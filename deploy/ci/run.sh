@@ -45,6 +45,7 @@ step "image build" build_image
 step "image smoke test" deploy/ci/smoke.sh "$IMAGE"
 step "promtool check rules" promtool check rules deploy/prometheus/rules.yaml
 step "promtool test rules" promtool test rules deploy/prometheus/rules.test.yaml
+step "dashboard queries parse" deploy/ci/check-dashboard.sh
 step "amtool check-config" amtool check-config deploy/alertmanager/alertmanager.yaml
 step "yamllint" yamllint --strict -c deploy/.yamllint.yaml deploy
 step "helm" helm_checks
