@@ -54,6 +54,14 @@ function consistent(objs: K8s[], values: Record<string, any>) {
   const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
   assert.equal(new Set(names).size, names.length, 'no two objects share kind and name');
 
+  // Every workload selects its own pods, and every Service and policy selects some pods.
+  const podLabels = objs.filter((o) => o.kind === 'Deployment').map((d) => {
+    assert.ok(matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels), `${d.metadata.name} selects its own pods`);
+    return d.spec.template.metadata.labels as Record<string, string>;
+  });
+  for (const o of objs.filter((x) => x.kind === 'Service')) assert.ok(podLabels.some((l) => matches(o.spec.selector, l)), `Service ${o.metadata.name} selects pods`);
+  for (const o of objs.filter((x) => x.kind === 'NetworkPolicy')) assert.ok(podLabels.some((l) => matches(o.spec.podSelector.matchLabels, l)), `NetworkPolicy ${o.metadata.name} selects pods`);
+
   const dep = one(objs, 'Deployment', full);
   const pod = dep.spec.template;
   assert.ok(matches(dep.spec.selector.matchLabels, pod.metadata.labels), 'the Deployment selects its own pods');
@@ -64,6 +72,8 @@ function consistent(objs: K8s[], values: Record<string, any>) {
   assert.equal(container.livenessProbe.httpGet.path, '/health/live');
   assert.deepEqual(container.lifecycle.preStop.exec.command, ['sleep', String(values.preStopSleepSeconds)]);
   assert.equal(pod.spec.terminationGracePeriodSeconds, values.terminationGracePeriodSeconds);
+  assert.deepEqual(container.resources, values.resources);
+  assert.deepEqual(Object.keys(container).sort().filter((k) => !['args', 'env', 'envFrom', 'image', 'imagePullPolicy', 'lifecycle', 'livenessProbe', 'name', 'ports', 'readinessProbe', 'resources', 'securityContext', 'startupProbe', 'volumeMounts'].includes(k)), [], 'only known container fields (a broken indent shows up here)');
   assert.equal(pod.spec.securityContext.runAsNonRoot, true);
   assert.equal(pod.spec.securityContext.seccompProfile.type, 'RuntimeDefault');
   assert.equal(container.securityContext.readOnlyRootFilesystem, true);
