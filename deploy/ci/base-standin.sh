@@ -23,6 +23,9 @@ if [ "${1:-}" != "--force" ] && buildah images --quiet "$NAME" >/dev/null 2>&1; 
   exit 0
 fi
 
+# --force: the previous stand-in is removed, not left behind untagged.
+buildah rmi "$NAME" >/dev/null 2>&1 || true
+
 # The mirror apt is configured with (deb822 first, then one-line sources).
 mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 if [ -z "$mirror" ]; then
