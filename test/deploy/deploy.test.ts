@@ -206,3 +206,23 @@ test('Alertmanager example: critical alerts page through PagerDuty, warnings go 
   assert.ok(pd.routing_key_file && !pd.routing_key, 'routing key read from a file');
   assert.equal(am.route.receiver, 'chat');
 });
+
+test('values.yaml is documented line by line: a comment above every key (list items excepted)', () => {
+  const lines = readFileSync(join(CHART, 'values.yaml'), 'utf8').split('\n');
+  const undocumented: string[] = [];
+  let sequenceIndent: number | undefined;
+  lines.forEach((line, i) => {
+    const indent = line.length - line.trimStart().length;
+    if (/^\s*- /.test(line)) {
+      sequenceIndent = indent;
+      return;
+    }
+    if (sequenceIndent !== undefined && line.trim() && indent > sequenceIndent) return;
+    sequenceIndent = undefined;
+    if (!/^\s*[A-Za-z0-9_.\-/]+:/.test(line)) return;
+    let j = i - 1;
+    while (j >= 0 && !lines[j]!.trim()) j--;
+    if (!lines[j]?.trimStart().startsWith('#')) undocumented.push(`${i + 1}: ${line.trim()}`);
+  });
+  assert.deepEqual(undocumented, []);
+});
