@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Cakemail SMTP Gateway: a production image. Build: `docker build -t cakemail-smtp-gateway .`
 # (docs/deployment.md). Three stages: compile the TypeScript, install production dependencies
 # only, then a runtime with nothing else: compiled JavaScript, production node_modules, tini.
