@@ -2,10 +2,12 @@
 # Smoke test of the built image, without a container engine: runs the image's own ENTRYPOINT +
 # CMD with `buildah run` (chroot isolation, host network) in sandbox mode on free loopback ports,
 # then checks what a user would: /health/ready is 200, a message sent over STARTTLS + AUTH
-# (swaks) gets 250 and reaches the sandbox, the alternate submission listener answers, the
+# (swaks) gets 250 and reaches the sandbox, so do messages over implicit TLS and on the
+# alternate submission listener, the
 # process runs as uid 1000, and SIGTERM drains and exits 0.
 # Then the same image is started once more from a read-only copy of its root filesystem with
-# only /tmp writable (tmpfs), as the Helm chart runs it, and must become ready.
+# only /tmp writable (tmpfs), as the Helm chart runs it, and must become ready; the image must
+# hold compiled JavaScript and production dependencies only.
 #
 # Usage: deploy/ci/smoke.sh [image]      (default localhost/cakemail-smtp-gateway:ci)
 # Needs: buildah, swaks, curl, node (to read the image config and pick free ports), util-linux.
@@ -88,12 +90,16 @@ swaks --server "127.0.0.1:$P_ALT" --tls --auth-user demo@example.com --auth-pass
   --from demo@example.com --to smoke-alt@example.org >"$work/swaks-alt.log" 2>&1 || { cat "$work/swaks-alt.log"; fail "swaks on the alternate submission port failed"; }
 grep -E '^<~ +250 2\.0\.0 Ok: queued as' "$work/swaks-alt.log" || fail "no 250 on the alternate submission port"
 
+swaks --server "127.0.0.1:$P_SMTPS" --tlsc --auth-user demo@example.com --auth-password demo-password \
+  --from demo@example.com --to smoke-smtps@example.org >"$work/swaks-smtps.log" 2>&1 || { cat "$work/swaks-smtps.log"; fail "swaks over implicit TLS failed"; }
+grep -E '^<~ +250 2\.0\.0 Ok: queued as' "$work/swaks-smtps.log" || fail "no 250 over implicit TLS"
+
 emails=$(curl -sf "http://127.0.0.1:$P_SANDBOX/_sandbox/emails")
-for rcpt in smoke@example.org smoke-alt@example.org; do
+for rcpt in smoke@example.org smoke-alt@example.org smoke-smtps@example.org; do
   grep -q "\"$rcpt\"" <<<"$emails" || fail "the sandbox did not receive the message to $rcpt"
 done
-echo "sandbox received both messages"
-curl -sf "http://127.0.0.1:$P_ADMIN/metrics" | grep -E '^smtp_gateway_messages_total\{outcome="accepted"\} 2$' || fail "metrics do not count 2 accepted messages"
+echo "sandbox received all three messages"
+curl -sf "http://127.0.0.1:$P_ADMIN/metrics" | grep -E '^smtp_gateway_messages_total\{outcome="accepted"\} 3$' || fail "metrics do not count 3 accepted messages"
 
 kill -TERM "$tini"
 rc=0; wait "$run_pid" || rc=$?
@@ -109,6 +115,12 @@ buildah rm "$ctr" >/dev/null; ctr=""
 # emptyDir), and the same entrypoint is run in it as uid 1000.
 ctr=$(buildah from --pull=never "$IMAGE")
 mnt=$(buildah mount "$ctr")
+# Production content only: compiled JavaScript, no sources, no compiler, no npm.
+for absent in app/src app/node_modules/typescript usr/local/lib/node_modules/npm usr/local/bin/npm; do
+  [ ! -e "$mnt/$absent" ] || fail "the image contains /$absent"
+done
+[ -f "$mnt/app/dist/main.js" ] || ls "$mnt/app/dist" | grep -q . || fail "no compiled JavaScript in /app/dist"
+echo "image content: /app/dist compiled, no sources, no compiler, no npm ($(du -sh "$mnt/app/node_modules" | cut -f1) of production node_modules)"
 envs=()
 while IFS= read -r kv; do envs+=("$kv"); done < <(node -e '
   const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).OCIv1.config;
