@@ -1,4 +1,4 @@
-// The SMTP listeners (design.md §4): `submission` (STARTTLS, AUTH only after TLS), `smtps`
+// The SMTP listeners: `submission` (STARTTLS, AUTH only after TLS), `smtps`
 // (implicit TLS) and an optional `alt_submission` that behaves exactly like `submission` on a
 // second port (a load balancer can map a third public port, e.g. 2525, to it). All share one
 // set of session hooks and one TLS policy.
