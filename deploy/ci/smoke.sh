@@ -101,6 +101,10 @@ done
 echo "sandbox received all three messages"
 curl -sf "http://127.0.0.1:$P_ADMIN/metrics" | grep -E '^smtp_gateway_messages_total\{outcome="accepted"\} 3$' || fail "metrics do not count 3 accepted messages"
 
+expiry=$(curl -sf "http://127.0.0.1:$P_ADMIN/metrics" | awk '/^smtp_gateway_tls_certificate_expiry_timestamp_seconds / { print $2 }')
+node -e 'const e = Number(process.argv[1]); process.exit(e > Date.now() / 1000 + 86400 ? 0 : 1)' "$expiry" || fail "certificate expiry gauge is '$expiry'"
+echo "certificate expiry gauge: $expiry ($(date -u -d "@${expiry%.*}" +%Y-%m-%d))"
+
 kill -TERM "$tini"
 rc=0; wait "$run_pid" || rc=$?
 run_pid=""
