@@ -21,21 +21,12 @@ const yamlFile = (path: string) => parse(read(path)) as any;
  * use them already. Remove each once src/observability/metrics.ts registers it.
  */
 const PENDING_METRICS = new Set([
-  'smtp_gateway_connections_refused_total',
-  'smtp_gateway_rate_limited_total',
-  'smtp_gateway_circuit_state',
-  'smtp_gateway_api_ambiguous_total',
-  'smtp_gateway_dedupe_hits_total',
   'smtp_gateway_dedupe_evictions_total',
-  'smtp_gateway_token_cache_entries',
   'smtp_gateway_auth_blocked_total',
-  'smtp_gateway_connection_duration_seconds',
-  'smtp_gateway_message_size_bytes',
-  'smtp_gateway_message_recipients',
   'smtp_gateway_state_store_up',
 ]);
 /** Settings the chart already carries for a branch being merged alongside this one. */
-const PENDING_SETTINGS = new Set(['PROXY_PROTOCOL_CIDRS']);
+const PENDING_SETTINGS = new Set<string>([]);
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
