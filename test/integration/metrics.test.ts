@@ -124,7 +124,7 @@ describe('metrics', () => {
 describe('the open-connections gauge never goes negative', () => {
   const gw = useTestGateway({ MAX_CONNECTIONS: '1' });
 
-  test('a client that hangs up before the greeting is neither counted nor uncounted', async () => {
+  test('a client that hangs up before the greeting leaves the gauge at zero', async () => {
     // smtp-server waits 100 ms for early talkers before onConnect; a close inside that window
     // still reaches onClose.
     await new Promise<void>((resolve, reject) => {
@@ -140,6 +140,8 @@ describe('the open-connections gauge never goes negative', () => {
   });
 
   test('a connection over MAX_CONNECTIONS (421) does not take the gauge below zero', async () => {
+    const before = await scrape(gw());
+    const admittedBefore = value(before, 'smtp_gateway_connections_total{listener="submission"}') ?? 0;
     const first = await RawSmtp.connect(gw().ports.submission);
     const second = connect(gw().ports.submission, '127.0.0.1');
     const refused = await new Promise<string>((resolve) => {
@@ -154,6 +156,8 @@ describe('the open-connections gauge never goes negative', () => {
     await new Promise((r) => setTimeout(r, 300));
     const text = await scrape(gw());
     assert.equal(value(text, 'smtp_gateway_connections{listener="submission"}'), 0);
-    assert.equal(value(text, 'smtp_gateway_connections_total{listener="submission"}'), 1);
+    // connections_total counts admitted connections: the first one, not the refused one.
+    assert.equal(value(text, 'smtp_gateway_connections_total{listener="submission"}'), admittedBefore + 1);
+    assert.match(text, /^smtp_gateway_connections_refused_total\{reason="[^"]+"\} [1-9]/m, 'the refusal is counted');
   });
 });

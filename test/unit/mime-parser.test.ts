@@ -129,7 +129,7 @@ describe('message parser', () => {
     const lanes = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 30_000, heapMb: 256 });
     try {
       await lanes.parse(enc('From: a@example.com\n\nwarm\n'));
-      const b64 = Buffer.alloc(8 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
+      const b64 = Buffer.alloc(2 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
       const large = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
       const order: string[] = [];
       const bigs = [1, 2, 3].map((i) => lanes.parse(large).then(() => order.push(`large-${i}`)));
@@ -142,13 +142,15 @@ describe('message parser', () => {
   });
 
   test('time spent waiting for a worker counts against the deadline', async () => {
-    const busy = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 300, heapMb: 256 });
+    // Sizes chosen so one parse takes a few ms (far inside the deadline) while forty queued on
+    // the single large-lane worker take several deadlines: the wait, not the parse, runs out.
+    const busy = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 60, heapMb: 256 });
     try {
       await busy.parse(enc('From: a@example.com\n\nwarm\n'));
-      const b64 = Buffer.alloc(8 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
+      const b64 = Buffer.alloc(2 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
       const large = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
-      // One large-lane worker: twelve of these cannot all start within 300 ms of being handed over.
-      const results = await Promise.all(Array.from({ length: 12 }, () => busy.parse(large)));
+      // One large-lane worker: forty of these cannot all start within 60 ms of being handed over.
+      const results = await Promise.all(Array.from({ length: 40 }, () => busy.parse(large)));
       const waited = results.filter((r) => !r.ok && r.failure.kind === 'timeout' && /no parse worker was free/.test(r.failure.detail));
       assert.ok(waited.length > 0, JSON.stringify(results.map((r) => (r.ok ? 'ok' : r.failure.detail))));
       // Cut short by waiting, not by its own cost: the message is not marked as a bomb.
