@@ -18,14 +18,15 @@ import type { GatewaySmtpServer } from './smtp/adapter.ts';
 import { Admission } from './smtp/admission.ts';
 import { cidrMatcher } from './smtp/cidr.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
-import { loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
+import { certificateNotAfter, loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
 import { MemoryStore } from './state/memory.ts';
 import { RedisStore } from './state/redis.ts';
 import type { StateStore } from './state/store.ts';
 
 export interface Gateway {
   config: Config;
-  ports: { submission: number; smtps: number; admin: number };
+  /** altSubmission is absent when SMTP_ALT_SUBMISSION_PORT=0 (off). */
+  ports: { submission: number; smtps: number; admin: number; altSubmission?: number };
   apiUrl: string;
   sandbox: Sandbox | undefined;
   tls: TlsMaterial;
@@ -75,6 +76,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const handlers = new SessionHandlers({ tokens, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
+    metrics.tlsCertificateExpiry.set(certificateNotAfter(tls.cert));
     const admission = new Admission({
       maxConnections: config.maxConnections,
       maxPerIp: config.maxConnectionsPerIp,
@@ -88,6 +90,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       const stop = watchTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsReloadIntervalMs, (m) => {
         servers.submission.updateSecureContext(tlsPolicy(m));
         servers.smtps.updateSecureContext(tlsPolicy(m));
+        servers.altSubmission?.updateSecureContext(tlsPolicy(m));
+        metrics.tlsCertificateExpiry.set(certificateNotAfter(m.cert));
       }, logger);
       cleanups.push(stop);
     }
@@ -101,6 +105,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       throw listenError(err, smtpTarget('SMTPS listener', 'SMTP_SMTPS_PORT', config.smtpsPort));
     });
     listeners.push(servers.smtps);
+    let altSubmission: number | undefined;
+    if (servers.altSubmission) {
+      altSubmission = await listen(servers.altSubmission, config.smtpHost, config.altSubmissionPort).catch((err: unknown) => {
+        throw listenError(err, smtpTarget('alternate submission listener', 'SMTP_ALT_SUBMISSION_PORT', config.altSubmissionPort));
+      });
+      listeners.push(servers.altSubmission);
+    }
     const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining).catch((err: unknown) => {
       throw listenError(err, { what: 'admin HTTP server', hostSetting: 'ADMIN_HOST', portSetting: 'ADMIN_PORT', host: config.adminHost, port: config.adminPort });
     });
@@ -125,7 +136,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
     return {
       config,
-      ports: { submission, smtps, admin: admin.port },
+      ports: { submission, smtps, admin: admin.port, ...(altSubmission !== undefined ? { altSubmission } : {}) },
       apiUrl,
       sandbox,
       tls,

@@ -75,6 +75,7 @@ async function serve(config: Config): Promise<number> {
     'Cakemail SMTP Gateway is running.',
     `  SMTP submission (STARTTLS): ${host}:${gw.ports.submission}`,
     `  SMTPS (implicit TLS):       ${host}:${gw.ports.smtps}`,
+    ...(gw.ports.altSubmission !== undefined ? [`  Alternate submission:       ${host}:${gw.ports.altSubmission}`] : []),
     `  Admin (health, metrics):    http://${config.adminHost}:${gw.ports.admin}/metrics`,
     `  TLS certificate:            ${gw.tls.source}`,
   ];

@@ -24,6 +24,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     if (out.submissionPort !== 0 && out.submissionPort === out.smtpsPort) {
       errors.push('SMTP_SUBMISSION_PORT and SMTP_SMTPS_PORT must differ');
     }
+    if (out.altSubmissionPort !== 0 && (out.altSubmissionPort === out.submissionPort || out.altSubmissionPort === out.smtpsPort)) {
+      errors.push('SMTP_ALT_SUBMISSION_PORT must differ from SMTP_SUBMISSION_PORT and SMTP_SMTPS_PORT (or be 0: off)');
+    }
     if (out.startSandbox === false && out.apiUrl === undefined) {
       errors.push('SANDBOX_ENABLED=false needs CAKEMAIL_API_URL: there is no API to send to');
     }

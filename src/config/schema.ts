@@ -43,6 +43,7 @@ export const fields = {
   smtpHost: field({ env: 'SMTP_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address the SMTP listeners bind to (0.0.0.0 in a container).' }),
   submissionPort: field({ env: 'SMTP_SUBMISSION_PORT', schema: port, default: '2525', doc: 'Port of the `submission` listener (STARTTLS; AUTH only after TLS).' }),
   smtpsPort: field({ env: 'SMTP_SMTPS_PORT', schema: port, default: '2465', doc: 'Port of the `smtps` listener (implicit TLS).' }),
+  altSubmissionPort: field({ env: 'SMTP_ALT_SUBMISSION_PORT', schema: port, default: '2587', doc: 'Port of the `alt_submission` listener, which behaves exactly like `submission` (STARTTLS); 0 turns it off.' }),
   serverName: field({ env: 'SMTP_SERVER_NAME', schema: z.string().min(1).regex(/^[A-Za-z0-9.-]+$/), default: 'localhost', doc: 'Host name in the SMTP banner and EHLO reply, and the right side of generated Message-IDs.' }),
   tlsCertFile: field({ env: 'TLS_CERT_FILE', schema: optionalString, doc: 'PEM certificate chain file; reloaded when it changes. Unset: a self-signed certificate is generated at start.' }),
   tlsKeyFile: field({ env: 'TLS_KEY_FILE', schema: optionalString, doc: 'PEM private key file; reloaded when it changes. Set together with TLS_CERT_FILE.' }),

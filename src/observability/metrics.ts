@@ -28,6 +28,9 @@ export function createMetrics() {
     }),
     attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Parts left out of a message: by ATTACHMENT_POLICY=drop (policy), alternative body formats (alternative), detached signatures (signature)', labelNames: ['reason'], registers: [registry] }),
     parseFailures: new Counter({ name: 'smtp_gateway_parse_failures_total', help: 'MIME parses that failed', labelNames: ['kind'], registers: [registry] }),
+    // A gauge of the date, not of "days left": alert rules subtract time(), and a stalled
+    // reload (cert-manager renewed, the file never re-read) shows as the old date staying put.
+    tlsCertificateExpiry: new Gauge({ name: 'smtp_gateway_tls_certificate_expiry_timestamp_seconds', help: 'notAfter of the TLS certificate being served (Unix time, s)', registers: [registry] }),
     connectionsRefused: new Counter({ name: 'smtp_gateway_connections_refused_total', help: 'Connections refused before or at the greeting, by reason', labelNames: ['reason'], registers: [registry] }),
     connectionDuration: new Histogram({
       name: 'smtp_gateway_connection_duration_seconds',

@@ -13,7 +13,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { clientKey, type CidrMatcher } from './cidr.ts';
 import { connectionReplies, type Reply } from './replies.ts';
 
-export type ListenerName = 'submission' | 'smtps';
+export type ListenerName = 'submission' | 'smtps' | 'alt_submission';
 
 export interface AdmissionOptions {
   maxConnections: number;

@@ -1,6 +1,8 @@
-// The SMTP listeners (docs/architecture.md#smtp-surface): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
-// (implicit TLS). Both share one set of session hooks, one TLS policy and one admission (the
-// connection caps are per process, not per listener).
+// The SMTP listeners (docs/architecture.md#smtp-surface): `submission` (STARTTLS, AUTH only
+// after TLS), `smtps` (implicit TLS) and an optional `alt_submission` that behaves exactly like
+// `submission` on a second port (a load balancer can map a third public port, e.g. 2525, to it).
+// All share one set of session hooks, one TLS policy and one admission (the connection caps
+// are per process, not per listener).
 import type { AddressInfo } from 'node:net';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
@@ -16,7 +18,7 @@ import { tlsPolicy, type TlsMaterial } from './tls.ts';
 const CLIENT_RESETS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
 
 export interface Listener {
-  name: 'submission' | 'smtps';
+  name: 'submission' | 'smtps' | 'alt_submission';
   server: GatewaySmtpServer;
   port: number;
 }
@@ -77,7 +79,12 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     });
     return server;
   };
-  return { submission: make('submission'), smtps: make('smtps') };
+  return {
+    submission: make('submission'),
+    smtps: make('smtps'),
+    // Port 0 means "off" for this listener only: it is an optional extra, not a required one.
+    altSubmission: config.altSubmissionPort === 0 ? undefined : make('alt_submission'),
+  };
 }
 
 export function listen(server: GatewaySmtpServer, host: string, port: number): Promise<number> {

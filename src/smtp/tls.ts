@@ -1,6 +1,7 @@
 // TLS material and policy (docs/architecture.md#smtp-surface, docs/threat-model.md T-18): TLS 1.2+ with ECDHE key exchange
 // and AEAD ciphers only; certificate and key from files, re-read when they change (cert-manager
 // rotates Kubernetes Secrets in place); a self-signed certificate when none is configured.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, watchFile, unwatchFile, statSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { generate } from 'selfsigned';
@@ -68,6 +69,14 @@ function readTlsFiles(certFile: string, keyFile: string): TlsMaterial {
     throw tlsPairError(err, certFile, keyFile);
   }
   return { cert, key, source: `files ${certFile}` };
+}
+
+/**
+ * notAfter of the first (leaf) certificate of a PEM chain, in Unix seconds. X509Certificate
+ * reads the first certificate of the PEM; `validTo` is the string form Node 20 and 24 share.
+ */
+export function certificateNotAfter(certPem: string): number {
+  return Math.floor(Date.parse(new X509Certificate(certPem).validTo) / 1000);
 }
 
 /**

@@ -11,6 +11,8 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   const loaded = loadConfig({
     SMTP_SUBMISSION_PORT: '0',
     SMTP_SMTPS_PORT: '0',
+    // 0 is "off" for this listener (not "any free port"); a test that needs it passes a port.
+    SMTP_ALT_SUBMISSION_PORT: '0',
     ADMIN_PORT: '0',
     SANDBOX_PORT: '0',
     LOG_LEVEL: 'silent',

@@ -61,7 +61,7 @@ test('logs: JSON lines, a session id on every SMTP line, no password, token or b
       cb();
     },
   });
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0' });
+  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0' });
   assert.ok(loaded.ok);
   const gw = await startGateway(loaded.config, pino({ level: 'debug' }, sink));
   try {
