@@ -29,6 +29,12 @@ export function createMetrics() {
     attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Attachments dropped by ATTACHMENT_POLICY=drop', labelNames: ['reason'], registers: [registry] }),
     parseFailures: new Counter({ name: 'smtp_gateway_parse_failures_total', help: 'MIME parses that failed', labelNames: ['kind'], registers: [registry] }),
     stateStoreErrors: new Counter({ name: 'smtp_gateway_state_store_errors_total', help: 'State store operations that failed (fail-open)', labelNames: ['op'], registers: [registry] }),
+    circuitState: new Gauge({ name: 'smtp_gateway_circuit_state', help: 'Circuit breaker in front of POST /v2/emails: 0 closed, 1 half-open, 2 open', registers: [registry] }),
+    retriesDenied: new Counter({ name: 'smtp_gateway_retries_denied_total', help: 'API retries not made because the process retry budget was spent or the circuit opened', registers: [registry] }),
+    apiAmbiguous: new Counter({ name: 'smtp_gateway_api_ambiguous_total', help: 'Sends whose answer was lost after the request was written (timeout, reset): Cakemail may or may not have queued them', registers: [registry] }),
+    reconciled: new Counter({ name: 'smtp_gateway_reconcile_total', help: 'Ambiguous sends looked up in GET /v2/logs/emails (RECONCILE=on), by result', labelNames: ['result'], registers: [registry] }),
+    dedupeHits: new Counter({ name: 'smtp_gateway_dedupe_hits_total', help: 'Recipients not sent again because Cakemail already accepted them for the same message', registers: [registry] }),
+    dedupeEvictions: new Counter({ name: 'smtp_gateway_dedupe_evictions_total', help: 'Entries evicted from the bounded in-memory state store (DEDUPE_MAX_ENTRIES)', registers: [registry] }),
   };
   return m;
 }

@@ -7,10 +7,12 @@ import type { DeliveryPipeline } from '../delivery/pipeline.ts';
 import type { MessageOutcome } from '../delivery/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { CircuitPermit } from '../resilience/circuit.ts';
 import { readData } from './data.ts';
 import {
   SmtpReplyError,
   badAddressSyntax,
+  circuitOpenReply,
   invalidUtf8Address,
   nonAsciiAddress,
   smtputf8NotOffered,
@@ -30,6 +32,8 @@ const ADDRESS = /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
 export interface HandlerDeps {
   tokens: TokenCache;
   pipeline: DeliveryPipeline;
+  /** The API circuit breaker, read at RCPT (never a probe slot). */
+  circuit?: { peek(): CircuitPermit };
   logger: Logger;
   metrics: Metrics;
   maxMessageBytes: number;
@@ -86,6 +90,11 @@ export class SessionHandlers {
   onRcptTo = (address: SMTPServerAddress, _session: SMTPServerSession, callback: Callback): void => {
     const bad = checkAddress(address.address);
     if (bad) return callback(new SmtpReplyError(bad));
+    // While the API circuit is open, refuse before the client uploads a body we cannot forward.
+    const circuit = this.#d.circuit?.peek();
+    if (circuit && !circuit.ok) {
+      return callback(new SmtpReplyError(circuitOpenReply(circuit.retryInS)));
+    }
     callback();
   };
 

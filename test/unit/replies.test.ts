@@ -4,7 +4,7 @@ import { reduceRecipients, type RecipientResult } from '../../src/delivery/outco
 import { clean, outcomeReply, refusalReply, tempFailureReply } from '../../src/smtp/replies.ts';
 
 test('accepted names the Cakemail id with 250 2.0.0', () => {
-  const r = outcomeReply({ kind: 'accepted', id: 'abc-123', recipients: 1, duplicate: false });
+  const r = outcomeReply({ kind: 'accepted', id: 'abc-123', recipients: 1, duplicate: false, skipped: 0 });
   assert.deepEqual([r.code, r.enhanced, r.label], [250, '2.0.0', 'accepted']);
   assert.match(r.text, /queued as abc-123/);
 });
@@ -39,8 +39,8 @@ test('API text is cleaned of control characters before it reaches a reply line',
 const q = (recipient: string, id: string, duplicate = false): RecipientResult => ({ recipient, status: 'queued', id, duplicate });
 
 test('reduction: all queued → 250 with the Cakemail id for one recipient, the gateway id for several', () => {
-  assert.deepEqual(reduceRecipients([q('a@x', 'id-a')], 'gw'), { kind: 'accepted', id: 'id-a', recipients: 1, duplicate: false });
-  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), q('b@x', 'id-b')], 'gw'), { kind: 'accepted', id: 'gw', recipients: 2, duplicate: false });
+  assert.deepEqual(reduceRecipients([q('a@x', 'id-a')], 'gw'), { kind: 'accepted', id: 'id-a', recipients: 1, duplicate: false, skipped: 0 });
+  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), q('b@x', 'id-b')], 'gw'), { kind: 'accepted', id: 'gw', recipients: 2, duplicate: false, skipped: 0 });
   assert.equal(reduceRecipients([q('a@x', 'id-a', true)], 'gw').kind, 'accepted');
 });
 
