@@ -15,6 +15,7 @@ import {
   type HttpResult,
   type ValidationIssue,
 } from './http.ts';
+import { emailLogs } from './logs.ts';
 import { REJECTED_DOMAIN, SEED_LISTS, SEED_SENDERS, SEED_USERS, SENDERS_ACCOUNT_ID } from './seed.ts';
 import type { EmailStore } from './store.ts';
 import { newChallenge, type Grant, type TokenStore } from './tokens.ts';
@@ -48,6 +49,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => HttpResult {
       return req.method === 'GET' ? withAuth(deps, req, (_r, accountId) => sender(accountId, senderMatch[1]!)) : methodNotAllowed();
     }
     if (req.path === '/v2/emails') return req.method === 'POST' ? withAuth(deps, req, (r, accountId) => submit(deps, r, accountId)) : methodNotAllowed();
+    if (req.path === '/v2/logs/emails') return req.method === 'GET' ? withAuth(deps, req, (r, accountId) => emailLogs(r.query, deps.store.list(), accountId)) : methodNotAllowed();
     return notFound();
   };
 }
