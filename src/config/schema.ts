@@ -72,6 +72,7 @@ export const fields = {
   dedupeMaxEntries: field({ env: 'DEDUPE_MAX_ENTRIES', schema: positiveInt, default: '1000000', doc: 'Entries the in-memory state store holds (without REDIS_URL); past it the oldest is evicted and counted.' }),
   redisKeyPrefix: field({ env: 'REDIS_KEY_PREFIX', schema: z.string().min(1).max(100).regex(/^[\x21-\x7e]+$/), default: 'smtpgw:', doc: 'Prefix of every Redis key, so several gateways or environments can share one Redis.' }),
   reconcile: field({ env: 'RECONCILE', schema: z.enum(['on', 'off']), default: 'off', doc: '`on`: tag each send and, before resending a recipient whose earlier answer was lost, look it up in `GET /v2/logs/emails` (see docs/security.md).' }),
+  reconcileWaitMs: field({ env: 'RECONCILE_WAIT_MS', schema: positiveInt, default: '30000', doc: 'With RECONCILE=on, an unanswered send absent from the logs counts as not sent only once it is this old (a slow API may still commit it, and its logs may lag); before that the retry gets 451 (ms).' }),
 
   // Circuit breaker in front of POST /v2/emails (per process)
   circuitFailureRatio: field({ env: 'CIRCUIT_FAILURE_RATIO', schema: z.coerce.number().gt(0).max(1), default: '0.5', doc: 'Share of transient API failures (5xx, 429, timeouts, resets) in the window that opens the circuit.' }),

@@ -158,11 +158,17 @@ export class DeliveryPipeline {
       this.#d.metrics.reconciled.inc({ result: r.kind });
       ctx.log.info({ to: recipient, tags: pending.map((p) => p.tag), result: r.kind }, 'earlier ambiguous send looked up in the API logs');
       if (r.kind === 'unknown') return { recipient, status: 'failed', failure: { ...tempFailureOf(r.error), reason: `could not check an earlier unanswered send: ${tempFailureOf(r.error).reason}` } };
-      await this.#d.dedupe.clearAmbiguous(keys);
       if (r.kind === 'found') {
-        await this.#d.dedupe.remember(keys, r.id);
+        await this.#accepted(keys, r.id, true);
         return this.#skipped(recipient, r.id);
       }
+      // Absent from the logs proves little while the attempt is young: the API may still be
+      // processing it, or its logs may lag. The client comes back later.
+      const youngest = Math.max(...pending.map((p) => p.at));
+      if (Date.now() - (youngest + 1) * 1000 < this.#d.config.reconcileWaitMs) {
+        return { recipient, status: 'failed', failure: { kind: 'api_timeout', reason: 'an earlier send of this recipient is unanswered and too recent to rule out' } };
+      }
+      await this.#d.dedupe.clearAmbiguous(keys);
     } else if (pending.length > 0) {
       ctx.log.warn({ to: recipient }, 'sending again a recipient whose earlier send had no answer (RECONCILE=off: it may arrive twice)');
     }

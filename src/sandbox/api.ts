@@ -29,6 +29,8 @@ export interface ApiRequest {
   /** Media type without parameters, lower-cased. */
   mediaType: string;
   body: Buffer;
+  /** The answer will not reach the client (an injected fault): recorded with a stored email. */
+  answerLost?: string;
 }
 
 export interface ApiDeps {
@@ -236,7 +238,7 @@ function submit(deps: ApiDeps, req: ApiRequest, accountId: number): HttpResult {
   const id = randomUUID();
   const domain = payload.email.slice(payload.email.lastIndexOf('@') + 1).toLowerCase();
   const status = domain === REJECTED_DOMAIN ? 'rejected' : 'queued';
-  if (status === 'queued') deps.store.add({ id, receivedAt: new Date().toISOString(), accountId, payload, status });
+  if (status === 'queued') deps.store.add({ id, receivedAt: new Date().toISOString(), accountId, payload, status, ...(req.answerLost ? { answerLost: req.answerLost } : {}) });
   const response: SubmitEmailResponse = { email: payload.email, object: 'email', submitted: true, data: { id, status } };
   return json(201, response);
 }

@@ -159,13 +159,16 @@ describe('ambiguous sends', () => {
     });
   }
 
-  test('RECONCILE=on, hang_before_commit: the lookup finds nothing and the retry sends it once', async () => {
-    await withGateway({ ...env, RECONCILE: 'on' }, async (gw) => {
+  test('RECONCILE=on, hang_before_commit: absent from the logs, the retry waits out RECONCILE_WAIT_MS, then sends it once', async () => {
+    await withGateway({ ...env, RECONCILE: 'on', RECONCILE_WAIT_MS: '2500' }, async (gw) => {
       const subject = `amb-none ${randomUUID()}`;
       const body = message(subject);
       await setFault(gw, { mode: 'hang_before_commit', count: 1 });
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.2 /);
       assert.equal(await copies(gw, subject), 0);
+      assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.2 .*too recent to rule out/, 'a slow API might still commit it');
+      assert.equal(await copies(gw, subject), 0);
+      await new Promise((r) => setTimeout(r, 2600));
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
       assert.equal(await copies(gw, subject), 1);
     });
