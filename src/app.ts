@@ -69,7 +69,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     cleanups.push(() => parser.close());
     const dedupe = new DedupeRecords(store, { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS }, logger, metrics);
-    // Per process: each pod learns the API's health from its own calls (docs/operations.md).
+    // Per process: each pod learns the API's health from its own calls (docs/security.md).
     const circuit = new CircuitBreaker({
       failureRatio: config.circuitFailureRatio,
       minRequests: config.circuitMinRequests,

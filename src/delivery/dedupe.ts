@@ -1,4 +1,4 @@
-// Exactly once, as far as the API allows (docs/architecture.md, "Exactly once"). Cakemail has no
+// Exactly once, as far as the API allows (docs/security.md, "Exactly once"). Cakemail has no
 // idempotency key, so the gateway keeps, per (account, message identity, recipient):
 //  - an **accepted** record (the Cakemail id): a resend skips that recipient;
 //  - a **claim** while one session sends it: a concurrent duplicate gets 451 instead of a copy;

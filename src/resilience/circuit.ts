@@ -1,4 +1,4 @@
-// Circuit breaker in front of `POST /v2/emails` (docs/architecture.md, "Fault tolerance").
+// Circuit breaker in front of `POST /v2/emails` (docs/security.md, "Circuit breaker").
 // When most recent calls fail transiently, sending more only deepens the outage and makes
 // every SMTP client upload a body that cannot be forwarded. So: count outcomes in a sliding
 // window; at `failureRatio` over at least `minRequests` calls the circuit opens for `openMs`;
