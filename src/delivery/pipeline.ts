@@ -1,4 +1,4 @@
-// One DATA transaction, start to finish (design.md §3): parse → inspect → sender →
+// One DATA transaction, start to finish: parse → inspect → sender →
 // payload → per recipient: dedupe → send (retry, deadline) → outcome. Returns a typed
 // MessageOutcome; the SMTP layer turns it into a reply through the one table.
 import { randomUUID } from 'node:crypto';
@@ -252,7 +252,7 @@ export class DeliveryPipeline {
     return withRetry(attempt, retry, ctx.deadline, ctx.signal, mayRetry);
   }
 
-  /** One attempt; a 401 gets one token renewal and one more try (design.md §7). */
+  /** One attempt; a 401 gets one token renewal and one more try (README, "Replies"). */
   async #submit(credential: Credential, payload: SubmitEmail, signal: AbortSignal): Promise<ApiResult<SubmitEmailResponse>> {
     const bearer = await credential.bearer(signal);
     if (!bearer.ok) return bearer;

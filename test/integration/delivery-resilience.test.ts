@@ -86,6 +86,21 @@ describe('circuit breaker', () => {
   });
 });
 
+describe('retry budget', () => {
+  test('during an outage retries stop at the process budget instead of tripling the calls', async () => {
+    // The circuit is kept out of the way (it would stop the calls even sooner).
+    await withGateway({ API_MAX_ATTEMPTS: '3', CIRCUIT_MIN_REQUESTS: '100000' }, async (gw) => {
+      await setFault(gw, { status: 503 });
+      const messages = 40;
+      for (let i = 0; i < messages; i++) assert.match(await sendOnce(gw, ['r@example.org'], message(`storm ${i}`)), /^451 4\.4\.1 /);
+      const posts = (await sandboxRequests(gw))['POST /v2/emails'] ?? 0;
+      // 40 first attempts + a floor of 3 retries/s over the 10 s window; without the budget: 120.
+      assert.ok(posts <= messages + 30, `${posts} calls`);
+      assert.ok(((await gw.metrics.retriesDenied.get()).values[0]?.value ?? 0) >= messages - 30);
+    });
+  });
+});
+
 describe('message identity and dedupe', () => {
   test('a message without Message-ID sent three times is delivered three times (the cron job\'s static alert was swallowed)', async () => {
     await withGateway({}, async (gw) => {
