@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     SMTP_SMTPS_PORT: String(smtpsPort),
     SMTP_SUBMISSION_PORT: String(submissionPort),
     ADMIN_PORT: String(adminPort),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.LEDGER_GATEWAY_LOG_LEVEL ?? 'warn',
     API_TIMEOUT_MS: String(API_TIMEOUT_MS),
     MESSAGE_DEADLINE_MS: '8000',
     API_RETRY_BASE_MS: '50',
@@ -252,10 +252,11 @@ async function main(): Promise<void> {
   for (let k = 0; k < KILLS; k++) events[Math.floor(((k + 0.5) * events.length) / KILLS)] = 'SIGKILL';
   const thresholds = events.map((_, k) => Math.floor((N * (k + 1)) / (events.length + 1)));
   let restarting: Promise<void> | null = null;
-  const signals: { signal: string; atCompleted: number; downMs: number }[] = [];
+  const signals: { signal: string; atCompleted: number; downMs: number; at: string }[] = [];
 
   async function restart(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
     const t0 = Date.now();
+    const at = new Date().toISOString();
     if (signal === 'SIGKILL') killedGenerations.add(generation);
     gateway.kill(signal);
     const bye = exited(gateway);
@@ -270,7 +271,7 @@ async function main(): Promise<void> {
     generation++;
     gateway = start('serve', gwEnv, log);
     await waitFor(`http://127.0.0.1:${adminPort}/health/ready`);
-    signals.push({ signal, atCompleted: completed, downMs: Date.now() - t0 });
+    signals.push({ signal, atCompleted: completed, downMs: Date.now() - t0, at });
   }
 
   async function worker(): Promise<void> {
@@ -301,12 +302,13 @@ async function main(): Promise<void> {
 
   // ── the join ──
   const requests = (await (await fetch(`${sbUrl}/_sandbox/requests`)).json()) as Record<string, number>;
-  const stored = (await (await fetch(`${sbUrl}/_sandbox/emails`)).json()) as { payload: { email: string; content: { subject: string } }; answerLost?: string }[];
-  const copies = new Map<string, { n: number; lost: number }>();
+  const stored = (await (await fetch(`${sbUrl}/_sandbox/emails`)).json()) as { payload: { email: string; content: { subject: string } }; answerLost?: string; receivedAt: string }[];
+  const copies = new Map<string, { n: number; lost: number; at: string[] }>();
   for (const e of stored) {
     const key = `${e.payload.content.subject}|${e.payload.email}`;
-    const c = copies.get(key) ?? { n: 0, lost: 0 };
+    const c = copies.get(key) ?? { n: 0, lost: 0, at: [] };
     c.n++;
+    c.at.push(e.receivedAt + (e.answerLost ? ` (${e.answerLost})` : ''));
     if (e.answerLost) c.lost++;
     copies.set(key, c);
   }
@@ -319,7 +321,7 @@ async function main(): Promise<void> {
     else r.answered5xx++;
     for (const rcpt of m.rcpts) {
       r.recipients++;
-      const c = copies.get(`ledger-${RUN}-${m.i}|${rcpt}`) ?? { n: 0, lost: 0 };
+      const c = copies.get(`ledger-${RUN}-${m.i}|${rcpt}`) ?? { n: 0, lost: 0, at: [] };
       if (m.final?.code === 250 && c.n === 0) r.lost++;
       if (c.n > 1) {
         const extra = c.n - 1;
@@ -327,7 +329,7 @@ async function main(): Promise<void> {
         const explained = Math.min(extra, c.lost + (m.cutByKill ? extra : 0));
         r.dupAmbiguous += explained;
         r.dupOther += extra - explained;
-        if (extra > explained && r.dupOtherExamples.length < 5) r.dupOtherExamples.push({ i: m.i, rcpt, copies: c.n, answerLost: c.lost, replies: m.replies, withMessageId: m.withMessageId });
+        if (extra > explained && r.dupOtherExamples.length < 5) r.dupOtherExamples.push({ i: m.i, rcpt, copies: c.at, replies: m.replies, withMessageId: m.withMessageId });
       }
     }
   }
@@ -341,6 +343,7 @@ async function main(): Promise<void> {
     faultRate: FAULT_RATE,
     faultModes: MODES.length,
     signals: { SIGTERM: signals.filter((s) => s.signal === 'SIGTERM').length, SIGKILL: signals.filter((s) => s.signal === 'SIGKILL').length, medianDownMs: median(signals.map((s) => s.downMs)) },
+    ...(r.dupOther > 0 ? { signalTimes: signals.map((s) => `${s.at} ${s.signal}`) } : {}),
     apiRequests: requests,
     ambiguousSendsLogged: ambiguousLogged,
     ...r,

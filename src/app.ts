@@ -106,6 +106,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const shutdown = () =>
       (shutdownPromise ??= (async () => {
         draining = true;
+        handlers.drain();
         logger.info('draining: readiness false, no new connections');
         const closing = listeners.map(close);
         const idle = listeners.reduce((n, l) => n + l.closeIdle((id) => handlers.isBusy(id)), 0);
@@ -115,6 +116,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
         // Sessions that just got their DATA reply are closed now rather than at closeTimeout.
         for (const l of listeners) l.closeIdle(() => false);
         await Promise.all(closing);
+        await handlers.settled();
         await runCleanups(cleanups.reverse(), logger);
       })());
 

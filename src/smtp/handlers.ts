@@ -43,6 +43,7 @@ export class SessionHandlers {
   readonly #d: HandlerDeps;
   /** Sessions with a DATA transaction under way: shutdown waits for these. */
   readonly #busy = new Map<string, Promise<void>>();
+  #draining = false;
 
   constructor(deps: HandlerDeps) {
     this.#d = deps;
@@ -50,6 +51,16 @@ export class SessionHandlers {
 
   isBusy(sessionId: string): boolean {
     return this.#busy.has(sessionId);
+  }
+
+  /**
+   * From now on a DATA that reaches the handler is refused with 421 4.3.2 unsent. A command
+   * already read from a socket can still arrive after shutdown began (and after `settled()`
+   * found nothing to wait for); sending it then would race the process exit and leave its
+   * claim and dedupe records unwritten.
+   */
+  drain(): void {
+    this.#draining = true;
   }
 
   /** Resolves when every DATA transaction under way has answered. */
@@ -99,6 +110,11 @@ export class SessionHandlers {
   };
 
   onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: Callback<string>): void => {
+    if (this.#draining) {
+      stream.resume();
+      callback(new SmtpReplyError(sessionReplies.shuttingDown));
+      return;
+    }
     const started = performance.now();
     const work = this.#transaction(stream, session).then((reply) => {
       this.#d.metrics.messages.inc({ outcome: reply.label });
