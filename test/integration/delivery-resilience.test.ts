@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { Gateway } from '../../src/app.ts';
+import { pino } from 'pino';
+import { startGateway, type Gateway } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
 import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, sandboxRequests, setFault, startTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
@@ -74,15 +76,24 @@ describe('circuit breaker', () => {
     });
   });
 
-  test('after CIRCUIT_OPEN_MS a probe goes through and a success closes the circuit', async () => {
-    await withGateway({ ...env, CIRCUIT_OPEN_MS: '300' }, async (gw) => {
+  test('after CIRCUIT_OPEN_MS a probe goes through and a success closes the circuit; one log line per transition', async () => {
+    const lines: { msg: string; from?: string; to?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', API_RETRY_BASE_MS: '20', API_RETRY_CAP_MS: '100', ...env, CIRCUIT_OPEN_MS: '300' });
+    assert.ok(loaded.ok);
+    const gw = await startGateway(loaded.config, logger);
+    try {
       await setFault(gw, { status: 503, count: 4 });
       for (let i = 0; i < 4; i++) await sendOnce(gw, ['r@example.org'], message(`cbp ${i}`));
       assert.equal((await gw.metrics.circuitState.get()).values[0]?.value, 2);
       await new Promise((r) => setTimeout(r, 350));
       assert.match(await sendOnce(gw, ['r@example.org'], message('cbp probe')), /^250 /);
       assert.equal((await gw.metrics.circuitState.get()).values[0]?.value, 0);
-    });
+    } finally {
+      await gw.shutdown();
+    }
+    const transitions = lines.filter((l) => l.msg.startsWith('circuit breaker')).map((l) => `${l.from}->${l.to}`);
+    assert.deepEqual(transitions, ['closed->open', 'open->half_open', 'half_open->closed']);
   });
 });
 
