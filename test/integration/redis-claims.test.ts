@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
 import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, setFault, startTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
@@ -35,5 +36,10 @@ test('two gateways sharing Redis, same message at the same moment: exactly one c
   } finally {
     await b.shutdown();
     await a.shutdown();
+    // The shared Redis keeps nothing of this test.
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
   }
 });
