@@ -5,6 +5,7 @@ import { SenderDirectory } from './cakemail/senders.ts';
 import { TokenCache } from './cakemail/tokens.ts';
 import { sandboxEnabled } from './config/load.ts';
 import type { Config } from './config/schema.ts';
+import { listenError } from './config/startup-error.ts';
 import { DedupeRecords } from './delivery/dedupe.ts';
 import { DeliveryPipeline } from './delivery/pipeline.ts';
 import { startAdmin, type AdminServer } from './http/admin.ts';
@@ -16,6 +17,8 @@ import { CircuitBreaker, circuitGaugeValue } from './resilience/circuit.ts';
 import { startSandbox, type Sandbox } from './sandbox/server.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
+import { Admission } from './smtp/admission.ts';
+import { cidrMatcher } from './smtp/cidr.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
 import { loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
 import { MemoryStore } from './state/memory.ts';
@@ -30,7 +33,7 @@ export interface Gateway {
   tls: TlsMaterial;
   metrics: Metrics;
   isReady(): boolean;
-  /** Graceful drain (design.md §8): not ready → stop accepting → settle in-flight → close. */
+  /** Graceful drain (docs/architecture.md#state-and-scale): not ready → stop accepting → settle in-flight → close. */
   shutdown(): Promise<void>;
 }
 
@@ -43,20 +46,22 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   try {
     let sandbox: Sandbox | undefined;
     if (sandboxEnabled(config)) {
-      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) });
+      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) }).catch((err: unknown) => {
+        throw listenError(err, { what: 'Cakemail API sandbox', hostSetting: 'SANDBOX_HOST', portSetting: 'SANDBOX_PORT', host: config.sandboxHost, port: config.sandboxPort });
+      });
       cleanups.push(() => sandbox?.close());
     }
     const apiUrl = sandbox ? sandbox.url : (config.apiUrl as string);
 
     const client = new CakemailClient({ baseUrl: apiUrl, timeoutMs: config.apiTimeoutMs, metrics });
-    const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
+    const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, onSizeChange: (n) => metrics.tokenCacheEntries.set(n), ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
     const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
     const store: StateStore = config.redisUrl
       ? new RedisStore(config.redisUrl, config.redisKeyPrefix)
       : new MemoryStore(Date.now, { maxEntries: config.dedupeMaxEntries, onEvict: () => metrics.dedupeEvictions.inc() });
     cleanups.push(() => store.close());
     if (store instanceof RedisStore) {
-      // Not fatal: dedupe fails open while Redis is away (design.md §8), but say so at start.
+      // Not fatal: dedupe fails open while Redis is away (docs/architecture.md#state-and-scale), but say so at start.
       await store.ready().catch((err: Error) => logger.warn({ err: err.message }, 'Redis not reachable at start; dedupe fails open until it is'));
     }
     const parser = createMessageParser({
@@ -87,7 +92,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const handlers = new SessionHandlers({ tokens, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
-    const servers = createListeners(config, tls, handlers, logger, metrics);
+    const admission = new Admission({
+      maxConnections: config.maxConnections,
+      maxPerIp: config.maxConnectionsPerIp,
+      trusted: cidrMatcher(config.trustedCidrs),
+      logger,
+      metrics,
+    });
+    cleanups.push(() => admission.close());
+    const servers = createListeners(config, tls, handlers, admission, logger, metrics);
     if (config.tlsCertFile && config.tlsKeyFile) {
       const stop = watchTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsReloadIntervalMs, (m) => {
         servers.submission.updateSecureContext(tlsPolicy(m));
@@ -95,17 +108,26 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       }, logger);
       cleanups.push(stop);
     }
-    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort);
+    // A failed bind names the setting that chose the address or port (startup-error.ts).
+    const smtpTarget = (what: string, portSetting: string, port: number) => ({ what, hostSetting: 'SMTP_HOST', portSetting, host: config.smtpHost, port });
+    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort).catch((err: unknown) => {
+      throw listenError(err, smtpTarget('SMTP submission listener', 'SMTP_SUBMISSION_PORT', config.submissionPort));
+    });
     listeners.push(servers.submission);
-    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort);
+    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort).catch((err: unknown) => {
+      throw listenError(err, smtpTarget('SMTPS listener', 'SMTP_SMTPS_PORT', config.smtpsPort));
+    });
     listeners.push(servers.smtps);
-    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining);
+    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining).catch((err: unknown) => {
+      throw listenError(err, { what: 'admin HTTP server', hostSetting: 'ADMIN_HOST', portSetting: 'ADMIN_PORT', host: config.adminHost, port: config.adminPort });
+    });
     cleanups.push(() => admin.close());
 
     let shutdownPromise: Promise<void> | undefined;
     const shutdown = () =>
       (shutdownPromise ??= (async () => {
         draining = true;
+        admission.drain();
         handlers.drain();
         logger.info('draining: readiness false, no new connections');
         const closing = listeners.map(close);

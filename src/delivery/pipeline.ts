@@ -1,4 +1,4 @@
-// One DATA transaction, start to finish: parse → inspect → sender →
+// One DATA transaction, start to finish (docs/architecture.md#data-path): parse → inspect → sender →
 // payload → per recipient: dedupe → send (retry, deadline) → outcome. Returns a typed
 // MessageOutcome; the SMTP layer turns it into a reply through the one table.
 import { randomUUID } from 'node:crypto';
@@ -102,7 +102,7 @@ export class DeliveryPipeline {
     const built = buildMessage({ message: parsed.message, controls, sender, envelopeFrom: tx.envelopeFrom }, this.#policy);
     if (!built.ok) return { kind: 'refused', refusal: built.refusal };
     for (const d of built.built.dropped) {
-      this.#d.metrics.attachmentsDropped.inc({ reason: 'policy' });
+      this.#d.metrics.attachmentsDropped.inc({ reason: d.kind });
       log.warn({ filename: d.filename, contentType: d.contentType, reason: d.reason }, 'attachment dropped by policy');
     }
 
@@ -193,8 +193,8 @@ export class DeliveryPipeline {
       await this.#accepted(keys, id, reconcileOn || pending.length > 0);
       return { recipient, status: 'queued', id, duplicate: false };
     }
-    // A 2xx whose body breaks the contract still means Cakemail took the message: answering
-    // 4xx would make the client send it again.
+    // A 2xx whose body breaks the contract still means Cakemail took the message (docs/threat-model.md
+    // F-19): answering 4xx would make the client send it again.
     if (res.error.kind === 'bad_response' && res.error.status >= 200 && res.error.status < 300) {
       const id = `unknown-${randomUUID()}`;
       ctx.log.error({ status: res.error.status, detail: res.error.message }, 'API accepted the email with a malformed body');
@@ -252,7 +252,7 @@ export class DeliveryPipeline {
     return withRetry(attempt, retry, ctx.deadline, ctx.signal, mayRetry);
   }
 
-  /** One attempt; a 401 gets one token renewal and one more try (README, "Replies"). */
+  /** One attempt; a 401 gets one token renewal and one more try (docs/architecture.md#outcomes-and-replies). */
   async #submit(credential: Credential, payload: SubmitEmail, signal: AbortSignal): Promise<ApiResult<SubmitEmailResponse>> {
     const bearer = await credential.bearer(signal);
     if (!bearer.ok) return bearer;

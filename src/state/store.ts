@@ -1,6 +1,6 @@
-// The one state seam (design.md §8): counters with TTL, set-if-absent with TTL, plain values.
+// The one state seam (docs/architecture.md#state-and-scale): counters with TTL, set-if-absent with TTL, plain values.
 // In-process memory by default; Redis when REDIS_URL is set, so that every pod of a fleet
-// sees the same dedupe records. Values are never secrets (design.md §2).
+// sees the same dedupe records. Values are never secrets (docs/architecture.md#semantics-that-never-bend).
 export interface StateStore {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;

@@ -2,8 +2,19 @@
 import net from 'node:net';
 import tls from 'node:tls';
 
+export interface ConnectOptions {
+  tls?: boolean;
+  /** Source address (any of 127.0.0.0/8 works on Linux loopback), for per-IP limits. */
+  localAddress?: string;
+  host?: string;
+  /** Bytes written right after the TCP connect, before TLS (a PROXY protocol header). */
+  preamble?: Buffer;
+}
+
 export class RawSmtp {
   #socket: net.Socket | tls.TLSSocket;
+  /** The first reply of the session (220, or a 421 refusal). */
+  greeting = '';
   #buffer = '';
   #waiters: (() => void)[] = [];
 
@@ -12,17 +23,45 @@ export class RawSmtp {
     this.#attach(socket);
   }
 
-  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<RawSmtp> {
-    const socket = opts.tls
-      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
-      : net.connect({ port, host: '127.0.0.1' });
+  static async connect(port: number, opts: ConnectOptions = {}): Promise<RawSmtp> {
+    const host = opts.host ?? '127.0.0.1';
+    const tcp = net.connect({ port, host, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
-      socket.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
-      socket.once('error', reject);
+      tcp.once('connect', () => resolve());
+      tcp.once('error', reject);
     });
+    if (opts.preamble) tcp.write(opts.preamble);
+    let socket: net.Socket | tls.TLSSocket = tcp;
+    if (opts.tls) {
+      socket = tls.connect({ socket: tcp, rejectUnauthorized: false, servername: 'localhost' });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('closed before the TLS handshake completed')));
+      });
+    }
     const c = new RawSmtp(socket);
-    await c.reply();
+    c.greeting = await c.reply();
     return c;
+  }
+
+  /** The socket, for tests that drive TLS directly (renegotiation). */
+  get socket(): net.Socket | tls.TLSSocket {
+    return this.#socket;
+  }
+
+  /** Resolves when the server has closed the connection (or after timeoutMs, with false). */
+  async closed(timeoutMs = 5000): Promise<boolean> {
+    if (this.#socket.destroyed || this.#socket.readableEnded) return true;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      const done = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+      this.#socket.once('close', done);
+      this.#socket.once('end', done);
+    });
   }
 
   #attach(socket: net.Socket | tls.TLSSocket) {
