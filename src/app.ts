@@ -84,7 +84,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
         metrics.circuitState.set(circuitGaugeValue(to));
         const line = { from, to, ...info, openMs: config.circuitOpenMs };
         if (to === 'open') logger.warn(line, 'circuit breaker opened: RCPT answers 451 4.4.1 until a probe succeeds');
-        else logger.info(line, `circuit breaker ${to === 'closed' ? 'closed' : 'half-open: probing the API'}`);
+        else if (to === 'closed') logger.info(line, 'circuit breaker closed');
+        else logger.info(line, 'circuit breaker half-open: probing the API');
       },
     });
     metrics.circuitState.set(0);

@@ -186,7 +186,7 @@ describe('ambiguous sends', () => {
   }
 
   test('RECONCILE=on, hang_before_commit: absent from the logs, the retry waits out RECONCILE_WAIT_MS, then sends it once', async () => {
-    await withGateway({ ...env, RECONCILE: 'on', RECONCILE_WAIT_MS: '2500' }, async (gw) => {
+    await withGateway({ ...env, RECONCILE: 'on', RECONCILE_WAIT_MS: '1500' }, async (gw) => {
       const subject = `amb-none ${randomUUID()}`;
       const body = message(subject);
       await setFault(gw, { mode: 'hang_before_commit', count: 1 });
