@@ -12,6 +12,8 @@ import { startAdmin, type AdminServer } from './http/admin.ts';
 import { createMessageParser } from './mime/parser.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { RetryBudget } from './resilience/budget.ts';
+import { CircuitBreaker, circuitGaugeValue } from './resilience/circuit.ts';
 import { startSandbox, type Sandbox } from './sandbox/server.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
@@ -56,7 +58,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     cleanups.push(() => client.close());
     const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, onSizeChange: (n) => metrics.tokenCacheEntries.set(n), ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
     const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
-    const store: StateStore = config.redisUrl ? new RedisStore(config.redisUrl) : new MemoryStore();
+    const store: StateStore = config.redisUrl
+      ? new RedisStore(config.redisUrl, config.redisKeyPrefix)
+      : new MemoryStore(Date.now, { maxEntries: config.dedupeMaxEntries, onEvict: () => metrics.dedupeEvictions.inc() });
     cleanups.push(() => store.close());
     if (store instanceof RedisStore) {
       // Not fatal: dedupe fails open while Redis is away (docs/architecture.md#state-and-scale), but say so at start.
@@ -71,9 +75,24 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       maxHeaderBytes: config.mimeMaxHeaderBytes,
     });
     cleanups.push(() => parser.close());
-    const dedupe = new DedupeRecords(store, config.dedupeTtlS, logger, metrics);
-    const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, logger, metrics });
-    const handlers = new SessionHandlers({ tokens, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
+    const dedupe = new DedupeRecords(store, { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS }, logger, metrics);
+    // Per process: each pod learns the API's health from its own calls (docs/security.md).
+    const circuit = new CircuitBreaker({
+      failureRatio: config.circuitFailureRatio,
+      minRequests: config.circuitMinRequests,
+      windowMs: config.circuitWindowMs,
+      openMs: config.circuitOpenMs,
+      onTransition: (from, to, info) => {
+        metrics.circuitState.set(circuitGaugeValue(to));
+        const line = { from, to, ...info, openMs: config.circuitOpenMs };
+        if (to === 'open') logger.warn(line, 'circuit breaker opened: RCPT answers 451 4.4.1 until a probe succeeds');
+        else if (to === 'closed') logger.info(line, 'circuit breaker closed');
+        else logger.info(line, 'circuit breaker half-open: probing the API');
+      },
+    });
+    metrics.circuitState.set(0);
+    const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, circuit, retryBudget: new RetryBudget(), logger, metrics });
+    const handlers = new SessionHandlers({ tokens, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
     metrics.tlsCertificateExpiry.set(certificateNotAfter(tls.cert));
@@ -122,6 +141,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       (shutdownPromise ??= (async () => {
         draining = true;
         admission.drain();
+        handlers.drain();
         logger.info('draining: readiness false, no new connections');
         const closing = listeners.map(close);
         const idle = listeners.reduce((n, l) => n + l.closeIdle((id) => handlers.isBusy(id)), 0);
@@ -131,6 +151,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
         // Sessions that just got their DATA reply are closed now rather than at closeTimeout.
         for (const l of listeners) l.closeIdle(() => false);
         await Promise.all(closing);
+        await handlers.settled();
         await runCleanups(cleanups.reverse(), logger);
       })());
 

@@ -9,7 +9,7 @@ import { Pool } from 'undici';
 import type { Metrics } from '../observability/metrics.ts';
 import { EmailSerializer } from './serialize.ts';
 import { errorMessage, networkFailure, parseRetryAfter, type ApiFailure, type ApiResult } from './errors.ts';
-import type { SendersPage, SubmitEmail, SubmitEmailResponse, TokenResponse } from './types.ts';
+import type { EmailLogsPage, EmailLogsQuery, SendersPage, SubmitEmail, SubmitEmailResponse, TokenResponse } from './types.ts';
 
 export type TokenGrant =
   | { kind: 'password'; username: string; password: string; accountId?: number }
@@ -122,6 +122,21 @@ export class CakemailClient {
       return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'email response without data.status' } };
     }
     return { ok: true, status: res.status, value: body as SubmitEmailResponse };
+  }
+
+  /** GET /v2/logs/emails, one page: did an earlier, unanswered send reach Cakemail? */
+  async emailLogs(bearer: string, query: EmailLogsQuery, accountId?: number, signal?: AbortSignal): Promise<ApiResult<EmailLogsPage>> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+    if (accountId !== undefined) q.set('account_id', String(accountId));
+    const res = await this.#request('logs', `/v2/logs/emails?${q}`, {
+      method: 'GET',
+      headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
+    }, signal);
+    if (!res.ok) return res;
+    const body = res.value as Partial<EmailLogsPage>;
+    if (!Array.isArray(body?.data)) return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'logs response without data[]' } };
+    return { ok: true, status: res.status, value: body as EmailLogsPage };
   }
 
   async #request(

@@ -59,3 +59,12 @@ export function networkFailure(err: unknown): ApiFailure {
   const detail = e?.cause?.message ?? e?.message;
   return { kind: 'network', code, sent: !NOT_SENT.has(code), message: `${code}${detail ? `: ${detail}` : ''}` };
 }
+
+/**
+ * A failure after which nobody knows whether Cakemail queued the email: the request was written
+ * and the answer was lost (timeout, reset, closed socket). Everything else is known: an HTTP
+ * status is the API's own answer, and `sent: false` means the request never left.
+ */
+export function isAmbiguous(f: ApiFailure): boolean {
+  return f.kind === 'timeout' || (f.kind === 'network' && f.sent);
+}

@@ -72,3 +72,33 @@ export interface ErrorDetail {
   type?: string;
   code?: number;
 }
+
+/**
+ * `GET /v2/logs/emails` (docs/sandbox.md): the Email API activity log. Query parameters as the
+ * gateway sends them; `tags` is a JSON-encoded filter, `start_time`/`end_time` are Unix seconds.
+ */
+export const EMAIL_LOG_TYPES = ['all', 'submitted', 'queued', 'delivered', 'rejected', 'error', 'open', 'click', 'bounce', 'spam', 'unsubscribe', 'global_unsubscribe'] as const;
+export type EmailLogType = (typeof EMAIL_LOG_TYPES)[number];
+
+export interface EmailLogsQuery {
+  tags?: string;
+  log_type?: EmailLogType;
+  email_id?: string;
+  start_time?: number;
+  end_time?: number;
+  page?: number;
+  per_page?: number;
+}
+
+export interface EmailLogEntry {
+  email_id: string;
+  email: string;
+  type: Exclude<EmailLogType, 'all'>;
+  time: number;
+  tags?: string[];
+}
+
+export interface EmailLogsPage {
+  pagination: { page: number; per_page: number; count?: number };
+  data: EmailLogEntry[];
+}

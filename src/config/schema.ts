@@ -90,6 +90,17 @@ export const fields = {
   // State
   redisUrl: field({ env: 'REDIS_URL', schema: z.url().optional(), secret: true, doc: 'Redis for fleet-wide state (dedupe records). Unset: in-process memory.' }),
   dedupeTtlS: field({ env: 'DEDUPE_TTL_S', schema: positiveInt, default: '86400', doc: 'How long an accepted recipient is remembered so that a client\'s resend is not sent twice (s).' }),
+  dedupePartialTtlS: field({ env: 'DEDUPE_PARTIAL_TTL_S', schema: positiveInt, default: '3600', doc: 'A message without Message-ID that got 451 after some recipients were accepted: how long those are remembered so the retry skips them (s).' }),
+  dedupeMaxEntries: field({ env: 'DEDUPE_MAX_ENTRIES', schema: positiveInt, default: '1000000', doc: 'Entries the in-memory state store holds (without REDIS_URL); past it the oldest is evicted and counted.' }),
+  redisKeyPrefix: field({ env: 'REDIS_KEY_PREFIX', schema: z.string().min(1).max(100).regex(/^[\x21-\x7e]+$/), default: 'smtpgw:', doc: 'Prefix of every Redis key, so several gateways or environments can share one Redis.' }),
+  reconcile: field({ env: 'RECONCILE', schema: z.enum(['on', 'off']), default: 'off', doc: '`on`: tag each send and, before resending a recipient whose earlier answer was lost, look it up in `GET /v2/logs/emails` (see docs/security.md).' }),
+  reconcileWaitMs: field({ env: 'RECONCILE_WAIT_MS', schema: positiveInt, default: '30000', doc: 'With RECONCILE=on, an unanswered send absent from the logs counts as not sent only once it is this old (a slow API may still commit it, and its logs may lag); before that the retry gets 451 (ms).' }),
+
+  // Circuit breaker in front of POST /v2/emails (per process)
+  circuitFailureRatio: field({ env: 'CIRCUIT_FAILURE_RATIO', schema: z.coerce.number().gt(0).max(1), default: '0.5', doc: 'Share of transient API failures (5xx, 429, timeouts, resets) in the window that opens the circuit.' }),
+  circuitMinRequests: field({ env: 'CIRCUIT_MIN_REQUESTS', schema: positiveInt, default: '20', doc: 'Calls needed in the window before the circuit may open.' }),
+  circuitWindowMs: field({ env: 'CIRCUIT_WINDOW_MS', schema: positiveInt.min(10), default: '10000', doc: 'Sliding window over which failures are counted (ms).' }),
+  circuitOpenMs: field({ env: 'CIRCUIT_OPEN_MS', schema: positiveInt, default: '30000', doc: 'How long an open circuit answers RCPT with 451 4.4.1 before a probe is let through (ms).' }),
 
   // Sandbox
   sandboxHost: field({ env: 'SANDBOX_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address of the embedded Cakemail API sandbox and its web inbox.' }),

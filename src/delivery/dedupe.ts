@@ -1,57 +1,152 @@
-// "No duplicates on retry" (docs/architecture.md#semantics-that-never-bend): once Cakemail queued a message for a recipient, a
-// record keyed by SHA-256 of (account, exact DATA bytes, recipient) says so for 24 h. A client
-// that resends after a lost 250, or after a 451 that followed partial success, gets those
-// recipients skipped. The store failing must not stop mail: it fails open (a possible
-// duplicate beats refusing all mail), counted and logged (docs/threat-model.md F-23).
+// Exactly once, as far as the API allows (docs/security.md, "Exactly once"). Cakemail has no
+// idempotency key, so the gateway keeps, per (account, message identity, recipient):
+//  - an **accepted** record (the Cakemail id): a resend skips that recipient;
+//  - a **claim** while one session sends it: a concurrent duplicate gets 451 instead of a copy;
+//  - **ambiguous** attempts (request written, answer lost): reconciled through the API's logs
+//    before sending again when RECONCILE=on.
+// A message's identity is its Message-ID plus a digest of its bytes. A message without a
+// Message-ID has none: its records are kept only while its transaction is unfinished (451,
+// crash) and dropped after a final reply, so sending the same file again is sent again.
+// The store failing must not stop mail: every operation fails open (a possible duplicate beats
+// refusing all mail), counted and logged (docs/security.md).
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { StateStore } from '../state/store.ts';
 
+export type MessageIdentity =
+  /** Message-ID + bytes: remembered DEDUPE_TTL_S. */
+  | { kind: 'identified'; scope: string }
+  /** No Message-ID: keyed on the bytes, remembered DEDUPE_PARTIAL_TTL_S and only until a final reply. */
+  | { kind: 'anonymous'; scope: string };
+
+/** The store keys of one recipient of one message. */
+export interface RecipientKeys {
+  accepted: string;
+  claim: string;
+  ambiguous: string;
+  identity: MessageIdentity;
+}
+
+/** One send whose answer was lost: its reconcile tag and when it started (Unix seconds). */
+export interface AmbiguousAttempt {
+  tag: string;
+  at: number;
+}
+
+export type ClaimResult = 'claimed' | 'busy';
+
+export interface DedupeOptions {
+  ttlS: number;
+  partialTtlS: number;
+}
+
 export class DedupeRecords {
   readonly #store: StateStore;
-  readonly #ttlS: number;
+  readonly #o: DedupeOptions;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
 
-  constructor(store: StateStore, ttlS: number, logger: Logger, metrics: Metrics) {
+  constructor(store: StateStore, opts: DedupeOptions, logger: Logger, metrics: Metrics) {
     this.#store = store;
-    this.#ttlS = ttlS;
+    this.#o = opts;
     this.#logger = logger;
     this.#metrics = metrics;
   }
 
-  /** Key for one recipient of one message. */
-  static key(accountKey: string, messageDigest: string, recipient: string): string {
-    return 'dedupe:' + createHash('sha256').update(accountKey).update('\0').update(messageDigest).update('\0').update(recipient.toLowerCase()).digest('hex');
+  /** The identity of a message; `messageId` null when the message had none of its own. */
+  static identity(accountKey: string, messageId: string | null, raw: Uint8Array): MessageIdentity {
+    const h = createHash('sha256').update(accountKey).update('\0');
+    if (messageId === null) return { kind: 'anonymous', scope: 'r' + h.update(raw).digest('base64url') };
+    return { kind: 'identified', scope: 'i' + h.update(messageId).update('\0').update(raw).digest('base64url') };
   }
 
-  static digest(raw: Uint8Array): string {
-    return createHash('sha256').update(raw).digest('hex');
+  /**
+   * Keys are kept to 16 characters so an in-memory record stays under its per-entry budget
+   * (docs/security.md): 88 bits of SHA-256 make an accidental collision among a million
+   * records a 1-in-10^14 event.
+   */
+  static keys(identity: MessageIdentity, recipient: string): RecipientKeys {
+    const k = createHash('sha256').update(identity.scope).update('\0').update(recipient.toLowerCase()).digest().subarray(0, 11).toString('base64url');
+    return { accepted: `d${k}`, claim: `c${k}`, ambiguous: `a${k}`, identity };
   }
 
-  /** The Cakemail id already accepted for this key, if any. */
-  async accepted(key: string): Promise<string | null> {
+  /** The Cakemail id already accepted for this recipient, if any. */
+  async accepted(keys: RecipientKeys): Promise<string | null> {
+    const stored = await this.#safe('get', () => this.#store.get(keys.accepted), null);
+    return stored === null ? null : decodeId(stored);
+  }
+
+  async remember(keys: RecipientKeys, cakemailId: string): Promise<void> {
+    await this.#safe('set', () => this.#store.set(keys.accepted, encodeId(cakemailId), this.#ttl(keys)), undefined);
+  }
+
+  /**
+   * Atomic claim (SET NX with a TTL) for the time one session may spend on the message. The
+   * store being down counts as claimed: fail open.
+   */
+  async claim(keys: RecipientKeys, owner: string, ttlS: number): Promise<ClaimResult> {
+    const won = await this.#safe('claim', () => this.#store.setIfAbsent(keys.claim, owner, ttlS), true);
+    return won ? 'claimed' : 'busy';
+  }
+
+  async release(keys: RecipientKeys): Promise<void> {
+    await this.#safe('release', () => this.#store.delete(keys.claim), undefined);
+  }
+
+  async ambiguous(keys: RecipientKeys): Promise<AmbiguousAttempt[]> {
+    const raw = await this.#safe('get', () => this.#store.get(keys.ambiguous), null);
+    if (!raw) return [];
     try {
-      const id = await this.#store.get(key);
-      if (id !== null) this.#metrics.dedupeHits.inc();
-      return id;
-    } catch (err) {
-      this.#failOpen('get', err);
-      return null;
+      const parsed = JSON.parse(raw) as unknown;
+      return Array.isArray(parsed) ? parsed.filter((a): a is AmbiguousAttempt => typeof a?.tag === 'string' && typeof a?.at === 'number') : [];
+    } catch {
+      return [];
     }
   }
 
-  async remember(key: string, cakemailId: string): Promise<void> {
-    try {
-      await this.#store.set(key, cakemailId, this.#ttlS);
-    } catch (err) {
-      this.#failOpen('set', err);
-    }
+  /** Adds one attempt; called while holding the claim, so the read-modify-write does not race. */
+  async addAmbiguous(keys: RecipientKeys, attempt: AmbiguousAttempt): Promise<void> {
+    const list = [...(await this.ambiguous(keys)).filter((a) => a.tag !== attempt.tag), attempt].slice(-10);
+    await this.#safe('set', () => this.#store.set(keys.ambiguous, JSON.stringify(list), this.#ttl(keys)), undefined);
   }
 
-  #failOpen(op: string, err: unknown): void {
-    this.#metrics.stateStoreErrors.inc({ op });
-    this.#logger.warn({ op, err: (err as Error).message }, 'state store unavailable: dedupe fails open');
+  async clearAmbiguous(keys: RecipientKeys): Promise<void> {
+    await this.#safe('delete', () => this.#store.delete(keys.ambiguous), undefined);
   }
+
+  /** A message without identity got its final reply: a later identical message is a new one. */
+  async forget(keys: RecipientKeys): Promise<void> {
+    if (keys.identity.kind !== 'anonymous') return;
+    await this.#safe('delete', () => this.#store.delete(keys.accepted), undefined);
+    await this.#safe('delete', () => this.#store.delete(keys.ambiguous), undefined);
+  }
+
+  #ttl(keys: RecipientKeys): number {
+    return keys.identity.kind === 'identified' ? this.#o.ttlS : this.#o.partialTtlS;
+  }
+
+  async #safe<T>(op: string, fn: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.#metrics.stateStoreErrors.inc({ op });
+      this.#logger.warn({ op, err: (err as Error).message }, 'state store unavailable: dedupe fails open');
+      return fallback;
+    }
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PACKED_UUID = /^[A-Za-z0-9_-]{22}$/;
+
+/** A Cakemail uuid as 22 base64url characters (16 bytes fewer per record); anything else as is. */
+function encodeId(id: string): string {
+  return UUID.test(id) ? Buffer.from(id.replace(/-/g, ''), 'hex').toString('base64url') : id;
+}
+
+function decodeId(stored: string): string {
+  if (!PACKED_UUID.test(stored)) return stored;
+  const h = Buffer.from(stored, 'base64url').toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

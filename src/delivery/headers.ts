@@ -55,7 +55,7 @@ export interface HeaderInput {
   generatedMessageId: () => string;
 }
 
-export function selectHeaders(input: HeaderInput): { headers: ApiHeader[]; messageId: string } {
+export function selectHeaders(input: HeaderInput): { headers: ApiHeader[]; messageId: string; messageIdGenerated: boolean } {
   const out: ApiHeader[] = [];
   const seen = new Set<string>();
   let messageId: string | null = null;
@@ -78,6 +78,7 @@ export function selectHeaders(input: HeaderInput): { headers: ApiHeader[]; messa
       out.push({ name: h.name, value });
     }
   }
+  const messageIdGenerated = messageId === null;
   if (messageId === null) {
     messageId = input.generatedMessageId();
     out.push({ name: 'Message-ID', value: messageId });
@@ -85,7 +86,7 @@ export function selectHeaders(input: HeaderInput): { headers: ApiHeader[]; messa
   // Cakemail's own relay convention (docs/cakemail-api.md §3.6): the envelope sender travels as a header.
   const envelopeFrom = cleanLine(input.envelopeFrom).replace(/\s+/g, '');
   if (envelopeFrom) out.push({ name: 'X-Sender-Envelope-From', value: envelopeFrom });
-  return { headers: out, messageId };
+  return { headers: out, messageId, messageIdGenerated };
 }
 
 // The decoded header value of `=?utf-8?Q?Doe=2C_John?= <j@x>` reads "Doe, John <j@x>": two

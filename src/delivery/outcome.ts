@@ -16,6 +16,8 @@ export type TempFailure =
   | { kind: 'api_dns'; reason: string } // 451 4.4.3
   | { kind: 'api_rate_limited'; reason: string; retryAfterS?: number } // 451 4.4.5
   | { kind: 'api_auth'; reason: string } // 451 4.3.5: our token or account configuration
+  | { kind: 'circuit_open'; reason: string; retryInS: number } // 451 4.4.1: the API failed too often; no call made
+  | { kind: 'in_progress'; reason: string } // 451 4.3.0: the same message is being sent by another session
   | { kind: 'parse_timeout'; reason: string } // 451 4.3.0
   | { kind: 'local_error'; reason: string }; // 451 4.3.0
 
@@ -27,7 +29,8 @@ export type RecipientResult =
 
 /** The result of one DATA transaction. */
 export type MessageOutcome =
-  | { kind: 'accepted'; id: string; recipients: number; duplicate: boolean }
+  /** `skipped`: recipients not sent again because Cakemail had accepted them earlier (dedupe). */
+  | { kind: 'accepted'; id: string; recipients: number; duplicate: boolean; skipped: number }
   | { kind: 'accepted_partial'; id: string; recipients: number; refused: number }
   | { kind: 'refused'; refusal: Refusal }
   | { kind: 'api_refused'; reason: string; apiKind: 'api_invalid' | 'api_rejected' | 'api_too_large' }
@@ -51,5 +54,6 @@ export function reduceRecipients(results: readonly RecipientResult[], gatewayId:
   const only = queued.length === 1 && refused.length === 0 ? queued[0] : undefined;
   const id = only ? only.id : gatewayId;
   if (refused.length > 0) return { kind: 'accepted_partial', id, recipients: results.length, refused: refused.length };
-  return { kind: 'accepted', id, recipients: results.length, duplicate: queued.every((q) => q.duplicate) };
+  const skipped = queued.filter((q) => q.duplicate).length;
+  return { kind: 'accepted', id, recipients: results.length, duplicate: skipped === queued.length, skipped };
 }

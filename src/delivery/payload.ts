@@ -36,6 +36,8 @@ export interface BuiltMessage {
   dropped: DroppedAttachment[];
   /** The Message-ID the API receives, with its angle brackets. */
   messageId: string;
+  /** True when the message had no usable Message-ID and the gateway made one up. */
+  messageIdGenerated: boolean;
 }
 
 // content.subject has minLength 1. What mail clients show for a message without one.
@@ -51,7 +53,7 @@ export function buildMessage(input: PayloadInput, policy: PayloadPolicy): { ok: 
   if (!mapped.ok) return mapped;
 
   const newId = input.newId ?? randomUUID;
-  const { headers, messageId } = selectHeaders({
+  const { headers, messageId, messageIdGenerated } = selectHeaders({
     headers: message.headers,
     replyTo: message.replyTo,
     envelopeFrom: input.envelopeFrom,
@@ -78,7 +80,7 @@ export function buildMessage(input: PayloadInput, policy: PayloadPolicy): { ok: 
   if (controls.tracking && Object.keys(controls.tracking).length > 0) base.tracking = { ...controls.tracking };
   base.additional_headers = headers;
   if (mapped.attachments.length > 0) base.attachment = mapped.attachments;
-  return { ok: true, built: { base, dropped: mapped.dropped, messageId } };
+  return { ok: true, built: { base, dropped: mapped.dropped, messageId, messageIdGenerated } };
 }
 
 function senderOf(sender: { id: string; name?: string }): SubmitEmail['sender'] {

@@ -3,7 +3,7 @@
 // MessageOutcome; the SMTP layer turns it into a reply through the one table.
 import { randomUUID } from 'node:crypto';
 import type { CakemailClient } from '../cakemail/client.ts';
-import type { ApiResult } from '../cakemail/errors.ts';
+import { isAmbiguous, type ApiFailure, type ApiResult } from '../cakemail/errors.ts';
 import type { SenderDirectory } from '../cakemail/senders.ts';
 import type { Credential } from '../cakemail/tokens.ts';
 import type { SubmitEmail, SubmitEmailResponse } from '../cakemail/types.ts';
@@ -11,9 +11,12 @@ import type { Config } from '../config/schema.ts';
 import type { MessageParser, ParseFailure } from '../mime/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { RetryBudget } from '../resilience/budget.ts';
+import type { CallVerdict, CircuitBreaker, CircuitPermit } from '../resilience/circuit.ts';
 import { withRetry } from '../resilience/retry.ts';
 import { isAccountDenied, recipientFailure, tempFailureOf } from './api-outcome.ts';
-import { DedupeRecords } from './dedupe.ts';
+import { DedupeRecords, type MessageIdentity, type RecipientKeys } from './dedupe.ts';
+import { attemptTag, reconcile } from './reconcile.ts';
 import { inspectMessage } from './inspect.ts';
 import { reduceRecipients, type MessageOutcome, type RecipientResult } from './outcome.ts';
 import { buildMessage, forRecipient, type BuiltMessage, type PayloadPolicy } from './payload.ts';
@@ -33,8 +36,20 @@ export interface PipelineDeps {
   senders: SenderDirectory;
   client: CakemailClient;
   dedupe: DedupeRecords;
+  circuit: CircuitBreaker;
+  retryBudget: RetryBudget;
   logger: Logger;
   metrics: Metrics;
+}
+
+/** What one message's fan-out shares: deadline, identity, its log. */
+interface SendContext {
+  credential: Credential;
+  built: BuiltMessage;
+  identity: MessageIdentity;
+  deadline: number;
+  signal: AbortSignal;
+  log: Logger;
 }
 
 export class DeliveryPipeline {
@@ -92,12 +107,17 @@ export class DeliveryPipeline {
     }
 
     const gatewayId = randomUUID();
-    const digest = DedupeRecords.digest(tx.raw);
+    const identity = DedupeRecords.identity(credential.accountKey, built.built.messageIdGenerated ? null : built.built.messageId, tx.raw);
+    const ctx: SendContext = { credential, built: built.built, identity, deadline, signal, log };
     // Envelope duplicates are sent once (case-insensitive: no provider treats them apart).
     const recipients = uniqueIgnoringCase(tx.recipients);
-    const results = await mapLimit(recipients, this.#d.config.sendConcurrency, (r) =>
-      this.#sendOne(credential, built.built, r, digest, deadline, signal),
-    );
+    const results = await mapLimit(recipients, this.#d.config.sendConcurrency, (r) => this.#sendOne(ctx, r));
+    const outcome = reduceRecipients(results, gatewayId);
+    // Without a Message-ID, records live only while the message is unfinished: after a final
+    // reply, the same bytes again are a new message (a cron job's static alert, sent hourly).
+    if (identity.kind === 'anonymous' && outcome.kind !== 'temp_failure') {
+      await Promise.all(recipients.map((r) => this.#d.dedupe.forget(DedupeRecords.keys(identity, r))));
+    }
     for (const r of results) {
       this.#d.metrics.recipients.inc({ result: r.status === 'queued' && r.duplicate ? 'duplicate' : r.status });
       // Like an MTA's to=<…> lines: the trace from a gateway id to each Cakemail id.
@@ -105,32 +125,131 @@ export class DeliveryPipeline {
       else if (r.status === 'refused') log.warn({ gatewayId, to: r.recipient, reason: r.reason, apiStatus: r.apiStatus }, 'recipient refused by Cakemail');
       else log.warn({ gatewayId, to: r.recipient, failure: r.failure }, 'recipient failed temporarily');
     }
-    return reduceRecipients(results, gatewayId);
+    return outcome;
   }
 
-  async #sendOne(credential: Credential, built: BuiltMessage, recipient: string, digest: string, deadline: number, signal: AbortSignal): Promise<RecipientResult> {
-    const key = DedupeRecords.key(credential.accountKey, digest, recipient);
-    const previous = await this.#d.dedupe.accepted(key);
-    if (previous) return { recipient, status: 'queued', id: previous, duplicate: true };
+  /** One recipient: dedupe → claim → reconcile → circuit → send → record. */
+  async #sendOne(ctx: SendContext, recipient: string): Promise<RecipientResult> {
+    const keys = DedupeRecords.keys(ctx.identity, recipient);
+    const previous = await this.#d.dedupe.accepted(keys);
+    if (previous) return this.#skipped(recipient, previous);
 
-    const payload = forRecipient(built, recipient);
-    const retry = { attempts: this.#d.config.apiMaxAttempts, baseMs: this.#d.config.retryBaseMs, capMs: this.#d.config.retryCapMs };
-    const res = await withRetry(() => this.#submit(credential, payload, signal), retry, deadline, signal);
+    const tag = attemptTag();
+    const claimTtlS = Math.ceil(this.#d.config.messageDeadlineMs / 1000) + 1;
+    if ((await this.#d.dedupe.claim(keys, tag, claimTtlS)) === 'busy') {
+      return { recipient, status: 'failed', failure: { kind: 'in_progress', reason: 'claimed by another session' } };
+    }
+    try {
+      return await this.#sendClaimed(ctx, recipient, keys, tag);
+    } finally {
+      await this.#d.dedupe.release(keys);
+    }
+  }
+
+  async #sendClaimed(ctx: SendContext, recipient: string, keys: RecipientKeys, tag: string): Promise<RecipientResult> {
+    // Again under the claim: another session may have finished it since the first look.
+    const previous = await this.#d.dedupe.accepted(keys);
+    if (previous) return this.#skipped(recipient, previous);
+
+    const reconcileOn = this.#d.config.reconcile === 'on';
+    const pending = await this.#d.dedupe.ambiguous(keys);
+    if (pending.length > 0 && reconcileOn) {
+      const r = await reconcile(this.#d.client, ctx.credential, recipient, pending, ctx.signal);
+      this.#d.metrics.reconciled.inc({ result: r.kind });
+      ctx.log.info({ to: recipient, tags: pending.map((p) => p.tag), result: r.kind }, 'earlier ambiguous send looked up in the API logs');
+      if (r.kind === 'unknown') return { recipient, status: 'failed', failure: { ...tempFailureOf(r.error), reason: `could not check an earlier unanswered send: ${tempFailureOf(r.error).reason}` } };
+      if (r.kind === 'found') {
+        await this.#accepted(keys, r.id, true);
+        return this.#skipped(recipient, r.id);
+      }
+      // Absent from the logs proves little while the attempt is young: the API may still be
+      // processing it, or its logs may lag. The client comes back later.
+      const youngest = Math.max(...pending.map((p) => p.at));
+      if (Date.now() - (youngest + 1) * 1000 < this.#d.config.reconcileWaitMs) {
+        return { recipient, status: 'failed', failure: { kind: 'api_timeout', reason: 'an earlier send of this recipient is unanswered and too recent to rule out' } };
+      }
+      await this.#d.dedupe.clearAmbiguous(keys);
+    } else if (pending.length > 0) {
+      ctx.log.warn({ to: recipient }, 'sending again a recipient whose earlier send had no answer (RECONCILE=off: it may arrive twice)');
+    }
+
+    const permit = this.#d.circuit.acquire();
+    if (!permit.ok) return { recipient, status: 'failed', failure: { kind: 'circuit_open', reason: 'circuit open', retryInS: permit.retryInS } };
+    const at = Math.floor(Date.now() / 1000);
+    const payload = forRecipient(ctx.built, recipient);
+    // The tag goes out with the send, and is written down before it, so that even a crash
+    // mid-call leaves something to reconcile.
+    if (reconcileOn) {
+      payload.tags = [...(payload.tags ?? []), tag];
+      await this.#d.dedupe.addAmbiguous(keys, { tag, at });
+    }
+    const res = await this.#send(ctx, payload, permit);
     if (res.ok) {
       const { status, id } = res.value.data;
-      if (status !== 'queued') return { recipient, status: 'refused', kind: 'api_rejected', reason: `Cakemail answered status "${status}"`, apiStatus: res.status };
-      await this.#d.dedupe.remember(key, id);
+      if (status !== 'queued') {
+        if (reconcileOn) await this.#d.dedupe.clearAmbiguous(keys);
+        return { recipient, status: 'refused', kind: 'api_rejected', reason: `Cakemail answered status "${status}"`, apiStatus: res.status };
+      }
+      await this.#accepted(keys, id, reconcileOn || pending.length > 0);
       return { recipient, status: 'queued', id, duplicate: false };
     }
     // A 2xx whose body breaks the contract still means Cakemail took the message (docs/threat-model.md
     // F-19): answering 4xx would make the client send it again.
     if (res.error.kind === 'bad_response' && res.error.status >= 200 && res.error.status < 300) {
       const id = `unknown-${randomUUID()}`;
-      this.#d.logger.error({ status: res.error.status, detail: res.error.message }, 'API accepted the email with a malformed body');
-      await this.#d.dedupe.remember(key, id);
+      ctx.log.error({ status: res.error.status, detail: res.error.message }, 'API accepted the email with a malformed body');
+      await this.#accepted(keys, id, reconcileOn || pending.length > 0);
       return { recipient, status: 'queued', id, duplicate: false };
     }
+    if (isAmbiguous(res.error)) {
+      // The request went out and the answer was lost: Cakemail may have queued it. 451 (a
+      // possible duplicate beats a loss), remembered so the retry can reconcile.
+      this.#d.metrics.apiAmbiguous.inc();
+      ctx.log.warn({ to: recipient, tag: reconcileOn ? tag : undefined, failure: res.error.kind }, 'API answer lost after the request was sent: outcome ambiguous');
+      if (!reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
+    } else if (reconcileOn) {
+      // A known failure: this attempt did not send, so there is nothing to reconcile.
+      await this.#d.dedupe.clearAmbiguous(keys);
+    }
     return recipientFailure(recipient, res.error);
+  }
+
+  async #accepted(keys: RecipientKeys, id: string, clearAmbiguous: boolean): Promise<void> {
+    await this.#d.dedupe.remember(keys, id);
+    if (clearAmbiguous) await this.#d.dedupe.clearAmbiguous(keys);
+  }
+
+  #skipped(recipient: string, id: string): RecipientResult {
+    this.#d.metrics.dedupeHits.inc();
+    return { recipient, status: 'queued', id, duplicate: true };
+  }
+
+  /**
+   * Attempts with retry. The first attempt holds the circuit permit (a probe when half-open);
+   * a retry needs the process retry budget and a closed circuit, so retries never multiply
+   * an outage.
+   */
+  async #send(ctx: SendContext, payload: SubmitEmail, first: Extract<CircuitPermit, { ok: true }>): Promise<ApiResult<SubmitEmailResponse>> {
+    const c = this.#d.config;
+    const retry = { attempts: c.apiMaxAttempts, baseMs: c.retryBaseMs, capMs: c.retryCapMs };
+    let permit = first;
+    this.#d.retryBudget.recordCall();
+    const attempt = async (): Promise<ApiResult<SubmitEmailResponse>> => {
+      const res = await this.#submit(ctx.credential, payload, ctx.signal);
+      this.#d.circuit.record(verdictOf(res), permit);
+      return res;
+    };
+    const mayRetry = (): boolean => {
+      const next = this.#d.circuit.acquire();
+      if (next.ok && !next.probe && this.#d.retryBudget.tryRetry()) {
+        permit = next;
+        return true;
+      }
+      if (next.ok) this.#d.circuit.record('neutral', next);
+      this.#d.metrics.retriesDenied.inc();
+      return false;
+    };
+    return withRetry(attempt, retry, ctx.deadline, ctx.signal, mayRetry);
   }
 
   /** One attempt; a 401 gets one token renewal and one more try (docs/architecture.md#outcomes-and-replies). */
@@ -143,6 +262,17 @@ export class DeliveryPipeline {
     if (!renewed.ok) return renewed;
     return this.#d.client.submitEmail(renewed.value, payload, credential.accountId, signal);
   }
+}
+
+/** What an attempt says about the API's health: only transient failures count against it. */
+function verdictOf(res: ApiResult<unknown>): CallVerdict {
+  if (res.ok) return 'success';
+  return isTransient(res.error) ? 'transient_failure' : 'neutral';
+}
+
+function isTransient(f: ApiFailure): boolean {
+  if (f.kind === 'http') return f.status >= 500 || f.status === 429 || f.status === 408;
+  return f.kind === 'timeout' || f.kind === 'network';
 }
 
 function parseFailureOutcome(f: ParseFailure): MessageOutcome {

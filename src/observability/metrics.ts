@@ -61,6 +61,9 @@ export function createMetrics() {
     rateLimited: new Counter({ name: 'smtp_gateway_rate_limited_total', help: 'Commands answered 451 4.7.1 by a local rate limit', labelNames: ['limit'], registers: [registry] }),
     circuitState: new Gauge({ name: 'smtp_gateway_circuit_state', help: 'Cakemail API circuit breaker: 0 closed, 1 half-open, 2 open', registers: [registry] }),
     apiAmbiguous: new Counter({ name: 'smtp_gateway_api_ambiguous_total', help: 'API sends whose outcome is unknown (the request went out, no answer came back)', registers: [registry] }),
+    retriesDenied: new Counter({ name: 'smtp_gateway_retries_denied_total', help: 'API retries not made because the process retry budget was spent or the circuit opened', registers: [registry] }),
+    reconciled: new Counter({ name: 'smtp_gateway_reconcile_total', help: 'Ambiguous sends looked up in GET /v2/logs/emails (RECONCILE=on), by result', labelNames: ['result'], registers: [registry] }),
+    dedupeEvictions: new Counter({ name: 'smtp_gateway_dedupe_evictions_total', help: 'Entries evicted from the bounded in-memory state store (DEDUPE_MAX_ENTRIES)', registers: [registry] }),
   };
   return m;
 }

@@ -31,17 +31,20 @@ export function backoffMs(n: number, policy: RetryPolicy, f: ApiFailure): number
 /**
  * Run `attempt` until it succeeds, fails in a way that must not be retried, runs out of
  * attempts, or the next wait would cross `deadline` (epoch ms). Returns the last result.
+ * `mayRetry` is asked before each retry (the process retry budget, the circuit breaker).
  */
 export async function withRetry<T>(
   attempt: () => Promise<ApiResult<T>>,
   policy: RetryPolicy,
   deadline: number,
   signal?: AbortSignal,
+  mayRetry?: () => boolean,
 ): Promise<ApiResult<T>> {
   let result = await attempt();
   for (let n = 1; n < policy.attempts && !result.ok && isRetryable(result.error); n++) {
     const wait = backoffMs(n, policy, result.error);
     if (Date.now() + wait >= deadline || signal?.aborted) break;
+    if (mayRetry && !mayRetry()) break;
     await sleep(wait, signal);
     if (signal?.aborted) break;
     result = await attempt();

@@ -15,6 +15,7 @@ import {
   type HttpResult,
   type ValidationIssue,
 } from './http.ts';
+import { emailLogs } from './logs.ts';
 import { REJECTED_DOMAIN, SEED_LISTS, SEED_SENDERS, SEED_USERS, SENDERS_ACCOUNT_ID } from './seed.ts';
 import type { EmailStore } from './store.ts';
 import { newChallenge, type Grant, type TokenStore } from './tokens.ts';
@@ -28,6 +29,8 @@ export interface ApiRequest {
   /** Media type without parameters, lower-cased. */
   mediaType: string;
   body: Buffer;
+  /** The answer will not reach the client (an injected fault): recorded with a stored email. */
+  answerLost?: string;
 }
 
 export interface ApiDeps {
@@ -48,6 +51,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => HttpResult {
       return req.method === 'GET' ? withAuth(deps, req, (_r, accountId) => sender(accountId, senderMatch[1]!)) : methodNotAllowed();
     }
     if (req.path === '/v2/emails') return req.method === 'POST' ? withAuth(deps, req, (r, accountId) => submit(deps, r, accountId)) : methodNotAllowed();
+    if (req.path === '/v2/logs/emails') return req.method === 'GET' ? withAuth(deps, req, (r, accountId) => emailLogs(r.query, deps.store.list(), accountId)) : methodNotAllowed();
     return notFound();
   };
 }
@@ -234,7 +238,7 @@ function submit(deps: ApiDeps, req: ApiRequest, accountId: number): HttpResult {
   const id = randomUUID();
   const domain = payload.email.slice(payload.email.lastIndexOf('@') + 1).toLowerCase();
   const status = domain === REJECTED_DOMAIN ? 'rejected' : 'queued';
-  if (status === 'queued') deps.store.add({ id, receivedAt: new Date().toISOString(), accountId, payload, status });
+  if (status === 'queued') deps.store.add({ id, receivedAt: new Date().toISOString(), accountId, payload, status, ...(req.answerLost ? { answerLost: req.answerLost } : {}) });
   const response: SubmitEmailResponse = { email: payload.email, object: 'email', submitted: true, data: { id, status } };
   return json(201, response);
 }

@@ -33,6 +33,7 @@ export interface ReceivedEmail {
   /** Exactly the JSON received. */
   payload: SubmitEmail;
   status: 'queued';
+  answerLost?: string;
 }
 
 export interface Sandbox {
@@ -98,8 +99,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const body = await readBody(req, maxBody);
     if (!body.ok) return body.reason === 'too_large' ? finish(tooLarge(maxBody)) : log(req, path, 'aborted');
 
-    const processRequest = (): HttpResult =>
-      api({ method, path, query, authorization: req.headers.authorization, mediaType: mediaType(req), body: body.body });
+    const processRequest = (answerLost?: string): HttpResult =>
+      api({ method, path, query, authorization: req.headers.authorization, mediaType: mediaType(req), body: body.body, ...(answerLost ? { answerLost } : {}) });
 
     if (!fault) return finish(processRequest());
     if (fault.latencyMs > 0) {
@@ -112,17 +113,18 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     switch (fault.mode) {
       case 'respond':
         // Latency alone slows a normal answer; the request is still processed even if the client gave up.
-        return finish(fault.status === undefined ? processRequest() : injected(fault));
+        if (fault.status !== undefined) return finish(injected(fault));
+        return finish(processRequest(req.socket.destroyed ? 'client_gone' : undefined));
       case 'reset_after_read':
         req.socket.resetAndDestroy();
         return log(req, path, 'reset_after_read');
       case 'hang_before_commit':
         return log(req, path, 'hang_before_commit');
       case 'commit_then_hang':
-        processRequest();
+        processRequest(fault.mode);
         return log(req, path, 'commit_then_hang');
       case 'commit_then_reset':
-        processRequest();
+        processRequest(fault.mode);
         req.socket.resetAndDestroy();
         return log(req, path, 'commit_then_reset');
     }

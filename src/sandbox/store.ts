@@ -8,6 +8,12 @@ export interface StoredEmail {
   accountId: number;
   payload: SubmitEmail;
   status: 'queued';
+  /**
+   * Set when the sandbox processed the email but its answer never reached the client: the
+   * injected fault (`commit_then_hang`, `commit_then_reset`) or `client_gone` (the client gave
+   * up during injected latency). Lets a fault ledger tell the ambiguous class apart.
+   */
+  answerLost?: string;
 }
 
 export class EmailStore {

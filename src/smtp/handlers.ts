@@ -7,10 +7,12 @@ import type { DeliveryPipeline } from '../delivery/pipeline.ts';
 import type { MessageOutcome } from '../delivery/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { CircuitPermit } from '../resilience/circuit.ts';
 import { readData } from './data.ts';
 import {
   SmtpReplyError,
   badAddressSyntax,
+  circuitOpenReply,
   connectionReplies,
   invalidUtf8Address,
   nonAsciiAddress,
@@ -31,6 +33,8 @@ const ADDRESS = /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
 export interface HandlerDeps {
   tokens: TokenCache;
   pipeline: DeliveryPipeline;
+  /** The API circuit breaker, read at RCPT (never a probe slot). */
+  circuit?: { peek(): CircuitPermit };
   logger: Logger;
   metrics: Metrics;
   maxMessageBytes: number;
@@ -40,6 +44,7 @@ export class SessionHandlers {
   readonly #d: HandlerDeps;
   /** Sessions with a DATA transaction under way: shutdown waits for these. */
   readonly #busy = new Map<string, Promise<void>>();
+  #draining = false;
 
   constructor(deps: HandlerDeps) {
     this.#d = deps;
@@ -47,6 +52,16 @@ export class SessionHandlers {
 
   isBusy(sessionId: string): boolean {
     return this.#busy.has(sessionId);
+  }
+
+  /**
+   * From now on a DATA that reaches the handler is refused with 421 4.3.2 unsent. A command
+   * already read from a socket can still arrive after shutdown began (and after `settled()`
+   * found nothing to wait for); sending it then would race the process exit and leave its
+   * claim and dedupe records unwritten.
+   */
+  drain(): void {
+    this.#draining = true;
   }
 
   /** Resolves when every DATA transaction under way has answered. */
@@ -87,10 +102,20 @@ export class SessionHandlers {
   onRcptTo = (address: SMTPServerAddress, _session: SMTPServerSession, callback: Callback): void => {
     const bad = checkAddress(address.address);
     if (bad) return callback(new SmtpReplyError(bad));
+    // While the API circuit is open, refuse before the client uploads a body we cannot forward.
+    const circuit = this.#d.circuit?.peek();
+    if (circuit && !circuit.ok) {
+      return callback(new SmtpReplyError(circuitOpenReply(circuit.retryInS)));
+    }
     callback();
   };
 
   onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: Callback<string>): void => {
+    if (this.#draining) {
+      stream.resume();
+      callback(new SmtpReplyError(sessionReplies.shuttingDown));
+      return;
+    }
     const started = performance.now();
     const work = this.#transaction(stream, session).then((reply) => {
       this.#d.metrics.messages.inc({ outcome: reply.label });

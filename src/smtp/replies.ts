@@ -103,6 +103,19 @@ export function refusalReply(r: Refusal): Reply {
   }
 }
 
+/**
+ * The circuit breaker in front of the API is open: answered at RCPT, before the client uploads
+ * a body that could not be forwarded (and at DATA if it opened in between).
+ */
+export function circuitOpenReply(retryInS: number): Reply {
+  return {
+    code: 451,
+    enhanced: '4.4.1',
+    text: `Cakemail API unavailable (circuit open after repeated failures), next try in ${retryInS} s`,
+    label: 'circuit_open',
+  };
+}
+
 export function tempFailureReply(f: TempFailure): Reply {
   const reason = clean(f.reason);
   switch (f.kind) {
@@ -121,6 +134,10 @@ export function tempFailureReply(f: TempFailure): Reply {
       };
     case 'api_auth':
       return { code: 451, enhanced: '4.3.5', text: `Cakemail API refused the gateway's credentials (${reason}), try again later`, label: 'api_auth' };
+    case 'circuit_open':
+      return circuitOpenReply(f.retryInS);
+    case 'in_progress':
+      return { code: 451, enhanced: '4.3.0', text: 'This message is being delivered in another session, try again later', label: 'in_progress' };
     case 'parse_timeout':
       return { code: 451, enhanced: '4.3.0', text: `Message could not be processed in time (${reason}), try again later`, label: 'parse_timeout' };
     case 'local_error':
@@ -134,7 +151,7 @@ export function outcomeReply(o: MessageOutcome): Reply {
       return {
         code: 250,
         enhanced: '2.0.0',
-        text: `Ok: queued as ${o.id}${o.duplicate ? ' (already accepted earlier, not sent again)' : ''}`,
+        text: `Ok: queued as ${o.id}${acceptedNote(o)}`,
         label: o.duplicate ? 'duplicate' : 'accepted',
       };
     case 'accepted_partial':
@@ -151,6 +168,12 @@ export function outcomeReply(o: MessageOutcome): Reply {
     case 'temp_failure':
       return tempFailureReply(o.failure);
   }
+}
+
+function acceptedNote(o: Extract<MessageOutcome, { kind: 'accepted' }>): string {
+  if (o.duplicate) return ' (already accepted earlier, not sent again)';
+  if (o.skipped > 0) return `; ${o.skipped} of ${o.recipients} recipients already accepted earlier, not sent again`;
+  return '';
 }
 
 function apiRefusedReply(kind: 'api_invalid' | 'api_rejected' | 'api_too_large', reason: string): Reply {

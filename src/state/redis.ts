@@ -47,6 +47,10 @@ export class RedisStore implements StateStore {
     return (await this.#redis.set(this.#prefix + key, value, 'EX', ttlSeconds, 'NX')) === 'OK';
   }
 
+  async delete(key: string): Promise<void> {
+    await this.#redis.del(this.#prefix + key);
+  }
+
   async increment(key: string, ttlSeconds: number): Promise<number> {
     const k = this.#prefix + key;
     const [[, n]] = (await this.#redis.multi().incr(k).expire(k, ttlSeconds, 'NX').exec()) as [[unknown, number]];

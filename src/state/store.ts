@@ -6,6 +6,7 @@ export interface StateStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** True when the key was absent and is now set. */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  delete(key: string): Promise<void>;
   /** Increment a counter, setting its TTL when it is created; returns the new value. */
   increment(key: string, ttlSeconds: number): Promise<number>;
   close(): Promise<void>;

@@ -73,7 +73,8 @@ describe('metrics', () => {
   });
 
   test('a delivered message moves the message, recipient, API, auth, size and connection metrics', async () => {
-    const body = `From: ${DEMO_USER}\r\nSubject: metrics ${Date.now()}\r\n\r\nhello\r\n`;
+    // A Message-ID gives the message an identity, so its resend below is recognised.
+    const body = `From: ${DEMO_USER}\r\nSubject: metrics ${Date.now()}\r\nMessage-ID: <metrics-${Date.now()}@client.example>\r\n\r\nhello\r\n`;
     const c = await RawSmtp.login(gw().ports.smtps, DEMO_USER, DEMO_PASSWORD);
     assert.match(await c.transaction(DEMO_USER, ['m1@example.org', 'm2@example.org'], body), /^250 /);
     const during = await scrape(gw());

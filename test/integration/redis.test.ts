@@ -42,7 +42,8 @@ test('two gateways sharing Redis: a resend through the other one is not sent twi
   const a = await startTestGateway(prefixEnv);
   const b = await startTestGateway({ ...prefixEnv, SANDBOX_ENABLED: 'false', CAKEMAIL_API_URL: a.apiUrl });
   try {
-    const body = `From: ${DEMO_USER}\r\nSubject: fleet ${randomUUID()}\r\n\r\nonce\r\n`;
+    // A Message-ID gives the message an identity; without one a resend is a new message.
+    const body = `From: ${DEMO_USER}\r\nSubject: fleet ${randomUUID()}\r\nMessage-ID: <${randomUUID()}@client.example>\r\n\r\nonce\r\n`;
     const replies: string[] = [];
     for (const gw of [a, b]) {
       const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);

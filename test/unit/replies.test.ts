@@ -4,7 +4,7 @@ import { reduceRecipients, type RecipientResult } from '../../src/delivery/outco
 import { clean, outcomeReply, refusalReply, tempFailureReply } from '../../src/smtp/replies.ts';
 
 test('accepted names the Cakemail id with 250 2.0.0', () => {
-  const r = outcomeReply({ kind: 'accepted', id: 'abc-123', recipients: 1, duplicate: false });
+  const r = outcomeReply({ kind: 'accepted', id: 'abc-123', recipients: 1, duplicate: false, skipped: 0 });
   assert.deepEqual([r.code, r.enhanced, r.label], [250, '2.0.0', 'accepted']);
   assert.match(r.text, /queued as abc-123/);
 });
@@ -23,11 +23,23 @@ test('permanent refusals are 5xx with the reason, temporary failures 451 with th
     [tempFailureReply({ kind: 'api_rate_limited', reason: '429', retryAfterS: 2 }), 451, '4.4.5'],
     [tempFailureReply({ kind: 'api_auth', reason: '401' }), 451, '4.3.5'],
     [tempFailureReply({ kind: 'parse_timeout', reason: 'deadline' }), 451, '4.3.0'],
+    [tempFailureReply({ kind: 'circuit_open', reason: 'open', retryInS: 17 }), 451, '4.4.1'],
+    [tempFailureReply({ kind: 'in_progress', reason: 'claimed' }), 451, '4.3.0'],
   ];
   for (const [reply, code, enhanced] of cases) assert.deepEqual([reply.code, reply.enhanced], [code, enhanced], reply.label);
   assert.match(cases[0]![0].text, /<x@y\.example>/);
   assert.match(cases[4]![0].text, /content\.subject: field required/);
   assert.match(cases[9]![0].text, /retry after 2 s/);
+  assert.match(cases[12]![0].text, /next try in 17 s/);
+  assert.match(cases[13]![0].text, /being delivered in another session/);
+});
+
+test('a 250 says when recipients were skipped as already accepted', () => {
+  const all = outcomeReply({ kind: 'accepted', id: 'x', recipients: 2, duplicate: true, skipped: 2 });
+  assert.deepEqual([all.code, all.label], [250, 'duplicate']);
+  assert.match(all.text, /already accepted earlier, not sent again/);
+  const some = outcomeReply({ kind: 'accepted', id: 'gw', recipients: 3, duplicate: false, skipped: 1 });
+  assert.equal(some.text, 'Ok: queued as gw; 1 of 3 recipients already accepted earlier, not sent again');
 });
 
 test('API text is cleaned of control characters before it reaches a reply line', () => {
@@ -39,8 +51,8 @@ test('API text is cleaned of control characters before it reaches a reply line',
 const q = (recipient: string, id: string, duplicate = false): RecipientResult => ({ recipient, status: 'queued', id, duplicate });
 
 test('reduction: all queued → 250 with the Cakemail id for one recipient, the gateway id for several', () => {
-  assert.deepEqual(reduceRecipients([q('a@x', 'id-a')], 'gw'), { kind: 'accepted', id: 'id-a', recipients: 1, duplicate: false });
-  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), q('b@x', 'id-b')], 'gw'), { kind: 'accepted', id: 'gw', recipients: 2, duplicate: false });
+  assert.deepEqual(reduceRecipients([q('a@x', 'id-a')], 'gw'), { kind: 'accepted', id: 'id-a', recipients: 1, duplicate: false, skipped: 0 });
+  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), q('b@x', 'id-b')], 'gw'), { kind: 'accepted', id: 'gw', recipients: 2, duplicate: false, skipped: 0 });
   assert.equal(reduceRecipients([q('a@x', 'id-a', true)], 'gw').kind, 'accepted');
 });
 
