@@ -11,12 +11,19 @@ import { startAdmin, type AdminServer } from './http/admin.ts';
 import { createMessageParser } from './mime/parser.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { RateLimits } from './resilience/rate-limit.ts';
 import { startSandbox, type Sandbox } from './sandbox/server.ts';
+import { Authenticator } from './smtp/auth.ts';
+import { AuthGuard } from './smtp/auth-guard.ts';
+import { NegativeAuthCache } from './smtp/auth-negative-cache.ts';
+import { parseCidrs } from './smtp/cidr.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
 import { loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
+import { KeyedHash } from './state/keyed-hash.ts';
 import { MemoryStore } from './state/memory.ts';
+import { MonitoredStore, StoreHealth } from './state/monitored.ts';
 import { RedisStore } from './state/redis.ts';
 import type { StateStore } from './state/store.ts';
 
@@ -49,12 +56,32 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const client = new CakemailClient({ baseUrl: apiUrl, timeoutMs: config.apiTimeoutMs, metrics });
     const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
     const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
-    const store: StateStore = config.redisUrl ? new RedisStore(config.redisUrl) : new MemoryStore();
-    cleanups.push(() => store.close());
-    if (store instanceof RedisStore) {
-      // Not fatal: dedupe fails open while Redis is away (design.md §8), but say so at start.
-      await store.ready().catch((err: Error) => logger.warn({ err: err.message }, 'Redis not reachable at start; dedupe fails open until it is'));
+    // Memory is always up; Redis reports its connection's ups and downs (one log line each).
+    const health = new StoreHealth(metrics, logger.child({ component: 'state' }), config.redisUrl ? undefined : true);
+    const backend = config.redisUrl ? new RedisStore(config.redisUrl, config.redisKeyPrefix, (up, detail) => health.report(up, detail)) : new MemoryStore();
+    cleanups.push(() => backend.close());
+    if (backend instanceof RedisStore) {
+      // Not fatal: everything kept in the store fails open while Redis is away (design.md §8).
+      await backend.ready().catch((err: Error) => health.report(false, err.message));
     }
+    const store: StateStore = new MonitoredStore(backend, health);
+    const hash = new KeyedHash(store);
+    const trusted = parseCidrs(config.trustedCidrs);
+    if (!trusted.ok) throw new Error(`TRUSTED_CIDRS: ${trusted.error}`);
+    const auth = new Authenticator({
+      tokens,
+      guard: new AuthGuard(store, hash, {
+        maxFailuresPerIp: config.authMaxFailuresPerIp,
+        maxFailuresPerUser: config.authMaxFailuresPerUser,
+        windowS: config.authFailureWindowS,
+        blockS: config.authBlockS,
+      }),
+      negative: new NegativeAuthCache(),
+      maxFailuresPerConnection: config.authMaxFailuresPerConnection,
+      logger,
+      metrics,
+    });
+    const rateLimits = new RateLimits(store, hash, { ipPerMinute: config.rateLimitIpPerMin, accountPerMinute: config.rateLimitAccountPerMin, trusted: trusted.list });
     const parser = createMessageParser({
       workers: config.parseWorkers,
       timeoutMs: config.parseTimeoutMs,
@@ -66,7 +93,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     cleanups.push(() => parser.close());
     const dedupe = new DedupeRecords(store, config.dedupeTtlS, logger, metrics);
     const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, logger, metrics });
-    const handlers = new SessionHandlers({ tokens, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
+    const handlers = new SessionHandlers({ auth, rateLimits, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
     const servers = createListeners(config, tls, handlers, logger, metrics);

@@ -2,6 +2,7 @@
 // line of documentation. README's configuration table is generated from this list
 // (`smtp-gateway config --markdown`), so the docs cannot drift from the code.
 import { z } from 'zod';
+import { parseCidrs } from '../smtp/cidr.ts';
 
 const MiB = 1024 * 1024;
 
@@ -11,6 +12,12 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const optionalString = z.string().min(1).optional();
+const cidrList = optionalString.refine((v) => v === undefined || parseCidrs(v).ok, {
+  error: (issue) => {
+    const r = parseCidrs(String(issue.input));
+    return r.ok ? 'invalid CIDR list' : r.error;
+  },
+});
 
 interface Field<S extends z.ZodType> {
   env: string;
@@ -65,9 +72,20 @@ export const fields = {
   parseHeapMb: field({ env: 'PARSE_HEAP_MB', schema: positiveInt, default: '256', doc: 'Heap cap of a MIME parse worker (MiB).' }),
   parseWorkers: field({ env: 'PARSE_WORKERS', schema: positiveInt.max(64), default: '2', doc: 'MIME parse worker threads.' }),
 
+  // Protection against abuse (docs/security.md)
+  authMaxFailuresPerConnection: field({ env: 'AUTH_MAX_FAILURES_PER_CONNECTION', schema: positiveInt, default: '3', doc: 'Failed AUTH attempts on one connection; the last one is answered 421 4.7.0 and the connection closed.' }),
+  authMaxFailuresPerIp: field({ env: 'AUTH_MAX_FAILURES_PER_IP', schema: positiveInt, default: '10', doc: 'Failed AUTH attempts from one client IP (IPv6: its /64) within AUTH_FAILURE_WINDOW_S that block it for AUTH_BLOCK_S.' }),
+  authMaxFailuresPerUser: field({ env: 'AUTH_MAX_FAILURES_PER_USER', schema: positiveInt, default: '20', doc: 'Failed AUTH attempts for one username within the window; then, for AUTH_BLOCK_S, only IPs that logged in as that user in the last 24 h may try it.' }),
+  authFailureWindowS: field({ env: 'AUTH_FAILURE_WINDOW_S', schema: positiveInt, default: '600', doc: 'Window in which AUTH failures are counted, per IP and per username (s).' }),
+  authBlockS: field({ env: 'AUTH_BLOCK_S', schema: positiveInt, default: '900', doc: 'How long a blocked IP (421 4.7.0 at connect, 454 4.7.0 at AUTH, the right password included) or locked username stays so (s).' }),
+  rateLimitIpPerMin: field({ env: 'RATE_LIMIT_IP_PER_MIN', schema: z.coerce.number().int().min(0), default: '0', doc: 'Messages (MAIL commands) per minute per client IP, as a token bucket of that size; more get 451 4.7.1. 0: off.' }),
+  rateLimitAccountPerMin: field({ env: 'RATE_LIMIT_ACCOUNT_PER_MIN', schema: z.coerce.number().int().min(0), default: '0', doc: 'Messages (MAIL commands) per minute per Cakemail account, as a token bucket of that size; more get 451 4.7.1. 0: off.' }),
+  trustedCidrs: field({ env: 'TRUSTED_CIDRS', schema: cidrList, doc: 'Comma-separated client networks (e.g. `10.0.0.0/8,2001:db8::/32`) exempt from rate limits, never from AUTH blocks. Unset: none.' }),
+
   // State
   redisUrl: field({ env: 'REDIS_URL', schema: z.url().optional(), secret: true, doc: 'Redis for fleet-wide state (dedupe records). Unset: in-process memory.' }),
   dedupeTtlS: field({ env: 'DEDUPE_TTL_S', schema: positiveInt, default: '86400', doc: 'How long an accepted recipient is remembered so that a client\'s resend is not sent twice (s).' }),
+  redisKeyPrefix: field({ env: 'REDIS_KEY_PREFIX', schema: z.string().min(1).max(100).regex(/^[\x21-\x7e]+$/), default: 'smtpgw:', doc: 'Prefix of every Redis key, so several gateways or environments can share one Redis.' }),
 
   // Sandbox
   sandboxHost: field({ env: 'SANDBOX_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address of the embedded Cakemail API sandbox and its web inbox.' }),

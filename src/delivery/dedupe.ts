@@ -49,7 +49,7 @@ export class DedupeRecords {
   }
 
   #failOpen(op: string, err: unknown): void {
-    this.#metrics.stateStoreErrors.inc({ op });
-    this.#logger.warn({ op, err: (err as Error).message }, 'state store unavailable: dedupe fails open');
+    // Counted (state_store_errors_total) and logged once per outage by the store's monitor.
+    this.#logger.debug({ op, err: (err as Error).message }, 'state store unavailable: dedupe fails open');
   }
 }

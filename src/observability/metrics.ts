@@ -29,6 +29,9 @@ export function createMetrics() {
     attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Attachments dropped by ATTACHMENT_POLICY=drop', labelNames: ['reason'], registers: [registry] }),
     parseFailures: new Counter({ name: 'smtp_gateway_parse_failures_total', help: 'MIME parses that failed', labelNames: ['kind'], registers: [registry] }),
     stateStoreErrors: new Counter({ name: 'smtp_gateway_state_store_errors_total', help: 'State store operations that failed (fail-open)', labelNames: ['op'], registers: [registry] }),
+    stateStoreUp: new Gauge({ name: 'smtp_gateway_state_store_up', help: 'State store reachable (1) or not (0); while 0, limits, blocks and dedupe fail open', registers: [registry] }),
+    authBlocked: new Counter({ name: 'smtp_gateway_auth_blocked_total', help: 'AUTH attempts refused or connections closed by the brute-force limits, by scope (ip, user, connection)', labelNames: ['scope'], registers: [registry] }),
+    rateLimited: new Counter({ name: 'smtp_gateway_rate_limited_total', help: 'MAIL commands refused by a rate limit (451 4.7.1), by limit (ip, account)', labelNames: ['limit'], registers: [registry] }),
   };
   return m;
 }

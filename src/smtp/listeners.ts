@@ -50,7 +50,7 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
       metrics.connectionsTotal.inc({ listener: name });
       metrics.connections.inc({ listener: name });
       logger.debug({ session: session.id, listener: name, remote: session.remoteAddress }, 'connection');
-      callback();
+      handlers.onConnect(session, callback);
     },
     onClose: (session) => {
       metrics.connections.dec({ listener: name });

@@ -5,14 +5,28 @@ interface Entry {
   expiresAt: number;
 }
 
+export interface MemoryStoreOptions {
+  /**
+   * Most entries held (DEDUPE_MAX_ENTRIES). Past it the oldest-written entry is evicted, so a
+   * process without Redis cannot grow without bound; an evicted dedupe record can only turn
+   * into a duplicate send, never a loss (docs/security.md).
+   */
+  maxEntries?: number;
+  onEvict?: () => void;
+}
+
 /** Single-process store. Expired entries are swept lazily and by a periodic unref'd timer. */
 export class MemoryStore implements StateStore {
   readonly #entries = new Map<string, Entry>();
   readonly #now: () => number;
   readonly #sweeper: NodeJS.Timeout;
+  readonly #max: number;
+  readonly #onEvict: (() => void) | undefined;
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = Date.now, opts: MemoryStoreOptions = {}) {
     this.#now = now;
+    this.#max = opts.maxEntries ?? Number.POSITIVE_INFINITY;
+    this.#onEvict = opts.onEvict;
     this.#sweeper = setInterval(() => this.#sweep(), 60_000);
     this.#sweeper.unref();
   }
@@ -22,7 +36,26 @@ export class MemoryStore implements StateStore {
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    // Re-inserted so the Map's order stays the write order that eviction relies on.
+    if (!this.#entries.delete(key)) this.#makeRoom();
     this.#entries.set(key, { value, expiresAt: this.#now() + ttlSeconds * 1000 });
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#entries.delete(key);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #makeRoom(): void {
+    while (this.#entries.size >= this.#max) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done) return;
+      this.#entries.delete(oldest.value);
+      this.#onEvict?.();
+    }
   }
 
   async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
@@ -34,8 +67,28 @@ export class MemoryStore implements StateStore {
   async increment(key: string, ttlSeconds: number): Promise<number> {
     const current = this.#live(key);
     const next = (current ? Number(current.value) : 0) + 1;
+    // A new counter takes room like any entry: one per client IP must not grow without bound.
+    if (!current) this.#makeRoom();
     this.#entries.set(key, { value: String(next), expiresAt: current?.expiresAt ?? this.#now() + ttlSeconds * 1000 });
     return next;
+  }
+
+  async ttlMs(key: string): Promise<number | null> {
+    const e = this.#live(key);
+    return e ? e.expiresAt - this.#now() : null;
+  }
+
+  async takeToken(key: string, capacity: number, refillPerMinute: number): Promise<number> {
+    const now = this.#now();
+    const perMs = refillPerMinute / 60_000;
+    const current = this.#live(key);
+    const [stored, at] = current ? current.value.split(':').map(Number) : [capacity, now];
+    const tokens = Math.min(capacity, (stored ?? capacity) + (now - (at ?? now)) * perMs);
+    if (tokens < 1) return Math.ceil((1 - tokens) / perMs);
+    const left = tokens - 1;
+    // Kept until the bucket would be full again; a missing bucket is a full one.
+    await this.set(key, `${left}:${now}`, Math.ceil((capacity - left) / perMs / 1000) + 1);
+    return 0;
   }
 
   async close(): Promise<void> {
