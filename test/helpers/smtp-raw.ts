@@ -6,22 +6,26 @@ export class RawSmtp {
   #socket: net.Socket | tls.TLSSocket;
   #buffer = '';
   #waiters: (() => void)[] = [];
+  /** The server's first reply (220 greeting, or a 421 refusal). */
+  greeting = '';
 
   private constructor(socket: net.Socket | tls.TLSSocket) {
     this.#socket = socket;
     this.#attach(socket);
   }
 
-  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<RawSmtp> {
+  /** `from`: a loopback source address (any of 127.0.0.0/8), to play several client IPs. */
+  static async connect(port: number, opts: { tls?: boolean; from?: string } = {}): Promise<RawSmtp> {
+    const local = opts.from ? { localAddress: opts.from } : {};
     const socket = opts.tls
-      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
-      : net.connect({ port, host: '127.0.0.1' });
+      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...local })
+      : net.connect({ port, host: '127.0.0.1', ...local });
     await new Promise<void>((resolve, reject) => {
       socket.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
     });
     const c = new RawSmtp(socket);
-    await c.reply();
+    c.greeting = await c.reply();
     return c;
   }
 
@@ -77,8 +81,8 @@ export class RawSmtp {
   }
 
   /** Connect over implicit TLS, EHLO and AUTH PLAIN; throws unless AUTH succeeded. */
-  static async login(port: number, user: string, pass: string): Promise<RawSmtp> {
-    const c = await RawSmtp.connect(port, { tls: true });
+  static async login(port: number, user: string, pass: string, from?: string): Promise<RawSmtp> {
+    const c = await RawSmtp.connect(port, { tls: true, ...(from ? { from } : {}) });
     await c.cmd('EHLO client.example');
     const auth = await c.authPlain(user, pass);
     if (!auth.startsWith('235 ')) throw new Error(`AUTH failed: ${auth}`);
@@ -103,6 +107,13 @@ export class RawSmtp {
 
   async authPlain(user: string, pass: string): Promise<string> {
     return this.cmd(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`);
+  }
+
+  /** Resolves when the server has closed the connection (or after `timeoutMs`: false). */
+  async closed(timeoutMs = 3000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#socket.destroyed && !this.#socket.readableEnded && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return this.#socket.destroyed || this.#socket.readableEnded;
   }
 
   close(): void {
