@@ -34,6 +34,18 @@ test('three failures on one connection: 535, 535, then 421 4.7.0 and the connect
   assert.equal(await tokenCalls(), 3);
 });
 
+test('60 guesses pipelined in one write, then the right password: two 535, one 421, and nothing after it is read', async () => {
+  const c = await open('127.0.0.15');
+  const b64 = (u: string, p: string) => Buffer.from(`\0${u}\0${p}`).toString('base64');
+  const lines = Array.from({ length: 60 }, (_, i) => `AUTH PLAIN ${b64('u@example.com', `wrong${i}`)}\r\n`).join('');
+  c.write(lines + `AUTH PLAIN ${b64(DEMO_USER, DEMO_PASSWORD)}\r\n`);
+  assert.match(await c.reply(), /^535 5\.7\.8 /);
+  assert.match(await c.reply(), /^535 5\.7\.8 /);
+  assert.match(await c.reply(), /^421 4\.7\.0 /);
+  assert.equal(await c.reply(), '(closed)');
+  assert.equal(await tokenCalls(), 3);
+});
+
 test('the same wrong password again within a minute: 535 without asking Cakemail again', async () => {
   const first = await open('127.0.0.12');
   assert.match(await first.authPlain('app@example.com', 'stale-password'), /^535 5\.7\.8 /);

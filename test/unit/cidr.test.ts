@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { loadConfig } from '../../src/config/load.ts';
 import { logText } from '../../src/observability/log-text.ts';
 import { clientKey, parseCidrs } from '../../src/smtp/cidr.ts';
 
@@ -33,4 +34,12 @@ test('logText: bounded, control characters replaced', () => {
   assert.equal(logText('user@example.com'), 'user@example.com');
   assert.equal(logText('a\r\nb\u0000c\u001b[2J'), 'a??b?c?[2J');
   assert.equal(logText('x'.repeat(100)), `${'x'.repeat(64)}...(100 chars)`);
+});
+
+test('TRUSTED_CIDRS is validated at start, naming the bad entry', () => {
+  const r = loadConfig({ TRUSTED_CIDRS: '10.0.0.0/8,300.1.2.3/8' });
+  assert.equal(r.ok, false);
+  assert.match(r.ok ? '' : r.errors.join('\n'), /^TRUSTED_CIDRS="10\.0\.0\.0\/8,300\.1\.2\.3\/8": "300\.1\.2\.3\/8" is not an IP address or CIDR network$/m);
+  const ok = loadConfig({ TRUSTED_CIDRS: '10.0.0.0/8, ::1' });
+  assert.ok(ok.ok);
 });
