@@ -59,7 +59,9 @@ export class SessionHandlers {
   onConnect = (session: SMTPServerSession, callback: Callback): void => {
     void this.#d.auth.refuseAtConnect(session.remoteAddress).then((refusal) => {
       if (refusal) {
-        this.#log(session).warn({ remote: session.remoteAddress, result: refusal.label }, 'connection refused: IP blocked after failed logins');
+        // Counted (auth_blocked_total{scope="ip"}); the block itself was logged once when it
+        // began, and a blocked client reconnecting in a loop must not flood the log.
+        this.#log(session).debug({ remote: session.remoteAddress, result: refusal.label }, 'connection refused: IP blocked after failed logins');
         return callback(new SmtpReplyError(refusal));
       }
       callback();
