@@ -24,7 +24,11 @@ export interface AuthLimits {
   blockS: number;
 }
 
-export type AuthCheck = { ok: true } | { ok: false; scope: 'ip' | 'user'; retryS: number };
+/**
+ * `reserved`: the attempt was counted against the IP before Cakemail is asked (see check());
+ * give it back with released() unless it fails.
+ */
+export type AuthCheck = { ok: true; reserved: boolean } | { ok: false; scope: 'ip' | 'user'; retryS: number };
 
 export interface FailureResult {
   /** This failure blocked the IP. */
@@ -50,23 +54,49 @@ export class AuthGuard {
     return ms === null ? null : seconds(ms);
   }
 
-  /** Before asking Cakemail: is this IP, or this username from this IP, refused? */
+  /**
+   * Before asking Cakemail: is this IP, or this username from this IP, refused? An attempt that
+   * may go ahead is counted against the IP now, as if it will fail: otherwise many parallel
+   * connections would all pass the check before the first failure is counted, and one IP
+   * would get more than AUTH_MAX_FAILURES_PER_IP passwords checked.
+   */
   async check(ip: string, username: string): Promise<AuthCheck> {
     const ipLeft = await this.ipBlockedFor(ip);
     if (ipLeft !== null) return { ok: false, scope: 'ip', retryS: ipLeft };
     const user = await this.#userKey(username);
-    if (user === null) return { ok: true };
-    const lockMs = await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
-    if (lockMs === null) return { ok: true };
-    const vouched = await this.#safe(() => this.#store.get(`auth:good:${user}:${clientKey(ip)}`), '1');
-    return vouched ? { ok: true } : { ok: false, scope: 'user', retryS: seconds(lockMs) };
+    if (user !== null) {
+      const lockMs = await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
+      if (lockMs !== null) {
+        const vouched = await this.#safe(() => this.#store.get(`auth:good:${user}:${clientKey(ip)}`), '1');
+        if (!vouched) return { ok: false, scope: 'user', retryS: seconds(lockMs) };
+      }
+    }
+    const key = `auth:ipfail:${clientKey(ip)}`;
+    const counted = await this.#safe(() => this.#store.increment(key, this.#l.windowS), null);
+    if (counted === null) return { ok: true, reserved: false };
+    if (counted > this.#l.maxFailuresPerIp) {
+      // The limit is taken by attempts still waiting for Cakemail: refuse this one, uncounted.
+      await this.#safe(() => this.#store.increment(key, this.#l.windowS, -1), 0);
+      const windowMs = await this.#safe(() => this.#store.ttlMs(key), null);
+      return { ok: false, scope: 'ip', retryS: seconds(windowMs ?? this.#l.windowS * 1000) };
+    }
+    return { ok: true, reserved: true };
   }
 
-  /** Cakemail refused the credentials. */
-  async failed(ip: string, username: string): Promise<FailureResult> {
+  /** The attempt did not fail (success, MFA, token service down): not a failure of this IP. */
+  async released(ip: string, check: AuthCheck): Promise<void> {
+    if (!check.ok || !check.reserved) return;
+    // Once blocked, the counter was reset: giving back to it would start the next one below 0.
+    if ((await this.ipBlockedFor(ip)) !== null) return;
+    await this.#safe(() => this.#store.increment(`auth:ipfail:${clientKey(ip)}`, this.#l.windowS, -1), 0);
+  }
+
+  /** Cakemail refused the credentials (the IP's count already holds this attempt when reserved). */
+  async failed(ip: string, username: string, check: AuthCheck): Promise<FailureResult> {
     const result: FailureResult = { ipBlocked: false, userLocked: false };
     const ipKey = clientKey(ip);
-    const ipFailures = await this.#safe(() => this.#store.increment(`auth:ipfail:${ipKey}`, this.#l.windowS), 0);
+    const by = check.ok && check.reserved ? 0 : 1;
+    const ipFailures = await this.#safe(() => this.#store.increment(`auth:ipfail:${ipKey}`, this.#l.windowS, by), 0);
     if (ipFailures >= this.#l.maxFailuresPerIp) {
       await this.#safe(() => this.#store.set(`auth:ipblock:${ipKey}`, '1', this.#l.blockS), undefined);
       // Counting starts again after the block, rather than re-blocking at the next failure.

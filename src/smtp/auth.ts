@@ -5,7 +5,7 @@ import type { Credential, TokenCache } from '../cakemail/tokens.ts';
 import { logText } from '../observability/log-text.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { AuthGuard } from './auth-guard.ts';
+import type { AuthCheck, AuthGuard } from './auth-guard.ts';
 import type { NegativeAuthCache } from './auth-negative-cache.ts';
 import { authConnectionLimit, authIpBlocked, authUserLocked, sessionReplies, type Reply } from './replies.ts';
 
@@ -62,10 +62,11 @@ export class Authenticator {
 
     if (this.#d.negative.has(a.username, a.password)) {
       // Same answer as Cakemail gave a moment ago, without asking it again.
-      return this.#invalid(a, { ...who, cached: true });
+      return this.#invalid(a, gate, { ...who, cached: true });
     }
 
     const res = await this.#d.tokens.authenticate(a.username, a.password);
+    if (res.ok || res.reason !== 'invalid') await this.#d.guard.released(a.remote, gate);
     if (res.ok) {
       await this.#d.guard.succeeded(a.remote, a.username);
       this.#d.metrics.auth.inc({ result: 'ok' });
@@ -85,13 +86,13 @@ export class Authenticator {
       return { ok: false, reply: sessionReplies.authMfa, delayMs: AUTH_FAILURE_DELAY_MS };
     }
     this.#d.negative.add(a.username, a.password);
-    return this.#invalid(a, { ...who, detail: res.detail });
+    return this.#invalid(a, gate, { ...who, detail: res.detail });
   }
 
   /** Wrong credentials: counted per IP and per username, answered 535 (or 421 on the last). */
-  async #invalid(a: AuthAttempt, fields: Record<string, unknown>): Promise<AuthDecision> {
+  async #invalid(a: AuthAttempt, gate: AuthCheck, fields: Record<string, unknown>): Promise<AuthDecision> {
     a.log.warn({ ...fields, result: sessionReplies.authInvalid.label }, 'authentication failed');
-    const counted = await this.#d.guard.failed(a.remote, a.username);
+    const counted = await this.#d.guard.failed(a.remote, a.username, gate);
     if (counted.ipBlocked) a.log.warn({ remote: a.remote }, 'client IP blocked after too many failed logins');
     if (counted.userLocked) a.log.warn({ username: fields.username }, 'username locked to its known IPs after too many failed logins');
     return this.#failure(a, sessionReplies.authInvalid);

@@ -64,9 +64,9 @@ export class MemoryStore implements StateStore {
     return true;
   }
 
-  async increment(key: string, ttlSeconds: number): Promise<number> {
+  async increment(key: string, ttlSeconds: number, by = 1): Promise<number> {
     const current = this.#live(key);
-    const next = (current ? Number(current.value) : 0) + 1;
+    const next = (current ? Number(current.value) : 0) + by;
     // A new counter takes room like any entry: one per client IP must not grow without bound.
     if (!current) this.#makeRoom();
     this.#entries.set(key, { value: String(next), expiresAt: current?.expiresAt ?? this.#now() + ttlSeconds * 1000 });

@@ -56,7 +56,7 @@ export class MonitoredStore implements StateStore {
   set = (key: string, value: string, ttlSeconds: number) => this.#run('set', () => this.#inner.set(key, value, ttlSeconds));
   setIfAbsent = (key: string, value: string, ttlSeconds: number) => this.#run('setIfAbsent', () => this.#inner.setIfAbsent(key, value, ttlSeconds));
   delete = (key: string) => this.#run('delete', () => this.#inner.delete(key));
-  increment = (key: string, ttlSeconds: number) => this.#run('increment', () => this.#inner.increment(key, ttlSeconds));
+  increment = (key: string, ttlSeconds: number, by?: number) => this.#run('increment', () => this.#inner.increment(key, ttlSeconds, by));
   ttlMs = (key: string) => this.#run('ttlMs', () => this.#inner.ttlMs(key));
   takeToken = (key: string, capacity: number, refillPerMinute: number) => this.#run('takeToken', () => this.#inner.takeToken(key, capacity, refillPerMinute));
 

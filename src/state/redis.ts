@@ -85,9 +85,9 @@ export class RedisStore implements StateStore {
     await this.#redis.del(this.#prefix + key);
   }
 
-  async increment(key: string, ttlSeconds: number): Promise<number> {
+  async increment(key: string, ttlSeconds: number, by = 1): Promise<number> {
     const k = this.#prefix + key;
-    const [[, n]] = (await this.#redis.multi().incr(k).expire(k, ttlSeconds, 'NX').exec()) as [[unknown, number]];
+    const [[, n]] = (await this.#redis.multi().incrby(k, by).expire(k, ttlSeconds, 'NX').exec()) as [[unknown, number]];
     return n;
   }
 

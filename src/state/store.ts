@@ -9,8 +9,8 @@ export interface StateStore {
   /** True when the key was absent and is now set. */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   delete(key: string): Promise<void>;
-  /** Increment a counter, setting its TTL when it is created; returns the new value. */
-  increment(key: string, ttlSeconds: number): Promise<number>;
+  /** Increment a counter (by 1, or `by`), setting its TTL when it is created; returns the new value. */
+  increment(key: string, ttlSeconds: number, by?: number): Promise<number>;
   /** Milliseconds until the key expires; null when it is absent. A block is `set` + `ttlMs`. */
   ttlMs(key: string): Promise<number | null>;
   /**

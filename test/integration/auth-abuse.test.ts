@@ -90,6 +90,15 @@ test('AUTH_MAX_FAILURES_PER_IP failures block the IP: 421 at connect, 454 at AUT
   after.close();
 });
 
+test('20 parallel guesses from one IP: exactly AUTH_MAX_FAILURES_PER_IP reach Cakemail, the rest get 454 4.7.0', async () => {
+  const conns = await Promise.all(Array.from({ length: 20 }, () => open('127.0.0.16')));
+  const replies = await Promise.all(conns.map((c, i) => c.authPlain(`parallel${i}@example.com`, `guess-${i}`)));
+  for (const c of conns) c.close();
+  assert.equal(replies.filter((r) => r.startsWith('535 5.7.8 ')).length, 4, replies.join('\n'));
+  assert.equal(replies.filter((r) => /^454 4\.7\.0 Too many failed logins from your IP address/.test(r)).length, 16, replies.join('\n'));
+  assert.equal(await tokenCalls(), 4);
+});
+
 test('a distributed guesser locks the username for new IPs only: the application server that logged in before keeps working', async () => {
   const user = 'demo@example.com';
   // The application server logs in as usual before the attack.
