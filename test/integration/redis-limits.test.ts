@@ -57,7 +57,8 @@ test('two gateways sharing Redis: an IP blocked on one is blocked on the other, 
     for (const r of (await Promise.all([fail(a, 1), fail(b, 2)])).flat()) assert.match(r, /^535 /);
     for (const gw of [a, b]) {
       const c = await RawSmtp.connect(gw.ports.smtps, { tls: true, from: '127.0.0.60' });
-      assert.match(c.greeting, /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in (29|30) s$/);
+      const m = /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in (\d+) s$/.exec(c.greeting);
+      assert.ok(m && Number(m[1]) > 10 && Number(m[1]) <= 30, c.greeting);
       c.close();
     }
 
