@@ -102,7 +102,8 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 test('Redis killed: limits fail open (mail and logins go on), counted, ONE log line; back: enforced again', { skip: skipWithout('redis-server', 'redis-server') }, async () => {
-  const port = randomInt(40_000, 60_000);
+  // Above Linux's ephemeral range (32768-60999), so no outgoing socket already holds it.
+  const port = randomInt(61_000, 65_000);
   let redis = await startPrivateRedis(port);
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
