@@ -2,7 +2,10 @@
 // real Redis in test/integration/redis.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pino } from 'pino';
+import { createMetrics } from '../../src/observability/metrics.ts';
 import { MemoryStore } from '../../src/state/memory.ts';
+import { MonitoredStore, StoreHealth } from '../../src/state/monitored.ts';
 
 function clock() {
   let t = 1_000_000;
@@ -56,4 +59,36 @@ test('bounded: new counters and buckets evict the oldest entry past maxEntries, 
   assert.equal(s.size, 100);
   assert.equal(evicted, 100);
   await s.close();
+});
+
+test('MonitoredStore: failures counted per operation, one log line per change of state, errors rethrown', async () => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+  const metrics = createMetrics();
+  let down = false;
+  const inner = new MemoryStore();
+  const flaky = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function' || prop === 'close') return typeof v === 'function' ? v.bind(target) : v;
+      return (...args: unknown[]) => (down ? Promise.reject(new Error('connection lost')) : (v as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
+  const store = new MonitoredStore(flaky, new StoreHealth(metrics, logger, true));
+  await store.set('k', 'v', 60);
+  down = true;
+  for (let i = 0; i < 50; i++) await assert.rejects(store.get('k'), /connection lost/);
+  await assert.rejects(store.takeToken('b', 1, 1));
+  down = false;
+  assert.equal(await store.get('k'), 'v');
+  const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+  assert.deepEqual(msgs, [
+    'state store unreachable: failing open (no dedupe, auth limits or rate limits) until it is back',
+    'state store reachable again: limits, blocks and dedupe enforced',
+  ]);
+  const text = await metrics.registry.metrics();
+  assert.match(text, /smtp_gateway_state_store_errors_total\{op="get"\} 50/);
+  assert.match(text, /smtp_gateway_state_store_errors_total\{op="takeToken"\} 1/);
+  assert.match(text, /smtp_gateway_state_store_up 1/);
+  await store.close();
 });
