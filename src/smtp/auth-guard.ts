@@ -25,10 +25,11 @@ export interface AuthLimits {
 }
 
 /**
- * `reserved`: the attempt was counted against the IP before Cakemail is asked (see check());
- * give it back with released() unless it fails.
+ * An attempt allowed to ask Cakemail has been counted in advance, as if it will fail (see
+ * check()): `ipKey` and `userKey` name the counters it was added to (null: not counted, the
+ * store was unreachable). released() gives the counts back unless it fails.
  */
-export type AuthCheck = { ok: true; reserved: boolean } | { ok: false; scope: 'ip' | 'user'; retryS: number };
+export type AuthCheck = { ok: true; ipKey: string | null; userKey: string | null } | { ok: false; scope: 'ip' | 'user'; retryS: number };
 
 export interface FailureResult {
   /** This failure blocked the IP. */
@@ -56,59 +57,74 @@ export class AuthGuard {
 
   /**
    * Before asking Cakemail: is this IP, or this username from this IP, refused? An attempt that
-   * may go ahead is counted against the IP now, as if it will fail: otherwise many parallel
-   * connections would all pass the check before the first failure is counted, and one IP
-   * would get more than AUTH_MAX_FAILURES_PER_IP passwords checked.
+   * may go ahead is counted now, against its IP and its username, as if it will fail:
+   * otherwise many parallel connections (or a botnet's many IPs) would all pass the check
+   * before the first failure is counted, and more passwords than the limits allow would be
+   * checked.
    */
   async check(ip: string, username: string): Promise<AuthCheck> {
     const ipLeft = await this.ipBlockedFor(ip);
     if (ipLeft !== null) return { ok: false, scope: 'ip', retryS: ipLeft };
+    const client = clientKey(ip);
     const user = await this.#userKey(username);
+    let vouched = true;
     if (user !== null) {
-      const lockMs = await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
-      if (lockMs !== null) {
-        const vouched = await this.#safe(() => this.#store.get(`auth:good:${user}:${clientKey(ip)}`), '1');
-        if (!vouched) return { ok: false, scope: 'user', retryS: seconds(lockMs) };
-      }
+      vouched = (await this.#safe(() => this.#store.get(`auth:good:${user}:${client}`), '1')) !== null;
+      const lockMs = vouched ? null : await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
+      if (lockMs !== null) return { ok: false, scope: 'user', retryS: seconds(lockMs) };
     }
-    const key = `auth:ipfail:${clientKey(ip)}`;
-    const counted = await this.#safe(() => this.#store.increment(key, this.#l.windowS), null);
-    if (counted === null) return { ok: true, reserved: false };
-    if (counted > this.#l.maxFailuresPerIp) {
+
+    const ipKey = `auth:ipfail:${client}`;
+    const ipCount = await this.#safe(() => this.#store.increment(ipKey, this.#l.windowS), null);
+    if (ipCount !== null && ipCount > this.#l.maxFailuresPerIp) {
       // The limit is taken by attempts still waiting for Cakemail: refuse this one, uncounted.
-      await this.#safe(() => this.#store.increment(key, this.#l.windowS, -1), 0);
-      const windowMs = await this.#safe(() => this.#store.ttlMs(key), null);
-      return { ok: false, scope: 'ip', retryS: seconds(windowMs ?? this.#l.windowS * 1000) };
+      await this.#add(ipKey, -1);
+      return { ok: false, scope: 'ip', retryS: await this.#windowLeft(ipKey) };
     }
-    return { ok: true, reserved: true };
+    const userKey = user === null ? null : `auth:userfail:${user}`;
+    const userCount = userKey === null ? null : await this.#safe(() => this.#store.increment(userKey, this.#l.windowS), null);
+    // An IP that logged in as this user recently is never refused for the username's sake.
+    if (userKey !== null && userCount !== null && userCount > this.#l.maxFailuresPerUser && !vouched) {
+      await this.#add(userKey, -1);
+      if (ipCount !== null) await this.#add(ipKey, -1);
+      return { ok: false, scope: 'user', retryS: await this.#windowLeft(userKey) };
+    }
+    return { ok: true, ipKey: ipCount === null ? null : ipKey, userKey: userCount === null ? null : userKey };
   }
 
-  /** The attempt did not fail (success, MFA, token service down): not a failure of this IP. */
-  async released(ip: string, check: AuthCheck): Promise<void> {
-    if (!check.ok || !check.reserved) return;
-    // Once blocked, the counter was reset: giving back to it would start the next one below 0.
-    if ((await this.ipBlockedFor(ip)) !== null) return;
-    await this.#safe(() => this.#store.increment(`auth:ipfail:${clientKey(ip)}`, this.#l.windowS, -1), 0);
+  /** The attempt did not fail (success, MFA, token service down): its counts are given back. */
+  async released(ip: string, username: string, check: AuthCheck): Promise<void> {
+    if (!check.ok) return;
+    // Once blocked or locked, the counter was reset: giving back to it would start the next
+    // one below zero.
+    if (check.ipKey && (await this.ipBlockedFor(ip)) === null) await this.#add(check.ipKey, -1);
+    if (check.userKey) {
+      const user = await this.#userKey(username);
+      const locked = user === null ? null : await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
+      if (locked === null) await this.#add(check.userKey, -1);
+    }
   }
 
-  /** Cakemail refused the credentials (the IP's count already holds this attempt when reserved). */
+  /** Cakemail refused the credentials; blocks the IP or locks the username at their limits. */
   async failed(ip: string, username: string, check: AuthCheck): Promise<FailureResult> {
     const result: FailureResult = { ipBlocked: false, userLocked: false };
-    const ipKey = clientKey(ip);
-    const by = check.ok && check.reserved ? 0 : 1;
-    const ipFailures = await this.#safe(() => this.#store.increment(`auth:ipfail:${ipKey}`, this.#l.windowS, by), 0);
+    const counted = check.ok ? check : { ipKey: null, userKey: null };
+    const ipKey = `auth:ipfail:${clientKey(ip)}`;
+    // Counted in advance (add 0 reads the count), or now if the store was away then.
+    const ipFailures = await this.#safe(() => this.#store.increment(ipKey, this.#l.windowS, counted.ipKey ? 0 : 1), 0);
     if (ipFailures >= this.#l.maxFailuresPerIp) {
-      await this.#safe(() => this.#store.set(`auth:ipblock:${ipKey}`, '1', this.#l.blockS), undefined);
+      await this.#safe(() => this.#store.set(`auth:ipblock:${clientKey(ip)}`, '1', this.#l.blockS), undefined);
       // Counting starts again after the block, rather than re-blocking at the next failure.
-      await this.#safe(() => this.#store.delete(`auth:ipfail:${ipKey}`), undefined);
+      await this.#safe(() => this.#store.delete(ipKey), undefined);
       result.ipBlocked = true;
     }
     const user = await this.#userKey(username);
     if (user !== null) {
-      const userFailures = await this.#safe(() => this.#store.increment(`auth:userfail:${user}`, this.#l.windowS), 0);
+      const userKey = `auth:userfail:${user}`;
+      const userFailures = await this.#safe(() => this.#store.increment(userKey, this.#l.windowS, counted.userKey ? 0 : 1), 0);
       if (userFailures >= this.#l.maxFailuresPerUser) {
         await this.#safe(() => this.#store.set(`auth:userlock:${user}`, '1', this.#l.blockS), undefined);
-        await this.#safe(() => this.#store.delete(`auth:userfail:${user}`), undefined);
+        await this.#safe(() => this.#store.delete(userKey), undefined);
         result.userLocked = true;
       }
     }
@@ -125,6 +141,15 @@ export class AuthGuard {
   /** Case and surrounding space do not make a new username to guess against. */
   #userKey(username: string): Promise<string | null> {
     return this.#safe(() => this.#hash.of(username.trim().toLowerCase()), null);
+  }
+
+  #add(key: string, by: number): Promise<number> {
+    return this.#safe(() => this.#store.increment(key, this.#l.windowS, by), 0);
+  }
+
+  async #windowLeft(key: string): Promise<number> {
+    const ms = await this.#safe(() => this.#store.ttlMs(key), null);
+    return seconds(ms ?? this.#l.windowS * 1000);
   }
 
   async #safe<T>(fn: () => Promise<T>, fallback: T): Promise<T> {

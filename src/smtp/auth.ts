@@ -66,7 +66,7 @@ export class Authenticator {
     }
 
     const res = await this.#d.tokens.authenticate(a.username, a.password);
-    if (res.ok || res.reason !== 'invalid') await this.#d.guard.released(a.remote, gate);
+    if (res.ok || res.reason !== 'invalid') await this.#d.guard.released(a.remote, a.username, gate);
     if (res.ok) {
       await this.#d.guard.succeeded(a.remote, a.username);
       this.#d.metrics.auth.inc({ result: 'ok' });

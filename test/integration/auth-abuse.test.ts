@@ -99,6 +99,15 @@ test('20 parallel guesses from one IP: exactly AUTH_MAX_FAILURES_PER_IP reach Ca
   assert.equal(await tokenCalls(), 4);
 });
 
+test('12 IPs guessing one username at once: exactly AUTH_MAX_FAILURES_PER_USER reach Cakemail, the rest get 454 4.7.0', async () => {
+  const conns = await Promise.all(Array.from({ length: 12 }, (_, i) => open(`127.0.1.${i + 1}`)));
+  const replies = await Promise.all(conns.map((c, i) => c.authPlain('botnet-target@example.com', `guess-${i}`)));
+  for (const c of conns) c.close();
+  assert.equal(replies.filter((r) => r.startsWith('535 5.7.8 ')).length, 5, replies.join('\n'));
+  assert.equal(replies.filter((r) => /^454 4\.7\.0 Too many failed logins for this username/.test(r)).length, 7, replies.join('\n'));
+  assert.equal(await tokenCalls(), 5);
+});
+
 test('a distributed guesser locks the username for new IPs only: the application server that logged in before keeps working', async () => {
   const user = 'demo@example.com';
   // The application server logs in as usual before the attack.
