@@ -13,6 +13,7 @@ const gw = useTestGateway({
   AUTH_MAX_FAILURES_PER_USER: '5',
   AUTH_FAILURE_WINDOW_S: '60',
   AUTH_BLOCK_S: String(BLOCK_S),
+  TRUSTED_CIDRS: '127.0.0.17/32',
 });
 
 const tokenCalls = async () => (await sandboxRequests(gw()))['POST /token'] ?? 0;
@@ -106,6 +107,19 @@ test('12 IPs guessing one username at once: exactly AUTH_MAX_FAILURES_PER_USER r
   assert.equal(replies.filter((r) => r.startsWith('535 5.7.8 ')).length, 5, replies.join('\n'));
   assert.equal(replies.filter((r) => /^454 4\.7\.0 Too many failed logins for this username/.test(r)).length, 7, replies.join('\n'));
   assert.equal(await tokenCalls(), 5);
+});
+
+test('a trusted network (TRUSTED_CIDRS) is blocked like any other after too many failures', async () => {
+  await Promise.all(
+    [1, 2].map(async (n) => {
+      const c = await open('127.0.0.17');
+      for (const x of ['a', 'b']) assert.match(await c.authPlain('trusted@example.com', `guess-${n}-${x}`), /^535 /);
+      c.close();
+    }),
+  );
+  const refused = await RawSmtp.connect(gw().ports.smtps, { tls: true, from: '127.0.0.17' });
+  assert.match(refused.greeting, /^421 4\.7\.0 Too many failed logins from your IP address/);
+  refused.close();
 });
 
 test('a distributed guesser locks the username for new IPs only: the application server that logged in before keeps working', async () => {
