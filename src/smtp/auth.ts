@@ -56,7 +56,9 @@ export class Authenticator {
     if (!gate.ok) {
       this.#d.metrics.authBlocked.inc({ scope: gate.scope });
       const reply = gate.scope === 'ip' ? authIpBlocked(gate.retryS, false) : authUserLocked(gate.retryS);
-      a.log.warn({ ...who, result: reply.label, retryS: gate.retryS }, 'authentication refused by brute-force limits');
+      // Counted (auth_blocked_total); the block or lock was logged once when it began, and an
+      // attacker retrying against it must not flood the log.
+      a.log.debug({ ...who, result: reply.label, retryS: gate.retryS }, 'authentication refused by brute-force limits');
       return this.#failure(a, reply);
     }
 
