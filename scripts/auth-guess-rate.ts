@@ -35,7 +35,7 @@ async function attacker(gw: Gateway, from: string, user: string, deadline: numbe
   while (Date.now() < deadline) {
     let c: RawSmtp;
     try {
-      c = await RawSmtp.connect(gw.ports.smtps, { tls: true, from });
+      c = await RawSmtp.connect(gw.ports.smtps, { tls: true, localAddress: from });
     } catch {
       t.other++;
       await new Promise((r) => setTimeout(r, 200));

@@ -5,6 +5,7 @@ import { SenderDirectory } from './cakemail/senders.ts';
 import { TokenCache } from './cakemail/tokens.ts';
 import { sandboxEnabled } from './config/load.ts';
 import type { Config } from './config/schema.ts';
+import { listenError } from './config/startup-error.ts';
 import { DedupeRecords } from './delivery/dedupe.ts';
 import { DeliveryPipeline } from './delivery/pipeline.ts';
 import { startAdmin, type AdminServer } from './http/admin.ts';
@@ -16,9 +17,10 @@ import { startSandbox, type Sandbox } from './sandbox/server.ts';
 import { Authenticator } from './smtp/auth.ts';
 import { AuthGuard } from './smtp/auth-guard.ts';
 import { NegativeAuthCache } from './smtp/auth-negative-cache.ts';
-import { parseCidrs } from './smtp/cidr.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
+import { Admission } from './smtp/admission.ts';
+import { cidrMatcher } from './smtp/cidr.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
 import { loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
 import { KeyedHash } from './state/keyed-hash.ts';
@@ -35,7 +37,7 @@ export interface Gateway {
   tls: TlsMaterial;
   metrics: Metrics;
   isReady(): boolean;
-  /** Graceful drain (design.md §8): not ready → stop accepting → settle in-flight → close. */
+  /** Graceful drain (docs/architecture.md#state-and-scale): not ready → stop accepting → settle in-flight → close. */
   shutdown(): Promise<void>;
 }
 
@@ -48,26 +50,26 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   try {
     let sandbox: Sandbox | undefined;
     if (sandboxEnabled(config)) {
-      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) });
+      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) }).catch((err: unknown) => {
+        throw listenError(err, { what: 'Cakemail API sandbox', hostSetting: 'SANDBOX_HOST', portSetting: 'SANDBOX_PORT', host: config.sandboxHost, port: config.sandboxPort });
+      });
       cleanups.push(() => sandbox?.close());
     }
     const apiUrl = sandbox ? sandbox.url : (config.apiUrl as string);
 
     const client = new CakemailClient({ baseUrl: apiUrl, timeoutMs: config.apiTimeoutMs, metrics });
-    const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
+    const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, onSizeChange: (n) => metrics.tokenCacheEntries.set(n), ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
     const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
     // Memory is always up; Redis reports its connection's ups and downs (one log line each).
     const health = new StoreHealth(metrics, logger.child({ component: 'state' }), config.redisUrl ? undefined : true);
     const backend = config.redisUrl ? new RedisStore(config.redisUrl, config.redisKeyPrefix, (up, detail) => health.report(up, detail)) : new MemoryStore();
     cleanups.push(() => backend.close());
     if (backend instanceof RedisStore) {
-      // Not fatal: everything kept in the store fails open while Redis is away (design.md §8).
+      // Not fatal: everything kept in the store fails open while Redis is away (docs/architecture.md#state-and-scale).
       await backend.ready().catch((err: Error) => health.report(false, err.message));
     }
     const store: StateStore = new MonitoredStore(backend, health);
     const hash = new KeyedHash(store);
-    const trusted = parseCidrs(config.trustedCidrs);
-    if (!trusted.ok) throw new Error(`TRUSTED_CIDRS: ${trusted.error}`);
     const auth = new Authenticator({
       tokens,
       guard: new AuthGuard(store, hash, {
@@ -81,7 +83,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger,
       metrics,
     });
-    const rateLimits = new RateLimits(store, hash, { ipPerMinute: config.rateLimitIpPerMin, accountPerMinute: config.rateLimitAccountPerMin, trusted: trusted.list });
+    const rateLimits = new RateLimits(store, hash, { ipPerMinute: config.rateLimitIpPerMin, accountPerMinute: config.rateLimitAccountPerMin, trusted: cidrMatcher(config.trustedCidrs) });
     const parser = createMessageParser({
       workers: config.parseWorkers,
       timeoutMs: config.parseTimeoutMs,
@@ -96,7 +98,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const handlers = new SessionHandlers({ auth, rateLimits, pipeline, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
-    const servers = createListeners(config, tls, handlers, logger, metrics);
+    const admission = new Admission({
+      maxConnections: config.maxConnections,
+      maxPerIp: config.maxConnectionsPerIp,
+      trusted: cidrMatcher(config.trustedCidrs),
+      logger,
+      metrics,
+    });
+    cleanups.push(() => admission.close());
+    const servers = createListeners(config, tls, handlers, admission, logger, metrics);
     if (config.tlsCertFile && config.tlsKeyFile) {
       const stop = watchTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsReloadIntervalMs, (m) => {
         servers.submission.updateSecureContext(tlsPolicy(m));
@@ -104,17 +114,26 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       }, logger);
       cleanups.push(stop);
     }
-    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort);
+    // A failed bind names the setting that chose the address or port (startup-error.ts).
+    const smtpTarget = (what: string, portSetting: string, port: number) => ({ what, hostSetting: 'SMTP_HOST', portSetting, host: config.smtpHost, port });
+    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort).catch((err: unknown) => {
+      throw listenError(err, smtpTarget('SMTP submission listener', 'SMTP_SUBMISSION_PORT', config.submissionPort));
+    });
     listeners.push(servers.submission);
-    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort);
+    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort).catch((err: unknown) => {
+      throw listenError(err, smtpTarget('SMTPS listener', 'SMTP_SMTPS_PORT', config.smtpsPort));
+    });
     listeners.push(servers.smtps);
-    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining);
+    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining).catch((err: unknown) => {
+      throw listenError(err, { what: 'admin HTTP server', hostSetting: 'ADMIN_HOST', portSetting: 'ADMIN_PORT', host: config.adminHost, port: config.adminPort });
+    });
     cleanups.push(() => admin.close());
 
     let shutdownPromise: Promise<void> | undefined;
     const shutdown = () =>
       (shutdownPromise ??= (async () => {
         draining = true;
+        admission.drain();
         logger.info('draining: readiness false, no new connections');
         const closing = listeners.map(close);
         const idle = listeners.reduce((n, l) => n + l.closeIdle((id) => handlers.isBusy(id)), 0);

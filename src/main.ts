@@ -2,6 +2,7 @@
 import { startGateway } from './app.ts';
 import { configMarkdown, describeConfig, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
+import { describeStartupError, isStartupError, listenError } from './config/startup-error.ts';
 import { createLogger } from './observability/logger.ts';
 import { startSandbox } from './sandbox/server.ts';
 import { DEMO } from './sandbox/seed.ts';
@@ -87,7 +88,9 @@ async function serve(config: Config): Promise<number> {
 
 async function sandboxOnly(config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
-  const sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger });
+  const sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger }).catch((err: unknown) => {
+    throw listenError(err, { what: 'Cakemail API sandbox', hostSetting: 'SANDBOX_HOST', portSetting: 'SANDBOX_PORT', host: config.sandboxHost, port: config.sandboxPort });
+  });
   process.stderr.write(`Cakemail API sandbox: ${sandbox.url} (web inbox at ${sandbox.url}/; login ${DEMO.username} / ${DEMO.password})\n`);
   return waitForSignal(() => sandbox.close());
 }
@@ -115,7 +118,12 @@ function waitForSignal(stop: () => Promise<void>): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`fatal: ${err.stack ?? err.message}\n`);
+    // The operator needs the setting and the fix; a stack trace only with LOG_LEVEL=debug.
+    const debug = ['debug', 'trace'].includes(process.env.LOG_LEVEL ?? '');
+    if (isStartupError(err)) process.stderr.write(describeStartupError(err));
+    else process.stderr.write(`Cannot start: ${err.message}\n`);
+    if (debug) process.stderr.write(`${(err.cause as Error | undefined)?.stack ?? err.stack ?? ''}\n`);
+    else if (!isStartupError(err)) process.stderr.write('  (set LOG_LEVEL=debug for the stack trace)\n');
     process.exit(1);
   },
 );

@@ -1,4 +1,4 @@
-// API failures as typed values. The API's error bodies come in two shapes (cakemail-api.md §5):
+// API failures as typed values. The API's error bodies come in two shapes (docs/cakemail-api.md §5):
 // the documented `{detail: [{msg, loc, type, code}]}` and FastAPI's bare `{detail: "..."}`.
 
 export type ApiFailure =

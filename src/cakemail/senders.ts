@@ -1,5 +1,5 @@
 // The account's confirmed senders, so that a From address becomes a `sender.id`
-// (cakemail-api.md §7.3). Cached per account with a TTL; a miss on a list older than
+// (docs/cakemail-api.md §7.3). Cached per account with a TTL; a miss on a list older than
 // MISS_REFRESH_MS refetches once, so a sender confirmed a minute ago works without a restart.
 import type { ApiResult } from './errors.ts';
 import type { CakemailClient } from './client.ts';

@@ -1,4 +1,4 @@
-// SMTP credentials → Cakemail bearer tokens (design.md §5). Tokens are cached per process,
+// SMTP credentials → Cakemail bearer tokens (docs/architecture.md#credentials-and-accounts). Tokens are cached per process,
 // keyed by an HMAC of username and password under a key that is random per process: the cache
 // never holds a plaintext password as a key, and a key is useless outside this process.
 // Passwords and tokens stay in memory only; nothing here logs them.
@@ -27,6 +27,8 @@ export interface TokenCacheOptions {
   /** Sub-account to act for; sent as account_id. */
   accountId?: number;
   now?: () => number;
+  /** Told the number of cached logins whenever it changes (the token_cache_entries gauge). */
+  onSizeChange?: (entries: number) => void;
 }
 
 /** What a session holds after AUTH: who it is and how to get a valid bearer. */
@@ -60,7 +62,7 @@ export class Credential {
 
   /**
    * The same login acting for another (sub-)account, chosen per message: the token stays the
-   * login's own and every call carries `account_id` (cakemail-api.md §2.5, mechanism 2), so
+   * login's own and every call carries `account_id` (docs/cakemail-api.md §2.5, mechanism 2), so
    * the API itself decides whether this login may use that account.
    */
   forAccount(accountId: number): Credential {
@@ -74,6 +76,7 @@ export class TokenCache {
   readonly #marginMs: number;
   readonly #accountId: number | undefined;
   readonly #now: () => number;
+  readonly #onSizeChange: (entries: number) => void;
   readonly #hmacKey = randomBytes(32);
   readonly #entries = new Map<string, TokenEntry>();
   /** Single flight: concurrent sessions with the same credentials share one token call. */
@@ -84,6 +87,7 @@ export class TokenCache {
     this.#marginMs = opts.refreshMarginMs;
     this.#accountId = opts.accountId;
     this.#now = opts.now ?? Date.now;
+    this.#onSizeChange = opts.onSizeChange ?? (() => {});
   }
 
   async authenticate(username: string, password: string, signal?: AbortSignal): Promise<AuthOutcome> {
@@ -106,7 +110,7 @@ export class TokenCache {
     return { ok: true, status: res.status, value: res.value.accessToken };
   }
 
-  // A PAT is the bearer itself (cakemail-api.md §2.6). One cheap call proves it is valid
+  // A PAT is the bearer itself (docs/cakemail-api.md §2.6). One cheap call proves it is valid
   // before AUTH succeeds, so a wrong PAT gets 535 at AUTH rather than 451 after DATA.
   async #authenticatePat(key: string, username: string, pat: string, signal?: AbortSignal): Promise<AuthOutcome> {
     if (!this.#entries.has(key)) {
@@ -138,7 +142,7 @@ export class TokenCache {
       // anything else (API down) is reported as it is.
       if (!refreshed.ok && !(refreshed.error.kind === 'http' && refreshed.error.status >= 400 && refreshed.error.status < 500)) return refreshed;
     }
-    this.#entries.delete(key);
+    if (this.#entries.delete(key)) this.#onSizeChange(this.#entries.size);
     const grant = { kind: 'password' as const, username, password, ...(this.#accountId !== undefined ? { accountId: this.#accountId } : {}) };
     const res = await this.#client.token(grant, signal);
     if (!res.ok) return res;
@@ -165,6 +169,7 @@ export class TokenCache {
     }
     this.#entries.delete(key);
     this.#entries.set(key, entry);
+    this.#onSizeChange(this.#entries.size);
   }
 
   #hmac(username: string, password: string): string {

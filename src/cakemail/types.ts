@@ -1,4 +1,4 @@
-// The Cakemail API contract as the gateway uses it (cakemail-api.md §2, §3, §7). The sandbox
+// The Cakemail API contract as the gateway uses it (docs/cakemail-api.md §2, §3, §7). The sandbox
 // validates against the same shapes, so one file states what both sides agree on.
 
 export const ATTACHMENT_TYPES = ['csv', 'doc', 'docx', 'calendar', 'jpeg', 'pdf', 'png', 'xls', 'xlsx'] as const;

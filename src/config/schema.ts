@@ -2,7 +2,7 @@
 // line of documentation. README's configuration table is generated from this list
 // (`smtp-gateway config --markdown`), so the docs cannot drift from the code.
 import { z } from 'zod';
-import { parseCidrs } from '../smtp/cidr.ts';
+import { parseCidrList } from '../smtp/cidr.ts';
 
 const MiB = 1024 * 1024;
 
@@ -12,12 +12,17 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const optionalString = z.string().min(1).optional();
-const cidrList = optionalString.refine((v) => v === undefined || parseCidrs(v).ok, {
-  error: (issue) => {
-    const r = parseCidrs(String(issue.input));
-    return r.ok ? 'invalid CIDR list' : r.error;
-  },
-});
+const nonNegativeInt = z.coerce.number().int().min(0);
+/** A comma-separated CIDR list (IPv4 and IPv6; a bare address is one host); unset = empty. */
+const cidrList = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    const parsed = parseCidrList(text);
+    if (parsed.ok) return parsed.cidrs;
+    ctx.addIssue({ code: 'custom', message: `not a CIDR: ${parsed.invalid.join(', ')}` });
+    return z.NEVER;
+  });
 
 interface Field<S extends z.ZodType> {
   env: string;
@@ -44,8 +49,16 @@ export const fields = {
   tlsReloadIntervalMs: field({ env: 'TLS_RELOAD_INTERVAL_MS', schema: positiveInt, default: '10000', doc: 'How often the certificate files are checked for changes (ms).' }),
   maxMessageBytes: field({ env: 'MAX_MESSAGE_BYTES', schema: positiveInt, default: String(10 * MiB), doc: 'Largest message accepted (SIZE in EHLO); larger gets 552 5.3.4 with no API call.' }),
   maxRecipients: field({ env: 'MAX_RECIPIENTS', schema: positiveInt.max(1000), default: '100', doc: 'Envelope recipients per message; the next RCPT gets 452 4.5.3.' }),
-  maxConnections: field({ env: 'MAX_CONNECTIONS', schema: positiveInt, default: '1000', doc: 'Concurrent SMTP connections per process; more get 421.' }),
+  maxConnections: field({ env: 'MAX_CONNECTIONS', schema: positiveInt, default: '1000', doc: 'Concurrent SMTP connections per process, both listeners together; more get 421 4.3.2.' }),
   idleTimeoutMs: field({ env: 'SMTP_IDLE_TIMEOUT_MS', schema: positiveInt, default: '300000', doc: 'An SMTP session idle this long is closed with 421 4.4.2 (ms).' }),
+  maxConnectionsPerIp: field({ env: 'MAX_CONNECTIONS_PER_IP', schema: positiveInt, default: '20', doc: 'Concurrent connections per client address (IPv6: per /64) in one process; more get 421 4.7.0 at the greeting.' }),
+  trustedCidrs: field({ env: 'TRUSTED_CIDRS', schema: cidrList, doc: 'Comma-separated CIDRs (IPv4/IPv6) exempt from the per-IP connection cap and the rate limits (never from AUTH blocks).' }),
+  proxyProtocolCidrs: field({ env: 'PROXY_PROTOCOL_CIDRS', schema: cidrList, doc: 'Load balancers that must send a PROXY protocol v1/v2 header; its client address then counts. Any other peer sending one is refused.' }),
+  tlsHandshakeTimeoutMs: field({ env: 'TLS_HANDSHAKE_TIMEOUT_MS', schema: positiveInt, default: '10000', doc: 'Implicit TLS and STARTTLS handshakes (and a PROXY header) must complete within this; else the connection is closed (ms).' }),
+  commandTimeoutMs: field({ env: 'SMTP_COMMAND_TIMEOUT_MS', schema: positiveInt, default: '300000', doc: 'One command line, from its first byte to its CRLF, however slowly it trickles; then 421 4.4.2 (ms).' }),
+  dataMinRate: field({ env: 'DATA_MIN_RATE_BYTES_PER_S', schema: nonNegativeInt, default: '500', doc: 'After DATA_RATE_GRACE_MS, message data slower than this on average gets 421 4.4.2 (bytes/s; 0 = off).' }),
+  dataRateGraceMs: field({ env: 'DATA_RATE_GRACE_MS', schema: nonNegativeInt, default: '30000', doc: 'Time a DATA transfer gets before DATA_MIN_RATE_BYTES_PER_S applies (ms).' }),
+  sessionMaxMs: field({ env: 'SESSION_MAX_MS', schema: positiveInt, default: '1800000', doc: 'Longest SMTP session; then 421 4.4.2 once no message is being answered (ms).' }),
 
   // Cakemail API
   apiUrl: field({ env: 'CAKEMAIL_API_URL', schema: z.url().optional(), doc: 'Cakemail API base URL (https://api.cakemail.dev). Unset: the embedded sandbox is started and used.' }),
@@ -68,9 +81,9 @@ export const fields = {
   mimeMaxDepth: field({ env: 'MIME_MAX_DEPTH', schema: positiveInt, default: '10', doc: 'Deepest MIME nesting accepted; deeper gets 554 5.6.0.' }),
   mimeMaxParts: field({ env: 'MIME_MAX_PARTS', schema: positiveInt, default: '1000', doc: 'Most MIME parts accepted; more gets 554 5.6.0.' }),
   mimeMaxHeaderBytes: field({ env: 'MIME_MAX_HEADER_BYTES', schema: positiveInt, default: String(1 * MiB), doc: 'Largest header block accepted; larger gets 554 5.6.0.' }),
-  parseTimeoutMs: field({ env: 'PARSE_TIMEOUT_MS', schema: positiveInt, default: '5000', doc: 'CPU deadline of one MIME parse; the worker is killed and the reply is 451 4.3.0 (ms).' }),
+  parseTimeoutMs: field({ env: 'PARSE_TIMEOUT_MS', schema: positiveInt, default: '5000', doc: 'Deadline of one MIME parse, queue wait included; the worker is killed and the reply is 451 4.3.0, or 554 5.6.0 when the same message overran before (ms).' }),
   parseHeapMb: field({ env: 'PARSE_HEAP_MB', schema: positiveInt, default: '256', doc: 'Heap cap of a MIME parse worker (MiB).' }),
-  parseWorkers: field({ env: 'PARSE_WORKERS', schema: positiveInt.max(64), default: '2', doc: 'MIME parse worker threads.' }),
+  parseWorkers: field({ env: 'PARSE_WORKERS', schema: z.coerce.number().int().min(0).max(64), default: '0', doc: 'MIME parse worker threads; 0 = one per core (os.availableParallelism()), at least 2 (one small-message lane, one large).' }),
 
   // Protection against abuse (docs/security.md)
   authMaxFailuresPerConnection: field({ env: 'AUTH_MAX_FAILURES_PER_CONNECTION', schema: positiveInt, default: '3', doc: 'Failed AUTH attempts on one connection; the last one is answered 421 4.7.0 and the connection closed.' }),
@@ -80,7 +93,6 @@ export const fields = {
   authBlockS: field({ env: 'AUTH_BLOCK_S', schema: positiveInt, default: '900', doc: 'How long a blocked IP (421 4.7.0 at connect, 454 4.7.0 at AUTH, the right password included) or locked username stays so (s).' }),
   rateLimitIpPerMin: field({ env: 'RATE_LIMIT_IP_PER_MIN', schema: z.coerce.number().int().min(0), default: '0', doc: 'Messages (MAIL commands) per minute per client IP, as a token bucket of that size; more get 451 4.7.1. 0: off.' }),
   rateLimitAccountPerMin: field({ env: 'RATE_LIMIT_ACCOUNT_PER_MIN', schema: z.coerce.number().int().min(0), default: '0', doc: 'Messages (MAIL commands) per minute per Cakemail account, as a token bucket of that size; more get 451 4.7.1. 0: off.' }),
-  trustedCidrs: field({ env: 'TRUSTED_CIDRS', schema: cidrList, doc: 'Comma-separated client networks (e.g. `10.0.0.0/8,2001:db8::/32`) exempt from rate limits, never from AUTH blocks. Unset: none.' }),
 
   // State
   redisUrl: field({ env: 'REDIS_URL', schema: z.url().optional(), secret: true, doc: 'Redis for fleet-wide state (dedupe records). Unset: in-process memory.' }),

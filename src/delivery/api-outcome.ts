@@ -1,10 +1,10 @@
-// What one API failure means for the SMTP client (design.md §7, threats.md §4.2): only the
+// What one API failure means for the SMTP client (docs/architecture.md#outcomes-and-replies, docs/threat-model.md#faults-in-front-of-the-api): only the
 // sender's own problems (400/422 content, 413 size, `rejected`) are permanent; everything
 // that is ours or the API's is a 4xx so the client keeps the message and retries.
 import type { ApiFailure } from '../cakemail/errors.ts';
 import type { RecipientResult, TempFailure } from './outcome.ts';
 
-/** Cakemail's "access to the requested account denied" code, returned as HTTP 400 (cakemail-api.md §2.5). */
+/** Cakemail's "access to the requested account denied" code, returned as HTTP 400 (docs/cakemail-api.md §2.5). */
 const ACCOUNT_DENIED = 8004;
 
 /** The API refused the `account_id` asked for (code 8004 as HTTP 400, or 403). */

@@ -1,4 +1,4 @@
-// MIME attachments → the API's `attachment[]` (cakemail-api.md §3.1): only nine types, a strict
+// MIME attachments → the API's `attachment[]` (docs/cakemail-api.md §3.1): only nine types, a strict
 // file-name pattern, strict base64. Deciding the type, naming the file, and applying the policy
 // and size limits all happen here; payload.ts only assembles the result.
 import { ATTACHMENT_FILENAME_PATTERN, type AttachmentType } from '../cakemail/types.ts';
@@ -16,6 +16,9 @@ export interface DroppedAttachment {
   filename: string;
   contentType: string;
   reason: string;
+  /** Why it was left out, the label of smtp_gateway_attachments_dropped_total: by
+   *  ATTACHMENT_POLICY=drop, an alternative body format, or a detached signature. */
+  kind: 'policy' | 'alternative' | 'signature';
 }
 
 export interface AttachmentPolicy {
@@ -138,18 +141,25 @@ export function mapAttachments(parts: readonly ParsedAttachment[], policy: Attac
   for (const part of withoutDuplicateInvites(parts)) {
     const label = describe(part);
     const type = attachmentType(part.contentType, part.filename);
-    if (!type && isBodyAlternative(part)) {
+    if (part.role === 'alternative') {
       // Not an attachment in the sender's eyes (text/enriched, text/watch-html, text/x-amp-html
       // beside the text and HTML bodies): the API has no field for it, so it is left out whatever
       // the policy, and listed so the omission is logged.
-      dropped.push({ filename: '', contentType: part.contentType, reason: `${label} is an alternative body format Cakemail has no field for` });
+      dropped.push({ filename: '', contentType: part.contentType, reason: `${label} is an alternative body format Cakemail has no field for`, kind: 'alternative' });
+      continue;
+    }
+    if (part.role === 'signature') {
+      // Cakemail composes the message it sends, so a detached signature could never verify on
+      // the recipient's side (docs/message-mapping.md §5): the signed content is delivered, the
+      // signature is left out whatever the policy, and listed so the omission is logged.
+      dropped.push({ filename: part.filename ?? '', contentType: part.contentType, reason: `${label} is a detached signature that cannot verify once Cakemail re-composes the message`, kind: 'signature' });
       continue;
     }
     if (!type && !part.filename && part.content.byteLength === 0) continue; // an empty unnamed part carries nothing
     if (!type) {
       const reason = `${label} is not a type Cakemail accepts; allowed: ${ALLOWED_EXTENSIONS}`;
       if (policy.attachmentPolicy === 'reject') return { ok: false, refusal: { kind: 'attachment_refused', reason } };
-      dropped.push({ filename: part.filename ?? '', contentType: part.contentType, reason });
+      dropped.push({ filename: part.filename ?? '', contentType: part.contentType, reason, kind: 'policy' });
       continue;
     }
     const size = part.content.byteLength;
@@ -194,10 +204,6 @@ function withoutDuplicateInvites(parts: readonly ParsedAttachment[]): ParsedAtta
     }
   }
   return out;
-}
-
-function isBodyAlternative(part: ParsedAttachment): boolean {
-  return part.contentType.startsWith('text/') && !part.filename && part.disposition !== 'attachment';
 }
 
 function quoted(part: ParsedAttachment): string {

@@ -1,4 +1,4 @@
-// Gateway control headers (design.md §6): the Cakemail relay dialect, plus the tag and tracking
+// Gateway control headers (docs/architecture.md#message-to-api-mapping): the Cakemail relay dialect, plus the tag and tracking
 // headers of the relays applications migrate from (SendGrid, Mailgun, Postmark, Mandrill, SES), so
 // an application changes only its SMTP host. Control headers are consumed here and never forwarded
 // (headers.ts strips every name in CONTROL_HEADER_NAMES). A value the gateway cannot honour is
@@ -19,7 +19,7 @@ export interface Controls {
   senderId?: string;
   listId?: number;
   emailType?: EmailType;
-  /** `X-Account-Id` / `X-Cakemail-Account-Id` (design.md §5): the sub-account to send as. */
+  /** `X-Account-Id` / `X-Cakemail-Account-Id` (docs/architecture.md#credentials-and-accounts): the sub-account to send as. */
   accountId?: number;
   tags: string[];
   tracking?: Tracking;
@@ -41,7 +41,7 @@ interface Draft {
 const MAX_INT32 = 2 ** 31 - 1;
 
 const HANDLERS: Record<string, Apply> = {
-  // Cakemail relay dialect (cakemail-api.md §7.3).
+  // Cakemail relay dialect (docs/cakemail-api.md §7.3).
   'x-sender-id': (v, c) => single(c, 'senderId', /^[A-Za-z0-9._:-]{1,128}$/.test(v) ? v : undefined, 'not a sender id'),
   'x-list-id': (v, c) => single(c, 'listId', positiveInt(v), 'not a positive list id'),
   'x-email-api-type': (v, c) => single(c, 'emailType', emailType(v), 'expected "transactional" or "marketing"'),

@@ -1,8 +1,8 @@
-// "No duplicates on retry" (design.md §2): once Cakemail queued a message for a recipient, a
+// "No duplicates on retry" (docs/architecture.md#semantics-that-never-bend): once Cakemail queued a message for a recipient, a
 // record keyed by SHA-256 of (account, exact DATA bytes, recipient) says so for 24 h. A client
 // that resends after a lost 250, or after a 451 that followed partial success, gets those
 // recipients skipped. The store failing must not stop mail: it fails open (a possible
-// duplicate beats refusing all mail), counted and logged (threats.md F-23).
+// duplicate beats refusing all mail), counted and logged (docs/threat-model.md F-23).
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -33,7 +33,9 @@ export class DedupeRecords {
   /** The Cakemail id already accepted for this key, if any. */
   async accepted(key: string): Promise<string | null> {
     try {
-      return await this.#store.get(key);
+      const id = await this.#store.get(key);
+      if (id !== null) this.#metrics.dedupeHits.inc();
+      return id;
     } catch (err) {
       this.#failOpen('get', err);
       return null;

@@ -1,4 +1,4 @@
-// Which header fields travel to Cakemail as `additional_headers` (design.md §6, cakemail-api.md
+// Which header fields travel to Cakemail as `additional_headers` (docs/architecture.md#message-to-api-mapping, docs/cakemail-api.md
 // §3.6). An allowlist: threading and list headers the recipient's client needs, and the sender's
 // own X-* headers. Everything else is either represented by a payload field (From, Subject, the
 // body's Content-*), composed by Cakemail when it sends (Date, MIME-Version, Received, DKIM), or
@@ -82,7 +82,7 @@ export function selectHeaders(input: HeaderInput): { headers: ApiHeader[]; messa
     messageId = input.generatedMessageId();
     out.push({ name: 'Message-ID', value: messageId });
   }
-  // Cakemail's own relay convention (cakemail-api.md §3.6): the envelope sender travels as a header.
+  // Cakemail's own relay convention (docs/cakemail-api.md §3.6): the envelope sender travels as a header.
   const envelopeFrom = cleanLine(input.envelopeFrom).replace(/\s+/g, '');
   if (envelopeFrom) out.push({ name: 'X-Sender-Envelope-From', value: envelopeFrom });
   return { headers: out, messageId };

@@ -14,7 +14,7 @@ const ADDRESS = /^[^\s@]+@[^\s@]+$/;
 
 export function inspectMessage(msg: ParsedMessage): InspectResult {
   // RFC 5322 §3.6 allows one From and one Sender. Two of either let a message show one identity
-  // to the gateway and another to the recipient's client (threats.md T-08).
+  // to the gateway and another to the recipient's client (docs/threat-model.md T-08).
   if (msg.fromHeaderCount === 0) return invalid('missing From header');
   if (msg.fromHeaderCount > 1) return invalid('duplicate From header');
   if (msg.senderHeaderCount > 1) return invalid('duplicate Sender header');

@@ -34,7 +34,7 @@ export type MessageOutcome =
   | { kind: 'temp_failure'; failure: TempFailure };
 
 /**
- * Reduce per-recipient results to the transaction's outcome (design.md §7):
+ * Reduce per-recipient results to the transaction's outcome (docs/architecture.md#outcomes-and-replies):
  * any transient failure → 451 (accepted recipients are remembered, the retry skips them);
  * all refused → the API's reason; some refused → 250 with the count; all queued → 250.
  */

@@ -1,7 +1,7 @@
-// A parsed, inspected message → the Cakemail `SubmitEmail` body (design.md §6), built once per
+// A parsed, inspected message → the Cakemail `SubmitEmail` body (docs/architecture.md#message-to-api-mapping), built once per
 // message and then copied per envelope recipient. Recipients come only from the envelope:
 // `forRecipient` adds `email` and nothing else, so no To/Cc/Bcc address from the headers can
-// reach the API (design.md §2).
+// reach the API (docs/architecture.md#semantics-that-never-bend).
 import { randomUUID } from 'node:crypto';
 import type { EmailType, SubmitEmail } from '../cakemail/types.ts';
 import { cleanBody, cleanLine } from '../mime/clean.ts';

@@ -1,4 +1,4 @@
-// One DATA transaction, start to finish (design.md §3): parse → inspect → sender →
+// One DATA transaction, start to finish (docs/architecture.md#data-path): parse → inspect → sender →
 // payload → per recipient: dedupe → send (retry, deadline) → outcome. Returns a typed
 // MessageOutcome; the SMTP layer turns it into a reply through the one table.
 import { randomUUID } from 'node:crypto';
@@ -87,7 +87,7 @@ export class DeliveryPipeline {
     const built = buildMessage({ message: parsed.message, controls, sender, envelopeFrom: tx.envelopeFrom }, this.#policy);
     if (!built.ok) return { kind: 'refused', refusal: built.refusal };
     for (const d of built.built.dropped) {
-      this.#d.metrics.attachmentsDropped.inc({ reason: 'policy' });
+      this.#d.metrics.attachmentsDropped.inc({ reason: d.kind });
       log.warn({ filename: d.filename, contentType: d.contentType, reason: d.reason }, 'attachment dropped by policy');
     }
 
@@ -122,7 +122,7 @@ export class DeliveryPipeline {
       await this.#d.dedupe.remember(key, id);
       return { recipient, status: 'queued', id, duplicate: false };
     }
-    // A 2xx whose body breaks the contract still means Cakemail took the message (threats.md
+    // A 2xx whose body breaks the contract still means Cakemail took the message (docs/threat-model.md
     // F-19): answering 4xx would make the client send it again.
     if (res.error.kind === 'bad_response' && res.error.status >= 200 && res.error.status < 300) {
       const id = `unknown-${randomUUID()}`;
@@ -133,7 +133,7 @@ export class DeliveryPipeline {
     return recipientFailure(recipient, res.error);
   }
 
-  /** One attempt; a 401 gets one token renewal and one more try (design.md §7). */
+  /** One attempt; a 401 gets one token renewal and one more try (docs/architecture.md#outcomes-and-replies). */
   async #submit(credential: Credential, payload: SubmitEmail, signal: AbortSignal): Promise<ApiResult<SubmitEmailResponse>> {
     const bearer = await credential.bearer(signal);
     if (!bearer.ok) return bearer;

@@ -1,4 +1,4 @@
-// Tag normalisation to the API's `tags[]` pattern (cakemail-api.md §3.1: 1–255 of [A-Za-z0-9_-]).
+// Tag normalisation to the API's `tags[]` pattern (docs/cakemail-api.md §3.1: 1–255 of [A-Za-z0-9_-]).
 // Other relays allow free text ("Order Confirmation", "café"), so tags are transliterated rather
 // than refused: accents dropped (NFKD + combining marks removed), every other run of disallowed
 // characters becomes one "-", leading/trailing "-" trimmed, cut at 255. A tag with nothing left

@@ -1,4 +1,4 @@
-// Admin HTTP (design.md §9): liveness, readiness, Prometheus metrics. Never public.
+// Admin HTTP (docs/architecture.md#operations-surface): liveness, readiness, Prometheus metrics. Never public.
 // Readiness is "listeners up and not draining", never the API's health: an API outage must
 // give clients a clean 451, not a pod the load balancer has taken out of rotation.
 import { createServer, type Server } from 'node:http';

@@ -1,24 +1,93 @@
-// Charset labels real mail carries that neither the WHATWG list nor postal-mime's aliases know.
-// Python's email package writes its own codec names into RFC 2047 encoded words:
-// Header(s, 'gb2312') → `=?eucgb2312_cn?b?…?=`, Header(s, 'big5') → `=?big5_tw?b?…?=`. Unknown
-// labels fall back to windows-1252 and the subject turns into mojibake, so the labels are renamed
-// before the words are decoded.
-import { addressParser, decodeWords } from 'postal-mime';
-import type { Address } from 'postal-mime';
+// Bytes → text, for every charset label real mail carries (docs/message-mapping.md §7).
+// TextDecoder knows the WHATWG labels; this module adds what it does not know and what mail
+// programs do differently:
+// - UTF-7 (Outlook 2000, Exchange), decoded by utf7.ts;
+// - `us-ascii` (also the default of a part without a charset, RFC 2045 §5.2) whose bytes are
+//   valid UTF-8 is read as UTF-8: programs that never declare a charset send UTF-8 today, and
+//   reading it as Windows-1252 gives `EnvoyÃ©`. Other 8-bit bytes under us-ascii read as
+//   Windows-1252, as mail clients show them;
+// - Python's codec names in encoded words (`eucgb2312_cn`, `big5_tw`) and a few `x-`/`cp` forms;
+// - an unknown label: UTF-8 when the bytes are valid UTF-8, else Windows-1252 (never an error).
+// Every result goes through repairC1 (cp1252.ts).
+import { TextDecoder } from 'node:util';
+import { decodeUtf7 } from './utf7.ts';
+import { repairC1 } from './cp1252.ts';
 
-const LABELS: Record<string, string> = { eucgb2312_cn: 'gb2312', big5_tw: 'big5' };
-const ENCODED_WORD_CHARSET = /=\?(eucgb2312_cn|big5_tw)([*?])/gi;
+const ALIASES: Record<string, string> = {
+  eucgb2312_cn: 'gb2312',
+  big5_tw: 'big5',
+  'x-sjis': 'shift_jis',
+  sjis: 'shift_jis',
+  cp932: 'shift_jis',
+  ms932: 'shift_jis',
+  'x-euc-jp': 'euc-jp',
+  cp936: 'gbk',
+  ms936: 'gbk',
+  cp949: 'euc-kr',
+  'ks_c_5601': 'euc-kr',
+  cp950: 'big5',
+  'x-mac-roman': 'macintosh',
+  latin9: 'iso-8859-15',
+  'iso8859-15': 'iso-8859-15',
+};
+const ASCII_LABELS = new Set(['', 'us-ascii', 'ascii', 'us', 'ansi_x3.4-1968', 'iso646-us', 'iso-ir-6', 'cp367', 'ibm367', 'csascii', '7bit', '8bit']);
+const UTF7_LABELS = new Set(['utf-7', 'utf7', 'unicode-1-1-utf-7', 'csunicode11utf7', 'x-utf-7']);
 
-function relabel(value: string): string {
-  return value.replace(ENCODED_WORD_CHARSET, (_, label: string, rest: string) => `=?${LABELS[label.toLowerCase()] ?? label}${rest}`);
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8');
+const cp1252 = new TextDecoder('windows-1252');
+// Decoders by label; null where the runtime does not know the label. Bounded: labels come from
+// messages, so a flood of made-up labels must not grow the map without end.
+const decoders = new Map<string, TextDecoder | null>();
+const MAX_CACHED_LABELS = 256;
+
+function decoderFor(label: string): TextDecoder | null {
+  const cached = decoders.get(label);
+  if (cached !== undefined) return cached;
+  let decoder: TextDecoder | null = null;
+  for (const candidate of [label, ALIASES[label], label.replace(/^x-/, ''), label.replace(/^(?:cp|ms)-?(\d+)$/, 'windows-$1'), label.replace(/^(iso)[-_]?(8859)[-_]?(\d+)$/, 'iso-8859-$3')]) {
+    if (!candidate) continue;
+    try {
+      decoder = new TextDecoder(candidate);
+      break;
+    } catch {
+      // not a label this runtime knows; try the next spelling
+    }
+  }
+  if (decoders.size < MAX_CACHED_LABELS) decoders.set(label, decoder);
+  return decoder;
 }
 
-/** RFC 2047-decoded header value. */
-export function decodeHeader(value: string): string {
-  return decodeWords(relabel(value));
+function isAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if ((bytes[i] as number) > 0x7f) return false;
+  return true;
 }
 
-/** Parsed address list, display names decoded. */
-export function parseAddresses(value: string): Address[] {
-  return addressParser(relabel(value));
+/** UTF-8 when the bytes are valid UTF-8, else Windows-1252. */
+export function decodeUnlabelled(bytes: Uint8Array): string {
+  if (isAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  try {
+    return utf8Fatal.decode(bytes);
+  } catch {
+    return repairC1(cp1252.decode(bytes));
+  }
+}
+
+/** Normalised charset label: lower case, quotes and an RFC 2231 language suffix removed. */
+export function normalizeLabel(label: string | undefined | null): string {
+  return (label ?? '').trim().replace(/^["']|["']$/g, '').replace(/\*.*$/, '').trim().toLowerCase();
+}
+
+export function decodeBytes(bytes: Uint8Array, rawLabel: string | undefined | null): string {
+  const label = normalizeLabel(rawLabel);
+  if (ASCII_LABELS.has(label)) return decodeUnlabelled(bytes);
+  if (UTF7_LABELS.has(label)) return decodeUtf7(bytes);
+  if (label === 'utf-8' || label === 'utf8') return utf8.decode(bytes);
+  const decoder = decoderFor(label);
+  return decoder ? repairC1(decoder.decode(bytes)) : decodeUnlabelled(bytes);
+}
+
+/** A "binary string" (one char per byte, as Buffer's latin1) → its bytes. */
+export function latin1Bytes(s: string): Buffer {
+  return Buffer.from(s, 'latin1');
 }

@@ -1,5 +1,5 @@
 // One rule for every decoded string that leaves the MIME stage as a header value, name, subject,
-// file name or tag source (design.md §2, threats.md finding 5 and T-09): parsers return CR LF
+// file name or tag source (docs/architecture.md#semantics-that-never-bend, docs/threat-model.md finding 5 and T-09): parsers return CR LF
 // inside decoded RFC 2047 words (`=?UTF-8?B?aGkNCkJjYzog...?=` → "hi\r\nBcc: victim@…"), and the
 // API re-emits these values as header lines. A run of line-breaking characters becomes one space
 // (as Postfix's cleanup_replace_stray_cr_lf does: readable, and no word is glued to the next);

@@ -1,72 +1,170 @@
-// postal-mime's Email → our ParsedMessage. Everything the rest of the gateway reads is decoded to
-// UTF-8 here and cleaned of line breaks and controls (clean.ts), so no later stage has to know
-// about encoded words, charsets or the parser's shapes.
-import type { Address, Attachment, Email } from 'postal-mime';
-import { decodeHeader, parseAddresses } from './charsets.ts';
+// The MIME tree → our ParsedMessage. Everything the rest of the gateway reads is decoded to
+// UTF-8 here, cleaned of line breaks and controls (clean.ts) and cut to the lengths in
+// docs/message-mapping.md §6, so no later stage has to know about encoded words, charsets or
+// the parser's shapes.
+import { addressParser, type Address } from 'postal-mime';
+import { collect } from './body.ts';
 import { cleanBody, cleanLine } from './clean.ts';
-import { repairC1 } from './cp1252.ts';
-import type { HeaderField, Mailbox, ParsedAttachment, ParsedMessage } from './types.ts';
+import { decodeHeaderValue, normalizeWords } from './encoded-words.ts';
+import type { TextFormat } from './text-format.ts';
+import type { MimePart, TreeBudget } from './tree.ts';
+import type { HeaderField, Mailbox, ParsedMessage } from './types.ts';
 
-export function toParsedMessage(email: Email): ParsedMessage {
+/** Longest display name kept (a From name becomes `sender.name`). */
+export const MAX_DISPLAY_NAME = 256;
+/** Longest subject kept: RFC 5322's line limit; no client shows more. */
+export const MAX_SUBJECT = 998;
+/** Longest other decoded header value kept. */
+export const MAX_HEADER_VALUE = 4000;
+
+/** Thrown when a message has bytes after its header but nothing that reads as a body. */
+export class NoBodyError extends Error {}
+
+export function toParsedMessage(root: MimePart, budget: TreeBudget, format: TextFormat): ParsedMessage {
   const headers: HeaderField[] = [];
-  for (const h of email.headers) {
-    const name = cleanLine(h.originalKey);
-    if (name) headers.push({ name, value: cleanLine(repairC1(decodeHeader(h.value))) });
+  for (const h of root.headers) {
+    const name = cleanLine(h.name);
+    if (name) headers.push({ name, value: capHeader(h.key, cleanLine(decodeHeaderValue(h.value))) });
   }
-  const fromFields = email.headers.filter((h) => h.key === 'from');
-  const replyTo = email.headers.find((h) => h.key === 'reply-to');
-  const subject = email.headers.find((h) => h.key === 'subject');
-  const all = (key: string): Mailbox[] => email.headers.filter((h) => h.key === key).flatMap((h) => mailboxes(parseAddresses(h.value)));
+  const all = (key: string): Mailbox[] => root.headers.filter((h) => h.key === key).flatMap((h) => mailboxes(parseAddressList(h.value)));
+  const replyTo = root.headers.find((h) => h.key === 'reply-to');
+  const subject = root.headers.find((h) => h.key === 'subject');
+  const body = collect(root, budget, format);
+  const text = bodyText(body.text);
+  const html = bodyText(body.html);
+  const lost = lostMultipart(root);
+  if (lost) throw new NoBodyError(`no message body could be found: the boundary of a ${lost.type} part never appears at the start of a line`);
   return {
-    // Every mailbox of every From field: the duplicate check needs to see all of them, while
-    // postal-mime's own `from` keeps only the first field (first-wins since 3.0).
+    // Every mailbox of every From field: the duplicate check needs to see all of them.
     from: all('from'),
-    fromHeaderCount: fromFields.length,
-    senderHeaderCount: email.headers.filter((h) => h.key === 'sender').length,
+    fromHeaderCount: root.headers.filter((h) => h.key === 'from').length,
+    senderHeaderCount: root.headers.filter((h) => h.key === 'sender').length,
     to: all('to'),
     cc: all('cc'),
-    replyTo: replyTo ? mailboxes(parseAddresses(replyTo.value)) : [],
-    // First Subject field wins, as in postal-mime.
-    subject: subject ? cleanLine(repairC1(decodeHeader(subject.value))) : '',
-    text: body(email.text),
-    html: body(email.html),
+    replyTo: replyTo ? mailboxes(parseAddressList(replyTo.value)) : [],
+    // First Subject field wins.
+    subject: subject ? cut(cleanLine(decodeHeaderValue(subject.value)), MAX_SUBJECT) : '',
+    text,
+    html,
     headers,
-    attachments: email.attachments.map(attachment),
+    attachments: body.attachments.map((a) => ({
+      ...a,
+      filename: a.filename ? cleanLine(a.filename) || null : null,
+      contentId: a.contentId ? cleanLine(a.contentId) || null : null,
+    })),
   };
 }
 
-function body(value: string | undefined): string | null {
+// A multipart in which no delimiter line was found, while its body holds text: everything in it
+// would be lost without a word (a boundary parameter that does not match the delimiter lines).
+// An empty multipart, or one whose parts are merely empty, loses nothing.
+function lostMultipart(part: MimePart): MimePart | null {
+  if (part.multipart && part.children.length === 0) {
+    const b = part.body;
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i] as number;
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) return part;
+    }
+    return null;
+  }
+  for (const child of part.children) {
+    const lost = lostMultipart(child);
+    if (lost) return lost;
+  }
+  return null;
+}
+
+function bodyText(value: string | null): string | null {
   if (!value) return null;
-  const cleaned = cleanBody(repairC1(value));
+  const cleaned = cleanBody(value);
   return cleaned.length > 0 ? cleaned : null;
+}
+
+function parseAddressList(raw: string): Address[] {
+  return addressParser(resolveCommentEscapes(normalizeWords(raw)));
+}
+
+// postal-mime's address parser ends a comment at the first ")" even when it is escaped
+// (`Pete(A wonderful \) chap)` gives the name "Pete chap)"), and keeps comments inside an
+// address. Comments inside <…> are removed; elsewhere escaped characters in a comment are
+// removed, which leaves what mail programs show.
+function resolveCommentEscapes(value: string): string {
+  if (!value.includes('(')) return value;
+  let out = '';
+  let depth = 0;
+  let quoted = false;
+  let angle = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i] as string;
+    if (depth > 0) {
+      if (c === '\\') {
+        i++;
+        continue;
+      }
+      if (c === '(') depth++;
+      else if (c === ')') depth--;
+      if (!angle) out += c;
+      continue;
+    }
+    if (quoted) {
+      out += c;
+      if (c === '\\' && i + 1 < value.length) out += value[++i];
+      else if (c === '"') quoted = false;
+      continue;
+    }
+    if (c === '"') quoted = true;
+    else if (c === '<') angle = true;
+    else if (c === '>') angle = false;
+    else if (c === '(') {
+      depth = 1;
+      if (!angle) out += c;
+      continue;
+    }
+    out += c;
+  }
+  return depth > 0 ? value : out;
 }
 
 /** Groups are flattened: `team: a@x, b@x;` stands for its members. Empty addresses are dropped. */
 function mailboxes(list: Address[]): Mailbox[] {
   const out: Mailbox[] = [];
-  for (const a of list) {
-    const members = 'group' in a && a.group ? a.group : [a];
-    for (const m of members) {
+  const walk = (items: Address[]): void => {
+    for (const a of items) {
+      if ('group' in a && a.group) {
+        walk(a.group as Address[]);
+        continue;
+      }
       // An address has no spaces; removing them also removes what cleanLine turned line breaks into.
-      const address = cleanLine(m.address ?? '').replace(/\s+/g, '');
-      if (address) out.push({ name: cleanLine(repairC1(m.name ?? '')), address });
+      const address = cleanLine(a.address ?? '').replace(/\s+/g, '');
+      if (address) out.push({ name: cut(cleanLine(a.name ?? ''), MAX_DISPLAY_NAME), address });
     }
-  }
+  };
+  walk(list);
   return out;
 }
 
-function attachment(a: Attachment): ParsedAttachment {
-  const content = a.content;
-  const bytes =
-    typeof content === 'string' ? new TextEncoder().encode(content) : content instanceof Uint8Array ? content : new Uint8Array(content);
-  const filename = a.filename ? cleanLine(repairC1(a.filename)) : '';
-  const contentId = a.contentId ? cleanLine(a.contentId).replace(/^<+|>+$/g, '') : '';
-  return {
-    filename: filename || null,
-    contentType: (a.mimeType || 'application/octet-stream').toLowerCase(),
-    // Any other disposition token (RFC 2183 allows extensions) is not "show inline": treat it as an attachment.
-    disposition: a.disposition === 'inline' ? 'inline' : a.disposition ? 'attachment' : null,
-    contentId: contentId || null,
-    content: bytes,
-  };
+// References lists a thread's ancestors oldest first; when it is too long the oldest go, whole
+// (RFC 5322 §3.6.4 lets a writer trim it), so every Message-ID kept stays intact.
+function capHeader(key: string, value: string): string {
+  if (value.length <= MAX_HEADER_VALUE) return value;
+  if (key === 'references') {
+    const ids = value.split(/\s+/);
+    const kept: string[] = [];
+    let length = 0;
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const id = ids[i] as string;
+      if (length + id.length + 1 > MAX_HEADER_VALUE) break;
+      kept.unshift(id);
+      length += id.length + 1;
+    }
+    return kept.join(' ');
+  }
+  return cut(value, MAX_HEADER_VALUE);
+}
+
+/** At most `max` UTF-16 units, never ending in half a surrogate pair. */
+function cut(value: string, max: number): string {
+  if (value.length <= max) return value;
+  const code = value.charCodeAt(max - 1);
+  return value.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max).trimEnd();
 }

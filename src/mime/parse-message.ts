@@ -1,51 +1,33 @@
-// One parse, start to finish, as it runs inside a worker: pre-scan, postal-mime with our limits,
-// conversion. Every exception becomes a typed ParseFailure here, so nothing escapes the worker.
-import PostalMime from 'postal-mime';
-import { toParsedMessage } from './convert.ts';
-import { countParts } from './prescan.ts';
+// One parse, start to finish, as it runs inside a worker: the MIME tree (tree.ts), the bodies and
+// attachments (body.ts), the header fields (convert.ts). Every exception becomes a typed
+// ParseFailure here, so nothing escapes the worker.
+import { UnsupportedContentError } from './body.ts';
+import { NoBodyError, toParsedMessage } from './convert.ts';
 import type { ParseLimits } from './protocol.ts';
+import { loadTextFormat } from './text-format.ts';
+import { MimeLimitError, newBudget, parseTree } from './tree.ts';
 import type { ParseFailure, ParseResult } from './types.ts';
 
-// An inline (disposition-less) message/rfc822 part is shown in the body, one level deep. Deeper
-// ones stay attachments (and follow the attachment policy, as an attached .eml does): each inline
-// level is a fresh parse of the rest of the message, and a 40,000-level chain took 10.6 s of CPU
-// with the default of 10 (threats.md finding 4).
-const RFC822_INLINE_DEPTH = 1;
+// Haraka's headers.max_lines: a message with more top-level fields is not mail but a probe.
+export const MAX_HEADER_FIELDS = 1000;
 
 export async function parseMessage(buf: ArrayBuffer, limits: ParseLimits): Promise<ParseResult> {
   try {
-    const parts = countParts(new Uint8Array(buf), limits.maxParts);
-    if (parts > limits.maxParts) {
-      return fail({ kind: 'limit', limit: 'parts', detail: `MIME part count exceeds ${limits.maxParts}` });
-    }
-    const email = await PostalMime.parse(buf, {
-      maxNestingDepth: limits.maxDepth,
-      maxHeadersSize: limits.maxHeaderBytes,
-      maxRfc822NestingDepth: RFC822_INLINE_DEPTH,
-      attachmentEncoding: 'arraybuffer',
-    });
-    return { ok: true, message: toParsedMessage(email) };
+    const format = await loadTextFormat();
+    const budget = newBudget({ ...limits, maxHeaderFields: MAX_HEADER_FIELDS });
+    const root = parseTree(Buffer.from(buf), budget);
+    return { ok: true, message: toParsedMessage(root, budget, format) };
   } catch (err) {
-    return fail(classify(err, limits));
+    return { ok: false, failure: classify(err) };
   }
 }
 
-function fail(failure: ParseFailure): ParseResult {
-  return { ok: false, failure };
-}
-
-// postal-mime throws plain Errors for its limits; their texts are the only signal it gives, so
-// they are matched here, in one place, and nowhere else.
-function classify(err: unknown, limits: ParseLimits): ParseFailure {
+function classify(err: unknown): ParseFailure {
+  if (err instanceof MimeLimitError) return { kind: 'limit', limit: err.limit, detail: err.detail };
+  if (err instanceof UnsupportedContentError || err instanceof NoBodyError) return { kind: 'malformed', detail: err.message };
   const message = err instanceof Error ? err.message : String(err);
-  if (message.startsWith('Maximum MIME nesting depth')) {
-    return { kind: 'limit', limit: 'depth', detail: `MIME nesting depth exceeds ${limits.maxDepth}` };
-  }
-  if (message.startsWith('Maximum header size')) {
-    return { kind: 'limit', limit: 'header_bytes', detail: `MIME header size exceeds ${limits.maxHeaderBytes} bytes` };
-  }
   if (err instanceof RangeError) {
-    // Call-stack or allocation overflow inside the parser: the message's structure caused it.
+    // Call-stack or allocation overflow: the message's structure caused it.
     return { kind: 'malformed', detail: `message structure could not be parsed (${message.slice(0, 100)})` };
   }
   return { kind: 'malformed', detail: `message could not be parsed (${message.slice(0, 100)})` };

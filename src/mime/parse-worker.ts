@@ -1,5 +1,8 @@
-// Worker-thread entry of the parser pool (parser.ts). Parses one message at a time and transfers
-// the attachment buffers back instead of copying them.
+// Worker-thread entry of the parser pool (parser.ts). Parses one message at a time and hands the
+// attachment bytes back without copying them where it can: a part sent 7bit/8bit/binary is a view
+// into the request's own buffer, which is transferred once for all of them; a decoded part larger
+// than Node's Buffer pool owns its buffer and is transferred. Smaller decoded parts may live in
+// the shared pool, which must never be detached, so those few bytes are copied.
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessage } from './parse-message.ts';
 import type { ParseLimits, ParseRequest, WorkerReply } from './protocol.ts';
@@ -13,7 +16,12 @@ port.on('message', (req: ParseRequest) => {
     const transfer = new Set<ArrayBuffer>();
     if (result.ok) {
       for (const a of result.message.attachments) {
-        if (a.content.buffer instanceof ArrayBuffer) transfer.add(a.content.buffer);
+        const buffer = a.content.buffer;
+        if (buffer instanceof ArrayBuffer && (buffer === req.buf || buffer.byteLength > Buffer.poolSize)) transfer.add(buffer);
+        else {
+          a.content = new Uint8Array(a.content);
+          transfer.add(a.content.buffer as ArrayBuffer);
+        }
       }
     }
     const reply: WorkerReply = { kind: 'result', id: req.id, result };

@@ -1,9 +1,15 @@
-// The MessageParser: a small pool of worker threads running parse-worker.ts. Parsing a hostile
-// message can burn seconds of CPU and hundreds of MB (threats.md finding 4, T-10), so it never
-// runs on the event loop that serves SMTP sessions. Each worker has a heap cap
-// (resourceLimits.maxOldGenerationSizeMb) and each parse a hard wall-clock deadline: on overrun
-// the worker is terminated and a fresh one takes its place. Every outcome is a ParseResult;
-// parse() never rejects.
+// The MessageParser: a pool of worker threads running parse-worker.ts. A hostile message must
+// never cost the event loop that serves SMTP sessions (docs/security.md), so parsing runs off it.
+// Each worker has a heap cap (resourceLimits.maxOldGenerationSizeMb) and each parse a hard
+// wall-clock deadline that starts when the message is handed over, queue wait included: on
+// overrun the worker is terminated and a fresh one takes its place. Two lanes keep large
+// messages from starving small ones: a message over LARGE_MESSAGE_BYTES waits only for the
+// large lane, while a small one takes any idle worker. A message that overran once and comes
+// back with the same bytes is refused at once (554), not parsed again: a retried bomb would
+// otherwise cost the full deadline on every retry. Every outcome is a ParseResult; parse() never
+// rejects.
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -11,6 +17,7 @@ import type { ParseLimits, ParseRequest, WorkerReply } from './protocol.ts';
 import type { MessageParser, ParseFailure, ParseResult } from './types.ts';
 
 export interface MessageParserOptions {
+  /** Worker threads; 0 = one per core. At least one per lane is started. */
   workers: number;
   timeoutMs: number;
   heapMb: number;
@@ -37,8 +44,22 @@ function workerEntry(): URL {
 // message's fault, so it does not count against the parse deadline).
 const STARTUP_GRACE_MS = 15_000;
 
+// Dispatching a job to an idle worker takes a few ms; that much queue time still counts as the
+// whole deadline.
+const QUEUE_TOLERANCE_MS = 5;
+
+/** Messages larger than this are parsed in the large lane only. */
+export const LARGE_MESSAGE_BYTES = 256 * 1024;
+// SHA-256 digests of messages whose parse overran its deadline or heap; bounded, oldest first out.
+const MAX_REMEMBERED_OVERRUNS = 1000;
+
 interface Job {
   buf: ArrayBuffer;
+  large: boolean;
+  /** The caller's bytes, hashed only if the parse overruns (the copy in `buf` is transferred). */
+  raw: Uint8Array;
+  /** Date.now() by which the parse must be done. */
+  deadline: number;
   resolve: (r: ParseResult) => void;
 }
 
@@ -46,15 +67,24 @@ interface Slot {
   worker: Worker | null;
   ready: Promise<boolean> | null;
   busy: boolean;
+  large: boolean;
 }
 
 export function createMessageParser(opts: MessageParserOptions): MessageParser {
   for (const [key, value] of Object.entries(opts)) {
-    if (!Number.isInteger(value) || value < 1) throw new RangeError(`createMessageParser: ${key} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value < (key === 'workers' ? 0 : 1)) throw new RangeError(`createMessageParser: ${key} must be a positive integer, got ${value}`);
   }
   const limits: ParseLimits = { maxDepth: opts.maxDepth, maxParts: opts.maxParts, maxHeaderBytes: opts.maxHeaderBytes };
-  const slots: Slot[] = Array.from({ length: opts.workers }, () => ({ worker: null, ready: null, busy: false }));
+  const total = Math.max(2, opts.workers || availableParallelism());
+  const largeCount = Math.max(1, Math.floor(total / 2));
+  const slots: Slot[] = Array.from({ length: total }, (_, i) => ({ worker: null, ready: null, busy: false, large: i < largeCount }));
   const queue: Job[] = [];
+  const overruns = new Set<string>();
+  const digestOf = (raw: Uint8Array): string => createHash('sha256').update(raw).digest('base64');
+  const remember = (raw: Uint8Array): void => {
+    overruns.add(digestOf(raw));
+    if (overruns.size > MAX_REMEMBERED_OVERRUNS) overruns.delete(overruns.values().next().value as string);
+  };
   const inFlight = new Set<() => void>();
   let nextId = 0;
   let closed = false;
@@ -101,11 +131,14 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     if (worker) void worker.terminate().catch(() => undefined);
   }
 
+  // Small lane first for small jobs, so a large-lane worker stays free for large ones when it can.
   function pump(): void {
-    for (const slot of slots) {
+    for (const slot of [...slots].sort((a, b) => Number(a.large) - Number(b.large))) {
       if (closed || queue.length === 0) return;
       if (slot.busy) continue;
-      const job = queue.shift();
+      const index = queue.findIndex((j) => slot.large || !j.large);
+      if (index < 0) continue;
+      const [job] = queue.splice(index, 1);
       if (job) void run(slot, job);
     }
   }
@@ -125,6 +158,10 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     const abort = (): void => finish(failure({ kind: 'crashed', detail: 'parser closed' }), true);
     inFlight.add(abort);
     try {
+      if (Date.now() >= job.deadline) {
+        return finish(failure({ kind: 'timeout', detail: `no parse worker was free within ${opts.timeoutMs} ms` }), false);
+      }
+      const startup = Date.now();
       if (!slot.worker) spawn(slot);
       const worker = slot.worker;
       const ready = await slot.ready;
@@ -132,10 +169,15 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
       if (!worker || !ready) return finish(failure({ kind: 'crashed', detail: 'parse worker failed to start' }), true);
 
       const id = ++nextId;
-      const timer = setTimeout(
-        () => finish(failure({ kind: 'timeout', detail: `MIME parse took longer than ${opts.timeoutMs} ms` }), true),
-        opts.timeoutMs,
-      );
+      // Starting a worker is not the message's fault: that time is given back.
+      const remaining = Math.max(1, job.deadline - startup);
+      // Only a parse that had the whole deadline to itself marks the message as a bomb: one cut
+      // short by queue wait may be an ordinary message on a busy pool, and gets 451 only.
+      const wholeDeadline = remaining >= opts.timeoutMs - QUEUE_TOLERANCE_MS;
+      const timer = setTimeout(() => {
+        if (wholeDeadline) remember(job.raw);
+        finish(failure({ kind: 'timeout', detail: `MIME parse took longer than ${opts.timeoutMs} ms` }), true);
+      }, remaining);
       const cleanup = (): void => {
         clearTimeout(timer);
         worker.off('message', onMessage);
@@ -150,6 +192,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
       const onError = (err: Error): void => {
         cleanup();
         const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+        if (oom) remember(job.raw);
         finish(failure({ kind: 'crashed', detail: oom ? `parse worker exceeded its ${opts.heapMb} MB heap` : `parse worker failed: ${err.message}` }), true);
       };
       const onExit = (code: number): void => {
@@ -171,11 +214,15 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
       return new Promise<ParseResult>((resolve) => {
         if (closed) return resolve(failure({ kind: 'crashed', detail: 'parser closed' }));
         try {
-          // One copy, transferred to the worker: the caller keeps its bytes (the dedupe key is a
-          // hash of them), and a Buffer from Node's pool must never be detached.
+          if (overruns.size > 0 && overruns.has(digestOf(raw))) {
+            return resolve(failure({ kind: 'limit', limit: 'parse_time', detail: `message already exceeded the parse deadline (${opts.timeoutMs} ms) or heap once; refused without parsing it again` }));
+          }
+          // One copy (a memcpy), transferred to the worker without another: the caller keeps its
+          // bytes (the dedupe key is a hash of them), and a Buffer from Node's pool must never be
+          // detached.
           const copy = new Uint8Array(raw.byteLength);
           copy.set(raw);
-          queue.push({ buf: copy.buffer, resolve });
+          queue.push({ buf: copy.buffer, large: raw.byteLength > LARGE_MESSAGE_BYTES, raw, deadline: Date.now() + opts.timeoutMs, resolve });
           pump();
         } catch (err) {
           resolve(failure({ kind: 'crashed', detail: `could not hand the message to a parse worker: ${err instanceof Error ? err.message : String(err)}` }));

@@ -16,8 +16,11 @@ export interface ParsedAttachment {
   disposition: 'attachment' | 'inline' | null;
   /** Content-ID without angle brackets, when present (inline `cid:` images). */
   contentId: string | null;
-  /** Decoded bytes. */
+  /** Decoded bytes, exactly as the sender's program encoded them. */
   content: Uint8Array;
+  /** Not a file the sender attached: the detached signature of multipart/signed, or an
+   *  alternative body format (text/enriched beside text/plain). Left out under any policy. */
+  role?: 'signature' | 'alternative';
 }
 
 export interface HeaderField {
@@ -49,9 +52,9 @@ export interface ParsedMessage {
 
 /** Why a message could not be parsed. */
 export type ParseFailure =
-  | { kind: 'limit'; limit: 'depth' | 'parts' | 'header_bytes'; detail: string } // 554 5.6.0
+  | { kind: 'limit'; limit: 'depth' | 'parts' | 'header_bytes' | 'header_fields' | 'parse_time'; detail: string } // 554 5.6.0
   | { kind: 'malformed'; detail: string } // 554 5.6.0
-  | { kind: 'timeout'; detail: string } // 451 4.3.0
+  | { kind: 'timeout'; detail: string } // 451 4.3.0 (the first time; the same bytes again → limit/parse_time)
   | { kind: 'crashed'; detail: string }; // 451 4.3.0 (worker died: heap cap, bug)
 
 export type ParseResult = { ok: true; message: ParsedMessage } | { ok: false; failure: ParseFailure };

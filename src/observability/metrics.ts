@@ -7,8 +7,8 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'smtp_gateway_' });
   const m = {
     registry,
-    connections: new Gauge({ name: 'smtp_gateway_connections', help: 'Open SMTP connections', labelNames: ['listener'], registers: [registry] }),
-    connectionsTotal: new Counter({ name: 'smtp_gateway_connections_total', help: 'SMTP connections accepted', labelNames: ['listener'], registers: [registry] }),
+    connections: new Gauge({ name: 'smtp_gateway_connections', help: 'Open SMTP connections, including those still in their PROXY header or TLS handshake', labelNames: ['listener'], registers: [registry] }),
+    connectionsTotal: new Counter({ name: 'smtp_gateway_connections_total', help: 'SMTP connections admitted (within MAX_CONNECTIONS and the per-IP cap)', labelNames: ['listener'], registers: [registry] }),
     messages: new Counter({ name: 'smtp_gateway_messages_total', help: 'DATA transactions by outcome (reply table label)', labelNames: ['outcome'], registers: [registry] }),
     recipients: new Counter({ name: 'smtp_gateway_recipients_total', help: 'Envelope recipients by result', labelNames: ['result'], registers: [registry] }),
     auth: new Counter({ name: 'smtp_gateway_auth_total', help: 'AUTH attempts by result', labelNames: ['result'], registers: [registry] }),
@@ -26,12 +26,40 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 30, 60],
       registers: [registry],
     }),
-    attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Attachments dropped by ATTACHMENT_POLICY=drop', labelNames: ['reason'], registers: [registry] }),
+    attachmentsDropped: new Counter({ name: 'smtp_gateway_attachments_dropped_total', help: 'Parts left out of a message: by ATTACHMENT_POLICY=drop (policy), alternative body formats (alternative), detached signatures (signature)', labelNames: ['reason'], registers: [registry] }),
     parseFailures: new Counter({ name: 'smtp_gateway_parse_failures_total', help: 'MIME parses that failed', labelNames: ['kind'], registers: [registry] }),
+    connectionsRefused: new Counter({ name: 'smtp_gateway_connections_refused_total', help: 'Connections refused before or at the greeting, by reason', labelNames: ['reason'], registers: [registry] }),
+    connectionDuration: new Histogram({
+      name: 'smtp_gateway_connection_duration_seconds',
+      help: 'Accept to close of admitted connections',
+      labelNames: ['listener'],
+      buckets: [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800],
+      registers: [registry],
+    }),
+    deadlinesExceeded: new Counter({ name: 'smtp_gateway_deadlines_exceeded_total', help: 'Connections closed by a session limit (TLS handshake, command line, DATA rate, session length)', labelNames: ['limit'], registers: [registry] }),
+    protocolViolations: new Counter({ name: 'smtp_gateway_protocol_violations_total', help: 'Sessions closed for a protocol violation (message data before 354, TLS renegotiation)', labelNames: ['kind'], registers: [registry] }),
     stateStoreErrors: new Counter({ name: 'smtp_gateway_state_store_errors_total', help: 'State store operations that failed (fail-open)', labelNames: ['op'], registers: [registry] }),
+    // Labels stay bounded: listener names, reply-table labels, limit names. Never an address,
+    // a login or a message id (one series each would grow without end).
+    messageSize: new Histogram({
+      name: 'smtp_gateway_message_size_bytes',
+      help: 'Size of each message received in full (DATA bytes)',
+      buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 10485760, 26214400],
+      registers: [registry],
+    }),
+    messageRecipients: new Histogram({
+      name: 'smtp_gateway_message_recipients',
+      help: 'Envelope recipients per message received in full',
+      buckets: [1, 2, 5, 10, 20, 50, 100],
+      registers: [registry],
+    }),
+    tokenCacheEntries: new Gauge({ name: 'smtp_gateway_token_cache_entries', help: 'Logins with a cached Cakemail token in this process', registers: [registry] }),
+    dedupeHits: new Counter({ name: 'smtp_gateway_dedupe_hits_total', help: 'Recipients skipped because Cakemail already queued this message for them (a resend)', registers: [registry] }),
+    rateLimited: new Counter({ name: 'smtp_gateway_rate_limited_total', help: 'Commands answered 451 4.7.1 by a local rate limit', labelNames: ['limit'], registers: [registry] }),
+    circuitState: new Gauge({ name: 'smtp_gateway_circuit_state', help: 'Cakemail API circuit breaker: 0 closed, 1 half-open, 2 open', registers: [registry] }),
+    apiAmbiguous: new Counter({ name: 'smtp_gateway_api_ambiguous_total', help: 'API sends whose outcome is unknown (the request went out, no answer came back)', registers: [registry] }),
     stateStoreUp: new Gauge({ name: 'smtp_gateway_state_store_up', help: 'State store reachable (1) or not (0); while 0, limits, blocks and dedupe fail open', registers: [registry] }),
     authBlocked: new Counter({ name: 'smtp_gateway_auth_blocked_total', help: 'AUTH attempts refused or connections closed by the brute-force limits, by scope (ip, user, connection)', labelNames: ['scope'], registers: [registry] }),
-    rateLimited: new Counter({ name: 'smtp_gateway_rate_limited_total', help: 'MAIL commands refused by a rate limit (451 4.7.1), by limit (ip, account)', labelNames: ['limit'], registers: [registry] }),
   };
   return m;
 }

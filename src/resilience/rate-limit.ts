@@ -8,14 +8,14 @@
 // Trusted networks (TRUSTED_CIDRS) are not limited. A store failure lets the message through.
 import type { KeyedHash } from '../state/keyed-hash.ts';
 import type { StateStore } from '../state/store.ts';
-import { clientKey, type CidrList } from '../smtp/cidr.ts';
+import { clientKey, type CidrMatcher } from '../smtp/cidr.ts';
 
 export type RateDecision = { ok: true } | { ok: false; limit: 'ip' | 'account'; perMinute: number; retryS: number };
 
 export interface RateLimitOptions {
   ipPerMinute: number;
   accountPerMinute: number;
-  trusted: CidrList;
+  trusted: CidrMatcher;
 }
 
 export class RateLimits {
@@ -35,7 +35,7 @@ export class RateLimits {
 
   /** Takes a token from each bucket that applies, IP first; `accountKey` is Credential.accountKey. */
   async take(ip: string, accountKey: string): Promise<RateDecision> {
-    if (!this.enabled || this.#o.trusted.matches(ip)) return { ok: true };
+    if (!this.enabled || this.#o.trusted(ip)) return { ok: true };
     if (this.#o.ipPerMinute > 0) {
       const waitMs = await this.#take(async () => `rl:ip:${clientKey(ip)}`, this.#o.ipPerMinute);
       if (waitMs > 0) return { ok: false, limit: 'ip', perMinute: this.#o.ipPerMinute, retryS: Math.ceil(waitMs / 1000) };

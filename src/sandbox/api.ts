@@ -1,4 +1,4 @@
-// The Cakemail API endpoints the gateway calls (cakemail-api.md §2, §3, §7), answered the way the
+// The Cakemail API endpoints the gateway calls (docs/cakemail-api.md §2, §3, §7), answered the way the
 // real API does: `/token` (both grants), the senders list, `POST /v2/emails`. Handlers are
 // synchronous functions from a read request to an HttpResult; transport concerns (body limits,
 // faults, logging) live in server.ts.
@@ -121,7 +121,7 @@ function formInt(form: URLSearchParams, name: string, min: number | undefined, i
 
 type Handler = (req: ApiRequest, accountId: number, grant: Grant) => HttpResult;
 
-/** Bearer check, then the optional `account_id` query parameter (cakemail-api.md §1, §2.5). */
+/** Bearer check, then the optional `account_id` query parameter (docs/cakemail-api.md §1, §2.5). */
 function withAuth(deps: ApiDeps, req: ApiRequest, handler: Handler): HttpResult {
   const match = /^bearer\s+(\S+)\s*$/i.exec(req.authorization ?? '');
   if (!match) return unauthorized('Not authenticated');
@@ -220,7 +220,7 @@ function submit(deps: ApiDeps, req: ApiRequest, accountId: number): HttpResult {
   if (!checked.ok) return validationError(checked.issues);
   const payload = checked.value;
 
-  // Business rules: the schema passed, the account's data decides (400, cakemail-api.md §5, §7.1).
+  // Business rules: the schema passed, the account's data decides (400, docs/cakemail-api.md §5, §7.1).
   const problems: { msg: string; loc: (string | number)[] }[] = [];
   const from = accountId === SENDERS_ACCOUNT_ID ? SEED_SENDERS.find((s) => s.id === payload.sender.id) : undefined;
   if (!from) problems.push({ msg: 'Sender not found', loc: ['body', 'sender', 'id'] });

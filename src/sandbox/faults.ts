@@ -1,4 +1,4 @@
-// Fault injection (design.md §10, threats.md §4.2). A fault is parsed and validated here; the
+// Fault injection (docs/architecture.md#the-sandbox, docs/threat-model.md#faults-in-front-of-the-api). A fault is parsed and validated here; the
 // server applies the one `take()` returns. Several faults may be active: the first one whose
 // paths match and whose dice roll hits is used for a request.
 

@@ -12,7 +12,7 @@ export interface HttpResult {
   body?: string | Buffer;
 }
 
-/** A pydantic validation item (cakemail-api.md §5, `ValidationError`); `ctx` as pydantic adds it. */
+/** A pydantic validation item (docs/cakemail-api.md §5, `ValidationError`); `ctx` as pydantic adds it. */
 export interface ValidationIssue {
   loc: (string | number)[];
   msg: string;
@@ -37,7 +37,7 @@ export function badRequest(msg: string, extra: Partial<ErrorDetail> = {}): HttpR
   return detailError(400, 'bad_request', msg, extra);
 }
 
-/** Cakemail answers a forbidden `account_id` with 400 and code 8004 (cakemail-api.md §2.5). */
+/** Cakemail answers a forbidden `account_id` with 400 and code 8004 (docs/cakemail-api.md §2.5). */
 export function accountDenied(): HttpResult {
   return badRequest('Access denied to the requested account', { code: 8004 });
 }

@@ -11,7 +11,7 @@ export const MFA_ACCOUNT_ID = 1002;
 export const MFA_USERNAME = 'mfa@example.com';
 export const MFA_PASSWORD = 'mfa-password';
 
-/** Personal access token of the demo account: `ck_pat_` + 40 lowercase hex (cakemail-api.md §2.6). */
+/** Personal access token of the demo account: `ck_pat_` + 40 lowercase hex (docs/cakemail-api.md §2.6). */
 export const DEMO_PAT = 'ck_pat_5a4d1c0e9b8f7a6d5c4b3a2918f7e6d5c4b3a291';
 
 /** The only list that exists; any other `list_id` is answered 400 "List not found". */
@@ -32,7 +32,7 @@ export interface SeedUser {
   readonly username: string;
   readonly password: string;
   readonly accounts: readonly number[];
-  /** A user with MFA gets a `challenge` instead of tokens (cakemail-api.md §2.3). */
+  /** A user with MFA gets a `challenge` instead of tokens (docs/cakemail-api.md §2.3). */
   readonly mfa: boolean;
 }
 
@@ -61,7 +61,7 @@ export interface SeedList {
 
 export const SEED_LISTS: readonly SeedList[] = Object.freeze([Object.freeze({ id: DEMO_LIST_ID, accountId: DEMO_ACCOUNT_ID, name: 'Demo list' })]);
 
-/** `SenderFullResponse` (cakemail-api.md §7.2): the shared `Sender` plus the confirmation timestamp. */
+/** `SenderFullResponse` (docs/cakemail-api.md §7.2): the shared `Sender` plus the confirmation timestamp. */
 export type SenderFull = Sender & { last_confirmation_sent_on?: number };
 
 function confirmed(id: string, name: string, email: string): SenderFull {

@@ -1,4 +1,4 @@
-// The embedded Cakemail API sandbox (design.md §10): one node:http server that routes to the
+// The embedded Cakemail API sandbox (docs/architecture.md#the-sandbox): one node:http server that routes to the
 // API (api.ts), its own control surface (admin.ts) and the web inbox (inbox.ts), and applies
 // injected faults (faults.ts) between reading a request and answering it.
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';

@@ -1,4 +1,4 @@
-// Access and refresh tokens of the sandbox (cakemail-api.md §2). Access tokens look like the
+// Access and refresh tokens of the sandbox (docs/cakemail-api.md §2). Access tokens look like the
 // real RS256 JWTs (same claims, readable `exp`) but are signed with random bytes: they are only
 // valid because this store remembers them. Refresh rotates: the old refresh token stops working.
 import { randomBytes } from 'node:crypto';
@@ -134,7 +134,7 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.set(key, value);
 }
 
-/** A random MFA challenge string (cakemail-api.md §2.3). */
+/** A random MFA challenge string (docs/cakemail-api.md §2.3). */
 export function newChallenge(): string {
   return randomBytes(16).toString('hex');
 }

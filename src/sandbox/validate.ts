@@ -1,4 +1,4 @@
-// Schema validation of a `SubmitEmail` body (cakemail-api.md §3.1), the way the real API's
+// Schema validation of a `SubmitEmail` body (docs/cakemail-api.md §3.1), the way the real API's
 // pydantic models answer: every violation is reported, each with its `loc` path, pydantic v1
 // `msg` and `type`. Types are strict (no "1" for an integer, no 1 for a boolean), unknown fields
 // are refused at every level ("extra fields not permitted") and `null` is refused for
@@ -14,7 +14,7 @@ interface Field {
   required?: boolean;
 }
 
-/** `Encoding` enum of the spec (cakemail-api.md §3.1). */
+/** `Encoding` enum of the spec (docs/cakemail-api.md §3.1). */
 export const ENCODINGS = [
   'utf-8', 'armscii-8', 'ascii', 'big-5', 'cp51932', 'cp866', 'cp936',
   'euc-cn', 'euc-jp', 'eucjp-win', 'euc-kr', 'euc-tw', 'hz',
@@ -146,7 +146,7 @@ const attachment = model({
   content: { rule: str({ pattern: { test: isStrictBase64, text: BASE64_PATTERN_TEXT } }), required: true },
 });
 
-/** `attachment` is one `Attachment` object or an array of them (cakemail-api.md §3.1). */
+/** `attachment` is one `Attachment` object or an array of them (docs/cakemail-api.md §3.1). */
 const attachmentOrList: Rule = (v, loc, out) => (Array.isArray(v) ? list(attachment)(v, loc, out) : attachment(v, loc, out));
 
 const content = model(
@@ -161,7 +161,7 @@ const content = model(
     markup: { rule: anyObject },
   },
   (o, loc, out) => {
-    // The schema requires none of them; the API cannot send an empty message (cakemail-api.md §3.1 note).
+    // The schema requires none of them; the API cannot send an empty message (docs/cakemail-api.md §3.1 note).
     if (!('html' in o) && !('text' in o) && !('template' in o)) {
       issue(out, loc, 'at least one of html, text or template is required', 'value_error.missing');
     }

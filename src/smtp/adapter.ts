@@ -1,8 +1,11 @@
-// The one place that adapts smtp-server to our reply table. smtp-server derives the enhanced
-// status code (RFC 3463) from the reply code alone (550 → 5.1.1, 451 → 4.3.0, DATA 250 →
-// 2.6.0, 538 → 5.7.0), which would contradict what our replies say, and it lists AUTH in EHLO
-// before STARTTLS. It offers no hook for either, so each connection's `send` is wrapped here,
-// before the connection sends anything:
+// The one place that adapts smtp-server (3.21.6) to the gateway. Everything here reaches into
+// the library, so it stays in this file; the policies live in small files of their own
+// (accept.ts, admission.ts, deadlines.ts, proxy-protocol.ts, replies.ts).
+//
+// Replies. smtp-server derives the enhanced status code (RFC 3463) from the reply code alone
+// (550 → 5.1.1, 451 → 4.3.0, DATA 250 → 2.6.0, 538 → 5.7.0), which would contradict what our
+// replies say, and it lists AUTH in EHLO before STARTTLS. It offers no hook for either, so
+// each connection's `send` is wrapped before the connection sends anything:
 //  - a reply text that starts with an enhanced code is ours (replyMessage()): sent as it is;
 //  - the library's own replies that our table defines differently are rewritten to our row;
 //  - on a connection that is not yet TLS, the EHLO reply does not offer AUTH (RFC 4954 §4
@@ -10,16 +13,55 @@
 //  - the EHLO reply advertises RFC 9422 LIMITS (RCPTMAX), so a client that reads it splits a
 //    large recipient list itself instead of meeting 452 4.5.3. There is no per-session
 //    transaction limit, hence no MAILMAX.
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { sessionReplies, type Reply } from './replies.ts';
+//
+// Connections. The library's accept path (per-listener maxClients, PROXY v1 only, an implicit
+// TLS handshake bounded only by the idle timeout) is replaced by accept.ts. Each session's
+// byte stream is observed where the library reads it: the socket is piped into a parser
+// (SMTPStream, a Writable) whose `write` (bytes as they arrive), `oncommand` (one complete
+// line) and `startDataMode` (DATA accepted) are wrapped per parser; STARTTLS makes a new
+// parser and a new TLS socket, so `_createParser` and `upgrade` are wrapped too.
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { acceptConnection, type ClientInfo } from './accept.ts';
+import type { Admission, ListenerName, Ticket } from './admission.ts';
+import type { CidrMatcher } from './cidr.ts';
+import { SessionDeadlines, type SessionLimits } from './deadlines.ts';
+import { startsWithProxySignature } from './proxy-protocol.ts';
+import { connectionReplies, replyMessage, sessionReplies, type Reply } from './replies.ts';
 
 const OURS = /^[245]\.\d{1,3}\.\d{1,3} /;
 
+/** The parts of smtp-server's SMTPStream (the command/DATA parser) used here. */
+interface Parser {
+  write(chunk: Buffer, ...rest: unknown[]): boolean;
+  _write(chunk: Buffer, encoding: BufferEncoding, next: (err?: Error | null) => void): void;
+  oncommand(command: Buffer, callback?: () => void): void;
+  startDataMode(maxBytes?: number): unknown;
+  _dataMode: boolean;
+  isClosed: boolean;
+  readonly writableLength: number;
+}
+
+/** The parts of smtp-server's SMTPConnection used here. */
 interface Connection {
   id: string;
   secure: boolean;
+  session: SMTPServerSession;
   close(): void;
   send(code: number, data?: string | string[], context?: string | false): void;
+  upgrade(callback: () => void, secureCallback?: () => void): void;
+  _createParser(): Parser;
+  _armTimeout(socket?: net.Socket): void;
+  _parser: Parser | false;
+  _socket: net.Socket;
+  _handlerPending: boolean;
+  _dataStream: unknown;
+  _upgrading: boolean;
+  _closing: boolean;
+  _closed: boolean;
 }
 
 /** Library replies (code + text prefix) that our table words differently. */
@@ -34,12 +76,7 @@ function rewrite(conn: Connection, send: Connection['send'], ehloExtra: readonly
     if (typeof data === 'string' && OURS.test(data)) return send(code, data, false);
     if (typeof data === 'string') {
       const row = LIBRARY_REWRITES.find((r) => r.code === code && data.startsWith(r.prefix));
-      if (row) return send(row.reply.code, `${row.reply.enhanced} ${row.reply.text}`, false);
-      // "<name> Too many connected clients": maxClients reached.
-      if (code === 421 && data.includes('Too many connected clients')) {
-        const r = sessionReplies.tooManyConnections;
-        return send(r.code, `${r.enhanced} ${r.text}`, false);
-      }
+      if (row) return send(row.reply.code, replyMessage(row.reply), false);
     }
     // The EHLO reply is the only multi-line 250 smtp-server sends.
     if (code === 250 && Array.isArray(data)) {
@@ -50,17 +87,85 @@ function rewrite(conn: Connection, send: Connection['send'], ehloExtra: readonly
   };
 }
 
-/** An SMTPServer whose connections speak our reply table. */
+/** What the connection layer needs besides smtp-server's own options. */
+export interface EdgeOptions {
+  listener: ListenerName;
+  admission: Admission;
+  proxyFrom: CidrMatcher;
+  limits: SessionLimits;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** What a session carries beyond the library's connection. */
+interface SessionState {
+  ticket: Ticket;
+  client: ClientInfo;
+  deadlines: SessionDeadlines;
+  /** The TLS socket of a STARTTLS handshake in progress (the library keeps it to itself). */
+  handshaking?: tls.TLSSocket;
+}
+
+/** An SMTPServer whose connections speak our reply table and obey the edge limits. */
 export class GatewaySmtpServer extends SMTPServer {
-  constructor(options: SMTPServerOptions) {
+  readonly #edge: EdgeOptions;
+  readonly #pending = new Map<net.Socket, net.Socket>();
+  readonly #sessions = new Map<string, SessionState>();
+  /** Set by #start() for the duration of the library's connect() call. */
+  #incoming: { client: ClientInfo; ticket: Ticket } | undefined;
+
+  constructor(options: SMTPServerOptions, edge: EdgeOptions) {
     super(options);
+    this.#edge = edge;
     const ehloExtra = options.maxRecipients ? [`LIMITS RCPTMAX=${options.maxRecipients}`] : [];
     const connections = this.connections as unknown as Set<Connection>;
     const add = connections.add.bind(connections);
     connections.add = (conn: Connection) => {
       conn.send = rewrite(conn, conn.send.bind(conn), ehloExtra);
+      this.#attach(conn);
       return add(conn);
     };
+
+    // Our accept path instead of the library's.
+    this.server.removeAllListeners('connection');
+    this.server.on('connection', (socket: net.Socket) =>
+      acceptConnection(socket, {
+        listener: edge.listener,
+        implicitTls: Boolean(options.secure),
+        admission: edge.admission,
+        proxyFrom: edge.proxyFrom,
+        handshakeTimeoutMs: edge.limits.tlsHandshakeTimeoutMs,
+        tlsOptions: () => this.#tlsOptions(),
+        pending: this.#pending,
+        logger: edge.logger,
+        metrics: edge.metrics,
+        start: (s, client, ticket) => this.#start(s, client, ticket),
+      }),
+    );
+
+    const onSecure = this.onSecure.bind(this);
+    this.onSecure = (socket, session, callback) => {
+      const state = this.#sessions.get(session.id);
+      state?.deadlines.onHandshakeDone();
+      if (state) state.handshaking = undefined;
+      onSecure(socket, session, callback);
+    };
+    const onClose = this.onClose.bind(this);
+    this.onClose = (session, callback) => {
+      const state = this.#sessions.get(session.id);
+      if (state) {
+        this.#sessions.delete(session.id);
+        state.deadlines.dispose();
+        state.ticket.release();
+      }
+      onClose(session, callback);
+    };
+  }
+
+  override close(callback?: (() => void) | null): void {
+    // Sockets still before their session (PROXY header, TLS handshake) have nothing to finish.
+    for (const top of this.#pending.values()) top.destroy();
+    super.close(callback);
   }
 
   /**
@@ -72,10 +177,176 @@ export class GatewaySmtpServer extends SMTPServer {
     for (const conn of this.connections as unknown as Set<Connection>) {
       if (isBusy(conn.id)) continue;
       const r = sessionReplies.shuttingDown;
-      conn.send(r.code, `${r.enhanced} ${r.text}`, false);
+      conn.send(r.code, replyMessage(r), false);
       conn.close();
       closed++;
     }
     return closed;
+  }
+
+  #tlsOptions(): tls.TLSSocketOptions {
+    const server = this as unknown as { _resolveSNI(name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void };
+    return {
+      isServer: true,
+      server: this.server,
+      secureContext: this.secureContext.get('*') as tls.SecureContext,
+      SNICallback: (name, cb) => server._resolveSNI(name, cb),
+    };
+  }
+
+  #start(socket: net.Socket, client: ClientInfo, ticket: Ticket): void {
+    this.#incoming = { client, ticket };
+    if ('encrypted' in socket) this.#refuseRenegotiation(socket as tls.TLSSocket, { client: client.address });
+    try {
+      this.connect(socket, { remoteAddress: client.address, remotePort: client.port });
+    } finally {
+      this.#incoming = undefined;
+    }
+  }
+
+  #attach(conn: Connection): void {
+    const incoming = this.#incoming;
+    // connect() is only ever called from #start(); anything else has no slot to account for.
+    if (!incoming) return;
+    const { metrics, logger, listener, limits } = this.#edge;
+    const log = logger.child({ session: conn.id, client: incoming.client.address });
+    const state: SessionState = {
+      ...incoming,
+      deadlines: new SessionDeadlines(limits, {
+        inData: () => Boolean(conn._parser && conn._parser._dataMode),
+        waitingOnServer: () => conn._handlerPending || Boolean(conn._dataStream && conn._parser && !conn._parser._dataMode),
+        upgrading: () => conn._upgrading,
+        closed: () => conn._closing || conn._closed,
+        cut: (reply) => {
+          metrics.deadlinesExceeded.inc({ limit: reply.label });
+          log.info({ limit: reply.label }, 'connection closed: session limit');
+          conn.send(reply.code, replyMessage(reply));
+        },
+        abort: (reply) => {
+          metrics.deadlinesExceeded.inc({ limit: reply.label });
+          log.info({ limit: reply.label }, 'connection closed: session limit');
+          (state.handshaking ?? conn._socket).destroy();
+        },
+      }),
+    };
+    this.#sessions.set(conn.id, state);
+    log.info({ listener, ...(incoming.client.proxied ? { peer: incoming.client.peer } : {}) }, 'connection');
+
+    if (conn._parser) this.#instrument(conn, conn._parser, state, log);
+    const createParser = conn._createParser.bind(conn);
+    conn._createParser = () => {
+      const parser = createParser();
+      this.#instrument(conn, parser, state, log);
+      return parser;
+    };
+    const upgrade = conn.upgrade.bind(conn);
+    conn.upgrade = (callback, secureCallback) => {
+      state.deadlines.onHandshakeStart();
+      // upgrade() arms its idle timer on the new TLS socket: the only moment it is visible.
+      const arm = conn._armTimeout;
+      conn._armTimeout = (socket) => {
+        if (socket && socket !== conn._socket) {
+          state.handshaking = socket as tls.TLSSocket;
+          this.#refuseRenegotiation(state.handshaking, { session: conn.id, client: state.client.address });
+        }
+        arm.call(conn, socket);
+      };
+      try {
+        upgrade(callback, secureCallback);
+      } finally {
+        conn._armTimeout = arm;
+      }
+    };
+  }
+
+  #instrument(conn: Connection, parser: Parser, state: SessionState, log: Logger): void {
+    const { deadlines } = state;
+    const { metrics, admission, listener } = this.#edge;
+
+    // Bytes as they arrive, and the check that the stream does not open with a PROXY header
+    // (a listed balancer's header was consumed before the session; any other is refused).
+    let head: Buffer | undefined = Buffer.alloc(0);
+    const write = parser.write.bind(parser);
+    parser.write = (chunk: Buffer, ...rest: unknown[]) => {
+      deadlines.onBytes(chunk.length);
+      if (head) {
+        head = Buffer.concat([head, chunk]);
+        const proxy = startsWithProxySignature(head);
+        if (proxy !== undefined) head = undefined;
+        if (proxy) {
+          const reply = connectionReplies.proxyForbidden;
+          admission.refuse(reply, listener, state.client.address);
+          conn.send(reply.code, replyMessage(reply));
+          conn.close();
+        }
+      }
+      return write(chunk, ...rest);
+    };
+
+    // RFC 2920 §3.1: DATA ends a group; the message may be sent only after the 354. To know at
+    // DATA whether bytes already follow it, track the buffer being parsed in command mode
+    // (`current`, from `position` on not yet dispatched) and the chunks queued behind it.
+    let current: Buffer | undefined;
+    let position = 0;
+    let inflight = 0;
+    let afterLastCommand = 0;
+    const _write = parser._write.bind(parser);
+    parser._write = (chunk, encoding, next) => {
+      let done = next;
+      if (inflight === 0) {
+        inflight = chunk.length || -1;
+        done = (err) => {
+          inflight = 0;
+          next(err);
+        };
+      }
+      if (!parser._dataMode) {
+        current = chunk;
+        position = 0;
+      }
+      _write(chunk, encoding, done);
+    };
+    const oncommand = parser.oncommand.bind(parser);
+    parser.oncommand = (command, callback) => {
+      deadlines.onCommand();
+      if (current) {
+        const lf = current.indexOf(0x0a, position);
+        if (lf !== -1) position = lf + 1;
+        afterLastCommand = current.length - position;
+      }
+      oncommand(command, callback);
+    };
+    const startDataMode = parser.startDataMode.bind(parser);
+    parser.startDataMode = (maxBytes) => {
+      const queued = afterLastCommand + Math.max(0, parser.writableLength - Math.max(inflight, 0)) + conn._socket.readableLength;
+      current = undefined;
+      deadlines.onDataStart();
+      const stream = startDataMode(maxBytes);
+      if (queued > 0) {
+        // Closing now also keeps the library's 354 from being written.
+        metrics.protocolViolations.inc({ kind: connectionReplies.pipelinedData.label });
+        log.info({ bytes: queued }, 'message data pipelined before 354: refused');
+        const reply = connectionReplies.pipelinedData;
+        conn.send(reply.code, replyMessage(reply));
+        conn.close();
+      }
+      return stream;
+    };
+  }
+
+  /**
+   * Node refuses a renegotiation on a socket with disableRenegotiation() by reporting
+   * ERR_TLS_RENEGOTIATION_DISABLED, but a server-side TLSSocket made by hand (as the library
+   * and accept.ts make them) reports it only as the internal `_tlsError` event and carries on
+   * with the handshake; the connection has to be dropped here.
+   */
+  #refuseRenegotiation(socket: tls.TLSSocket, who: { session?: string; client: string }): void {
+    socket.disableRenegotiation();
+    socket.on('_tlsError', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ERR_TLS_RENEGOTIATION_DISABLED' && err.code !== 'ERR_TLS_SESSION_ATTACK') return;
+      this.#edge.metrics.protocolViolations.inc({ kind: connectionReplies.tlsRenegotiation.label });
+      this.#edge.logger.info(who, 'client-initiated TLS renegotiation refused');
+      socket.destroy();
+    });
   }
 }

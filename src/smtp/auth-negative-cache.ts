@@ -1,7 +1,7 @@
 // A short memory of credentials Cakemail just refused, so that an application retrying a wrong
 // password (a bad deploy, a rotated password) gets 535 without each retry becoming a
 // `POST /token`: Cakemail may count those failures against the real user. Per process, keyed
-// by an HMAC of username and password under a key random to this process (design.md §2): the
+// by an HMAC of username and password under a key random to this process (docs/architecture.md#semantics-that-never-bend): the
 // password is never stored, and a key means nothing outside the process. A pair that becomes
 // valid (the password was changed to it at Cakemail) is refused for at most TTL_MS more.
 import { createHmac, randomBytes } from 'node:crypto';

@@ -76,7 +76,7 @@ export class Authenticator {
       return { ok: true, credential: res.credential };
     }
     if (res.reason === 'unavailable') {
-      // Our problem, not the client's: no failure counted, no delay (design.md §5).
+      // Our problem, not the client's: no failure counted, no delay (docs/architecture.md#credentials-and-accounts).
       this.#d.metrics.auth.inc({ result: sessionReplies.authUnavailable.label });
       a.log.warn({ ...who, result: sessionReplies.authUnavailable.label, detail: res.detail }, 'authentication failed');
       return { ok: false, reply: sessionReplies.authUnavailable, delayMs: 0 };

@@ -1,74 +1,80 @@
-// Client networks and client identity for limits. Parsing and matching are ipaddr.js's (IPv4,
-// IPv6, IPv4-mapped IPv6); the rules on top are ours:
-//  - an IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack socket reports) is the
-//    IPv4 address, so a client cannot dodge a block or a trust list by changing notation;
-//  - per-IP limits count an IPv6 client by its /64: one subscriber usually holds a whole /64,
-//    and counting single addresses would give an attacker 2^64 fresh "IPs".
+// Client addresses and CIDR lists (TRUSTED_CIDRS, PROXY_PROTOCOL_CIDRS). Parsing and matching
+// are ipaddr.js's; this file only fixes our conventions: an IPv4 client of a dual-stack
+// listener (`::ffff:a.b.c.d`) is the IPv4 address, IPv6 is written in RFC 5952 form, and an
+// IPv6 client is counted per /64 (one host usually holds a whole /64, so a per-address cap
+// would cost an attacker nothing).
 import ipaddr from 'ipaddr.js';
 
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
-type Range = [Address, number];
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-export type CidrParse = { ok: true; list: CidrList } | { ok: false; error: string };
-
-export class CidrList {
-  readonly #ranges: readonly Range[];
-
-  constructor(ranges: readonly Range[]) {
-    this.#ranges = ranges;
-  }
-
-  get size(): number {
-    return this.#ranges.length;
-  }
-
-  /** Whether `ip` (as the socket reports it) lies in one of the networks. */
-  matches(ip: string): boolean {
-    const addr = parseAddress(ip);
-    if (!addr) return false;
-    return this.#ranges.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
+/** The canonical text of an IP address: IPv4-mapped IPv6 as IPv4, IPv6 in RFC 5952 form. */
+export function normalizeIp(address: string | undefined): string {
+  if (!address) return '';
+  try {
+    return ipaddr.process(address).toString();
+  } catch {
+    return address.toLowerCase();
   }
 }
 
-/** Parses `10.0.0.0/8, 2001:db8::/32, 192.0.2.7` (a bare address is a /32 or /128). */
-export function parseCidrs(list: string | undefined): CidrParse {
-  const ranges: Range[] = [];
-  for (const item of (list ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    try {
-      const range = item.includes('/') ? ipaddr.parseCIDR(item) : bare(item);
-      // "::ffff:10.0.0.0/104" means an IPv4 network: store it as one.
-      const [net, bits] = range;
-      if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) ranges.push([(net as ipaddr.IPv6).toIPv4Address(), bits - 96]);
-      else ranges.push(range);
-    } catch {
-      return { ok: false, error: `"${item.slice(0, 60)}" is not an IP address or CIDR network` };
-    }
+/** The key a per-client limit counts under: the address for IPv4, its /64 for IPv6. */
+export function clientKey(address: string): string {
+  try {
+    const ip = ipaddr.process(address);
+    if (ip.kind() === 'ipv4') return ip.toString();
+    const parts = (ip as ipaddr.IPv6).parts.slice(0, 4);
+    return `${new ipaddr.IPv6([...parts, 0, 0, 0, 0]).toString()}/64`;
+  } catch {
+    return address;
   }
-  return { ok: true, list: new CidrList(ranges) };
 }
 
 /**
- * The key a client is counted under in per-IP limits and blocks: the IPv4 address, or the
- * /64 of an IPv6 address (`2001:db8:1:2::/64`). Anything unparsable is kept as it is.
+ * Parses a comma-separated list of CIDRs (`10.0.0.0/8, 2001:db8::/32`); a bare address is a
+ * single host. Returns the canonical entries, or the entries that are not valid.
  */
-export function clientKey(ip: string): string {
-  const addr = parseAddress(ip);
-  if (!addr) return ip;
-  if (addr.kind() === 'ipv4') return addr.toString();
-  const parts = (addr as ipaddr.IPv6).parts.slice(0, 4);
-  return `${new ipaddr.IPv6([...parts, 0, 0, 0, 0]).toString()}/64`;
-}
-
-function parseAddress(ip: string): Address | null {
-  try {
-    // process(): IPv4-mapped IPv6 becomes IPv4. A zone index (fe80::1%eth0) is dropped.
-    return ipaddr.process(ip.replace(/%.*$/, ''));
-  } catch {
-    return null;
+export function parseCidrList(text: string | undefined): { ok: true; cidrs: string[] } | { ok: false; invalid: string[] } {
+  const entries = (text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const cidrs: string[] = [];
+  const invalid: string[] = [];
+  for (const entry of entries) {
+    const range = parseRange(entry);
+    if (range) cidrs.push(`${range[0].toString()}/${range[1]}`);
+    else invalid.push(entry);
   }
+  return invalid.length ? { ok: false, invalid } : { ok: true, cidrs };
 }
 
-function bare(item: string): Range {
-  const addr = ipaddr.process(item);
-  return [addr, addr.kind() === 'ipv4' ? 32 : 128];
+function parseRange(entry: string): Range | undefined {
+  const withPrefix = entry.includes('/') ? entry : `${entry}/${entry.includes(':') ? 128 : 32}`;
+  // ipaddr.js also reads the legacy IPv4 forms (hex, octal, fewer than four parts); an
+  // operator's list should mean what it plainly says, so only dotted-quad decimal is taken.
+  if (ipaddr.IPv4.isValidCIDRFourPartDecimal(withPrefix)) return ipaddr.IPv4.parseCIDR(withPrefix);
+  if (ipaddr.IPv6.isValidCIDR(withPrefix)) {
+    const [ip, bits] = ipaddr.IPv6.parseCIDR(withPrefix);
+    // `::ffff:10.0.0.0/104` is an IPv4 range in IPv6 dress; peers are matched as IPv4.
+    if (ip.isIPv4MappedAddress() && bits >= 96) return [ip.toIPv4Address(), bits - 96];
+    return [ip, bits];
+  }
+  return undefined;
+}
+
+/** A matcher for a list of canonical CIDRs (as parseCidrList returns them). */
+export type CidrMatcher = (address: string) => boolean;
+
+export function cidrMatcher(cidrs: readonly string[]): CidrMatcher {
+  const ranges = cidrs.map((c) => parseRange(c)).filter((r): r is Range => r !== undefined);
+  if (ranges.length === 0) return () => false;
+  return (address) => {
+    let ip: ipaddr.IPv4 | ipaddr.IPv6;
+    try {
+      ip = ipaddr.process(address);
+    } catch {
+      return false;
+    }
+    return ranges.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits));
+  };
 }

@@ -1,5 +1,5 @@
 // The DATA stream, bounded. smtp-server ends DATA only on CRLF.CRLF (segmentation-safe since
-// 3.19.3) but passes bare CR, bare LF and NUL through (threats.md finding 1). The gateway is
+// 3.19.3) but passes bare CR, bare LF and NUL through (docs/threat-model.md finding 1). The gateway is
 // the outbound side of a smuggling chain, so it decides here:
 //  - NUL: refused (554 5.6.0) — no mail format needs it and parsers disagree about it;
 //  - bare LF: a line break (scripts write \n; Postfix normalises the same way by default);

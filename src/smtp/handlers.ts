@@ -1,4 +1,4 @@
-// The SMTP session hooks (design.md §3): AUTH → MAIL → RCPT → DATA. Each hook decides with
+// The SMTP session hooks (docs/architecture.md#data-path): AUTH → MAIL → RCPT → DATA. Each hook decides with
 // typed outcomes and answers through the reply table; smtp-server's callback API is adapted
 // here and nowhere else.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
@@ -13,6 +13,7 @@ import { readData } from './data.ts';
 import {
   SmtpReplyError,
   badAddressSyntax,
+  connectionReplies,
   invalidUtf8Address,
   nonAsciiAddress,
   smtputf8NotOffered,
@@ -128,6 +129,8 @@ export class SessionHandlers {
     try {
       const read = await readData(stream, this.#d.maxMessageBytes);
       if (!read.ok) return outcomeReply({ kind: 'refused', refusal: read.refusal });
+      this.#d.metrics.messageSize.observe(read.raw.length);
+      this.#d.metrics.messageRecipients.observe(session.envelope.rcptTo.length);
       if (read.normalized) log.info('stray CR/LF normalised in DATA');
       const credential = session.user as Credential | undefined;
       if (!credential) return sessionReplies.authRequired;
@@ -140,6 +143,12 @@ export class SessionHandlers {
       });
       return outcomeReply(outcome);
     } catch (err) {
+      // The connection closed under the message (the client hung up, or a limit cut it): no
+      // one is left to answer, nothing was sent, and it is not our error.
+      if (clientGone(err)) {
+        log.info({ reason: (err as Error).message }, 'connection closed during DATA; message not sent');
+        return connectionReplies.connectionClosed;
+      }
       // A bug must not turn into a lost message or a 5xx: the client keeps it and retries.
       log.error({ err }, 'unexpected error in DATA');
       stream.resume();
@@ -147,12 +156,19 @@ export class SessionHandlers {
     }
   }
 
+  /** Every session line carries the session id and the client address (after PROXY). */
   #log(session: SMTPServerSession): Logger {
-    return this.#d.logger.child({ session: session.id });
+    return this.#d.logger.child({ session: session.id, client: session.remoteAddress });
   }
 }
 
-/** Envelope address checks (RFC 6531 X.6.7; threats.md T-13, T-14). */
+/** The DATA stream ended because its connection closed before the final dot. */
+function clientGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNECTION' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/** Envelope address checks (RFC 6531 X.6.7; docs/threat-model.md T-13, T-14). */
 export function checkAddress(address: string): Reply | null {
   if (address.includes('\uFFFD')) return invalidUtf8Address();
   // eslint-disable-next-line no-control-regex

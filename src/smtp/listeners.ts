@@ -1,13 +1,19 @@
-// The SMTP listeners (design.md §4): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
-// (implicit TLS). Both share one set of session hooks and one TLS policy.
+// The SMTP listeners (docs/architecture.md#smtp-surface): `submission` (STARTTLS, AUTH only after TLS) and `smtps`
+// (implicit TLS). Both share one set of session hooks, one TLS policy and one admission (the
+// connection caps are per process, not per listener).
 import type { AddressInfo } from 'node:net';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { GatewaySmtpServer } from './adapter.ts';
+import type { Admission } from './admission.ts';
+import { cidrMatcher } from './cidr.ts';
 import type { SessionHandlers } from './handlers.ts';
 import { tlsPolicy, type TlsMaterial } from './tls.ts';
+
+/** Socket errors that mean the client went away. */
+const CLIENT_RESETS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
 
 export interface Listener {
   name: 'submission' | 'smtps';
@@ -15,7 +21,15 @@ export interface Listener {
   port: number;
 }
 
-export function createListeners(config: Config, tls: TlsMaterial, handlers: SessionHandlers, logger: Logger, metrics: Metrics) {
+export function createListeners(config: Config, tls: TlsMaterial, handlers: SessionHandlers, admission: Admission, logger: Logger, metrics: Metrics) {
+  const proxyFrom = cidrMatcher(config.proxyProtocolCidrs);
+  const limits = {
+    tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+    commandTimeoutMs: config.commandTimeoutMs,
+    dataMinRate: config.dataMinRate,
+    dataRateGraceMs: config.dataRateGraceMs,
+    sessionMaxMs: config.sessionMaxMs,
+  };
   const base = (name: Listener['name']): SMTPServerOptions => ({
     name: config.serverName,
     banner: 'Cakemail SMTP Gateway',
@@ -24,12 +38,12 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: false,
     allowInsecureAuth: false,
-    // Reverse DNS on every connect is slow and attacker-controlled (threats.md §6).
+    // Reverse DNS on every connect is slow and attacker-controlled (docs/threat-model.md).
     disableReverseLookup: true,
     size: config.maxMessageBytes,
     rejectOversized: true,
     maxRecipients: config.maxRecipients,
-    maxClients: config.maxConnections,
+    // Connection caps are enforced per process by admission.ts, not per listener here.
     socketTimeout: config.idleTimeoutMs,
     closeTimeout: config.shutdownTimeoutMs,
     // The API cannot carry non-ASCII addresses end to end, so SMTPUTF8 is not offered and such
@@ -39,28 +53,30 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     hideSMTPUTF8: true,
     hideDSN: true,
     hideREQUIRETLS: true,
-    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (threats.md T-21).
+    // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (docs/threat-model.md T-21).
     disabledCommands: name === 'smtps' ? ['STARTTLS', 'VRFY', 'EXPN'] : ['VRFY', 'EXPN'],
     logger: false,
+    // An IP blocked for failed logins is refused before the greeting (421 4.7.0).
+    onConnect: handlers.onConnect,
     onAuth: handlers.onAuth,
     onMailFrom: handlers.onMailFrom,
     onRcptTo: handlers.onRcptTo,
     onData: handlers.onData,
-    onConnect: (session, callback) => {
-      metrics.connectionsTotal.inc({ listener: name });
-      metrics.connections.inc({ listener: name });
-      logger.debug({ session: session.id, listener: name, remote: session.remoteAddress }, 'connection');
-      handlers.onConnect(session, callback);
-    },
     onClose: (session) => {
-      metrics.connections.dec({ listener: name });
-      logger.debug({ session: session.id, listener: name }, 'connection closed');
+      logger.debug({ session: session.id, listener: name, client: session.remoteAddress }, 'connection closed');
     },
   });
 
   const make = (name: Listener['name']): GatewaySmtpServer => {
-    const server = new GatewaySmtpServer(base(name));
-    server.on('error', (err: Error) => logger.warn({ listener: name, err: err.message }, 'SMTP connection error'));
+    const server = new GatewaySmtpServer(base(name), { listener: name, admission, proxyFrom, limits, logger, metrics });
+    server.on('error', (err: Error & { code?: string; remoteAddress?: string; syscall?: string }) => {
+      // A failed bind is the caller's start-up error (listen() rejects with it), not a client's.
+      if (err.syscall === 'listen') return;
+      // A client that resets its connection (in the middle of a transaction, say) is the
+      // client's business, not a fault of ours: info, so a reset flood does not look like one.
+      const reset = err.code !== undefined && CLIENT_RESETS.has(err.code);
+      logger[reset ? 'info' : 'warn']({ listener: name, client: err.remoteAddress, code: err.code, err: err.message }, reset ? 'SMTP connection reset by the client' : 'SMTP connection error');
+    });
     return server;
   };
   return { submission: make('submission'), smtps: make('smtps') };

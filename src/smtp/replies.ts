@@ -1,4 +1,4 @@
-// The one reply table (design.md §7). Every SMTP reply the gateway itself decides comes from
+// The one reply table (docs/architecture.md#outcomes-and-replies). Every SMTP reply the gateway itself decides comes from
 // here: code, enhanced status code (RFC 3463), text, and the metric label that counts it.
 // Codes are fixed by the semantics (250 only when Cakemail queued it, 5xx only for the sender's
 // own problems, 4xx for ours); texts say exactly what was wrong.
@@ -25,7 +25,6 @@ export const sessionReplies = {
   authUnavailable: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure: Cakemail token service unavailable, try again later', label: 'auth_unavailable' },
   authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required', label: 'auth_required' },
   tlsRequired: { code: 538, enhanced: '5.7.11', text: 'Encryption required: issue STARTTLS first', label: 'tls_required' },
-  tooManyConnections: { code: 421, enhanced: '4.7.0', text: 'Too many connections, try again later', label: 'too_many_connections' },
   shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', label: 'shutting_down' },
   idleTimeout: { code: 421, enhanced: '4.4.2', text: 'Idle timeout, closing connection', label: 'idle_timeout' },
   senderOk: { code: 250, enhanced: '2.1.0', text: 'Sender ok', label: 'mail_ok' },
@@ -72,6 +71,35 @@ export function rateLimited(limit: 'ip' | 'account', perMinute: number, retryS: 
     text: `Rate limit of ${perMinute} messages per minute reached for ${who}: try again in ${retryS} s`,
     label: `rate_limited_${limit}`,
   };
+}
+
+/**
+ * Connection-level replies: admission refusals (labels of
+ * `smtp_gateway_connections_refused_total{reason}`) and the session limits that close a
+ * connection (labels of `smtp_gateway_deadlines_exceeded_total{limit}`). See docs/security.md.
+ */
+export const connectionReplies = {
+  maxConnections: { code: 421, enhanced: '4.3.2', text: 'Too many connections to this server (MAX_CONNECTIONS), try again later', label: 'max_connections' },
+  perIp: { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later', label: 'per_ip' },
+  draining: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', label: 'draining' },
+  proxyRequired: { code: 421, enhanced: '4.7.0', text: 'PROXY protocol header required from this address (PROXY_PROTOCOL_CIDRS)', label: 'proxy_required' },
+  proxyInvalid: { code: 421, enhanced: '4.7.0', text: 'Invalid PROXY protocol header', label: 'proxy_invalid' },
+  proxyForbidden: { code: 421, enhanced: '4.7.0', text: 'PROXY protocol header not accepted from this address (PROXY_PROTOCOL_CIDRS)', label: 'proxy_forbidden' },
+  /** RFC 2920 §3.1: DATA ends a command group; the message may only follow the 354. */
+  pipelinedData: { code: 554, enhanced: '5.5.0', text: 'Protocol synchronization error: message data sent before the 354 reply', label: 'pipelined_data' },
+  /** Sent (in cleartext) only to an implicit-TLS client that sent nothing; a half-done handshake is just dropped. */
+  tlsHandshake: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `TLS handshake not completed within ${seconds(ms)} (TLS_HANDSHAKE_TIMEOUT_MS), closing connection`, label: 'tls_handshake' }),
+  commandTimeout: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Command line not completed within ${seconds(ms)} (SMTP_COMMAND_TIMEOUT_MS), closing connection`, label: 'command' }),
+  dataRate: (bytesPerS: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Message data slower than ${bytesPerS} bytes/s (DATA_MIN_RATE_BYTES_PER_S), closing connection`, label: 'data_rate' }),
+  sessionMax: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Session longer than ${seconds(ms)} (SESSION_MAX_MS), closing connection`, label: 'session' }),
+  /** Never sent: the connection is dropped (it is in the middle of a TLS handshake). */
+  tlsRenegotiation: { code: 421, enhanced: '4.7.0', text: 'Client-initiated TLS renegotiation refused', label: 'tls_renegotiation' },
+  /** No reply can reach a client that went away during DATA; the row gives the outcome label. */
+  connectionClosed: { code: 421, enhanced: '4.4.2', text: 'Connection closed during DATA', label: 'connection_closed' },
+} as const;
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(3).replace(/0+$/, '')} s`;
 }
 
 export function badAddressSyntax(address: string): Reply {

@@ -1,8 +1,10 @@
-// TLS material and policy (design.md §4, threats.md T-18): TLS 1.2+ with ECDHE key exchange
+// TLS material and policy (docs/architecture.md#smtp-surface, docs/threat-model.md T-18): TLS 1.2+ with ECDHE key exchange
 // and AEAD ciphers only; certificate and key from files, re-read when they change (cert-manager
 // rotates Kubernetes Secrets in place); a self-signed certificate when none is configured.
 import { readFileSync, watchFile, unwatchFile, statSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { generate } from 'selfsigned';
+import { tlsFileError, tlsPairError } from '../config/startup-error.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /** ECDHE + AEAD only for TLS 1.2 (no TLS_RSA_*, no CBC); TLS 1.3 suites are all AEAD. */
@@ -34,7 +36,7 @@ export function tlsPolicy(material: TlsMaterial) {
 }
 
 export async function loadTlsMaterial(certFile: string | undefined, keyFile: string | undefined, serverName: string): Promise<TlsMaterial> {
-  if (certFile && keyFile) return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), source: `files ${certFile}` };
+  if (certFile && keyFile) return readTlsFiles(certFile, keyFile);
   const names = [...new Set([serverName, 'localhost'])];
   const pems = await generate([{ name: 'commonName', value: serverName }], {
     keyType: 'ec',
@@ -48,6 +50,24 @@ export async function loadTlsMaterial(certFile: string | undefined, keyFile: str
     ],
   });
   return { cert: pems.cert, key: pems.private, source: 'self-signed (development only: set TLS_CERT_FILE/TLS_KEY_FILE)' };
+}
+
+/** The configured files, checked at start: a missing file or a bad pair names its setting. */
+function readTlsFiles(certFile: string, keyFile: string): TlsMaterial {
+  let cert: string;
+  let key: string;
+  try {
+    cert = readFileSync(certFile, 'utf8');
+    key = readFileSync(keyFile, 'utf8');
+  } catch (err) {
+    throw tlsFileError(err, certFile, keyFile);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw tlsPairError(err, certFile, keyFile);
+  }
+  return { cert, key, source: `files ${certFile}` };
 }
 
 /**

@@ -1,5 +1,5 @@
 // Store keys that name a person (a username, an account key made of one) are HMACs, never the
-// name itself (design.md §2): a Redis dump or a `KEYS *` shows no email addresses. The HMAC key
+// name itself (docs/architecture.md#semantics-that-never-bend): a Redis dump or a `KEYS *` shows no email addresses. The HMAC key
 // must be the same on every pod, or one pod's "good IP for this user" record would mean nothing
 // to the next: it is created once, at random, in the store itself (SET NX), and read by every
 // pod. Someone who can read all of Redis can read it too; this hides names from casual reads,

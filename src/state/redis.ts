@@ -27,7 +27,7 @@ export type RedisStatusListener = (up: boolean, detail: string) => void;
 /**
  * Fleet-wide store. Commands fail fast instead of queueing while Redis is down
  * (enableOfflineQueue: false, one retry per request): callers decide what a failure means
- * (dedupe fails open, design.md §8), and an SMTP reply must not wait on a dead Redis.
+ * (dedupe fails open, docs/architecture.md#state-and-scale), and an SMTP reply must not wait on a dead Redis.
  */
 export class RedisStore implements StateStore {
   readonly #redis: Redis;

@@ -1,7 +1,7 @@
-// The one state seam (design.md §8): counters with TTL, set-if-absent with TTL, plain values,
+// The one state seam (docs/architecture.md#state-and-scale): counters with TTL, set-if-absent with TTL, plain values,
 // blocks with their time left, and token buckets. In-process memory by default; Redis when
 // REDIS_URL is set, so that every pod of a fleet sees the same dedupe records, auth blocks and
-// rate limits. Values are never secrets (design.md §2). Every operation is atomic on its own
+// rate limits. Values are never secrets (docs/architecture.md#semantics-that-never-bend). Every operation is atomic on its own
 // (Redis: one command, MULTI or a Lua script), so two pods can never both take the last token.
 export interface StateStore {
   get(key: string): Promise<string | null>;

@@ -2,31 +2,66 @@
 import net from 'node:net';
 import tls from 'node:tls';
 
+export interface ConnectOptions {
+  tls?: boolean;
+  /** Source address (any of 127.0.0.0/8 works on Linux loopback), for per-IP limits. */
+  localAddress?: string;
+  host?: string;
+  /** Bytes written right after the TCP connect, before TLS (a PROXY protocol header). */
+  preamble?: Buffer;
+}
+
 export class RawSmtp {
   #socket: net.Socket | tls.TLSSocket;
+  /** The first reply of the session (220, or a 421 refusal). */
+  greeting = '';
   #buffer = '';
   #waiters: (() => void)[] = [];
-  /** The server's first reply (220 greeting, or a 421 refusal). */
-  greeting = '';
 
   private constructor(socket: net.Socket | tls.TLSSocket) {
     this.#socket = socket;
     this.#attach(socket);
   }
 
-  /** `from`: a loopback source address (any of 127.0.0.0/8), to play several client IPs. */
-  static async connect(port: number, opts: { tls?: boolean; from?: string } = {}): Promise<RawSmtp> {
-    const local = opts.from ? { localAddress: opts.from } : {};
-    const socket = opts.tls
-      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...local })
-      : net.connect({ port, host: '127.0.0.1', ...local });
+  static async connect(port: number, opts: ConnectOptions = {}): Promise<RawSmtp> {
+    const host = opts.host ?? '127.0.0.1';
+    const tcp = net.connect({ port, host, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
-      socket.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
-      socket.once('error', reject);
+      tcp.once('connect', () => resolve());
+      tcp.once('error', reject);
     });
+    if (opts.preamble) tcp.write(opts.preamble);
+    let socket: net.Socket | tls.TLSSocket = tcp;
+    if (opts.tls) {
+      socket = tls.connect({ socket: tcp, rejectUnauthorized: false, servername: 'localhost' });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('closed before the TLS handshake completed')));
+      });
+    }
     const c = new RawSmtp(socket);
     c.greeting = await c.reply();
     return c;
+  }
+
+  /** The socket, for tests that drive TLS directly (renegotiation). */
+  get socket(): net.Socket | tls.TLSSocket {
+    return this.#socket;
+  }
+
+  /** Resolves when the server has closed the connection (or after timeoutMs, with false). */
+  async closed(timeoutMs = 5000): Promise<boolean> {
+    if (this.#socket.destroyed || this.#socket.readableEnded) return true;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      const done = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+      this.#socket.once('close', done);
+      this.#socket.once('end', done);
+    });
   }
 
   #attach(socket: net.Socket | tls.TLSSocket) {
@@ -82,7 +117,7 @@ export class RawSmtp {
 
   /** Connect over implicit TLS, EHLO and AUTH PLAIN; throws unless AUTH succeeded. */
   static async login(port: number, user: string, pass: string, from?: string): Promise<RawSmtp> {
-    const c = await RawSmtp.connect(port, { tls: true, ...(from ? { from } : {}) });
+    const c = await RawSmtp.connect(port, { tls: true, ...(from ? { localAddress: from } : {}) });
     await c.cmd('EHLO client.example');
     const auth = await c.authPlain(user, pass);
     if (!auth.startsWith('235 ')) throw new Error(`AUTH failed: ${auth}`);
@@ -107,13 +142,6 @@ export class RawSmtp {
 
   async authPlain(user: string, pass: string): Promise<string> {
     return this.cmd(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`);
-  }
-
-  /** Resolves when the server has closed the connection (or after `timeoutMs`: false). */
-  async closed(timeoutMs = 3000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#socket.destroyed && !this.#socket.readableEnded && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    return this.#socket.destroyed || this.#socket.readableEnded;
   }
 
   close(): void {

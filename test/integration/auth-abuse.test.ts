@@ -19,7 +19,7 @@ const gw = useTestGateway({
 const tokenCalls = async () => (await sandboxRequests(gw()))['POST /token'] ?? 0;
 
 async function open(from: string): Promise<RawSmtp> {
-  const c = await RawSmtp.connect(gw().ports.smtps, { tls: true, from });
+  const c = await RawSmtp.connect(gw().ports.smtps, { tls: true, localAddress: from });
   await c.cmd('EHLO client.example');
   return c;
 }
@@ -75,7 +75,7 @@ test('AUTH_MAX_FAILURES_PER_IP failures block the IP: 421 at connect, 454 at AUT
   for (const r of (await Promise.all([guess(1), guess(2)])).flat()) assert.match(r, /^535 5\.7\.8 /);
   const before = await tokenCalls();
 
-  const refused = await RawSmtp.connect(gw().ports.smtps, { tls: true, from: ip });
+  const refused = await RawSmtp.connect(gw().ports.smtps, { tls: true, localAddress: ip });
   assert.match(refused.greeting, /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in [1-4] s$/);
   assert.equal(await refused.closed(), true);
 
@@ -117,7 +117,7 @@ test('a trusted network (TRUSTED_CIDRS) is blocked like any other after too many
       c.close();
     }),
   );
-  const refused = await RawSmtp.connect(gw().ports.smtps, { tls: true, from: '127.0.0.17' });
+  const refused = await RawSmtp.connect(gw().ports.smtps, { tls: true, localAddress: '127.0.0.17' });
   assert.match(refused.greeting, /^421 4\.7\.0 Too many failed logins from your IP address/);
   refused.close();
 });

@@ -2,6 +2,7 @@
 // and limits, header injection, Bcc privacy, control headers. Each checks the reply and what
 // the API received.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Gateway } from '../../src/app.ts';
 import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, sandboxRequests, startTestGateway } from '../helpers/gateway.ts';
@@ -68,6 +69,40 @@ test('a parse that overruns its deadline → 451 4.3.0 and the gateway keeps ser
     await slow.shutdown();
   }
   assert.match(await submit(gw, ['a@example.org'], `${head('after')}\r\nstill serving\r\n`), /^250 /);
+});
+
+test('the same message overrunning the deadline again → 554 5.6.0 (a bomb is not retried forever)', async () => {
+  const slow = await startTestGateway({ PARSE_TIMEOUT_MS: '1' });
+  try {
+    const big = 'x'.repeat(76) + '\r\n';
+    const data = `${head('slow twice')}Content-Type: text/plain\r\n\r\n${big.repeat(60_000)}`;
+    assert.match(await submit(slow, ['a@example.org'], data), /^451 4\.3\.0 /);
+    assert.match(await submit(slow, ['a@example.org'], data), /^554 5\.6\.0 .*parse deadline/);
+  } finally {
+    await slow.shutdown();
+  }
+});
+
+test('parts behind an RFC 2231 boundary count: 5,000 parts → 554 5.6.0', async () => {
+  const parts = '--part\r\n\r\nx\r\n'.repeat(5000);
+  const r = await submit(gw, ['a@example.org'], `${head('2231')}Content-Type: multipart/mixed; boundary*0="pa"; boundary*1="rt"\r\n\r\n${parts}--part--\r\n`);
+  assert.match(r, /^554 5\.6\.0 .*part count/);
+});
+
+test('a multipart whose boundary never appears → 554 5.6.0 saying no body was found, never a blank body', async () => {
+  const r = await submit(gw, ['a@example.org'], `${head('lost body')}Content-Type: multipart/mixed; boundary="declared"\r\n\r\n--other\r\n\r\nthe text\r\n--other--\r\n`);
+  assert.match(r, /^554 5\.6\.0 .*no message body could be found/);
+  assert.equal((await sandboxEmails(gw)).length, 0);
+});
+
+test('S/MIME clear-signed mail → 250, the content is delivered, the signature left out and counted', async () => {
+  const raw = readFileSync(new URL('../fixtures/eml/signed-smime.eml', import.meta.url), 'latin1').replace(/^From: .*$/m, `From: "Shop" <${DEMO_USER}>`);
+  assert.match(await submit(gw, ['a@example.org'], raw), /^250 /);
+  const [email] = await sandboxEmails(gw);
+  assert.equal(email!.payload.content.text, 'The contract is signed; see you Monday.\n');
+  assert.equal(email!.payload.attachment, undefined);
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.ports.admin}/metrics`)).text();
+  assert.match(metrics, /smtp_gateway_attachments_dropped_total\{reason="signature"\} 1/);
 });
 
 test('attachment of a type the API cannot carry → 554 5.6.1 naming the file, its type and the allowed list', async () => {

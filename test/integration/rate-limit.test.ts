@@ -13,7 +13,7 @@ const login = (from: string) => RawSmtp.login(gw().ports.smtps, DEMO_USER, DEMO_
 const body = (s: string) => `From: ${DEMO_USER}\r\nTo: r@example.org\r\nSubject: ${s}\r\nMessage-ID: <${s}@client.example>\r\n\r\nhello\r\n`;
 
 test('EHLO advertises RFC 9422 LIMITS with RCPTMAX', async () => {
-  const c = await RawSmtp.connect(gw().ports.smtps, { tls: true, from: '127.0.0.39' });
+  const c = await RawSmtp.connect(gw().ports.smtps, { tls: true, localAddress: '127.0.0.39' });
   assert.match(await c.cmd('EHLO client.example'), /^250 LIMITS RCPTMAX=100$/m);
   c.close();
 });

@@ -48,7 +48,7 @@ test('two gateways sharing Redis: an IP blocked on one is blocked on the other, 
   try {
     // Two failures on each gateway from one IP: the fourth blocks it fleet-wide.
     const fail = async (gw: Gateway, n: number) => {
-      const c = await RawSmtp.connect(gw.ports.smtps, { tls: true, from: '127.0.0.60' });
+      const c = await RawSmtp.connect(gw.ports.smtps, { tls: true, localAddress: '127.0.0.60' });
       await c.cmd('EHLO client.example');
       const r = [await c.authPlain('victim@example.com', `guess-${n}-a`), await c.authPlain('victim@example.com', `guess-${n}-b`)];
       c.close();
@@ -56,7 +56,7 @@ test('two gateways sharing Redis: an IP blocked on one is blocked on the other, 
     };
     for (const r of (await Promise.all([fail(a, 1), fail(b, 2)])).flat()) assert.match(r, /^535 /);
     for (const gw of [a, b]) {
-      const c = await RawSmtp.connect(gw.ports.smtps, { tls: true, from: '127.0.0.60' });
+      const c = await RawSmtp.connect(gw.ports.smtps, { tls: true, localAddress: '127.0.0.60' });
       const m = /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in (\d+) s$/.exec(c.greeting);
       assert.ok(m && Number(m[1]) > 10 && Number(m[1]) <= 30, c.greeting);
       c.close();
@@ -126,7 +126,7 @@ test('Redis killed: limits fail open (mail and logins go on), counted, ONE log l
     await until(async () => /smtp_gateway_state_store_up 0/.test(await metric(gw, 'smtp_gateway_state_store_up')), 5000, 'state_store_up 0');
 
     // Three failures from one IP with a limit of two: not blocked while the store is away.
-    const c = await RawSmtp.connect(gw.ports.smtps, { tls: true, from: '127.0.0.70' });
+    const c = await RawSmtp.connect(gw.ports.smtps, { tls: true, localAddress: '127.0.0.70' });
     await c.cmd('EHLO client.example');
     for (const n of [1, 2, 3]) assert.match(await c.authPlain('victim@example.com', `guess-${n}`), /^535 5\.7\.8 /);
     assert.match(await c.authPlain(DEMO_USER, DEMO_PASSWORD), /^235 /, 'logins go on');
@@ -142,7 +142,7 @@ test('Redis killed: limits fail open (mail and logins go on), counted, ONE log l
     assert.equal(stateLines().filter((l) => l.msg === 'state store reachable again: limits, blocks and dedupe enforced').length, 1);
 
     // Enforced again: two failures block the IP.
-    const d = await RawSmtp.connect(gw.ports.smtps, { tls: true, from: '127.0.0.71' });
+    const d = await RawSmtp.connect(gw.ports.smtps, { tls: true, localAddress: '127.0.0.71' });
     await d.cmd('EHLO client.example');
     for (const n of [1, 2]) assert.match(await d.authPlain('victim@example.com', `again-${n}`), /^535 /);
     assert.match(await d.authPlain(DEMO_USER, DEMO_PASSWORD), /^454 4\.7\.0 Too many failed logins from your IP address/);

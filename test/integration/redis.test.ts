@@ -5,11 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { RedisStore } from '../../src/state/redis.ts';
 import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, sandboxRequests, startTestGateway } from '../helpers/gateway.ts';
+import { skipWithoutRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const REDIS_URL = TEST_REDIS_URL;
+const skip = await skipWithoutRedis();
 
-test('RedisStore: get/set with TTL, set-if-absent, counters', async () => {
+test('RedisStore: get/set with TTL, set-if-absent, counters', { skip }, async () => {
   const store = new RedisStore(REDIS_URL, `test:${randomUUID()}:`);
   await store.ready();
   try {
@@ -35,7 +37,7 @@ test('RedisStore fails fast when Redis is unreachable (the caller fails open)', 
   await store.close();
 });
 
-test('two gateways sharing Redis: a resend through the other one is not sent twice', async () => {
+test('two gateways sharing Redis: a resend through the other one is not sent twice', { skip }, async () => {
   const prefixEnv = { REDIS_URL, SANDBOX_ENABLED: 'true' };
   const a = await startTestGateway(prefixEnv);
   const b = await startTestGateway({ ...prefixEnv, SANDBOX_ENABLED: 'false', CAKEMAIL_API_URL: a.apiUrl });

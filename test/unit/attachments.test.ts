@@ -100,11 +100,18 @@ describe('mapAttachments', () => {
     assert.deepEqual(r.attachments.map((a) => [a.filename, a.type]), [['logo.png', 'png']]);
     assert.equal(mapAttachments([png, gif], POLICY).ok, false);
   });
-  test('an unnamed text alternative is left out under any policy; an empty unnamed part is ignored', () => {
-    const r = mapAttachments([part(null, 'text/enriched', 3, { disposition: null }), part(null, 'application/octet-stream', 0)], POLICY);
+  test('an alternative body format or a detached signature is left out under any policy; an empty unnamed part is ignored', () => {
+    const r = mapAttachments(
+      [part(null, 'text/enriched', 3, { disposition: null, role: 'alternative' }), part('smime.p7s', 'application/pkcs7-signature', 5, { role: 'signature' }), part(null, 'application/octet-stream', 0)],
+      POLICY,
+    );
     assert.ok(r.ok);
     assert.equal(r.attachments.length, 0);
-    assert.equal(r.dropped.length, 1);
+    assert.deepEqual(r.dropped.map((d) => d.contentType), ['text/enriched', 'application/pkcs7-signature']);
+  });
+  test('unnamed_text_x_part_not_skipped_under_reject: an unnamed text part the MIME stage did not mark follows the policy', () => {
+    const r = mapAttachments([part(null, 'text/x-vcard', 3, { disposition: null })], POLICY);
+    assert.equal(r.ok, false);
   });
   test('identical calendar content is sent once, keeping the named copy', () => {
     const ics = Buffer.from('BEGIN:VCALENDAR\nEND:VCALENDAR\n');

@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cleanLine } from '../../src/mime/clean.ts';
 import { repairC1 } from '../../src/mime/cp1252.ts';
+import { decodeBytes } from '../../src/mime/charsets.ts';
+import { decodeHeaderValue } from '../../src/mime/encoded-words.ts';
+import { parseStructured } from '../../src/mime/params.ts';
 import { parseMessage } from '../../src/mime/parse-message.ts';
-import { countParts } from '../../src/mime/prescan.ts';
+import { decodeTransfer } from '../../src/mime/transfer.ts';
 import type { ParsedMessage } from '../../src/mime/types.ts';
 
 const LIMITS = { maxDepth: 10, maxParts: 1000, maxHeaderBytes: 1 << 20 };
@@ -28,7 +31,7 @@ describe('cleanLine', () => {
   });
 });
 
-describe('header injection (threats.md T-09)', () => {
+describe('header injection (docs/threat-model.md T-09)', () => {
   test('encoded words decoding to CRLF are cleaned everywhere', async () => {
     const m = await parse(
       `From: =?UTF-8?B?${b64('Eve\r\nBcc: v2@evil.example')}?= <eve@example.com>\nSubject: =?UTF-8?B?${b64('hi\r\nBcc: victim@evil.example')}?=\nX-Foo: a\0b\nReply-To: =?UTF-8?B?${b64('a@x>\r\nBcc: v@y')}?= <r@example.com>\n\nbody\n`,
@@ -81,18 +84,84 @@ Content-ID: <part1@example.com>
 `);
     assert.deepEqual(
       m.attachments.map((a) => ({ ...a, content: Buffer.from(a.content).toString() })),
-      [{ filename: 'Résumé.pdf', contentType: 'application/pdf', disposition: 'attachment', contentId: 'part1@example.com', content: '%PDF\n' }],
+      [{ filename: 'Résumé.pdf', contentType: 'application/pdf', disposition: 'attachment', contentId: 'part1@example.com', content: '%PDF' }],
     );
   });
 });
 
-describe('countParts', () => {
-  test('counts delimiter lines of declared boundaries only', () => {
-    const raw = Buffer.from('Content-Type: multipart/mixed; boundary="a b"\r\n\r\n--a b\r\n\r\nx\r\n--a b  \r\n\r\n--other\r\n--a b--\r\n');
-    assert.equal(countParts(raw, 100), 2);
+describe('parameters (params.ts)', () => {
+  test('RFC 2231 sections join in order, with the charset of section 0; extended wins over plain', () => {
+    const v = parseStructured(`attachment; filename="plain.pdf"; filename*1*=%20final.pdf; filename*0*=utf-8'fr'R%C3%A9sum%C3%A9`);
+    assert.equal(v.value, 'attachment');
+    assert.equal(v.params.get('filename'), 'Résumé final.pdf');
   });
-  test('stops early past the maximum', () => {
-    const raw = Buffer.from(`Content-Type: multipart/mixed; boundary=z\r\n\r\n${'--z\r\n\r\nx\r\n'.repeat(5000)}`);
-    assert.equal(countParts(raw, 10), 11);
+  test('comments go, parentheses inside a value stay, a boundary is never decoded', () => {
+    const v = parseStructured('multipart/mixed (generated) ; boundary="=?b?=_(1)"; name=Invoice(1).pdf');
+    assert.equal(v.value, 'multipart/mixed');
+    assert.equal(v.params.get('boundary'), '=?b?=_(1)');
+    assert.equal(v.params.get('name'), 'Invoice(1).pdf');
+  });
+  test('a missing ";" before the first parameter; backslash literal outside quotes', () => {
+    const v = parseStructured('application/pdf name=C:\\docs\\a.pdf');
+    assert.equal(v.value, 'application/pdf');
+    assert.equal(v.params.get('name'), 'C:\\docs\\a.pdf');
+  });
+});
+
+describe('encoded words (encoded-words.ts)', () => {
+  test('a character split across two words of one charset survives; space between words goes', () => {
+    // "é" is C3 A9 in UTF-8: one byte in each word.
+    assert.equal(decodeHeaderValue('=?utf-8?Q?caf=C3?= =?utf-8?Q?=A9?= ok'), 'café ok');
+  });
+  test('raw 8-bit text outside words: UTF-8 when valid, else Windows-1252', () => {
+    assert.equal(decodeHeaderValue(Buffer.from('Zoë', 'utf8').toString('latin1')), 'Zoë');
+    assert.equal(decodeHeaderValue('Zo\xeb \x93q\x94'), 'Zoë “q”');
+  });
+});
+
+describe('transfer encodings (transfer.ts)', () => {
+  const decode = (cte: string, s: string): string => {
+    const r = decodeTransfer(cte, Buffer.from(s, 'latin1'));
+    assert.ok(r.ok);
+    return Buffer.from(r.bytes).toString('latin1');
+  };
+  test('quoted-printable: soft breaks joined, transport padding dropped, CRLF kept, bad escapes literal', () => {
+    assert.equal(decode('quoted-printable', 'a=\r\nb  \r\nc=3D=0D=0A=ZZ'), 'ab\r\nc=\r\n=ZZ');
+  });
+  test('identity encodings return the bytes untouched', () => {
+    assert.equal(decode('8bit', 'a\rb\r\n'), 'a\rb\r\n');
+  });
+  test('an unknown encoding is reported by name', () => {
+    assert.deepEqual(decodeTransfer('x-gzip64', Buffer.from('x')), { ok: false, encoding: 'x-gzip64' });
+  });
+});
+
+describe('charsets (charsets.ts)', () => {
+  test('UTF-7, us-ascii holding UTF-8, an unknown label', () => {
+    assert.equal(decodeBytes(Buffer.from('Fr+APY-sche +- 1'), 'UTF-7'), 'Frösche + 1');
+    assert.equal(decodeBytes(Buffer.from('Envoyé', 'utf8'), 'us-ascii'), 'Envoyé');
+    assert.equal(decodeBytes(Buffer.from([0x45, 0xe9]), 'x-made-up'), 'Eé');
+  });
+});
+
+describe('header block (tree.ts)', () => {
+  test('a header name with an 8-bit byte does not end the header block', async () => {
+    const m = await parse(Buffer.from('From: a@example.com\r\nS\xfcbject: x\r\nSubject: kept\r\n\r\nbody\r\n', 'latin1'));
+    assert.equal(m.subject, 'kept');
+    assert.equal(m.text, 'body\n');
+  });
+  test('a line that is not a header field starts the body when the blank line is missing', async () => {
+    const m = await parse('From: a@example.com\nSubject: s\nHello world: not a header\n');
+    assert.equal(m.text, 'Hello world: not a header\n');
+  });
+});
+
+describe('uuencode (transfer.ts)', () => {
+  test('decodes between begin and end, names the file; without a begin line it is refused, not guessed', () => {
+    const r = decodeTransfer('x-uuencode', Buffer.from('begin 644 hi.txt\r\n":&D*\r\n`\r\nend\r\n'));
+    assert.ok(r.ok);
+    assert.equal(Buffer.from(r.bytes).toString(), 'hi');
+    assert.equal(r.uuFilename, 'hi.txt');
+    assert.deepEqual(decodeTransfer('x-uuencode', Buffer.from('":&D*\r\n')), { ok: false, encoding: 'x-uuencode without a "begin" line' });
   });
 });

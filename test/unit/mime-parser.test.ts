@@ -109,4 +109,53 @@ describe('message parser', () => {
     await p.close();
     for (const r of await Promise.all(pending)) assert.equal(typeof r.ok, 'boolean');
   });
+
+  test('a message that overran the deadline is refused at once (554 limit) when it comes back, not parsed again', async () => {
+    const quick = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 40, maxHeaderBytes: 1 << 20 });
+    // 20,000 addresses take well over 40 ms to parse; the worker's start-up is not counted.
+    const slow = enc(`From: a@example.com\nTo: ${Array.from({ length: 20_000 }, (_, i) => `u${i}@example.com`).join(',\n ')}\n\nx\n`);
+    try {
+      assert.equal(failure(await quick.parse(slow)).kind, 'timeout');
+      const again = failure(await quick.parse(slow));
+      assert.equal(again.kind === 'limit' && again.limit, 'parse_time');
+      // Other messages still parse.
+      assert.ok((await quick.parse(enc('From: a@example.com\n\nx\n'))).ok);
+    } finally {
+      await quick.close();
+    }
+  });
+
+  test('small messages do not wait behind large ones (separate lane)', async () => {
+    const lanes = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 30_000, heapMb: 256 });
+    try {
+      await lanes.parse(enc('From: a@example.com\n\nwarm\n'));
+      const b64 = Buffer.alloc(8 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
+      const large = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
+      const order: string[] = [];
+      const bigs = [1, 2, 3].map((i) => lanes.parse(large).then(() => order.push(`large-${i}`)));
+      const small = lanes.parse(enc('From: a@example.com\n\nsmall\n')).then(() => order.push('small'));
+      await Promise.all([...bigs, small]);
+      assert.equal(order[0], 'small', order.join(' '));
+    } finally {
+      await lanes.close();
+    }
+  });
+
+  test('time spent waiting for a worker counts against the deadline', async () => {
+    const busy = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 300, heapMb: 256 });
+    try {
+      await busy.parse(enc('From: a@example.com\n\nwarm\n'));
+      const b64 = Buffer.alloc(8 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
+      const large = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
+      // One large-lane worker: twelve of these cannot all start within 300 ms of being handed over.
+      const results = await Promise.all(Array.from({ length: 12 }, () => busy.parse(large)));
+      const waited = results.filter((r) => !r.ok && r.failure.kind === 'timeout' && /no parse worker was free/.test(r.failure.detail));
+      assert.ok(waited.length > 0, JSON.stringify(results.map((r) => (r.ok ? 'ok' : r.failure.detail))));
+      // Cut short by waiting, not by its own cost: the message is not marked as a bomb.
+      assert.ok((await busy.parse(large)).ok);
+    } finally {
+      await busy.close();
+    }
+  });
 });
+

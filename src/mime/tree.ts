@@ -1,0 +1,254 @@
+// Raw message bytes → a tree of MIME parts, in one synchronous pass with Buffer operations
+// (docs/architecture.md explains why this is ours and not postal-mime's). A part's body is a
+// view into the raw bytes, never a copy and never re-joined from lines, so identity-encoded
+// content keeps every byte. Structural limits are checked while the tree grows: the part count,
+// the nesting depth, the header bytes and the number of top-level header fields stop the walk
+// the moment they are exceeded, so a bomb costs at most the bytes read up to its limit.
+import { parseStructured, type StructuredValue } from './params.ts';
+import { transferToken } from './transfer.ts';
+
+export interface RawHeader {
+  /** Field name as written. */
+  name: string;
+  /** Lower-case field name. */
+  key: string;
+  /** Unfolded value as a binary string (one char per byte), surrounding whitespace trimmed. */
+  value: string;
+}
+
+export interface MimePart {
+  headers: RawHeader[];
+  /** Lower-case media type; a missing or invalid Content-Type reads as text/plain (RFC 2045 §5.2). */
+  type: string;
+  params: Map<string, string>;
+  /** Lower-case disposition token, null when absent. */
+  disposition: string | null;
+  dispositionParams: Map<string, string>;
+  transferEncoding: string;
+  contentId: string | null;
+  /** The multipart subtype when this part has children. */
+  multipart: string | null;
+  /** Raw body bytes: a view into the message. */
+  body: Uint8Array;
+  children: MimePart[];
+  depth: number;
+}
+
+export interface TreeLimits {
+  maxDepth: number;
+  maxParts: number;
+  maxHeaderBytes: number;
+  maxHeaderFields: number;
+}
+
+export type LimitName = 'depth' | 'parts' | 'header_bytes' | 'header_fields';
+
+/** Thrown inside the MIME stage only; parse-message.ts turns it into a typed ParseFailure. */
+export class MimeLimitError extends Error {
+  constructor(
+    readonly limit: LimitName,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** Shared by a message and the messages parsed inside it, so nesting cannot multiply a budget. */
+export interface TreeBudget {
+  limits: TreeLimits;
+  parts: number;
+  headerBytes: number;
+}
+
+const MEDIA_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
+// A field name followed by a colon (whitespace before the colon is tolerated, RFC 822 allowed it).
+// Wider than RFC 5322's printable ASCII: a name with an 8-bit byte (`Sübject:`) is still a broken
+// header line, not the start of the body; headers.ts forwards only RFC 5322 names.
+const FIELD = /^[^\s:\x00-\x1f\x7f]+[ \t]*:/;
+
+export function newBudget(limits: TreeLimits): TreeBudget {
+  return { limits, parts: 0, headerBytes: 0 };
+}
+
+export function parseTree(buf: Buffer, budget: TreeBudget, depth = 0, parentMultipart: string | null = null): MimePart {
+  return parsePart(buf, 0, buf.length, budget, depth, parentMultipart);
+}
+
+function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, depth: number, parentMultipart: string | null): MimePart {
+  if (depth > budget.limits.maxDepth) throw new MimeLimitError('depth', `MIME nesting depth exceeds ${budget.limits.maxDepth}`);
+  const { headers, bodyStart } = readHeaders(buf, start, end, budget, depth === 0);
+  const first = (key: string): RawHeader | undefined => headers.find((h) => h.key === key);
+
+  const ct = first('content-type');
+  const parsedType: StructuredValue = ct ? parseStructured(ct.value) : { value: '', params: new Map() };
+  // RFC 2046 §5.1.5: the parts of a multipart/digest default to message/rfc822.
+  const fallback = parentMultipart === 'digest' ? 'message/rfc822' : 'text/plain';
+  let type = MEDIA_TYPE.test(parsedType.value) ? parsedType.value : fallback;
+  const boundary = parsedType.params.get('boundary');
+  // A multipart without a boundary cannot be split; mail programs show it as text.
+  if (type.startsWith('multipart/') && !boundary) type = 'text/plain';
+  const cd = first('content-disposition');
+  const parsedDisposition = cd ? parseStructured(cd.value) : null;
+  const cid = stripAngles(first('content-id')?.value ?? '');
+  const part: MimePart = {
+    headers,
+    type,
+    params: parsedType.params,
+    disposition: parsedDisposition?.value || null,
+    dispositionParams: parsedDisposition?.params ?? new Map(),
+    transferEncoding: transferToken(first('content-transfer-encoding')?.value ?? ''),
+    contentId: cid || null,
+    multipart: null,
+    body: buf.subarray(bodyStart, end),
+    children: [],
+    depth,
+  };
+  if (type.startsWith('multipart/') && boundary) {
+    part.multipart = type.slice('multipart/'.length);
+    const delimiters = findDelimiters(buf, bodyStart, end, boundary, 2 * budget.limits.maxParts + 2);
+    // Delimiter i opens a part that runs to delimiter i + 1; a closing delimiter ends the multipart.
+    // No closing delimiter: the last part runs to the end, as mail programs read a truncated message.
+    let i = 0;
+    while (i < delimiters.length && !(delimiters[i] as Delimiter).close) {
+      budget.parts++;
+      if (budget.parts > budget.limits.maxParts) throw new MimeLimitError('parts', `MIME part count exceeds ${budget.limits.maxParts}`);
+      const start = (delimiters[i] as Delimiter).lineEnd;
+      const next = delimiters[i + 1];
+      const saved = { parts: budget.parts, headerBytes: budget.headerBytes };
+      let child = parsePart(buf, start, next ? before(buf, start, next.at) : end, budget, depth + 1, part.multipart);
+      i++;
+      if (child.multipart && child.params.get('boundary') === boundary) {
+        // A nested multipart that reuses this boundary (Outlook Express for Mac writes these): it
+        // owns the delimiters up to the first closing one, as a parser reading line by line with
+        // a stack of boundaries sees it; this multipart continues after that.
+        let close = i;
+        while (close < delimiters.length && !(delimiters[close] as Delimiter).close) close++;
+        const closing = delimiters[close];
+        budget.parts = saved.parts;
+        budget.headerBytes = saved.headerBytes;
+        child = parsePart(buf, start, closing ? before(buf, start, closing.at) : end, budget, depth + 1, part.multipart);
+        i = close + 1;
+      }
+      part.children.push(child);
+    }
+  }
+  return part;
+}
+
+function readHeaders(buf: Buffer, start: number, end: number, budget: TreeBudget, topLevel: boolean): { headers: RawHeader[]; bodyStart: number } {
+  const headers: RawHeader[] = [];
+  const folded: string[][] = [];
+  let pos = start;
+  let bodyStart = end;
+  const max = budget.limits.maxHeaderBytes;
+  while (pos < end) {
+    let nl = buf.indexOf(0x0a, pos);
+    if (nl < 0 || nl >= end) nl = end;
+    let lineEnd = nl;
+    if (lineEnd > pos && buf[lineEnd - 1] === 0x0d) lineEnd--;
+    const next = nl < end ? nl + 1 : end;
+    budget.headerBytes += next - pos;
+    if (budget.headerBytes > max) throw new MimeLimitError('header_bytes', `MIME header size exceeds ${max} bytes`);
+    if (lineEnd === pos) {
+      bodyStart = next;
+      break;
+    }
+    const line = buf.toString('latin1', pos, lineEnd);
+    const c = line.charCodeAt(0);
+    if (c === 0x20 || c === 0x09) {
+      // Folded continuation (RFC 5322 §2.2.3). A whitespace-only line is one too, as most mail
+      // programs read it; one before any field is not a header at all.
+      const last = folded[folded.length - 1];
+      if (last) last.push(line);
+      pos = next;
+      continue;
+    }
+    if (pos === start && line.startsWith('From ')) {
+      // An mbox "From " envelope line some programs leave in front of the message.
+      pos = next;
+      continue;
+    }
+    if (!FIELD.test(line)) {
+      // Not a header field and no blank line before it: the body starts here, as mail programs
+      // (and Python's email package) read a message that lacks the separator.
+      budget.headerBytes -= next - pos;
+      bodyStart = pos;
+      break;
+    }
+    folded.push([line]);
+    if (topLevel && folded.length > budget.limits.maxHeaderFields) {
+      throw new MimeLimitError('header_fields', `message has more than ${budget.limits.maxHeaderFields} header fields`);
+    }
+    pos = next;
+  }
+  for (const lines of folded) {
+    const unfolded = lines.length === 1 ? (lines[0] as string) : lines.join('');
+    const colon = unfolded.indexOf(':');
+    const name = unfolded.slice(0, colon).trim();
+    headers.push({ name, key: name.toLowerCase(), value: trimWsp(unfolded.slice(colon + 1)) });
+  }
+  return { headers, bodyStart };
+}
+
+/** `<id@host>` → `id@host`, by index (a `/>+$/` pattern backtracks over a long run of ">"). */
+function stripAngles(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s[a] === '<' || s[a] === ' ' || s[a] === '\t')) a++;
+  while (b > a && (s[b - 1] === '>' || s[b - 1] === ' ' || s[b - 1] === '\t')) b--;
+  return s.slice(a, b);
+}
+
+// An index scan: `/[ \t]+$/` retries at every position of a long blank run in the middle of a
+// value, which makes one crafted header cost seconds.
+function trimWsp(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  return s.slice(a, b);
+}
+
+interface Delimiter {
+  /** Offset of the "--". */
+  at: number;
+  /** Offset after the delimiter line. */
+  lineEnd: number;
+  close: boolean;
+}
+
+/**
+ * The delimiter lines of `boundary` in [bodyStart, end) (RFC 2046 §5.1.1), closing ones included,
+ * at most `max` of them (the part limit stops the walk before more could matter).
+ */
+function findDelimiters(buf: Buffer, bodyStart: number, end: number, boundary: string, max: number): Delimiter[] {
+  const out: Delimiter[] = [];
+  const delimiter = Buffer.from(`--${boundary}`, 'latin1');
+  // A view ending at this part's end: indexOf must not scan the rest of the message.
+  const scope = buf.subarray(0, end);
+  let search = bodyStart;
+  while (search < end && out.length < max) {
+    const at = scope.indexOf(delimiter, search);
+    if (at < 0) break;
+    search = at + 1;
+    if (at !== bodyStart && buf[at - 1] !== 0x0a) continue;
+    let p = at + delimiter.length;
+    const close = buf[p] === 0x2d && buf[p + 1] === 0x2d && p + 1 < end;
+    if (close) p += 2;
+    while (p < end && (buf[p] === 0x20 || buf[p] === 0x09)) p++;
+    if (p < end && buf[p] === 0x0d) p++;
+    if (p < end && buf[p] !== 0x0a) continue;
+    const lineEnd = p < end ? p + 1 : end;
+    out.push({ at, lineEnd, close });
+    search = lineEnd;
+  }
+  return out;
+}
+
+/** The end of a part's content before a delimiter: the line break before it belongs to the delimiter. */
+function before(buf: Buffer, partStart: number, at: number): number {
+  let e = at;
+  if (e > partStart && buf[e - 1] === 0x0a) e--;
+  if (e > partStart && buf[e - 1] === 0x0d) e--;
+  return e;
+}
