@@ -14,14 +14,20 @@ import type { Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { RetryBudget } from './resilience/budget.ts';
 import { CircuitBreaker, circuitGaugeValue } from './resilience/circuit.ts';
+import { RateLimits } from './resilience/rate-limit.ts';
 import { startSandbox, type Sandbox } from './sandbox/server.ts';
+import { Authenticator } from './smtp/auth.ts';
+import { AuthGuard } from './smtp/auth-guard.ts';
+import { NegativeAuthCache } from './smtp/auth-negative-cache.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
 import { Admission } from './smtp/admission.ts';
 import { cidrMatcher } from './smtp/cidr.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
 import { certificateNotAfter, loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
+import { KeyedHash } from './state/keyed-hash.ts';
 import { MemoryStore } from './state/memory.ts';
+import { MonitoredStore, StoreHealth } from './state/monitored.ts';
 import { RedisStore } from './state/redis.ts';
 import type { StateStore } from './state/store.ts';
 
@@ -58,14 +64,30 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     cleanups.push(() => client.close());
     const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, onSizeChange: (n) => metrics.tokenCacheEntries.set(n), ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
     const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
-    const store: StateStore = config.redisUrl
-      ? new RedisStore(config.redisUrl, config.redisKeyPrefix)
-      : new MemoryStore(Date.now, { maxEntries: config.dedupeMaxEntries, onEvict: () => metrics.dedupeEvictions.inc() });
-    cleanups.push(() => store.close());
-    if (store instanceof RedisStore) {
-      // Not fatal: dedupe fails open while Redis is away (docs/architecture.md#state-and-scale), but say so at start.
-      await store.ready().catch((err: Error) => logger.warn({ err: err.message }, 'Redis not reachable at start; dedupe fails open until it is'));
+    // Memory is always up; Redis reports its connection's ups and downs (one log line each).
+    const health = new StoreHealth(metrics, logger.child({ component: 'state' }), config.redisUrl ? undefined : true);
+    const backend = config.redisUrl ? new RedisStore(config.redisUrl, config.redisKeyPrefix, (up, detail) => health.report(up, detail)) : new MemoryStore(Date.now, { maxEntries: config.dedupeMaxEntries, onEvict: () => metrics.dedupeEvictions.inc() });
+    cleanups.push(() => backend.close());
+    if (backend instanceof RedisStore) {
+      // Not fatal: everything kept in the store fails open while Redis is away (docs/architecture.md#state-and-scale).
+      await backend.ready().catch((err: Error) => health.report(false, err.message));
     }
+    const store: StateStore = new MonitoredStore(backend, health);
+    const hash = new KeyedHash(store);
+    const auth = new Authenticator({
+      tokens,
+      guard: new AuthGuard(store, hash, {
+        maxFailuresPerIp: config.authMaxFailuresPerIp,
+        maxFailuresPerUser: config.authMaxFailuresPerUser,
+        windowS: config.authFailureWindowS,
+        blockS: config.authBlockS,
+      }),
+      negative: new NegativeAuthCache(),
+      maxFailuresPerConnection: config.authMaxFailuresPerConnection,
+      logger,
+      metrics,
+    });
+    const rateLimits = new RateLimits(store, hash, { ipPerMinute: config.rateLimitIpPerMin, accountPerMinute: config.rateLimitAccountPerMin, trusted: cidrMatcher(config.trustedCidrs) });
     const parser = createMessageParser({
       workers: config.parseWorkers,
       timeoutMs: config.parseTimeoutMs,
@@ -92,7 +114,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     metrics.circuitState.set(0);
     const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, circuit, retryBudget: new RetryBudget(), logger, metrics });
-    const handlers = new SessionHandlers({ tokens, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes });
+    const handlers = new SessionHandlers({ auth, rateLimits, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes });
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
     metrics.tlsCertificateExpiry.set(certificateNotAfter(tls.cert));

@@ -87,6 +87,15 @@ export const fields = {
   parseHeapMb: field({ env: 'PARSE_HEAP_MB', schema: positiveInt, default: '256', doc: 'Heap cap of a MIME parse worker (MiB).' }),
   parseWorkers: field({ env: 'PARSE_WORKERS', schema: z.coerce.number().int().min(0).max(64), default: '0', doc: 'MIME parse worker threads; 0 = one per core (os.availableParallelism()), at least 2 (one small-message lane, one large).' }),
 
+  // Protection against abuse (docs/security.md)
+  authMaxFailuresPerConnection: field({ env: 'AUTH_MAX_FAILURES_PER_CONNECTION', schema: positiveInt, default: '3', doc: 'Failed AUTH attempts on one connection; the last one is answered 421 4.7.0 and the connection closed.' }),
+  authMaxFailuresPerIp: field({ env: 'AUTH_MAX_FAILURES_PER_IP', schema: positiveInt, default: '10', doc: 'Failed AUTH attempts from one client IP (IPv6: its /64) within AUTH_FAILURE_WINDOW_S that block it for AUTH_BLOCK_S.' }),
+  authMaxFailuresPerUser: field({ env: 'AUTH_MAX_FAILURES_PER_USER', schema: positiveInt, default: '20', doc: 'Failed AUTH attempts for one username within the window; then, for AUTH_BLOCK_S, only IPs that logged in as that user in the last 24 h may try it.' }),
+  authFailureWindowS: field({ env: 'AUTH_FAILURE_WINDOW_S', schema: positiveInt, default: '600', doc: 'Window in which AUTH failures are counted, per IP and per username (s).' }),
+  authBlockS: field({ env: 'AUTH_BLOCK_S', schema: positiveInt, default: '900', doc: 'How long a blocked IP (421 4.7.0 at connect, 454 4.7.0 at AUTH, the right password included) or locked username stays so (s).' }),
+  rateLimitIpPerMin: field({ env: 'RATE_LIMIT_IP_PER_MIN', schema: z.coerce.number().int().min(0), default: '0', doc: 'Messages (MAIL commands) per minute per client IP, as a token bucket of that size; more get 451 4.7.1. 0: off.' }),
+  rateLimitAccountPerMin: field({ env: 'RATE_LIMIT_ACCOUNT_PER_MIN', schema: z.coerce.number().int().min(0), default: '0', doc: 'Messages (MAIL commands) per minute per Cakemail account, as a token bucket of that size; more get 451 4.7.1. 0: off.' }),
+
   // State
   redisUrl: field({ env: 'REDIS_URL', schema: z.url().optional(), secret: true, doc: 'Redis for fleet-wide state (dedupe records). Unset: in-process memory.' }),
   dedupeTtlS: field({ env: 'DEDUPE_TTL_S', schema: positiveInt, default: '86400', doc: 'How long an accepted recipient is remembered so that a client\'s resend is not sent twice (s).' }),

@@ -130,8 +130,8 @@ export class DedupeRecords {
     try {
       return await fn();
     } catch (err) {
-      this.#metrics.stateStoreErrors.inc({ op });
-      this.#logger.warn({ op, err: (err as Error).message }, 'state store unavailable: dedupe fails open');
+      // Counted (state_store_errors_total) and logged once per outage by the store's monitor.
+      this.#logger.debug({ op, err: (err as Error).message }, 'state store unavailable: dedupe fails open');
       return fallback;
     }
   }

@@ -64,6 +64,8 @@ export function createMetrics() {
     retriesDenied: new Counter({ name: 'smtp_gateway_retries_denied_total', help: 'API retries not made because the process retry budget was spent or the circuit opened', registers: [registry] }),
     reconciled: new Counter({ name: 'smtp_gateway_reconcile_total', help: 'Ambiguous sends looked up in GET /v2/logs/emails (RECONCILE=on), by result', labelNames: ['result'], registers: [registry] }),
     dedupeEvictions: new Counter({ name: 'smtp_gateway_dedupe_evictions_total', help: 'Entries evicted from the bounded in-memory state store (DEDUPE_MAX_ENTRIES)', registers: [registry] }),
+    stateStoreUp: new Gauge({ name: 'smtp_gateway_state_store_up', help: 'State store reachable (1) or not (0); while 0, limits, blocks and dedupe fail open', registers: [registry] }),
+    authBlocked: new Counter({ name: 'smtp_gateway_auth_blocked_total', help: 'AUTH attempts refused or connections closed by the brute-force limits, by scope (ip, user, connection)', labelNames: ['scope'], registers: [registry] }),
   };
   return m;
 }

@@ -9,7 +9,10 @@
 //  - a reply text that starts with an enhanced code is ours (replyMessage()): sent as it is;
 //  - the library's own replies that our table defines differently are rewritten to our row;
 //  - on a connection that is not yet TLS, the EHLO reply does not offer AUTH (RFC 4954 §4
-//    lets a server hide mechanisms it will not accept; AUTH there would get 538 anyway).
+//    lets a server hide mechanisms it will not accept; AUTH there would get 538 anyway);
+//  - the EHLO reply advertises RFC 9422 LIMITS (RCPTMAX), so a client that reads it splits a
+//    large recipient list itself instead of meeting 452 4.5.3. There is no per-session
+//    transaction limit, hence no MAILMAX.
 // Each connection's `init` is replaced so that the greeting is not held back 100 ms (see
 // greetPromptly).
 //
@@ -94,8 +97,7 @@ function greetPromptly(conn: Connection, server: { connections: Set<unknown>; op
     });
 }
 
-
-function rewrite(conn: Connection, send: Connection['send']): Connection['send'] {
+function rewrite(conn: Connection, send: Connection['send'], ehloExtra: readonly string[]): Connection['send'] {
   return (code, data, context) => {
     if (typeof data === 'string' && OURS.test(data)) return send(code, data, false);
     if (typeof data === 'string') {
@@ -106,8 +108,10 @@ function rewrite(conn: Connection, send: Connection['send']): Connection['send']
         return send(r.code, replyMessage(r), false);
       }
     }
-    if (code === 250 && Array.isArray(data) && !conn.secure) {
-      return send(code, data.filter((line) => !line.startsWith('AUTH ')), context);
+    // The EHLO reply is the only multi-line 250 smtp-server sends.
+    if (code === 250 && Array.isArray(data)) {
+      const lines = conn.secure ? data : data.filter((line) => !line.startsWith('AUTH '));
+      return send(code, [...lines, ...ehloExtra], context);
     }
     return send(code, data, context);
   };
@@ -143,10 +147,11 @@ export class GatewaySmtpServer extends SMTPServer {
   constructor(options: SMTPServerOptions, edge: EdgeOptions) {
     super(options);
     this.#edge = edge;
+    const ehloExtra = options.maxRecipients ? [`LIMITS RCPTMAX=${options.maxRecipients}`] : [];
     const connections = this.connections as unknown as Set<Connection>;
     const add = connections.add.bind(connections);
     connections.add = (conn: Connection) => {
-      conn.send = rewrite(conn, conn.send.bind(conn));
+      conn.send = rewrite(conn, conn.send.bind(conn), ehloExtra);
       conn.init = greetPromptly(conn, this as unknown as { connections: Set<unknown>; options: { maxClients?: number } });
       this.#attach(conn);
       return add(conn);

@@ -2,12 +2,14 @@
 // typed outcomes and answers through the reply table; smtp-server's callback API is adapted
 // here and nowhere else.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import type { Credential, TokenCache } from '../cakemail/tokens.ts';
+import type { Credential } from '../cakemail/tokens.ts';
 import type { DeliveryPipeline } from '../delivery/pipeline.ts';
 import type { MessageOutcome } from '../delivery/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CircuitPermit } from '../resilience/circuit.ts';
+import type { RateLimits } from '../resilience/rate-limit.ts';
+import type { Authenticator } from './auth.ts';
 import { readData } from './data.ts';
 import {
   SmtpReplyError,
@@ -18,6 +20,7 @@ import {
   nonAsciiAddress,
   smtputf8NotOffered,
   outcomeReply,
+  rateLimited,
   replyMessage,
   sessionReplies,
   type Reply,
@@ -25,13 +28,12 @@ import {
 
 type Callback<T = void> = (err?: Error | null, result?: T) => void;
 
-/** Delay before answering a failed AUTH: slows guessing without costing a real user much. */
-const AUTH_FAILURE_DELAY_MS = 1000;
 /** A simple `local@domain` check; smtp-server has already parsed the angle brackets. */
 const ADDRESS = /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export interface HandlerDeps {
-  tokens: TokenCache;
+  auth: Authenticator;
+  rateLimits: RateLimits;
   pipeline: DeliveryPipeline;
   /** The API circuit breaker, read at RCPT (never a probe slot). */
   circuit?: { peek(): CircuitPermit };
@@ -69,22 +71,31 @@ export class SessionHandlers {
     while (this.#busy.size > 0) await Promise.allSettled([...this.#busy.values()]);
   }
 
-  onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, callback: Callback<{ user: unknown }>): void => {
-    const log = this.#log(session);
-    const username = auth.username ?? '';
-    const password = auth.password ?? '';
-    void this.#d.tokens.authenticate(username, password).then((res) => {
-      if (res.ok) {
-        this.#d.metrics.auth.inc({ result: 'ok' });
-        log.info({ method: auth.method, username }, 'authenticated');
-        callback(null, { user: res.credential });
-        return;
+  /** Before the greeting: an IP blocked for failed logins gets 421 4.7.0 and is closed. */
+  onConnect = (session: SMTPServerSession, callback: Callback): void => {
+    void this.#d.auth.refuseAtConnect(session.remoteAddress).then((refusal) => {
+      if (refusal) {
+        // Counted (auth_blocked_total{scope="ip"}); the block itself was logged once when it
+        // began, and a blocked client reconnecting in a loop must not flood the log.
+        this.#log(session).debug({ remote: session.remoteAddress, result: refusal.label }, 'connection refused: IP blocked after failed logins');
+        return callback(new SmtpReplyError(refusal));
       }
-      const reply = res.reason === 'mfa' ? sessionReplies.authMfa : res.reason === 'invalid' ? sessionReplies.authInvalid : sessionReplies.authUnavailable;
-      this.#d.metrics.auth.inc({ result: reply.label });
-      log.warn({ method: auth.method, username, result: reply.label, detail: res.detail }, 'authentication failed');
-      const delay = res.reason === 'unavailable' ? 0 : AUTH_FAILURE_DELAY_MS;
-      setTimeout(() => callback(new SmtpReplyError(reply)), delay);
+      callback();
+    });
+  };
+
+  onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, callback: Callback<{ user: unknown }>): void => {
+    const attempt = {
+      method: auth.method,
+      username: auth.username ?? '',
+      password: auth.password ?? '',
+      remote: session.remoteAddress,
+      connection: session,
+      log: this.#log(session),
+    };
+    void this.#d.auth.attempt(attempt).then((d) => {
+      if (d.ok) return callback(null, { user: d.credential });
+      setTimeout(() => callback(new SmtpReplyError(d.reply)), d.delayMs);
     });
   };
 
@@ -96,7 +107,17 @@ export class SessionHandlers {
     // parameter), so a client cannot believe its non-ASCII addresses will be carried.
     const args = address.args as Record<string, unknown> | false;
     if (args && 'SMTPUTF8' in args) return callback(new SmtpReplyError(smtputf8NotOffered()));
-    callback();
+    // The envelope sender is the bounce address and may differ from From (VERP, <>): it is not
+    // matched against confirmed senders; From is, after DATA (docs/security.md, "Sender identity").
+    const credential = session.user as Credential | undefined;
+    if (!credential || !this.#d.rateLimits.enabled) return callback();
+    void this.#d.rateLimits.take(session.remoteAddress, credential.accountKey).then((r) => {
+      if (r.ok) return callback();
+      this.#d.metrics.rateLimited.inc({ limit: r.limit });
+      const reply = rateLimited(r.limit, r.perMinute, r.retryS);
+      this.#log(session).info({ remote: session.remoteAddress, result: reply.label, retryS: r.retryS }, 'MAIL refused by rate limit');
+      callback(new SmtpReplyError(reply));
+    });
   };
 
   onRcptTo = (address: SMTPServerAddress, _session: SMTPServerSession, callback: Callback): void => {

@@ -58,6 +58,8 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
     // VRFY/EXPN reveal nothing useful here and are address-harvesting tools (docs/threat-model.md T-21).
     disabledCommands: name === 'smtps' ? ['STARTTLS', 'VRFY', 'EXPN'] : ['VRFY', 'EXPN'],
     logger: false,
+    // An IP blocked for failed logins is refused before the greeting (421 4.7.0).
+    onConnect: handlers.onConnect,
     onAuth: handlers.onAuth,
     onMailFrom: handlers.onMailFrom,
     onRcptTo: handlers.onRcptTo,

@@ -34,6 +34,47 @@ export const sessionReplies = {
 } as const satisfies Record<string, Reply>;
 
 /**
+ * Brute-force limits (docs/security.md). Every text says how long, so a client or its operator
+ * knows when to try again; none says whether the username exists.
+ */
+export function authIpBlocked(secondsLeft: number, atConnect: boolean): Reply {
+  return {
+    code: atConnect ? 421 : 454,
+    enhanced: '4.7.0',
+    text: `Too many failed logins from your IP address: blocked, try again in ${secondsLeft} s`,
+    label: 'auth_blocked_ip',
+  };
+}
+
+export function authUserLocked(secondsLeft: number): Reply {
+  return {
+    code: 454,
+    enhanced: '4.7.0',
+    text: `Too many failed logins for this username: only addresses it recently logged in from may try it for the next ${secondsLeft} s`,
+    label: 'auth_blocked_user',
+  };
+}
+
+export function authConnectionLimit(max: number, lastReply: Reply): Reply {
+  return {
+    code: 421,
+    enhanced: '4.7.0',
+    text: `${lastReply.text}; too many failed AUTH attempts (${max}) on this connection, closing`,
+    label: 'auth_blocked_connection',
+  };
+}
+
+export function rateLimited(limit: 'ip' | 'account', perMinute: number, retryS: number): Reply {
+  const who = limit === 'ip' ? 'your IP address' : 'this Cakemail account';
+  return {
+    code: 451,
+    enhanced: '4.7.1',
+    text: `Rate limit of ${perMinute} messages per minute reached for ${who}: try again in ${retryS} s`,
+    label: `rate_limited_${limit}`,
+  };
+}
+
+/**
  * Connection-level replies: admission refusals (labels of
  * `smtp_gateway_connections_refused_total{reason}`) and the session limits that close a
  * connection (labels of `smtp_gateway_deadlines_exceeded_total{limit}`). See docs/security.md.

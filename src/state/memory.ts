@@ -64,11 +64,31 @@ export class MemoryStore implements StateStore {
     return true;
   }
 
-  async increment(key: string, ttlSeconds: number): Promise<number> {
+  async increment(key: string, ttlSeconds: number, by = 1): Promise<number> {
     const current = this.#live(key);
-    const next = (current ? Number(current.value) : 0) + 1;
+    const next = (current ? Number(current.value) : 0) + by;
+    // A new counter takes room like any entry: one per client IP must not grow without bound.
+    if (!current) this.#makeRoom();
     this.#entries.set(key, { value: String(next), expiresAt: current?.expiresAt ?? this.#now() + ttlSeconds * 1000 });
     return next;
+  }
+
+  async ttlMs(key: string): Promise<number | null> {
+    const e = this.#live(key);
+    return e ? e.expiresAt - this.#now() : null;
+  }
+
+  async takeToken(key: string, capacity: number, refillPerMinute: number): Promise<number> {
+    const now = this.#now();
+    const perMs = refillPerMinute / 60_000;
+    const current = this.#live(key);
+    const [stored, at] = current ? current.value.split(':').map(Number) : [capacity, now];
+    const tokens = Math.min(capacity, (stored ?? capacity) + (now - (at ?? now)) * perMs);
+    if (tokens < 1) return Math.ceil((1 - tokens) / perMs);
+    const left = tokens - 1;
+    // Kept until the bucket would be full again; a missing bucket is a full one.
+    await this.set(key, `${left}:${now}`, Math.ceil((capacity - left) / perMs / 1000) + 1);
+    return 0;
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,23 @@
-// The one state seam (docs/architecture.md#state-and-scale): counters with TTL, set-if-absent with TTL, plain values.
-// In-process memory by default; Redis when REDIS_URL is set, so that every pod of a fleet
-// sees the same dedupe records. Values are never secrets (docs/architecture.md#semantics-that-never-bend).
+// The one state seam (docs/architecture.md#state-and-scale): counters with TTL, set-if-absent with TTL, plain values,
+// blocks with their time left, and token buckets. In-process memory by default; Redis when
+// REDIS_URL is set, so that every pod of a fleet sees the same dedupe records, auth blocks and
+// rate limits. Values are never secrets (docs/architecture.md#semantics-that-never-bend). Every operation is atomic on its own
+// (Redis: one command, MULTI or a Lua script), so two pods can never both take the last token.
 export interface StateStore {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** True when the key was absent and is now set. */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   delete(key: string): Promise<void>;
-  /** Increment a counter, setting its TTL when it is created; returns the new value. */
-  increment(key: string, ttlSeconds: number): Promise<number>;
+  /** Increment a counter (by 1, or `by`), setting its TTL when it is created; returns the new value. */
+  increment(key: string, ttlSeconds: number, by?: number): Promise<number>;
+  /** Milliseconds until the key expires; null when it is absent. A block is `set` + `ttlMs`. */
+  ttlMs(key: string): Promise<number | null>;
+  /**
+   * Takes one token from a bucket of `capacity` tokens that refills at `refillPerMinute`
+   * (a full bucket to start with). Returns 0 when a token was taken, else the milliseconds
+   * until one is free (nothing is taken then).
+   */
+  takeToken(key: string, capacity: number, refillPerMinute: number): Promise<number>;
   close(): Promise<void>;
 }

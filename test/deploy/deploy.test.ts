@@ -16,18 +16,6 @@ const CHART = join(ROOT, 'deploy/helm/cakemail-smtp-gateway');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const yamlFile = (path: string) => parse(read(path)) as any;
 
-/**
- * Metric names that branches being merged alongside this one create; dashboards and alerts may
- * use them already. Remove each once src/observability/metrics.ts registers it.
- */
-const PENDING_METRICS = new Set([
-  'smtp_gateway_dedupe_evictions_total',
-  'smtp_gateway_auth_blocked_total',
-  'smtp_gateway_state_store_up',
-]);
-/** Settings the chart already carries for a branch being merged alongside this one. */
-const PENDING_SETTINGS = new Set<string>([]);
-
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
@@ -95,7 +83,7 @@ test('every configuration setting is in the chart values (config or secretConfig
     assert.ok(readme.includes(`| \`${f.env}\` |`), `${f.env} is missing from README's configuration table`);
   }
   const known = new Set((Object.values(fields) as { env: string }[]).map((f) => f.env));
-  const unknown = [...Object.keys(config), ...Object.keys(secret)].filter((k) => !known.has(k) && !PENDING_SETTINGS.has(k));
+  const unknown = [...Object.keys(config), ...Object.keys(secret)].filter((k) => !known.has(k));
   assert.deepEqual(unknown, [], 'chart values name settings the gateway does not have');
 });
 
@@ -148,9 +136,9 @@ test('dashboard, alert rules, their tests and the runbooks query only metrics th
   const metrics = createMetrics();
   const registered = new Map((await metrics.registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
   const exists = (name: string): boolean => {
-    if (registered.has(name) || PENDING_METRICS.has(name)) return true;
+    if (registered.has(name)) return true;
     const base = /^(.*)_(bucket|sum|count)$/.exec(name)?.[1];
-    return base !== undefined && (registered.get(base) === 'histogram' || PENDING_METRICS.has(base));
+    return base !== undefined && registered.get(base) === 'histogram';
   };
   const dashboard = JSON.parse(read('deploy/grafana/dashboard.json'));
   const exprs: [string, string][] = [];

@@ -116,8 +116,8 @@ export class RawSmtp {
   }
 
   /** Connect over implicit TLS, EHLO and AUTH PLAIN; throws unless AUTH succeeded. */
-  static async login(port: number, user: string, pass: string): Promise<RawSmtp> {
-    const c = await RawSmtp.connect(port, { tls: true });
+  static async login(port: number, user: string, pass: string, from?: string): Promise<RawSmtp> {
+    const c = await RawSmtp.connect(port, { tls: true, ...(from ? { localAddress: from } : {}) });
     await c.cmd('EHLO client.example');
     const auth = await c.authPlain(user, pass);
     if (!auth.startsWith('235 ')) throw new Error(`AUTH failed: ${auth}`);

@@ -7,14 +7,15 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import type { DeliveryPipeline } from '../../src/delivery/pipeline.ts';
-import type { TokenCache } from '../../src/cakemail/tokens.ts';
+import type { RateLimits } from '../../src/resilience/rate-limit.ts';
+import type { Authenticator } from '../../src/smtp/auth.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { SessionHandlers } from '../../src/smtp/handlers.ts';
 
 test('a DATA reaching the handler after shutdown began was sent while the process exited: now 421 4.3.2 and no delivery', async () => {
   let delivered = 0;
   const pipeline = { deliver: async () => { delivered++; return { kind: 'accepted', id: 'x', recipients: 1, duplicate: false, skipped: 0 }; } } as unknown as DeliveryPipeline;
-  const handlers = new SessionHandlers({ tokens: {} as TokenCache, pipeline, logger: pino({ level: 'silent' }), metrics: createMetrics(), maxMessageBytes: 1000 });
+  const handlers = new SessionHandlers({ auth: {} as Authenticator, rateLimits: {} as RateLimits, pipeline, logger: pino({ level: 'silent' }), metrics: createMetrics(), maxMessageBytes: 1000 });
   handlers.drain();
   const stream = new PassThrough();
   const session = { id: 's1', user: {}, envelope: { mailFrom: { address: 'a@example.com' }, rcptTo: [{ address: 'b@example.org' }] } };
