@@ -5,7 +5,7 @@
 // its stage, so the report can say where a server refused.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { AuthMode, TlsMode } from './options.ts';
+import type { LoadOptions } from './options.ts';
 
 export type Stage = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'auth' | 'mail' | 'rcpt' | 'data' | 'dot';
 
@@ -17,14 +17,8 @@ export type Step<T = void> = ({ ok: true } & (T extends void ? object : { value:
 interface Reply { code: number; text: string }
 type ReplyOrFailure = { ok: true; reply: Reply } | { ok: false; code: 'timeout' | 'closed' | 'error'; text: string };
 
-export interface ConnectOptions {
-  host: string;
-  port: number;
-  tls: TlsMode;
-  insecure: boolean;
-  auth: AuthMode;
-  user: string;
-  pass: string;
+/** The connection settings of a load run, plus what each connection names and waits for. */
+export interface ConnectOptions extends Pick<LoadOptions, 'host' | 'port' | 'tls' | 'insecure' | 'auth' | 'user' | 'pass'> {
   ehloName: string;
   timeoutMs: number;
 }
