@@ -18,9 +18,10 @@ export function cleanLine(value: string): string {
 
 /**
  * Body text keeps its line breaks, in one form: LF. Clients differ (most bodies decode with LF,
- * but quoted-printable `=0D=0A` from Ruby's mail gem decodes to CRLF), and mixed endings render
- * as doubled lines in some viewers. NUL goes: RFC 5322 §2.3 forbids it.
+ * but Ruby's mail gem writes quoted-printable with `=0D` before each hard line break, which
+ * decodes to CR CR LF), and mixed endings render as doubled lines in some viewers. A run of CRs
+ * ending in LF is one line break; a lone CR is one too. NUL goes: RFC 5322 §2.3 forbids it.
  */
 export function cleanBody(value: string): string {
-  return value.replace(/\r\n?/g, '\n').replace(/\u0000/g, '');
+  return value.replace(/\r*\n|\r/g, '\n').replace(/\u0000/g, '');
 }
