@@ -1,13 +1,14 @@
 // Start a whole gateway (with its embedded sandbox) on free ports for a test.
 import { after, before, beforeEach } from 'node:test';
-import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { startGateway, type Gateway } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 
 export const DEMO_USER = 'demo@example.com';
 export const DEMO_PASSWORD = 'demo-password';
 
-export async function startTestGateway(env: Record<string, string> = {}): Promise<Gateway> {
+export async function startTestGateway(env: Record<string, string> = {}, logger?: Logger): Promise<Gateway> {
   const loaded = loadConfig({
     SMTP_SUBMISSION_PORT: '0',
     SMTP_SMTPS_PORT: '0',
@@ -22,7 +23,19 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     ...env,
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  return startGateway(loaded.config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  return startGateway(loaded.config, logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+}
+
+/** An info-level logger whose JSON lines are collected in `logs`, for tests that assert on log lines. */
+export function captureLogs(): { logs: Record<string, unknown>[]; logger: Logger } {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logs, logger: pino({ level: 'info' }, sink) };
 }
 
 /**

@@ -1,25 +1,15 @@
 // RFC 2920 synchronization at DATA, and how a session that ends in the middle of DATA is logged.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, beforeEach, test } from 'node:test';
-import { pino } from 'pino';
-import { startGateway, type Gateway } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxRequests } from '../helpers/gateway.ts';
+import type { Gateway } from '../../src/app.ts';
+import { captureLogs, clearSandbox, DEMO_PASSWORD, DEMO_USER, sandboxRequests, startTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
-const logs: Record<string, unknown>[] = [];
+const captured = captureLogs();
+const logs = captured.logs;
 let gw: Gateway;
 before(async () => {
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0' });
-  assert.ok(loaded.ok);
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  gw = await startGateway(loaded.config, pino({ level: 'info' }, sink));
+  gw = await startTestGateway({}, captured.logger);
 });
 after(() => gw?.shutdown());
 beforeEach(() => clearSandbox(gw));

@@ -2,38 +2,24 @@
 // listeners and for both address families; refused from any other peer.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
-import { startGateway, type Gateway } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import type { Gateway } from '../../src/app.ts';
 import { encodeV1, encodeV2 } from '../../src/smtp/proxy-protocol.ts';
-import { DEMO_PASSWORD, DEMO_USER, startTestGateway } from '../helpers/gateway.ts';
+import { captureLogs, DEMO_PASSWORD, DEMO_USER, startTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
 const MESSAGE = `From: ${DEMO_USER}\r\nSubject: through a balancer\r\n\r\nhi\r\n`;
-const logs: Record<string, unknown>[] = [];
+const captured = captureLogs();
+const logs = captured.logs;
 let gw: Gateway;
 
 before(async () => {
-  const loaded = loadConfig({
-    SMTP_SUBMISSION_PORT: '0',
-    SMTP_SMTPS_PORT: '0',
-    ADMIN_PORT: '0',
-    SANDBOX_PORT: '0',
+  gw = await startTestGateway({
     // 127.0.0.1 is the balancer; 127.0.0.2 is a client that talks to the gateway directly.
     PROXY_PROTOCOL_CIDRS: '127.0.0.1/32',
     MAX_CONNECTIONS_PER_IP: '1',
     TLS_HANDSHAKE_TIMEOUT_MS: '500',
-  });
-  assert.ok(loaded.ok);
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  gw = await startGateway(loaded.config, pino({ level: 'info' }, sink));
+  }, captured.logger);
 });
 after(() => gw?.shutdown());
 
