@@ -7,6 +7,7 @@
 // and says the API is up. State is per process (each pod learns on its own).
 // A small state machine rather than a library: opossum 10 needs Node ≥ 22, and the RCPT
 // hook needs to read the state without making a call, which wrapper-style breakers hide.
+import { SlidingCounts } from './window.ts';
 
 export type CircuitState = 'closed' | 'half_open' | 'open';
 
@@ -26,18 +27,18 @@ export type CircuitPermit = { ok: true; probe: boolean } | { ok: false; retryInS
 /** What one call's outcome means for the breaker. */
 export type CallVerdict = 'success' | 'transient_failure' | 'neutral';
 
-const BUCKETS = 10;
 
 export class CircuitBreaker {
   readonly #o: Required<Omit<CircuitOptions, 'onTransition'>> & Pick<CircuitOptions, 'onTransition'>;
   #state: CircuitState = 'closed';
   #openedAt = 0;
   #probeInFlight = false;
-  /** Ring of buckets, each covering windowMs / BUCKETS: [start, requests, failures]. */
-  readonly #buckets: { start: number; requests: number; failures: number }[] = [];
+  /** a = requests, b = transient failures, over the last windowMs. */
+  readonly #counts: SlidingCounts;
 
   constructor(opts: CircuitOptions) {
     this.#o = { now: Date.now, ...opts };
+    this.#counts = new SlidingCounts(this.#o.windowMs, this.#o.now);
   }
 
   get state(): CircuitState {
@@ -74,11 +75,9 @@ export class CircuitBreaker {
       return;
     }
     if (verdict === 'neutral') return;
-    const b = this.#bucket();
-    b.requests++;
-    if (verdict === 'transient_failure') b.failures++;
+    this.#counts.add(1, verdict === 'transient_failure' ? 1 : 0);
     if (this.#state !== 'closed') return;
-    const { requests, failures } = this.#totals();
+    const { a: requests, b: failures } = this.#counts.totals();
     if (requests >= this.#o.minRequests && failures / requests >= this.#o.failureRatio) this.#open({ failures, requests });
   }
 
@@ -92,7 +91,7 @@ export class CircuitBreaker {
     if (from === to) return;
     this.#state = to;
     // A fresh window after every change: old failures must not reopen a circuit that just closed.
-    this.#buckets.length = 0;
+    this.#counts.clear();
     this.#o.onTransition?.(from, to, info);
   }
 
@@ -105,30 +104,6 @@ export class CircuitBreaker {
 
   #retryInS(): number {
     return Math.max(1, Math.ceil((this.#openedAt + this.#o.openMs - this.#o.now()) / 1000));
-  }
-
-  #bucket(): { start: number; requests: number; failures: number } {
-    const width = this.#o.windowMs / BUCKETS;
-    const now = this.#o.now();
-    const start = now - (now % width);
-    const last = this.#buckets[this.#buckets.length - 1];
-    if (last && last.start === start) return last;
-    const b = { start, requests: 0, failures: 0 };
-    this.#buckets.push(b);
-    while (this.#buckets.length > BUCKETS) this.#buckets.shift();
-    return b;
-  }
-
-  #totals(): { requests: number; failures: number } {
-    const since = this.#o.now() - this.#o.windowMs;
-    let requests = 0;
-    let failures = 0;
-    for (const b of this.#buckets) {
-      if (b.start + this.#o.windowMs / BUCKETS <= since) continue;
-      requests += b.requests;
-      failures += b.failures;
-    }
-    return { requests, failures };
   }
 }
 
