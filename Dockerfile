@@ -49,10 +49,19 @@ COPY package.json ./
 COPY bin ./bin
 COPY LICENSE README.md ./
 
+# The spool directory of DELIVERY_MODE=spool with SPOOL_BACKEND=dir, owned by the runtime user.
+# Spooled mail must outlive the container, so mount a volume here (the Helm chart mounts an
+# emptyDir or a PersistentVolumeClaim; `docker run -v gateway-spool:/var/spool/cakemail-smtp-gateway`). The
+# anonymous VOLUME keeps it off the container's writable layer when nothing is mounted.
+RUN mkdir -p /var/spool/cakemail-smtp-gateway \
+ && chown 1000:1000 /var/spool/cakemail-smtp-gateway \
+ && chmod 0700 /var/spool/cakemail-smtp-gateway
+VOLUME ["/var/spool/cakemail-smtp-gateway"]
+
 # Listen on every interface inside the container; the admin port (health, metrics) must still
 # never be published publicly (the Helm chart's Service leaves it out, its NetworkPolicy limits
 # it to the monitoring namespace). The root filesystem can be read-only: nothing is written but
-# to /tmp (mount a tmpfs or emptyDir there).
+# to /tmp (mount a tmpfs or emptyDir there) and, in spool mode, to SPOOL_DIR (a volume).
 ENV NODE_ENV=production \
     SMTP_HOST=0.0.0.0 \
     ADMIN_HOST=0.0.0.0 \
@@ -60,6 +69,7 @@ ENV NODE_ENV=production \
     SMTP_SMTPS_PORT=2465 \
     SMTP_ALT_SUBMISSION_PORT=2587 \
     ADMIN_PORT=8080 \
+    SPOOL_DIR=/var/spool/cakemail-smtp-gateway \
     TMPDIR=/tmp
 
 # Unprivileged ports only: the process never needs root or CAP_NET_BIND_SERVICE.

@@ -125,6 +125,14 @@ for absent in app/src app/node_modules/typescript usr/local/lib/node_modules/npm
 done
 [ -f "$mnt/app/dist/main.js" ] || ls "$mnt/app/dist" | grep -q . || fail "no compiled JavaScript in /app/dist"
 echo "image content: /app/dist compiled, no sources, no compiler, no npm ($(du -sh "$mnt/app/node_modules" | cut -f1) of production node_modules)"
+# The spool directory (DELIVERY_MODE=spool, SPOOL_BACKEND=dir): the runtime user's alone, and
+# the image points SPOOL_DIR at it.
+spool_dir=/var/spool/cakemail-smtp-gateway
+[ "$(stat -c '%u:%g %a' "$mnt$spool_dir")" = "1000:1000 700" ] || fail "$spool_dir is $(stat -c '%u:%g %a' "$mnt$spool_dir" 2>&1), not 1000:1000 700"
+grep -qx "SPOOL_DIR=$spool_dir" < <(node -e '
+  const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).OCIv1.config;
+  for (const kv of c.Env ?? []) console.log(kv);' "$work/image.json") || fail "the image does not set SPOOL_DIR=$spool_dir"
+echo "spool directory: $spool_dir, uid 1000, mode 700, SPOOL_DIR set"
 envs=()
 while IFS= read -r kv; do envs+=("$kv"); done < <(node -e '
   const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).OCIv1.config;

@@ -225,3 +225,41 @@ test('chart renders consistently with the optional parts switched the other way'
 test('chart refuses Redis without a password', () => {
   assert.throws(() => render(mergeValues(base, { redis: { enabled: true } })), /redis\.enabled needs redis\.password or redis\.existingPasswordSecret/);
 });
+
+test('spool mode with the dir backend mounts a writable volume at SPOOL_DIR: an emptyDir on disk by default, an existing claim for one pod', () => {
+  const spoolMount = (objs: K8s[]) => one(objs, 'Deployment').spec.template.spec.containers[0].volumeMounts.find((m: any) => m.name === 'spool');
+  const spoolVolume = (objs: K8s[]) => one(objs, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'spool');
+  // Synchronous mode (the default) has no spool: nothing mounted.
+  assert.equal(spoolMount(render(base)), undefined);
+
+  const spool = { config: { DELIVERY_MODE: 'spool' }, secretConfig: { SPOOL_KEY: 'q4HqzCg0nUQ6u0o7pD2Tn0m3y2kQeJp6Yl2b8p5c7xA=' } };
+  const values = mergeValues(base, spool);
+  const objs = render(values);
+  consistent(objs, values);
+  assert.equal(spoolMount(objs).mountPath, base.config.SPOOL_DIR);
+  assert.equal(one(objs, 'ConfigMap').data!.SPOOL_DIR, spoolMount(objs).mountPath, 'the gateway writes where the volume is');
+  assert.deepEqual(spoolVolume(objs), { name: 'spool', emptyDir: { sizeLimit: base.spoolVolume.sizeLimit } }, 'on disk (not medium: Memory, which counts against the memory limit)');
+  assert.equal(one(objs, 'Secret').stringData!.SPOOL_KEY, spool.secretConfig.SPOOL_KEY);
+  assert.equal(one(objs, 'Deployment').spec.strategy.type, 'RollingUpdate');
+
+  // A claim is one pod's: refused with several pods, mounted (and the pod recreated, not surged) with one.
+  assert.throws(() => render(mergeValues(values, { spoolVolume: { existingClaim: 'gateway-spool' } })), /spoolVolume\.existingClaim is one pod's spool/);
+  const single = mergeValues(values, { spoolVolume: { existingClaim: 'gateway-spool' }, autoscaling: { enabled: false }, replicaCount: 1 });
+  const claimed = render(single);
+  consistent(claimed, single);
+  assert.deepEqual(spoolVolume(claimed), { name: 'spool', persistentVolumeClaim: { claimName: 'gateway-spool' } });
+  assert.equal(one(claimed, 'Deployment').spec.strategy.type, 'Recreate');
+});
+
+test('spool mode with the Redis backend needs Redis and mounts no spool directory', () => {
+  const spool = { config: { DELIVERY_MODE: 'spool', SPOOL_BACKEND: 'redis' }, secretConfig: { SPOOL_KEY: 'q4HqzCg0nUQ6u0o7pD2Tn0m3y2kQeJp6Yl2b8p5c7xA=' } };
+  assert.throws(() => render(mergeValues(base, spool)), /SPOOL_BACKEND=redis needs Redis/);
+  const values = mergeValues(base, { ...spool, secretConfig: { ...spool.secretConfig, REDIS_URL: 'rediss://:pw@redis.example:6380/0' } });
+  const objs = render(values);
+  consistent(objs, values);
+  const pod = one(objs, 'Deployment').spec.template.spec;
+  assert.ok(!pod.volumes.some((v: any) => v.name === 'spool'));
+  assert.ok(!pod.containers[0].volumeMounts.some((m: any) => m.name === 'spool'));
+  // With an existing Secret the chart cannot see REDIS_URL: it trusts the operator's Secret.
+  render(mergeValues(base, { ...spool, existingSecret: 'gateway-secrets' }));
+});

@@ -98,6 +98,9 @@ test('chart defaults: container ports match the image, and the grace period cove
   assert.match(dockerfile, /^FROM \$\{NODE_IMAGE\}$/m);
   assert.match(dockerfile, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
   assert.match(dockerfile, /^USER 1000:1000$/m);
+  // The spool directory exists in the image for the runtime user, and the chart mounts its volume there.
+  assert.match(dockerfile, new RegExp(`SPOOL_DIR=${c.SPOOL_DIR}\\b`), `Dockerfile sets SPOOL_DIR=${c.SPOOL_DIR}`);
+  assert.match(dockerfile, new RegExp(`chown 1000:1000 ${c.SPOOL_DIR}\\b`), 'the spool directory belongs to uid 1000');
   for (const name of ['values.yaml', 'values-staging.yaml', 'values-production.yaml']) {
     const v = { ...values, ...(parse(readFileSync(join(CHART, name), 'utf8')) as any) };
     const cfg = { ...values.config, ...v.config };
