@@ -173,7 +173,7 @@ test('dashboard, alert rules, their tests and the runbooks query only metrics th
   assert.deepEqual([...unknown], []);
   // The dashboard covers what operators look at.
   const titles = (dashboard.panels as { title: string }[]).map((p) => p.title.toLowerCase()).join(' | ');
-  for (const word of ['messages/s by outcome', 'final dot', 'api latency', 'api attempts', 'open connections', 'circuit', 'rate limited', 'auth', 'token cache', 'cpu', 'memory']) {
+  for (const word of ['messages/s by outcome', 'final dot', 'api latency', 'api attempts', 'open connections', 'circuit', 'rate limited', 'auth', 'token cache', 'cpu', 'memory', 'spool depth', 'spool bytes', 'oldest message age', 'spool delivery attempts', 'dead letters', 'spool write latency']) {
     assert.ok(titles.includes(word), `a dashboard panel about ${word}`);
   }
   const ids = (dashboard.panels as { id: number }[]).map((p) => p.id);
