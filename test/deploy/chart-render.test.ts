@@ -254,6 +254,7 @@ test('spool mode with the dir backend mounts a writable volume at SPOOL_DIR: an 
 test('spool mode with the Redis backend needs Redis and mounts no spool directory', () => {
   const spool = { config: { DELIVERY_MODE: 'spool', SPOOL_BACKEND: 'redis' }, secretConfig: { SPOOL_KEY: 'q4HqzCg0nUQ6u0o7pD2Tn0m3y2kQeJp6Yl2b8p5c7xA=' } };
   assert.throws(() => render(mergeValues(base, spool)), /SPOOL_BACKEND=redis needs Redis/);
+  assert.throws(() => render(mergeValues(base, { ...spool, secretConfig: { REDIS_URL: 'rediss://:pw@redis.example:6380/0' } })), /SPOOL_BACKEND=redis needs one SPOOL_KEY shared by every pod/);
   const values = mergeValues(base, { ...spool, secretConfig: { ...spool.secretConfig, REDIS_URL: 'rediss://:pw@redis.example:6380/0' } });
   const objs = render(values);
   consistent(objs, values);
