@@ -175,6 +175,17 @@ interface SpoolEntry {
   recipients: { address: string; state: string; attempts: number; last_error: string | null }[];
 }
 
+/** The spool as a running gateway's admin port shows it (`GET /spool`); null when it cannot answer. */
+async function spoolListHttp(g: Gateway): Promise<SpoolEntry[] | null> {
+  if (!g.up) return null;
+  try {
+    const res = await fetch(`http://127.0.0.1:${g.admin}/spool`, { signal: AbortSignal.timeout(5000) });
+    return res.ok ? ((await res.json()) as SpoolEntry[]) : null;
+  } catch {
+    return null;
+  }
+}
+
 async function spoolList(env: Record<string, string>): Promise<SpoolEntry[]> {
   const r = await runCli(['spool', 'list', '--json'], env);
   if (r.code !== 0) throw new Error(`spool list --json exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
@@ -311,6 +322,7 @@ async function main(): Promise<void> {
   let next = 0;
   let attemptSeq = 0;
   let rr = 0;
+  const replyTexts = new Map<string, number>();
   const pick = (): Gateway => {
     // Round robin over the gateways that are up (a client retrying a dead pod's address would
     // get connection refused and come back: the load balancer's job, done here).
@@ -338,6 +350,11 @@ async function main(): Promise<void> {
         });
         const key = a.kind === 'reply' ? String(a.code) : `drop:${a.error}`;
         m.replies[key] = (m.replies[key] ?? 0) + 1;
+        if (a.kind === 'reply' && a.code !== 250) {
+          // Every distinct refusal text once, ids and seconds blurred, to see why clients waited.
+          const text = a.text.replace(/\b[0-9a-z]*\d[0-9a-z]*-[0-9a-f]{8,}\b/g, '<id>').replace(/\d+ s\b/g, 'N s').slice(0, 160);
+          replyTexts.set(text, (replyTexts.get(text) ?? 0) + 1);
+        }
         if (a.kind === 'drop' && a.afterDot && g.killed.has(gen)) m.cutAfterDot = true;
         if (a.kind === 'reply' && (a.code === 250 || a.code >= 500)) {
           m.final = { code: a.code, text: a.text };
@@ -360,7 +377,8 @@ async function main(): Promise<void> {
   while (Date.now() < drainDeadline) {
     while (restarting) await restarting;
     try {
-      finalList = await spoolList(cliEnv);
+      // The admin port while a gateway is up (cheap); the CLI, a process of its own, otherwise.
+      finalList = (await spoolListHttp(gateways.find((g) => g.up) ?? gateways[0]!)) ?? (await spoolList(cliEnv));
       const pending = finalList.filter((e) => e.state === 'queued' || e.state === 'retrying').length;
       if (pending !== lastPending) log.write(`${new Date().toISOString()} crash-loop: spool holds ${pending} to deliver, ${finalList.length - pending} dead\n`);
       lastPending = pending;
@@ -377,6 +395,7 @@ async function main(): Promise<void> {
   await signalLoop;
   await setFaults([]);
   await sleep(API_TIMEOUT_MS + 1000); // late commits (injected latency) land before counting
+  // The final word comes from the CLI: what an operator would see.
   if (drainedAt !== null) finalList = await spoolList(cliEnv);
 
   // ── the join ──
@@ -408,6 +427,7 @@ async function main(): Promise<void> {
     stillSpooled: finalList.filter((e) => e.state !== 'dead').length,
     clientAttempts: 0,
     replies: {} as Record<string, number>,
+    refusalTexts: Object.fromEntries([...replyTexts].sort((a, b) => b[1] - a[1]).slice(0, 8)),
   };
   for (const m of messages) {
     r.clientAttempts += m.attempts;
