@@ -63,7 +63,10 @@ export interface RecipientRecord {
   lastError: string | null;
   /** Cakemail's id once delivered. */
   cakemailId: string | null;
-  /** Set when the last attempt has no result: reconcile it before sending again. */
+  /**
+   * Set when the last attempt has no result, or ended `failed` with `ambiguous`: reconcile it
+   * (GET /v2/logs/emails by its tag) before sending again.
+   */
   open: OpenAttempt | null;
 }
 
@@ -82,8 +85,12 @@ export type AttemptResult =
   | { kind: 'queued'; cakemailId: string; apiStatus: number }
   /** Cakemail refused it for good (400/413/422, or a status other than queued). */
   | { kind: 'refused'; reason: string; apiStatus?: number }
-  /** A transient failure: 5xx, 429, timeout, network, token endpoint down. */
-  | { kind: 'failed'; reason: string; apiStatus?: number }
+  /**
+   * A transient failure: 5xx, 429, timeout, network, token endpoint down. `ambiguous`: the
+   * request went out and its answer was lost, so the attempt stays open (reconciled by its tag
+   * before the next send), exactly like an attempt with no result at all.
+   */
+  | { kind: 'failed'; reason: string; apiStatus?: number; ambiguous?: boolean }
   /** An open attempt looked up in the API's logs: found (`cakemailId`) or shown not to have been sent. */
   | { kind: 'reconciled'; found: boolean; cakemailId?: string };
 
