@@ -3,7 +3,7 @@
 // here and nowhere else.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Credential } from '../cakemail/tokens.ts';
-import type { DeliveryPipeline } from '../delivery/pipeline.ts';
+import type { Transaction } from '../delivery/pipeline.ts';
 import type { MessageOutcome } from '../delivery/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -23,6 +23,7 @@ import {
   rateLimited,
   replyMessage,
   sessionReplies,
+  spoolFullReply,
   type Reply,
 } from './replies.ts';
 
@@ -34,9 +35,12 @@ const ADDRESS = /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
 export interface HandlerDeps {
   auth: Authenticator;
   rateLimits: RateLimits;
-  pipeline: DeliveryPipeline;
-  /** The API circuit breaker, read at RCPT (never a probe slot). */
+  /** Sync mode: the delivery pipeline; spool mode: the spool intake. */
+  pipeline: { deliver(tx: Transaction): Promise<MessageOutcome> };
+  /** The API circuit breaker, read at RCPT (never a probe slot). Absent in spool mode: the spool accepts during outages. */
   circuit?: { peek(): CircuitPermit };
+  /** Spool mode: true when the spool is already full, so RCPT gets 452 4.3.1 before the body is sent. */
+  spoolFull?: () => boolean;
   logger: Logger;
   metrics: Metrics;
   maxMessageBytes: number;
@@ -127,6 +131,10 @@ export class SessionHandlers {
     const circuit = this.#d.circuit?.peek();
     if (circuit && !circuit.ok) {
       return callback(new SmtpReplyError(circuitOpenReply(circuit.retryInS)));
+    }
+    if (this.#d.spoolFull?.()) {
+      this.#d.metrics.spoolFull.inc();
+      return callback(new SmtpReplyError(spoolFullReply));
     }
     callback();
   };

@@ -32,6 +32,11 @@ import { encodeRecord, entryOf, foldJournal, messageState, type FoldedState, typ
 export interface DirSpoolOptions {
   dir: string;
   maxBytes: number;
+  /**
+   * The owning gateway at start: remove what a crash left half-written. Never for an admin tool
+   * opening the spool of a running gateway, whose puts under way would look exactly like that.
+   */
+  recover?: boolean;
   now?: () => number;
 }
 
@@ -68,6 +73,7 @@ export class DirSpool implements SpoolBackend {
   readonly #changedFile: string;
   readonly #maxBytes: number;
   readonly #now: () => number;
+  readonly #recover: boolean;
   readonly #index = new Map<string, IndexEntry>();
   /** Bytes of puts under way: counted against the budget before they land. */
   #reserved = 0;
@@ -81,6 +87,7 @@ export class DirSpool implements SpoolBackend {
     this.#changedFile = join(opts.dir, '.changed');
     this.#maxBytes = opts.maxBytes;
     this.#now = opts.now ?? Date.now;
+    this.#recover = opts.recover ?? false;
   }
 
   /** Creates the layout, removes what a crash left half-written, and reads every message. */
@@ -88,9 +95,9 @@ export class DirSpool implements SpoolBackend {
     await fs.mkdir(this.#msgDir, { recursive: true, mode: 0o700 });
     await fs.mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
     // Never answered 250: a crash between the temp write and the rename.
-    for (const name of await fs.readdir(this.#tmpDir)) await fs.rm(join(this.#tmpDir, name), { force: true });
+    if (this.#recover) for (const name of await fs.readdir(this.#tmpDir)) await fs.rm(join(this.#tmpDir, name), { force: true });
     this.#changedMtime = await this.#changedStamp();
-    await this.#scan(true);
+    await this.#scan(this.#recover);
   }
 
   async put(m: SpoolMessage): Promise<PutResult> {
@@ -318,7 +325,7 @@ export class DirSpool implements SpoolBackend {
   }
 
   /** Rebuilds the index from disk; leases held by this process are kept. */
-  async #scan(atStart: boolean): Promise<void> {
+  async #scan(recover: boolean): Promise<void> {
     const names = await fs.readdir(this.#msgDir);
     const msgs = new Set(names.filter((n) => n.endsWith('.msg')).map((n) => n.slice(0, -4)));
     const seen = new Set<string>();
@@ -329,14 +336,14 @@ export class DirSpool implements SpoolBackend {
       const state = messageState(read.folded.recipients);
       if (state === 'delivered') {
         // Settled delivered, then the crash came before the files were removed.
-        await this.#remove(id);
+        if (recover) await this.#remove(id);
         continue;
       }
       const lease = this.#index.get(id)?.lease ?? null;
       this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
     }
     for (const id of [...this.#index.keys()]) if (!seen.has(id)) this.#index.delete(id);
-    if (atStart) {
+    if (recover) {
       // A journal without its message: a put that crashed before the rename, or a drop after it.
       for (const n of names) if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await fs.rm(join(this.#msgDir, n), { force: true });
     }

@@ -14,12 +14,12 @@ async function tempDir(): Promise<string> {
 
 describeSpoolBackend('dir', async ({ maxBytes }) => {
   const dir = await tempDir();
-  let backend = await openDirSpool({ dir, maxBytes });
+  let backend = await openDirSpool({ dir, maxBytes, recover: true });
   return {
     backend,
     reopen: async () => {
       await backend.close();
-      backend = await openDirSpool({ dir, maxBytes });
+      backend = await openDirSpool({ dir, maxBytes, recover: true });
       return backend;
     },
     destroy: async () => {
@@ -43,7 +43,7 @@ test('a torn or garbled journal tail is skipped, and the next record still count
     const jnl = join(dir, 'msg', `${m.id}.jnl`);
     await appendFile(jnl, '\n{"type":"result","recipient":"a@exa\n\u0000\u0000garbage\n{"type":"result","recipient":"a@example.org","tag":"gw-1","at":1,"result":{"kind":"queu');
 
-    const after = await openDirSpool({ dir, maxBytes: 1 << 20 });
+    const after = await openDirSpool({ dir, maxBytes: 1 << 20, recover: true });
     const [again] = await after.lease({ owner: 'w', max: 1, leaseMs: 1000, now: now + 5000 });
     assert.ok(again, 'the message is still there and leasable');
     assert.deepEqual(again.recipients[0]?.open, { tag: 'gw-1', at: now }, 'the torn result leaves the attempt open (reconciled before any resend)');
@@ -66,7 +66,10 @@ test('a temp file left by a crash before the rename is removed at start and neve
     await writeFile(join(dir, 'tmp', 'half-written.msg'), '{"v":1,"id":"half-written"');
     // A put that crashed after creating the journal, before the rename.
     await writeFile(join(dir, 'msg', 'orphan.jnl'), '');
-    const spool = await openDirSpool({ dir, maxBytes: 1 << 20 });
+    const admin = await openDirSpool({ dir, maxBytes: 1 << 20 });
+    assert.equal((await readdir(join(dir, 'tmp'))).length, 1, 'an admin tool never removes a put under way');
+    await admin.close();
+    const spool = await openDirSpool({ dir, maxBytes: 1 << 20, recover: true });
     assert.deepEqual(await readdir(join(dir, 'tmp')), []);
     assert.deepEqual(await readdir(join(dir, 'msg')), []);
     assert.equal((await spool.list()).length, 0);
@@ -79,7 +82,7 @@ test('a temp file left by a crash before the rename is removed at start and neve
 test('an admin retry from another process is seen by the running spool', async () => {
   const dir = await tempDir();
   try {
-    const gateway = await openDirSpool({ dir, maxBytes: 1 << 20 });
+    const gateway = await openDirSpool({ dir, maxBytes: 1 << 20, recover: true });
     const m = testMessage();
     await gateway.put(m);
     const [l] = await gateway.lease({ owner: 'w', max: 1, leaseMs: 1000 });
