@@ -226,9 +226,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   }
 }
 
-/** RCPT answers 452 4.3.1 only when the spool is already over budget: no message would fit. */
-function spoolFullCheck(gauges: SpoolGauges, maxBytes: number): () => boolean {
-  return () => (gauges.last?.bytes ?? 0) >= maxBytes;
+/**
+ * RCPT answers 452 4.3.1 only when the message cannot fit: the SIZE the client declared at MAIL
+ * is more than the budget left (or nothing is left). Otherwise the write at DATA decides.
+ */
+function spoolFullCheck(gauges: SpoolGauges, maxBytes: number): (bytes: number) => boolean {
+  return (bytes) => (gauges.last?.bytes ?? 0) + bytes >= maxBytes;
 }
 
 async function runCleanups(cleanups: (() => Promise<void> | void)[], logger: Logger): Promise<void> {

@@ -39,8 +39,11 @@ export interface HandlerDeps {
   pipeline: { deliver(tx: Transaction): Promise<MessageOutcome> };
   /** The API circuit breaker, read at RCPT (never a probe slot). Absent in spool mode: the spool accepts during outages. */
   circuit?: { peek(): CircuitPermit };
-  /** Spool mode: true when the spool is already full, so RCPT gets 452 4.3.1 before the body is sent. */
-  spoolFull?: () => boolean;
+  /**
+   * Spool mode: whether a message of `bytes` (the SIZE declared at MAIL, else 0) can no longer
+   * fit, so RCPT gets 452 4.3.1 before the body is sent.
+   */
+  spoolFull?: (bytes: number) => boolean;
   logger: Logger;
   metrics: Metrics;
   maxMessageBytes: number;
@@ -124,7 +127,7 @@ export class SessionHandlers {
     });
   };
 
-  onRcptTo = (address: SMTPServerAddress, _session: SMTPServerSession, callback: Callback): void => {
+  onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, callback: Callback): void => {
     const bad = checkAddress(address.address);
     if (bad) return callback(new SmtpReplyError(bad));
     // While the API circuit is open, refuse before the client uploads a body we cannot forward.
@@ -132,7 +135,7 @@ export class SessionHandlers {
     if (circuit && !circuit.ok) {
       return callback(new SmtpReplyError(circuitOpenReply(circuit.retryInS)));
     }
-    if (this.#d.spoolFull?.()) {
+    if (this.#d.spoolFull?.(declaredSize(session))) {
       this.#d.metrics.spoolFull.inc();
       return callback(new SmtpReplyError(spoolFullReply));
     }
@@ -193,6 +196,13 @@ export class SessionHandlers {
   #log(session: SMTPServerSession): Logger {
     return this.#d.logger.child({ session: session.id, client: session.remoteAddress });
   }
+}
+
+/** The SIZE= a client declared at MAIL (RFC 1870), 0 when none. */
+function declaredSize(session: SMTPServerSession): number {
+  const args = session.envelope.mailFrom ? (session.envelope.mailFrom.args as Record<string, string> | false) : false;
+  const n = args ? Number(args.SIZE) : 0;
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** The DATA stream ended because its connection closed before the final dot. */
