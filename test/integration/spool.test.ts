@@ -63,6 +63,10 @@ async function admin(gw: Gateway, path: string, method = 'GET'): Promise<{ statu
   return { status: res.status, body: await res.json() };
 }
 
+async function scrape(gw: Gateway): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${gw.ports.admin}/metrics`)).text();
+}
+
 async function copies(gw: Gateway, subject: string): Promise<{ to: string }[]> {
   return (await sandboxEmails(gw)).filter((e) => e.payload.content.subject === subject).map((e) => ({ to: e.payload.email as string }));
 }
@@ -212,6 +216,14 @@ describe('spool mode', () => {
       assert.equal(dead[0]?.recipients[0]?.state, 'dead');
       assert.match(dead[0]?.recipients[0]?.last_error ?? '', /^Cakemail refused it: /);
       assert.equal((await gw.metrics.spoolDeadLetters.get()).values.find((v) => v.labels.reason === 'refused')?.value, 1);
+      // The gauges the alerts and dashboard use follow the spool.
+      await until('the dead-letter gauge', async () => (await scrape(gw)).includes('smtp_gateway_spool_messages{state="dead"} 1'));
+      const text = await scrape(gw);
+      for (const name of ['spool_messages', 'spool_bytes', 'spool_max_bytes', 'spool_oldest_age_seconds', 'spool_attempts_total', 'spool_dead_letters_total', 'spool_delivered_total', 'spool_full_total', 'spool_write_seconds_count']) {
+        assert.match(text, new RegExp(`^smtp_gateway_${name}`, 'm'), name);
+      }
+      assert.match(text, /^smtp_gateway_spool_max_bytes 1073741824$/m);
+      assert.match(text, /^smtp_gateway_spool_bytes [1-9]\d*$/m);
 
       assert.deepEqual((await admin(gw, `/spool/${id}/retry`, 'POST')).body, { retried: [id] });
       await until('delivery after retry', async () => (await copies(gw, subject)).length === 1);
