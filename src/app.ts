@@ -30,6 +30,11 @@ import { MemoryStore } from './state/memory.ts';
 import { MonitoredStore, StoreHealth } from './state/monitored.ts';
 import { RedisStore } from './state/redis.ts';
 import type { StateStore } from './state/store.ts';
+import { SpoolGauges } from './spool/gauges.ts';
+import { SpoolIntake } from './spool/intake.ts';
+import { openSpool } from './spool/open.ts';
+import { SpoolWorker } from './spool/worker.ts';
+import type { SpoolAdminDeps } from './http/spool-admin.ts';
 
 export interface Gateway {
   config: Config;
@@ -39,6 +44,8 @@ export interface Gateway {
   sandbox: Sandbox | undefined;
   tls: TlsMaterial;
   metrics: Metrics;
+  /** Spool mode: the spool workers (tests stop and start delivery through it). */
+  spoolWorker?: SpoolWorker;
   isReady(): boolean;
   /** Graceful drain (docs/architecture.md#state-and-scale): not ready → stop accepting → settle in-flight → close. */
   shutdown(): Promise<void>;
@@ -114,7 +121,25 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     metrics.circuitState.set(0);
     const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, circuit, retryBudget: new RetryBudget(), logger, metrics });
-    const handlers = new SessionHandlers({ auth, rateLimits, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes });
+    // Spool mode (docs/architecture.md#spool-mode): DATA ends at the durable write; workers deliver.
+    let spool: { worker: SpoolWorker; gauges: SpoolGauges; admin: SpoolAdminDeps } | undefined;
+    let intake: SpoolIntake | undefined;
+    if (config.deliveryMode === 'spool') {
+      const opened = await openSpool(config, true);
+      cleanups.push(() => opened.backend.close());
+      const gauges = new SpoolGauges(opened.backend, metrics, config.spoolMaxBytes, 15_000);
+      cleanups.push(() => gauges.stop());
+      await gauges.refresh();
+      const worker = new SpoolWorker({ backend: opened.backend, pipeline, client, tokens, key: opened.key, config, logger: logger.child({ component: 'spool' }), metrics, settled: () => gauges.changed() });
+      intake = new SpoolIntake({ pipeline, backend: opened.backend, key: opened.key, messageDeadlineMs: config.messageDeadlineMs, logger, metrics, stored: () => (worker.wake(), gauges.changed()) });
+      spool = { worker, gauges, admin: { backend: opened.backend, changed: () => (worker.wake(), gauges.changed()) } };
+      logger.info({ backend: config.spoolBackend, location: opened.location, maxBytes: config.spoolMaxBytes }, 'spool mode: 250 after the durable write, delivery by the spool workers');
+    }
+    const handlers = new SessionHandlers(
+      intake && spool
+        ? { auth, rateLimits, pipeline: intake, spoolFull: spoolFullCheck(spool.gauges, config.spoolMaxBytes), logger, metrics, maxMessageBytes: config.maxMessageBytes }
+        : { auth, rateLimits, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes },
+    );
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
     metrics.tlsCertificateExpiry.set(certificateNotAfter(tls.cert));
@@ -153,10 +178,16 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       });
       listeners.push(servers.altSubmission);
     }
-    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining).catch((err: unknown) => {
+    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining, spool?.admin).catch((err: unknown) => {
       throw listenError(err, { what: 'admin HTTP server', hostSetting: 'ADMIN_HOST', portSetting: 'ADMIN_PORT', host: config.adminHost, port: config.adminPort });
     });
     cleanups.push(() => admin.close());
+    if (spool) {
+      spool.worker.start();
+      const worker = spool.worker;
+      // Before the API client closes (cleanups run in reverse): in-flight sends finish first.
+      cleanups.push(() => worker.stop(config.shutdownTimeoutMs));
+    }
 
     let shutdownPromise: Promise<void> | undefined;
     const shutdown = () =>
@@ -184,6 +215,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       sandbox,
       tls,
       metrics,
+      ...(spool ? { spoolWorker: spool.worker } : {}),
       isReady: () => !draining,
       shutdown,
     };
@@ -192,6 +224,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     await runCleanups(cleanups.reverse(), logger);
     throw err;
   }
+}
+
+/**
+ * RCPT answers 452 4.3.1 only when the message cannot fit: the SIZE the client declared at MAIL
+ * is more than the budget left (or nothing is left). Otherwise the write at DATA decides.
+ */
+function spoolFullCheck(gauges: SpoolGauges, maxBytes: number): (bytes: number) => boolean {
+  return (bytes) => (gauges.last?.bytes ?? 0) + bytes >= maxBytes;
 }
 
 async function runCleanups(cleanups: (() => Promise<void> | void)[], logger: Logger): Promise<void> {

@@ -5,6 +5,7 @@ import { configMarkdown, describeConfig, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { describeStartupError, isStartupError, listenError } from './config/startup-error.ts';
 import { loadtestCommand } from './loadtest/cli.ts';
+import { spoolCommand } from './spool/cli.ts';
 import { createLogger } from './observability/logger.ts';
 import { startSandbox } from './sandbox/server.ts';
 import { DEMO } from './sandbox/seed.ts';
@@ -19,6 +20,9 @@ Commands:
   sandbox          Run the Cakemail API sandbox alone (web inbox, fault injection).
   config           Print the effective configuration, secrets redacted.
   config --markdown  Print the configuration reference table.
+  spool list|show|retry|drop  The spool of a gateway in spool mode (DELIVERY_MODE=spool):
+                   list [--dead] [--json], show <id>, retry <id>|--all-dead, drop <id>;
+                   'spool --help' for details.
   loadtest [opts]  Drive an SMTP server (this one or any other) with real SMTP and report
                    msg/s and latency percentiles; 'loadtest --help' lists the options.
   --help           This text.
@@ -51,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(config);
     case 'sandbox':
       return sandboxOnly(config);
+    case 'spool':
+      return spoolCommand(config, rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
     default:
       process.stderr.write(`Unknown command '${command}'.\n\n${HELP}`);
       return 2;

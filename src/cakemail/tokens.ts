@@ -61,6 +61,15 @@ export class Credential {
   }
 
   /**
+   * Hands the login to `seal`, which must encrypt it (spool mode keeps it, sealed under
+   * SPOOL_KEY, so delivery can get a bearer later: docs/security.md, "Spooled credentials").
+   * The only way the password leaves this object.
+   */
+  sealWith(seal: (login: { username: string; password: string; accountId: number | undefined }) => string): string {
+    return seal({ username: this.username, password: this.#password, accountId: this.accountId });
+  }
+
+  /**
    * The same login acting for another (sub-)account, chosen per message: the token stays the
    * login's own and every call carries `account_id` (docs/cakemail-api.md §2.5, mechanism 2), so
    * the API itself decides whether this login may use that account.

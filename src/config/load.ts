@@ -1,5 +1,6 @@
 // load → validate → freeze. Every invalid setting is reported at once, so an operator fixes a
 // broken deployment in one round trip instead of one error per restart.
+import { parseSpoolKey } from '../spool/seal.ts';
 import { fields, type Config, type FieldName } from './schema.ts';
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -33,6 +34,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     if ((out.workers as number) > 1 && (out.startSandbox === true || out.apiUrl === undefined)) {
       errors.push('WORKERS > 1 needs CAKEMAIL_API_URL: the embedded sandbox lives in one process (run `smtp-gateway sandbox` on its own and point CAKEMAIL_API_URL at it)');
     }
+    if (out.deliveryMode === 'spool') {
+      if (out.spoolBackend === 'redis' && out.redisUrl === undefined) errors.push('SPOOL_BACKEND=redis needs REDIS_URL: the spool lives in Redis Streams');
+      if (out.spoolBackend === 'redis' && out.spoolKey === undefined) errors.push('SPOOL_BACKEND=redis needs SPOOL_KEY (64 hex digits): every gateway of the fleet must open the logins the others sealed');
+      if (out.spoolBackend === 'dir' && (out.workers as number) > 1) errors.push('DELIVERY_MODE=spool with SPOOL_BACKEND=dir needs WORKERS=1: one process owns a spool directory (use SPOOL_BACKEND=redis to share a spool)');
+      if ((out.spoolLeaseMs as number) <= (out.messageDeadlineMs as number)) errors.push('SPOOL_LEASE_MS must exceed MESSAGE_DEADLINE_MS: a lease must outlast the delivery it covers');
+      if ((out.spoolRetryBaseMs as number) > (out.spoolRetryCapMs as number)) errors.push('SPOOL_RETRY_BASE_MS must not exceed SPOOL_RETRY_CAP_MS');
+    }
+    if (out.spoolKey !== undefined && parseSpoolKey(out.spoolKey as string) === null) errors.push('SPOOL_KEY=<redacted>: must be 64 hex digits or base64 of 32 bytes (e.g. `openssl rand -hex 32`)');
     if ((out.maxAttachmentBytes as number) > (out.maxTotalAttachmentBytes as number)) {
       errors.push('MAX_ATTACHMENT_BYTES must not exceed MAX_TOTAL_ATTACHMENT_BYTES');
     }

@@ -111,6 +111,19 @@ export const fields = {
   circuitWindowMs: field({ env: 'CIRCUIT_WINDOW_MS', schema: positiveInt.min(10), default: '10000', doc: 'Sliding window over which failures are counted (ms).' }),
   circuitOpenMs: field({ env: 'CIRCUIT_OPEN_MS', schema: positiveInt, default: '30000', doc: 'How long an open circuit answers RCPT with 451 4.4.1 before a probe is let through (ms).' }),
 
+  // Spool mode (docs/architecture.md#spool-mode)
+  deliveryMode: field({ env: 'DELIVERY_MODE', schema: z.enum(['sync', 'spool']), default: 'sync', doc: '`sync`: 250 only once Cakemail queued every recipient. `spool`: 250 once the message is durably written to the spool (`Ok: spooled as <id>`); delivery follows with retries and dead letters.' }),
+  spoolBackend: field({ env: 'SPOOL_BACKEND', schema: z.enum(['dir', 'redis']), default: 'dir', doc: 'Where spool mode keeps messages: `dir` (SPOOL_DIR, one gateway process) or `redis` (Redis Streams at REDIS_URL, shared by a fleet; needs SPOOL_KEY).' }),
+  spoolDir: field({ env: 'SPOOL_DIR', schema: z.string().min(1), default: './spool', doc: 'Directory of the `dir` spool (relative to the working directory; /var/spool/smtp-gateway in the container). Also where a generated SPOOL_KEY is kept.' }),
+  spoolMaxBytes: field({ env: 'SPOOL_MAX_BYTES', schema: positiveInt, default: String(1024 * MiB), doc: 'Spool budget (bytes of stored messages); past it new mail gets 452 4.3.1 and nothing is written.' }),
+  spoolMaxAgeS: field({ env: 'SPOOL_MAX_AGE_S', schema: positiveInt, default: '86400', doc: 'A spooled message not delivered within this long becomes a dead letter (`expired`) for the recipients still pending (s).' }),
+  spoolKey: field({ env: 'SPOOL_KEY', schema: optionalString, secret: true, doc: 'AES-256-GCM key sealing the SMTP logins kept with spooled messages: 64 hex digits or base64 of 32 bytes. Unset with SPOOL_BACKEND=dir: generated into SPOOL_DIR/spool.key (0600). Required with `redis`.' }),
+  spoolConcurrency: field({ env: 'SPOOL_CONCURRENCY', schema: positiveInt.max(1000), default: '4', doc: 'Spooled messages delivered at once by this process (each sends up to SEND_CONCURRENCY recipients at once).' }),
+  spoolRetryBaseMs: field({ env: 'SPOOL_RETRY_BASE_MS', schema: positiveInt, default: '10000', doc: 'Base of the spool\'s redelivery backoff: the n-th retry waits a random time up to base × 2^(n-1), capped (ms).' }),
+  spoolRetryCapMs: field({ env: 'SPOOL_RETRY_CAP_MS', schema: positiveInt, default: '600000', doc: 'Cap of one redelivery wait (ms).' }),
+  spoolLeaseMs: field({ env: 'SPOOL_LEASE_MS', schema: positiveInt, default: '300000', doc: 'How long a delivery worker holds a message; a holder that died loses it after this (ms). Must exceed MESSAGE_DEADLINE_MS.' }),
+  spoolPollMs: field({ env: 'SPOOL_POLL_MS', schema: positiveInt, default: '1000', doc: 'How often delivery workers look for messages due again (a new message wakes them at once) (ms).' }),
+
   // Sandbox
   sandboxHost: field({ env: 'SANDBOX_HOST', schema: z.string().min(1), default: '127.0.0.1', doc: 'Address of the embedded Cakemail API sandbox and its web inbox.' }),
   sandboxPort: field({ env: 'SANDBOX_PORT', schema: port, default: '8025', doc: 'Port of the embedded sandbox.' }),

@@ -25,7 +25,8 @@ export type TempFailure =
 export type RecipientResult =
   | { recipient: string; status: 'queued'; id: string; duplicate: boolean }
   | { recipient: string; status: 'refused'; reason: string; apiStatus?: number; kind: 'api_invalid' | 'api_rejected' | 'api_too_large' }
-  | { recipient: string; status: 'failed'; failure: TempFailure };
+  /** `ambiguous`: the request went out and its answer was lost (Cakemail may have queued it). */
+  | { recipient: string; status: 'failed'; failure: TempFailure; ambiguous?: boolean };
 
 /** The result of one DATA transaction. */
 export type MessageOutcome =
@@ -34,7 +35,11 @@ export type MessageOutcome =
   | { kind: 'accepted_partial'; id: string; recipients: number; refused: number }
   | { kind: 'refused'; refusal: Refusal }
   | { kind: 'api_refused'; reason: string; apiKind: 'api_invalid' | 'api_rejected' | 'api_too_large' }
-  | { kind: 'temp_failure'; failure: TempFailure };
+  | { kind: 'temp_failure'; failure: TempFailure }
+  /** Spool mode: durably written, delivery deferred (docs/architecture.md#spool-mode). */
+  | { kind: 'spooled'; id: string }
+  /** Spool mode: SPOOL_MAX_BYTES reached, nothing written. */
+  | { kind: 'spool_full' };
 
 /**
  * Reduce per-recipient results to the transaction's outcome (docs/architecture.md#outcomes-and-replies):

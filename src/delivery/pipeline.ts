@@ -18,7 +18,7 @@ import { isAccountDenied, recipientFailure, tempFailureOf } from './api-outcome.
 import { DedupeRecords, type MessageIdentity, type RecipientKeys } from './dedupe.ts';
 import { attemptTag, reconcile } from './reconcile.ts';
 import { inspectMessage } from './inspect.ts';
-import { reduceRecipients, type MessageOutcome, type RecipientResult } from './outcome.ts';
+import { reduceRecipients, type MessageOutcome, type RecipientResult, type TempFailure } from './outcome.ts';
 import { buildMessage, forRecipient, type BuiltMessage, type PayloadPolicy } from './payload.ts';
 import { uniqueIgnoringCase } from './text.ts';
 
@@ -42,14 +42,38 @@ export interface PipelineDeps {
   metrics: Metrics;
 }
 
-/** What one message's fan-out shares: deadline, identity, its log. */
-interface SendContext {
+/** A message past the front half: ready for per-recipient sends. */
+export interface PreparedMessage {
   credential: Credential;
   built: BuiltMessage;
   identity: MessageIdentity;
+  log: Logger;
+}
+
+export type Prepared =
+  | { kind: 'ready'; message: PreparedMessage }
+  /** Refused (or failed) before any send: the reply is this outcome in either mode. */
+  | { kind: 'final'; outcome: MessageOutcome }
+  /** The confirmed-sender lookup failed transiently: sync mode answers 451, spool mode spools. */
+  | { kind: 'sender_unchecked'; failure: TempFailure };
+
+/** Called, and durable, before a send carrying `tag` goes out; false: do not send (the message is gone). */
+export interface SendHooks {
+  opened(recipient: string, tag: string, at: number): Promise<boolean>;
+}
+
+export interface SendOptions {
   deadline: number;
   signal: AbortSignal;
-  log: Logger;
+  /** Given: every send carries its attempt tag and is journalled first, whatever RECONCILE says. */
+  hooks?: SendHooks | undefined;
+}
+
+/** What one message's fan-out shares: deadline, identity, its log. */
+interface SendContext extends PreparedMessage {
+  deadline: number;
+  signal: AbortSignal;
+  hooks: SendHooks | undefined;
 }
 
 export class DeliveryPipeline {
@@ -69,18 +93,45 @@ export class DeliveryPipeline {
     };
   }
 
+  /** Synchronous mode: the front half, then every recipient sent before the reply. */
   async deliver(tx: Transaction): Promise<MessageOutcome> {
     const deadline = Date.now() + this.#d.config.messageDeadlineMs;
     const signal = AbortSignal.timeout(this.#d.config.messageDeadlineMs);
-    const log = this.#d.logger.child({ session: tx.sessionId });
+    const prepared = await this.prepare(tx, signal);
+    if (prepared.kind === 'final') return prepared.outcome;
+    if (prepared.kind === 'sender_unchecked') return { kind: 'temp_failure', failure: prepared.failure };
+    const message = prepared.message;
+    const gatewayId = randomUUID();
+    // Envelope duplicates are sent once (case-insensitive: no provider treats them apart).
+    const recipients = uniqueIgnoringCase(tx.recipients);
+    const results = await this.sendTo(message, recipients, { deadline, signal });
+    const outcome = reduceRecipients(results, gatewayId);
+    // Without a Message-ID, records live only while the message is unfinished: after a final
+    // reply, the same bytes again are a new message (a cron job's static alert, sent hourly).
+    if (outcome.kind !== 'temp_failure') await this.forgetAnonymous(message, recipients);
+    for (const r of results) {
+      this.#d.metrics.recipients.inc({ result: r.status === 'queued' && r.duplicate ? 'duplicate' : r.status });
+      // Like an MTA's to=<…> lines: the trace from a gateway id to each Cakemail id.
+      if (r.status === 'queued') message.log.info({ gatewayId, to: r.recipient, cakemailId: r.id, duplicate: r.duplicate }, 'recipient queued');
+      else if (r.status === 'refused') message.log.warn({ gatewayId, to: r.recipient, reason: r.reason, apiStatus: r.apiStatus }, 'recipient refused by Cakemail');
+      else message.log.warn({ gatewayId, to: r.recipient, failure: r.failure }, 'recipient failed temporarily');
+    }
+    return outcome;
+  }
 
+  /**
+   * The front half, shared by both delivery modes: parse → inspect → sender → payload. Whatever
+   * it refuses is refused at DATA with the same reply in both modes.
+   */
+  async prepare(tx: Omit<Transaction, 'recipients'>, signal: AbortSignal): Promise<Prepared> {
+    const log = this.#d.logger.child({ session: tx.sessionId });
     const parsed = await this.#d.parser.parse(tx.raw);
     if (!parsed.ok) {
       this.#d.metrics.parseFailures.inc({ kind: parsed.failure.kind });
-      return parseFailureOutcome(parsed.failure);
+      return { kind: 'final', outcome: parseFailureOutcome(parsed.failure) };
     }
     const inspected = inspectMessage(parsed.message);
-    if (!inspected.ok) return { kind: 'refused', refusal: inspected.refusal };
+    if (!inspected.ok) return { kind: 'final', outcome: { kind: 'refused', refusal: inspected.refusal } };
     const { from, controls } = inspected;
     const credential = controls.accountId !== undefined ? tx.credential.forAccount(controls.accountId) : tx.credential;
 
@@ -89,43 +140,41 @@ export class DeliveryPipeline {
     if (!found.ok) {
       // An account the sender chose in X-Account-Id and may not use is the sender's problem.
       if (controls.accountId !== undefined && isAccountDenied(found.error)) {
-        return { kind: 'refused', refusal: { kind: 'content_invalid', reason: `X-Account-Id ${controls.accountId} is not an account this login may use` } };
+        return { kind: 'final', outcome: { kind: 'refused', refusal: { kind: 'content_invalid', reason: `X-Account-Id ${controls.accountId} is not an account this login may use` } } };
       }
-      return { kind: 'temp_failure', failure: tempFailureOf(found.error) };
+      return { kind: 'sender_unchecked', failure: tempFailureOf(found.error) };
     }
     if (!found.value) {
       const address = lookup.kind === 'id' ? `X-Sender-Id ${lookup.id}` : from.address;
-      return { kind: 'refused', refusal: { kind: 'sender_not_allowed', address } };
+      return { kind: 'final', outcome: { kind: 'refused', refusal: { kind: 'sender_not_allowed', address } } };
     }
     const sender = from.name ? { id: String(found.value.id), name: from.name } : { id: String(found.value.id) };
 
     const built = buildMessage({ message: parsed.message, controls, sender, envelopeFrom: tx.envelopeFrom }, this.#policy);
-    if (!built.ok) return { kind: 'refused', refusal: built.refusal };
+    if (!built.ok) return { kind: 'final', outcome: { kind: 'refused', refusal: built.refusal } };
     for (const d of built.built.dropped) {
       this.#d.metrics.attachmentsDropped.inc({ reason: d.kind });
       log.warn({ filename: d.filename, contentType: d.contentType, reason: d.reason }, 'attachment dropped by policy');
     }
-
-    const gatewayId = randomUUID();
     const identity = DedupeRecords.identity(credential.accountKey, built.built.messageIdGenerated ? null : built.built.messageId, tx.raw);
-    const ctx: SendContext = { credential, built: built.built, identity, deadline, signal, log };
-    // Envelope duplicates are sent once (case-insensitive: no provider treats them apart).
-    const recipients = uniqueIgnoringCase(tx.recipients);
-    const results = await mapLimit(recipients, this.#d.config.sendConcurrency, (r) => this.#sendOne(ctx, r));
-    const outcome = reduceRecipients(results, gatewayId);
-    // Without a Message-ID, records live only while the message is unfinished: after a final
-    // reply, the same bytes again are a new message (a cron job's static alert, sent hourly).
-    if (identity.kind === 'anonymous' && outcome.kind !== 'temp_failure') {
-      await Promise.all(recipients.map((r) => this.#d.dedupe.forget(DedupeRecords.keys(identity, r))));
-    }
-    for (const r of results) {
-      this.#d.metrics.recipients.inc({ result: r.status === 'queued' && r.duplicate ? 'duplicate' : r.status });
-      // Like an MTA's to=<…> lines: the trace from a gateway id to each Cakemail id.
-      if (r.status === 'queued') log.info({ gatewayId, to: r.recipient, cakemailId: r.id, duplicate: r.duplicate }, 'recipient queued');
-      else if (r.status === 'refused') log.warn({ gatewayId, to: r.recipient, reason: r.reason, apiStatus: r.apiStatus }, 'recipient refused by Cakemail');
-      else log.warn({ gatewayId, to: r.recipient, failure: r.failure }, 'recipient failed temporarily');
-    }
-    return outcome;
+    return { kind: 'ready', message: { credential, built: built.built, identity, log } };
+  }
+
+  /**
+   * The back half: one send per recipient (dedupe, claim, reconcile, circuit, retry budget,
+   * token renewal), at most SEND_CONCURRENCY at once. `hooks` is how the spool journals each
+   * attempt before it goes out.
+   */
+  async sendTo(message: PreparedMessage, recipients: readonly string[], opts: SendOptions): Promise<RecipientResult[]> {
+    const ctx: SendContext = { ...message, deadline: opts.deadline, signal: opts.signal, hooks: opts.hooks };
+    return mapLimit(recipients, this.#d.config.sendConcurrency, (r) => this.#sendOne(ctx, r));
+  }
+
+  /** Drops the records of a message without Message-ID once its outcome is final. */
+  async forgetAnonymous(message: PreparedMessage, recipients: readonly string[]): Promise<void> {
+    if (message.identity.kind !== 'anonymous') return;
+    const identity = message.identity;
+    await Promise.all(recipients.map((r) => this.#d.dedupe.forget(DedupeRecords.keys(identity, r))));
   }
 
   /** One recipient: dedupe → claim → reconcile → circuit → send → record. */
@@ -179,10 +228,12 @@ export class DeliveryPipeline {
     const payload = forRecipient(ctx.built, recipient);
     // The tag goes out with the send, and is written down before it, so that even a crash
     // mid-call leaves something to reconcile.
-    if (reconcileOn) {
-      payload.tags = [...(payload.tags ?? []), tag];
-      await this.#d.dedupe.addAmbiguous(keys, { tag, at });
+    if (reconcileOn || ctx.hooks) payload.tags = [...(payload.tags ?? []), tag];
+    if (ctx.hooks && !(await ctx.hooks.opened(recipient, tag, Date.now()))) {
+      this.#d.circuit.record('neutral', permit);
+      return { recipient, status: 'failed', failure: { kind: 'local_error', reason: 'the spooled message was removed' } };
     }
+    if (reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
     const res = await this.#send(ctx, payload, permit);
     if (res.ok) {
       const { status, id } = res.value.data;
@@ -207,6 +258,8 @@ export class DeliveryPipeline {
       this.#d.metrics.apiAmbiguous.inc();
       ctx.log.warn({ to: recipient, tag: reconcileOn ? tag : undefined, failure: res.error.kind }, 'API answer lost after the request was sent: outcome ambiguous');
       if (!reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
+      const failed = recipientFailure(recipient, res.error);
+      return failed.status === 'failed' ? { ...failed, ambiguous: true } : failed;
     } else if (reconcileOn) {
       // A known failure: this attempt did not send, so there is nothing to reconcile.
       await this.#d.dedupe.clearAmbiguous(keys);

@@ -1,18 +1,21 @@
-// Admin HTTP (docs/architecture.md#operations-surface): liveness, readiness, Prometheus metrics. Never public.
+// Admin HTTP (docs/architecture.md#operations-surface): liveness, readiness, Prometheus metrics, and in
+// spool mode the spool (spool-admin.ts). Never public.
 // Readiness is "listeners up and not draining", never the API's health: an API outage must
 // give clients a clean 451, not a pod the load balancer has taken out of rotation.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { handleSpool, type SpoolAdminDeps } from './spool-admin.ts';
 
 export interface AdminServer {
   port: number;
   close(): Promise<void>;
 }
 
-export async function startAdmin(host: string, port: number, registry: Registry, isReady: () => boolean): Promise<AdminServer> {
+export async function startAdmin(host: string, port: number, registry: Registry, isReady: () => boolean, spool?: SpoolAdminDeps): Promise<AdminServer> {
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path = '/', query = ''] = (req.url ?? '/').split('?');
+    if (spool && handleSpool(spool, req, res, path, new URLSearchParams(query))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;

@@ -66,6 +66,22 @@ export function createMetrics() {
     dedupeEvictions: new Counter({ name: 'smtp_gateway_dedupe_evictions_total', help: 'Entries evicted from the bounded in-memory state store (DEDUPE_MAX_ENTRIES)', registers: [registry] }),
     stateStoreUp: new Gauge({ name: 'smtp_gateway_state_store_up', help: 'State store reachable (1) or not (0); while 0, limits, blocks and dedupe fail open', registers: [registry] }),
     authBlocked: new Counter({ name: 'smtp_gateway_auth_blocked_total', help: 'AUTH attempts refused or connections closed by the brute-force limits, by scope (ip, user, connection)', labelNames: ['scope'], registers: [registry] }),
+    // Spool mode (docs/architecture.md#spool-mode). Gauges come from the backend's usage(),
+    // refreshed after each put and settle (debounced) and periodically.
+    spoolMessages: new Gauge({ name: 'smtp_gateway_spool_messages', help: 'Messages in the spool by state (queued: never attempted, retrying, dead: dead letters)', labelNames: ['state'], registers: [registry] }),
+    spoolBytes: new Gauge({ name: 'smtp_gateway_spool_bytes', help: 'Bytes of messages in the spool', registers: [registry] }),
+    spoolMaxBytes: new Gauge({ name: 'smtp_gateway_spool_max_bytes', help: 'The spool budget (SPOOL_MAX_BYTES); past it new mail gets 452 4.3.1', registers: [registry] }),
+    spoolOldestAge: new Gauge({ name: 'smtp_gateway_spool_oldest_age_seconds', help: 'Age of the oldest spooled message still to deliver (dead letters excluded); 0 when none', registers: [registry] }),
+    spoolAttempts: new Counter({ name: 'smtp_gateway_spool_attempts_total', help: 'Spool delivery attempts per recipient by result (queued, refused, failed, reconciled)', labelNames: ['result'], registers: [registry] }),
+    spoolDeadLetters: new Counter({ name: 'smtp_gateway_spool_dead_letters_total', help: 'Spooled recipients given up, by reason (refused: a permanent refusal; expired: SPOOL_MAX_AGE_S)', labelNames: ['reason'], registers: [registry] }),
+    spoolDelivered: new Counter({ name: 'smtp_gateway_spool_delivered_total', help: 'Spooled messages delivered to every recipient and removed from the spool', registers: [registry] }),
+    spoolFull: new Counter({ name: 'smtp_gateway_spool_full_total', help: 'Messages or recipients answered 452 4.3.1 because the spool was full', registers: [registry] }),
+    spoolWriteSeconds: new Histogram({
+      name: 'smtp_gateway_spool_write_seconds',
+      help: 'Durable spool write latency (write, fsync, rename, directory fsync) before the 250',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -3,7 +3,7 @@
 // here and nowhere else.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Credential } from '../cakemail/tokens.ts';
-import type { DeliveryPipeline } from '../delivery/pipeline.ts';
+import type { Transaction } from '../delivery/pipeline.ts';
 import type { MessageOutcome } from '../delivery/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -23,6 +23,7 @@ import {
   rateLimited,
   replyMessage,
   sessionReplies,
+  spoolFullReply,
   type Reply,
 } from './replies.ts';
 
@@ -34,9 +35,15 @@ const ADDRESS = /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
 export interface HandlerDeps {
   auth: Authenticator;
   rateLimits: RateLimits;
-  pipeline: DeliveryPipeline;
-  /** The API circuit breaker, read at RCPT (never a probe slot). */
+  /** Sync mode: the delivery pipeline; spool mode: the spool intake. */
+  pipeline: { deliver(tx: Transaction): Promise<MessageOutcome> };
+  /** The API circuit breaker, read at RCPT (never a probe slot). Absent in spool mode: the spool accepts during outages. */
   circuit?: { peek(): CircuitPermit };
+  /**
+   * Spool mode: whether a message of `bytes` (the SIZE declared at MAIL, else 0) can no longer
+   * fit, so RCPT gets 452 4.3.1 before the body is sent.
+   */
+  spoolFull?: (bytes: number) => boolean;
   logger: Logger;
   metrics: Metrics;
   maxMessageBytes: number;
@@ -120,13 +127,17 @@ export class SessionHandlers {
     });
   };
 
-  onRcptTo = (address: SMTPServerAddress, _session: SMTPServerSession, callback: Callback): void => {
+  onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, callback: Callback): void => {
     const bad = checkAddress(address.address);
     if (bad) return callback(new SmtpReplyError(bad));
     // While the API circuit is open, refuse before the client uploads a body we cannot forward.
     const circuit = this.#d.circuit?.peek();
     if (circuit && !circuit.ok) {
       return callback(new SmtpReplyError(circuitOpenReply(circuit.retryInS)));
+    }
+    if (this.#d.spoolFull?.(declaredSize(session))) {
+      this.#d.metrics.spoolFull.inc();
+      return callback(new SmtpReplyError(spoolFullReply));
     }
     callback();
   };
@@ -185,6 +196,13 @@ export class SessionHandlers {
   #log(session: SMTPServerSession): Logger {
     return this.#d.logger.child({ session: session.id, client: session.remoteAddress });
   }
+}
+
+/** The SIZE= a client declared at MAIL (RFC 1870), 0 when none. */
+function declaredSize(session: SMTPServerSession): number {
+  const args = session.envelope.mailFrom ? (session.envelope.mailFrom.args as Record<string, string> | false) : false;
+  const n = args ? Number(args.SIZE) : 0;
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** The DATA stream ended because its connection closed before the final dot. */

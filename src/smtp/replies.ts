@@ -208,8 +208,29 @@ export function outcomeReply(o: MessageOutcome): Reply {
       return apiRefusedReply(o.apiKind, o.reason);
     case 'temp_failure':
       return tempFailureReply(o.failure);
+    case 'spooled':
+      return spooledReply(o.id);
+    case 'spool_full':
+      return spoolFullReply;
   }
 }
+
+/** Spool mode's 250: the gateway took responsibility (written and fsynced), Cakemail not yet. */
+export function spooledReply(id: string): Reply {
+  return { code: 250, enhanced: '2.0.0', text: `Ok: spooled as ${id}`, label: 'spooled' };
+}
+
+/**
+ * SPOOL_MAX_BYTES reached: RFC 5321 §4.2.2's 452 "insufficient system storage" (RFC 3463 X.3.1
+ * "mail system full"); the client keeps the message and retries. At RCPT when the spool is
+ * already full, else at the end of DATA.
+ */
+export const spoolFullReply: Reply = {
+  code: 452,
+  enhanced: '4.3.1',
+  text: 'Insufficient system storage: the delivery spool is full (SPOOL_MAX_BYTES), try again later',
+  label: 'spool_full',
+};
 
 function acceptedNote(o: Extract<MessageOutcome, { kind: 'accepted' }>): string {
   if (o.duplicate) return ' (already accepted earlier, not sent again)';

@@ -1,0 +1,108 @@
+// `smtp-gateway spool …` (docs/operations.md#spool-mode): the spool of a running gateway, read and
+// changed from another process with the same configuration (SPOOL_BACKEND, SPOOL_DIR, REDIS_URL).
+// Changes are atomic on disk (journal appends, file removals), so the gateway keeps running.
+import type { Config } from '../config/schema.ts';
+import type { SpoolBackend, SpoolEntry } from './backend.ts';
+import { openSpool } from './open.ts';
+
+export const SPOOL_HELP = `Usage: smtp-gateway spool <command>
+
+  list [--dead] [--json]    Spooled messages (--dead: dead letters only), oldest first
+  show <id>                 One message: envelope, each recipient, every attempt and the API's answer
+  retry <id> | --all-dead   Make a message (or every dead letter) due now; its age starts again
+  drop <id>                 Remove a message from the spool for good
+
+Reads the spool of the gateway configured by the same environment (SPOOL_BACKEND, SPOOL_DIR,
+REDIS_URL, REDIS_KEY_PREFIX).
+`;
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export async function spoolCommand(config: Config, args: readonly string[], io: Output): Promise<number> {
+  const [sub, ...rest] = args;
+  if (!sub || sub === '--help' || sub === '-h') {
+    io.out(SPOOL_HELP);
+    return sub ? 0 : 2;
+  }
+  if (!['list', 'show', 'retry', 'drop'].includes(sub)) {
+    io.err(`Unknown spool command '${sub}'.\n\n${SPOOL_HELP}`);
+    return 2;
+  }
+  const { backend } = await openSpool(config, false);
+  try {
+    return await run(backend, sub, rest, io);
+  } finally {
+    await backend.close();
+  }
+}
+
+async function run(b: SpoolBackend, sub: string, args: readonly string[], io: Output): Promise<number> {
+  const flags = new Set(args.filter((a) => a.startsWith('--')));
+  const [id] = args.filter((a) => !a.startsWith('--'));
+  switch (sub) {
+    case 'list': {
+      const unknown = [...flags].filter((f) => f !== '--dead' && f !== '--json');
+      if (unknown.length > 0) return usage(io, `unknown option ${unknown.join(', ')}`);
+      const entries = await b.list(flags.has('--dead') ? { dead: true } : {});
+      if (flags.has('--json')) io.out(JSON.stringify(entries.map(listed), null, 2) + '\n');
+      else io.out(table(entries));
+      return 0;
+    }
+    case 'show': {
+      if (!id) return usage(io, 'spool show needs a message id');
+      const entry = await b.get(id);
+      if (!entry) {
+        io.err(`No spooled message ${id}.\n`);
+        return 1;
+      }
+      io.out(JSON.stringify(entry, null, 2) + '\n');
+      return 0;
+    }
+    case 'retry': {
+      if (flags.has('--all-dead') === Boolean(id)) return usage(io, 'spool retry needs a message id or --all-dead (not both)');
+      const ids = await b.retry(id ? { id } : { allDead: true });
+      if (id && ids.length === 0) {
+        io.err(`No spooled message ${id} to retry.\n`);
+        return 1;
+      }
+      io.out(ids.length === 0 ? 'No dead letters to retry.\n' : ids.map((i) => `retried ${i}\n`).join(''));
+      return 0;
+    }
+    case 'drop': {
+      if (!id) return usage(io, 'spool drop needs a message id');
+      if (!(await b.drop(id))) {
+        io.err(`No spooled message ${id}.\n`);
+        return 1;
+      }
+      io.out(`dropped ${id}\n`);
+      return 0;
+    }
+  }
+  return 2;
+}
+
+/** `list --json`: the entry without the attempt history (that is what `show` is for). */
+function listed(e: SpoolEntry): unknown {
+  return { ...e, recipients: e.recipients.map(({ history: _h, ...r }) => r) };
+}
+
+function table(entries: readonly SpoolEntry[]): string {
+  if (entries.length === 0) return 'The spool is empty.\n';
+  const rows = entries.map((e) => {
+    const delivered = e.recipients.filter((r) => r.state === 'delivered').length;
+    const lastError = e.recipients.map((r) => r.last_error).find((x) => x !== null) ?? '';
+    return [e.id, e.state, e.received_at, e.envelope_from || '<>', `${delivered}/${e.recipients.length} delivered`, lastError];
+  });
+  const head = ['ID', 'STATE', 'RECEIVED', 'FROM', 'RECIPIENTS', 'LAST ERROR'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+function usage(io: Output, problem: string): number {
+  io.err(`${problem}.\n\n${SPOOL_HELP}`);
+  return 2;
+}

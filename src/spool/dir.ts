@@ -1,0 +1,395 @@
+// The local-directory spool backend (docs/architecture.md#spool-mode). Layout under SPOOL_DIR:
+//   msg/<id>.msg   one JSON header line, then the DATA bytes; written once, never changed
+//   msg/<id>.jnl   the message's journal (journal.ts): appended with an fsync per record
+//   tmp/           files being written; whatever is left here at start was never answered 250
+//   .changed       touched by an admin tool in another process, so the gateway rereads the spool
+// A message is stored by writing tmp/<id>.msg, fsync, creating its empty journal, renaming the
+// message into msg/, then fsyncing msg/: only then does `put` resolve (and the client get 250).
+// One gateway process per directory (config refuses WORKERS > 1 with it); admin tools in other
+// processes change only journals (O_APPEND records) and remove files, both atomic.
+import { randomUUID } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import {
+  isSpoolId,
+  type JournalRecord,
+  type Lease,
+  type LeaseRequest,
+  type LeasedMessage,
+  type ListFilter,
+  type PutResult,
+  type RetryTarget,
+  type SettleResult,
+  type Settlement,
+  type SpoolBackend,
+  type SpoolEntry,
+  type SpoolMessage,
+  type SpoolState,
+  type SpoolUsage,
+} from './backend.ts';
+import { encodeRecord, entryOf, foldJournal, messageState, type FoldedState, type StoredRecord } from './journal.ts';
+
+export interface DirSpoolOptions {
+  dir: string;
+  maxBytes: number;
+  /**
+   * The owning gateway at start: remove what a crash left half-written. Never for an admin tool
+   * opening the spool of a running gateway, whose puts under way would look exactly like that.
+   */
+  recover?: boolean;
+  now?: () => number;
+}
+
+interface Header {
+  v: 1;
+  id: string;
+  receivedAt: number;
+  envelopeFrom: string;
+  recipients: string[];
+  credential: string;
+  sessionId: string;
+  rawBytes: number;
+}
+
+/** What the running process knows of each message without reading it. */
+interface IndexEntry {
+  bytes: number;
+  receivedAt: number;
+  state: SpoolState;
+  nextAttemptAt: number;
+  lease: Lease | null;
+}
+
+export async function openDirSpool(opts: DirSpoolOptions): Promise<DirSpool> {
+  const spool = new DirSpool(opts);
+  await spool.open();
+  return spool;
+}
+
+export class DirSpool implements SpoolBackend {
+  readonly #dir: string;
+  readonly #msgDir: string;
+  readonly #tmpDir: string;
+  readonly #changedFile: string;
+  readonly #maxBytes: number;
+  readonly #now: () => number;
+  readonly #recover: boolean;
+  readonly #index = new Map<string, IndexEntry>();
+  /** Bytes of puts under way: counted against the budget before they land. */
+  #reserved = 0;
+  #changedMtime = 0;
+  #rescanning: Promise<void> | null = null;
+
+  constructor(opts: DirSpoolOptions) {
+    this.#dir = opts.dir;
+    this.#msgDir = join(opts.dir, 'msg');
+    this.#tmpDir = join(opts.dir, 'tmp');
+    this.#changedFile = join(opts.dir, '.changed');
+    this.#maxBytes = opts.maxBytes;
+    this.#now = opts.now ?? Date.now;
+    this.#recover = opts.recover ?? false;
+  }
+
+  /** Creates the layout, removes what a crash left half-written, and reads every message. */
+  async open(): Promise<void> {
+    await fs.mkdir(this.#msgDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
+    // Never answered 250: a crash between the temp write and the rename.
+    if (this.#recover) for (const name of await fs.readdir(this.#tmpDir)) await fs.rm(join(this.#tmpDir, name), { force: true });
+    this.#changedMtime = await this.#changedStamp();
+    await this.#scan(this.#recover);
+  }
+
+  async put(m: SpoolMessage): Promise<PutResult> {
+    if (!isSpoolId(m.id)) throw new Error(`invalid spool id ${JSON.stringify(m.id)}`);
+    const header: Header = {
+      v: 1,
+      id: m.id,
+      receivedAt: m.receivedAt,
+      envelopeFrom: m.envelopeFrom,
+      recipients: [...m.recipients],
+      credential: m.credential,
+      sessionId: m.sessionId,
+      rawBytes: m.raw.length,
+    };
+    const head = Buffer.from(JSON.stringify(header) + '\n');
+    const bytes = head.length + m.raw.length;
+    const used = this.#usedBytes();
+    if (used + this.#reserved + bytes > this.#maxBytes) return { kind: 'full', bytes, usedBytes: used + this.#reserved, maxBytes: this.#maxBytes };
+    this.#reserved += bytes;
+    const tmp = join(this.#tmpDir, `${m.id}.msg`);
+    try {
+      await writeDurably(tmp, [head, m.raw]);
+      // The journal exists before the message does, so an append never has to create it
+      // (appends open without O_CREAT: a dropped message's journal is never recreated).
+      await writeDurably(this.#jnl(m.id), []);
+      await fs.rename(tmp, this.#msg(m.id));
+      await fsyncDir(this.#msgDir);
+      this.#index.set(m.id, { bytes, receivedAt: m.receivedAt, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
+      return { kind: 'stored', bytes };
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      await fs.rm(this.#jnl(m.id), { force: true });
+      throw err;
+    } finally {
+      this.#reserved -= bytes;
+    }
+  }
+
+  async lease(req: LeaseRequest): Promise<LeasedMessage[]> {
+    await this.#refreshIfChanged();
+    const now = req.now ?? this.#now();
+    const due = [...this.#index.entries()]
+      .filter(([, e]) => (e.state === 'queued' || e.state === 'retrying') && e.nextAttemptAt <= now && (!e.lease || e.lease.expiresAt <= now))
+      .sort((a, b) => a[1].nextAttemptAt - b[1].nextAttemptAt)
+      .slice(0, req.max);
+    const out: LeasedMessage[] = [];
+    for (const [id, e] of due) {
+      const lease: Lease = { id, owner: req.owner, token: randomUUID(), expiresAt: now + req.leaseMs };
+      e.lease = lease;
+      const read = await this.#read(id);
+      if (!read) {
+        this.#index.delete(id);
+        continue;
+      }
+      const { header, raw, folded } = read;
+      out.push({
+        lease,
+        message: { id, receivedAt: header.receivedAt, envelopeFrom: header.envelopeFrom, recipients: header.recipients, raw, credential: header.credential, sessionId: header.sessionId },
+        recipients: folded.recipients.map(({ history: _h, ...r }) => r),
+        ageFrom: folded.ageFrom,
+      });
+    }
+    return out;
+  }
+
+  async journal(lease: Lease, record: JournalRecord): Promise<boolean> {
+    return this.#append(lease.id, record);
+  }
+
+  async settle(lease: Lease, s: Settlement): Promise<SettleResult> {
+    const e = this.#index.get(lease.id);
+    if (!e) return { kind: 'gone' };
+    if (e.lease?.token !== lease.token) return { kind: 'lost' };
+    const ok = await this.#append(lease.id, { type: 'settle', at: this.#now(), recipients: [...s.recipients], nextAttemptAt: s.nextAttemptAt });
+    if (!ok) {
+      this.#index.delete(lease.id);
+      return { kind: 'gone' };
+    }
+    const read = await this.#read(lease.id);
+    if (!read) {
+      this.#index.delete(lease.id);
+      return { kind: 'gone' };
+    }
+    const state = messageState(read.folded.recipients);
+    if (state === 'delivered') {
+      await this.#remove(lease.id);
+      return { kind: 'removed' };
+    }
+    e.lease = null;
+    e.state = state;
+    e.nextAttemptAt = read.folded.nextAttemptAt;
+    return state === 'dead' ? { kind: 'dead' } : { kind: 'rescheduled' };
+  }
+
+  async list(filter: ListFilter = {}): Promise<SpoolEntry[]> {
+    await this.#refreshIfChanged();
+    const ids = [...this.#index.entries()].sort((a, b) => a[1].receivedAt - b[1].receivedAt || (a[0] < b[0] ? -1 : 1)).map(([id]) => id);
+    const out: SpoolEntry[] = [];
+    for (const id of ids) {
+      const entry = await this.get(id);
+      if (!entry) continue;
+      if (filter.dead === true && entry.state !== 'dead') continue;
+      if (filter.dead === false && entry.state === 'dead') continue;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  async get(id: string): Promise<SpoolEntry | null> {
+    if (!isSpoolId(id)) return null;
+    const read = await this.#read(id);
+    if (!read) return null;
+    return entryOf({ id, receivedAt: read.header.receivedAt, envelopeFrom: read.header.envelopeFrom }, read.bytes, read.folded);
+  }
+
+  async retry(target: RetryTarget): Promise<string[]> {
+    await this.#refreshIfChanged();
+    const ids = 'id' in target ? (isSpoolId(target.id) && this.#index.has(target.id) ? [target.id] : []) : [...this.#index.entries()].filter(([, e]) => e.state === 'dead').map(([id]) => id);
+    const done: string[] = [];
+    const at = this.#now();
+    for (const id of ids) {
+      const read = await this.#read(id);
+      if (!read) continue;
+      const state = messageState(read.folded.recipients);
+      if (state === 'delivered') continue;
+      if (!(await this.#append(id, { type: 'retry', at }))) continue;
+      const e = this.#index.get(id);
+      if (e) {
+        e.state = messageState(foldJournal(read.header, read.text + encodeRecord({ type: 'retry', at })).recipients);
+        e.nextAttemptAt = at;
+      }
+      done.push(id);
+    }
+    if (done.length > 0) await this.#touchChanged();
+    return done;
+  }
+
+  async drop(id: string): Promise<boolean> {
+    if (!isSpoolId(id)) return false;
+    const existed = await fs.rm(this.#msg(id)).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return false;
+        throw err;
+      },
+    );
+    await fs.rm(this.#jnl(id), { force: true });
+    await fsyncDir(this.#msgDir);
+    this.#index.delete(id);
+    if (existed) await this.#touchChanged();
+    return existed;
+  }
+
+  async usage(): Promise<SpoolUsage> {
+    await this.#refreshIfChanged();
+    const messages = { queued: 0, retrying: 0, dead: 0 };
+    let oldest: number | null = null;
+    for (const e of this.#index.values()) {
+      if (e.state === 'delivered') continue;
+      messages[e.state]++;
+      if (e.state !== 'dead' && (oldest === null || e.receivedAt < oldest)) oldest = e.receivedAt;
+    }
+    return { bytes: this.#usedBytes(), messages, oldestReceivedAt: oldest };
+  }
+
+  async close(): Promise<void> {
+    await this.#rescanning;
+  }
+
+  #usedBytes(): number {
+    let n = 0;
+    for (const e of this.#index.values()) n += e.bytes;
+    return n;
+  }
+
+  #msg(id: string): string {
+    return join(this.#msgDir, `${id}.msg`);
+  }
+
+  #jnl(id: string): string {
+    return join(this.#msgDir, `${id}.jnl`);
+  }
+
+  /** One durable record; false when the message is gone (dropped under us). */
+  async #append(id: string, record: StoredRecord): Promise<boolean> {
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    try {
+      await fh.write(encodeRecord(record));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    return true;
+  }
+
+  /** The message, its journal folded; null when it is gone. */
+  async #read(id: string): Promise<{ header: Header; raw: Buffer; folded: FoldedState; text: string; bytes: number } | null> {
+    let buf: Buffer;
+    let text: string;
+    try {
+      buf = await fs.readFile(this.#msg(id));
+      text = await fs.readFile(this.#jnl(id), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const nl = buf.indexOf(0x0a);
+    const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Header;
+    const raw = buf.subarray(nl + 1);
+    if (raw.length !== header.rawBytes) throw new Error(`spool message ${id} is truncated (${raw.length} of ${header.rawBytes} bytes)`);
+    return { header, raw, folded: foldJournal(header, text), text, bytes: buf.length };
+  }
+
+  async #remove(id: string): Promise<void> {
+    await fs.rm(this.#msg(id), { force: true });
+    await fs.rm(this.#jnl(id), { force: true });
+    await fsyncDir(this.#msgDir);
+    this.#index.delete(id);
+  }
+
+  /** Rebuilds the index from disk; leases held by this process are kept. */
+  async #scan(recover: boolean): Promise<void> {
+    const names = await fs.readdir(this.#msgDir);
+    const msgs = new Set(names.filter((n) => n.endsWith('.msg')).map((n) => n.slice(0, -4)));
+    const seen = new Set<string>();
+    for (const id of msgs) {
+      const read = await this.#read(id).catch(() => null);
+      if (!read) continue;
+      seen.add(id);
+      const state = messageState(read.folded.recipients);
+      if (state === 'delivered') {
+        // Settled delivered, then the crash came before the files were removed.
+        if (recover) await this.#remove(id);
+        continue;
+      }
+      const lease = this.#index.get(id)?.lease ?? null;
+      this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
+    }
+    for (const id of [...this.#index.keys()]) if (!seen.has(id)) this.#index.delete(id);
+    if (recover) {
+      // A journal without its message: a put that crashed before the rename, or a drop after it.
+      for (const n of names) if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await fs.rm(join(this.#msgDir, n), { force: true });
+    }
+  }
+
+  async #refreshIfChanged(): Promise<void> {
+    if (this.#rescanning) return this.#rescanning;
+    const stamp = await this.#changedStamp();
+    if (stamp === this.#changedMtime) return;
+    this.#changedMtime = stamp;
+    this.#rescanning = this.#scan(false).finally(() => (this.#rescanning = null));
+    return this.#rescanning;
+  }
+
+  async #changedStamp(): Promise<number> {
+    return fs.stat(this.#changedFile).then(
+      (s) => s.mtimeMs + s.size,
+      () => 0,
+    );
+  }
+
+  /** Tells a gateway on the same directory that an admin tool changed something. */
+  async #touchChanged(): Promise<void> {
+    // Appending changes size as well as mtime: two touches in one mtime tick still differ.
+    await fs.appendFile(this.#changedFile, '.');
+    const s = await fs.stat(this.#changedFile);
+    if (s.size > 4096) await fs.writeFile(this.#changedFile, '');
+    this.#changedMtime = await this.#changedStamp();
+  }
+}
+
+async function writeDurably(path: string, chunks: Uint8Array[]): Promise<void> {
+  const fh = await fs.open(path, 'w', 0o600);
+  try {
+    for (const c of chunks) await fh.write(c);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,73 @@
+// Spool mode at DATA (docs/architecture.md#spool-mode): the same front half as synchronous mode
+// (parse, inspect, sender, payload: the same refusals with the same replies), then a durable
+// write and `250 2.0.0 Ok: spooled as <id>`. Only the API sends are deferred. A sender lookup
+// that failed because the API is down does not hold the message back: that outage is what the
+// spool is for; the sender is checked again at delivery, and a refusal then is a dead letter.
+import { randomBytes } from 'node:crypto';
+import type { DeliveryPipeline, Transaction } from '../delivery/pipeline.ts';
+import type { MessageOutcome } from '../delivery/outcome.ts';
+import { uniqueIgnoringCase } from '../delivery/text.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { SpoolBackend } from './backend.ts';
+import { sealLogin } from './seal.ts';
+
+export interface IntakeDeps {
+  pipeline: DeliveryPipeline;
+  backend: SpoolBackend;
+  key: Buffer;
+  messageDeadlineMs: number;
+  logger: Logger;
+  metrics: Metrics;
+  /** Told after each stored message: wakes the workers and refreshes the gauges. */
+  stored(): void;
+}
+
+/** Time-ordered (sorts by arrival in a listing), unique without coordination, safe as a file name. */
+export function newSpoolId(now = Date.now()): string {
+  return `${now.toString(36)}-${randomBytes(8).toString('hex')}`;
+}
+
+export class SpoolIntake {
+  readonly #d: IntakeDeps;
+
+  constructor(deps: IntakeDeps) {
+    this.#d = deps;
+  }
+
+  async deliver(tx: Transaction): Promise<MessageOutcome> {
+    const log = this.#d.logger.child({ session: tx.sessionId });
+    const prepared = await this.#d.pipeline.prepare(tx, AbortSignal.timeout(this.#d.messageDeadlineMs));
+    if (prepared.kind === 'final') return prepared.outcome;
+    if (prepared.kind === 'sender_unchecked') {
+      log.warn({ failure: prepared.failure }, 'confirmed sender not checked (API unavailable): spooling, checked again at delivery');
+    }
+    const id = newSpoolId();
+    const started = performance.now();
+    const put = await this.#d.backend
+      .put({
+        id,
+        receivedAt: Date.now(),
+        envelopeFrom: tx.envelopeFrom,
+        recipients: uniqueIgnoringCase(tx.recipients),
+        raw: tx.raw,
+        credential: tx.credential.sealWith((login) => sealLogin(this.#d.key, id, login)),
+        sessionId: tx.sessionId,
+      })
+      .catch((err: Error) => err);
+    if (put instanceof Error) {
+      // A disk or Redis error: nothing was taken, the client keeps the message.
+      log.error({ err: put.message, spoolId: id }, 'spool write failed');
+      return { kind: 'temp_failure', failure: { kind: 'local_error', reason: 'spool write failed' } };
+    }
+    if (put.kind === 'full') {
+      this.#d.metrics.spoolFull.inc();
+      log.warn({ bytes: put.bytes, usedBytes: put.usedBytes, maxBytes: put.maxBytes }, 'spool full: message refused with 452 4.3.1');
+      return { kind: 'spool_full' };
+    }
+    this.#d.metrics.spoolWriteSeconds.observe((performance.now() - started) / 1000);
+    log.info({ spoolId: id, bytes: put.bytes, recipients: tx.recipients.length }, 'message spooled');
+    this.#d.stored();
+    return { kind: 'spooled', id };
+  }
+}

@@ -1,0 +1,75 @@
+// The SMTP login kept with a spooled message (docs/security.md, "Spooled credentials"). Delivery
+// happens after the session is gone, so the gateway must be able to get a bearer again: it keeps
+// the login sealed with AES-256-GCM under SPOOL_KEY, bound to the message id (the id is the
+// additional data: a sealed login copied into another message does not open). Never logged.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+
+export interface SpoolLogin {
+  username: string;
+  password: string;
+  accountId: number | undefined;
+}
+
+const VERSION = 'v1';
+
+/** SPOOL_KEY as configured: 64 hex digits or base64 of 32 bytes. */
+export function parseSpoolKey(text: string): Buffer | null {
+  const t = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) {
+    const b = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (b.length === 32) return b;
+  }
+  return null;
+}
+
+/**
+ * The directory backend's key when SPOOL_KEY is unset: generated once into `<dir>/spool.key`
+ * (0600, created exclusively so two starts cannot each write their own), then read back.
+ */
+export async function dirSpoolKey(dir: string): Promise<Buffer> {
+  const path = join(dir, 'spool.key');
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    const fh = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      await fh.write(randomBytes(32).toString('hex') + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const d = await fs.open(dir, 'r');
+    await d.sync().finally(() => d.close());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const key = parseSpoolKey(await fs.readFile(path, 'utf8'));
+  if (!key) throw new Error(`${path} does not hold a 32-byte key (64 hex digits)`);
+  return key;
+}
+
+export function sealLogin(key: Buffer, spoolId: string, login: SpoolLogin): string {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  c.setAAD(Buffer.from(spoolId));
+  const body = Buffer.concat([c.update(JSON.stringify({ u: login.username, p: login.password, a: login.accountId ?? null })), c.final()]);
+  return [VERSION, iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join('.');
+}
+
+/** null when the seal does not open (another key, another message, tampered). */
+export function unsealLogin(key: Buffer, spoolId: string, sealed: string): SpoolLogin | null {
+  const [v, iv, body, tag] = sealed.split('.');
+  if (v !== VERSION || !iv || !body || !tag) return null;
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+    d.setAAD(Buffer.from(spoolId));
+    d.setAuthTag(Buffer.from(tag, 'base64url'));
+    const text = Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
+    const o = JSON.parse(text) as { u: string; p: string; a: number | null };
+    return { username: o.u, password: o.p, accountId: o.a ?? undefined };
+  } catch {
+    return null;
+  }
+}

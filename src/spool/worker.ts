@@ -1,0 +1,307 @@
+// Delivery workers (docs/architecture.md#spool-mode): lease due messages, SPOOL_CONCURRENCY at a
+// time, and run each through the same back half as synchronous mode (dedupe, claims, circuit
+// breaker, retry budget, token renewal). Per recipient: delivered, dead (with the reason), or
+// pending again after a capped, fully jittered backoff.
+//
+// Exactly once across a SIGKILL: each send is journalled as an open attempt (its tag, its time)
+// before it goes out, carrying that tag. An attempt found open on a later lease (the process died
+// mid-send, or the answer was lost) is looked up in the API's logs by its tag first; absent
+// counts as not sent only once the attempt is older than RECONCILE_WAIT_MS.
+import { randomUUID } from 'node:crypto';
+import type { CakemailClient } from '../cakemail/client.ts';
+import type { Credential, TokenCache } from '../cakemail/tokens.ts';
+import type { Config } from '../config/schema.ts';
+import { tempFailureOf } from '../delivery/api-outcome.ts';
+import type { RecipientResult } from '../delivery/outcome.ts';
+import type { DeliveryPipeline } from '../delivery/pipeline.ts';
+import { reconcile } from '../delivery/reconcile.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { outcomeReply, replyMessage } from '../smtp/replies.ts';
+import type { AttemptResult, LeasedMessage, RecipientRecord, RecipientSettlement, SpoolBackend } from './backend.ts';
+import { unsealLogin } from './seal.ts';
+
+export interface WorkerDeps {
+  backend: SpoolBackend;
+  pipeline: DeliveryPipeline;
+  client: CakemailClient;
+  tokens: TokenCache;
+  key: Buffer;
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  /** Told after each settle (gauges). */
+  settled(): void;
+}
+
+/** Capped exponential backoff with full jitter: a random wait up to base × 2^(n-1), capped. */
+export function spoolBackoffMs(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
+  return Math.floor(random() * ceiling);
+}
+
+export class SpoolWorker {
+  readonly #d: WorkerDeps;
+  readonly #owner = `gw-${randomUUID()}`;
+  readonly #inflight = new Set<Promise<void>>();
+  /** Aborts sends still running when the drain budget is spent. */
+  readonly #abort = new AbortController();
+  #running = false;
+  #loop: Promise<void> | null = null;
+  #woken = false;
+  #wake: (() => void) | null = null;
+
+  constructor(deps: WorkerDeps) {
+    this.#d = deps;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** A new message (or a retry) is due now: look without waiting for the next poll. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Stops leasing; in-flight deliveries get until `budgetMs`, then their sends are aborted. */
+  async stop(budgetMs: number): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+    const timer = setTimeout(() => this.#abort.abort(new Error('shutting down')), budgetMs);
+    try {
+      while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #run(): Promise<void> {
+    const c = this.#d.config;
+    while (this.#running) {
+      this.#woken = false;
+      const free = c.spoolConcurrency - this.#inflight.size;
+      if (free > 0) {
+        try {
+          const leased = await this.#d.backend.lease({ owner: this.#owner, max: free, leaseMs: c.spoolLeaseMs });
+          for (const m of leased) this.#track(this.#deliver(m));
+        } catch (err) {
+          this.#d.logger.error({ err: (err as Error).message }, 'spool lease failed');
+        }
+      }
+      if (!this.#running) break;
+      if (!this.#woken) await this.#sleep(c.spoolPollMs);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = null;
+        done();
+      };
+    });
+  }
+
+  #track(p: Promise<void>): void {
+    const tracked = p
+      .catch((err: Error) => this.#d.logger.error({ err: err.message, stack: err.stack }, 'spool delivery failed unexpectedly'))
+      .finally(() => {
+        this.#inflight.delete(tracked);
+        // A slot is free: more may be due.
+        this.wake();
+      });
+    this.#inflight.add(tracked);
+  }
+
+  async #deliver(m: LeasedMessage): Promise<void> {
+    const c = this.#d.config;
+    const id = m.message.id;
+    const log = this.#d.logger.child({ spoolId: id, session: m.message.sessionId });
+    const started = Date.now();
+    const signal = AbortSignal.any([AbortSignal.timeout(c.messageDeadlineMs), this.#abort.signal]);
+    const deadline = started + c.messageDeadlineMs;
+    const decisions = new Map<string, RecipientSettlement>();
+    /** Earliest time worth trying again (Retry-After, circuit, reconcile wait). */
+    let notBefore = 0;
+    const pending = m.recipients.filter((r) => r.state === 'queued' || r.state === 'retrying');
+    const decide = (s: RecipientSettlement) => decisions.set(s.address.toLowerCase(), s);
+    const journalResult = (r: RecipientRecord | string, tag: string, result: AttemptResult) =>
+      this.#d.backend.journal(m.lease, { type: 'result', recipient: typeof r === 'string' ? r : r.address, tag, at: Date.now(), result });
+
+    const login = unsealLogin(this.#d.key, id, m.message.credential);
+    if (!login) {
+      for (const r of pending) decide({ address: r.address, state: 'dead', reason: 'the stored SMTP login cannot be opened with this SPOOL_KEY' });
+      return this.#settle(m, decisions, notBefore, log);
+    }
+    const auth = await this.#d.tokens.authenticate(login.username, login.password, signal);
+    if (!auth.ok) {
+      if (auth.reason === 'unavailable') {
+        for (const r of pending) decide({ address: r.address, state: 'pending', error: `Cakemail token endpoint unavailable: ${auth.detail}` });
+      } else {
+        const why = auth.reason === 'mfa' ? 'the SMTP login now needs MFA' : 'Cakemail refused the SMTP login at delivery (password changed?)';
+        for (const r of pending) decide({ address: r.address, state: 'dead', reason: why });
+      }
+      return this.#settle(m, decisions, notBefore, log);
+    }
+    const base: Credential = login.accountId !== undefined ? auth.credential.forAccount(login.accountId) : auth.credential;
+    const prepared = await this.#d.pipeline.prepare({ sessionId: m.message.sessionId, credential: base, envelopeFrom: m.message.envelopeFrom, raw: m.message.raw }, signal);
+    const credential = prepared.kind === 'ready' ? prepared.message.credential : base;
+
+    // 1. Attempts left open by a crash or a lost answer: were they sent?
+    const toSend: string[] = [];
+    for (const r of pending) {
+      if (!r.open) {
+        toSend.push(r.address);
+        continue;
+      }
+      const res = await reconcile(this.#d.client, credential, r.address, [{ tag: r.open.tag, at: Math.floor(r.open.at / 1000) }], signal);
+      if (res.kind === 'unknown') {
+        const f = tempFailureOf(res.error);
+        decide({ address: r.address, state: 'pending', error: `could not check an earlier unanswered send: ${f.reason}` });
+        continue;
+      }
+      if (res.kind === 'found') {
+        this.#d.metrics.spoolAttempts.inc({ result: 'reconciled' });
+        await journalResult(r, r.open.tag, { kind: 'reconciled', found: true, cakemailId: res.id });
+        log.info({ to: r.address, tag: r.open.tag, cakemailId: res.id }, 'unanswered send found in the API logs: delivered');
+        decide({ address: r.address, state: 'delivered', cakemailId: res.id });
+        continue;
+      }
+      const readyAt = r.open.at + c.reconcileWaitMs;
+      if (Date.now() < readyAt) {
+        // Absent from young logs proves little: the API may still commit it, or its logs lag.
+        notBefore = Math.max(notBefore, readyAt);
+        decide({ address: r.address, state: 'pending', error: 'an earlier send is unanswered and too recent to rule out' });
+        continue;
+      }
+      this.#d.metrics.spoolAttempts.inc({ result: 'reconciled' });
+      await journalResult(r, r.open.tag, { kind: 'reconciled', found: false });
+      log.info({ to: r.address, tag: r.open.tag }, 'unanswered send absent from the API logs: sending again');
+      toSend.push(r.address);
+    }
+
+    // 2. Past SPOOL_MAX_AGE_S nothing more is tried.
+    if (Date.now() - m.ageFrom > c.spoolMaxAgeS * 1000) {
+      for (const r of pending) {
+        if (decisions.get(r.address.toLowerCase())?.state === 'delivered') continue;
+        decide({ address: r.address, state: 'dead', reason: `expired: not delivered within SPOOL_MAX_AGE_S (${c.spoolMaxAgeS} s)${r.lastError ? `; last error: ${r.lastError}` : ''}` });
+        this.#d.metrics.spoolDeadLetters.inc({ reason: 'expired' });
+      }
+      return this.#settle(m, decisions, notBefore, log);
+    }
+
+    // 3. The front half again (the same code as at DATA), then the sends.
+    if (toSend.length > 0) {
+      if (prepared.kind === 'final') {
+        const reply = outcomeReply(prepared.outcome);
+        for (const a of toSend) {
+          if (reply.code >= 500) {
+            decide({ address: a, state: 'dead', reason: `${reply.code} ${replyMessage(reply)}` });
+            this.#d.metrics.spoolDeadLetters.inc({ reason: 'refused' });
+          } else decide({ address: a, state: 'pending', error: `${reply.code} ${replyMessage(reply)}` });
+        }
+      } else if (prepared.kind === 'sender_unchecked') {
+        for (const a of toSend) decide({ address: a, state: 'pending', error: `confirmed sender not checked: ${prepared.failure.reason}` });
+        if (prepared.failure.kind === 'api_rate_limited' && prepared.failure.retryAfterS) notBefore = Math.max(notBefore, Date.now() + prepared.failure.retryAfterS * 1000);
+      } else {
+        const tags = new Map<string, string>();
+        const results = await this.#d.pipeline.sendTo(prepared.message, toSend, {
+          deadline,
+          signal,
+          hooks: {
+            opened: (recipient, tag, at) => {
+              tags.set(recipient.toLowerCase(), tag);
+              return this.#d.backend.journal(m.lease, { type: 'open', recipient, tag, at });
+            },
+          },
+        });
+        for (const r of results) {
+          const tag = tags.get(r.recipient.toLowerCase());
+          notBefore = Math.max(notBefore, await this.#record(r, tag, journalResult, decide, log));
+        }
+        await this.#d.pipeline.forgetAnonymous(prepared.message, results.filter((r) => r.status !== 'failed').map((r) => r.recipient));
+      }
+    }
+    return this.#settle(m, decisions, notBefore, log);
+  }
+
+  /** One recipient's send result → journal, metrics, decision. Returns a not-before time (or 0). */
+  async #record(
+    r: RecipientResult,
+    tag: string | undefined,
+    journalResult: (r: string, tag: string, result: AttemptResult) => Promise<boolean>,
+    decide: (s: RecipientSettlement) => void,
+    log: Logger,
+  ): Promise<number> {
+    const now = Date.now();
+    switch (r.status) {
+      case 'queued':
+        if (tag) await journalResult(r.recipient, tag, { kind: 'queued', cakemailId: r.id, apiStatus: 201 });
+        this.#d.metrics.spoolAttempts.inc({ result: 'queued' });
+        this.#d.metrics.recipients.inc({ result: r.duplicate ? 'duplicate' : 'queued' });
+        decide({ address: r.recipient, state: 'delivered', cakemailId: r.id });
+        return 0;
+      case 'refused':
+        if (tag) await journalResult(r.recipient, tag, { kind: 'refused', reason: r.reason, ...(r.apiStatus !== undefined ? { apiStatus: r.apiStatus } : {}) });
+        this.#d.metrics.spoolAttempts.inc({ result: 'refused' });
+        this.#d.metrics.spoolDeadLetters.inc({ reason: 'refused' });
+        this.#d.metrics.recipients.inc({ result: 'refused' });
+        log.warn({ to: r.recipient, reason: r.reason, apiStatus: r.apiStatus }, 'spooled recipient refused by Cakemail: dead letter');
+        decide({ address: r.recipient, state: 'dead', reason: `Cakemail refused it: ${r.reason}` });
+        return 0;
+      case 'failed': {
+        if (tag) await journalResult(r.recipient, tag, { kind: 'failed', reason: r.failure.reason, ...(r.ambiguous ? { ambiguous: true } : {}) });
+        if (tag) this.#d.metrics.spoolAttempts.inc({ result: 'failed' });
+        decide({ address: r.recipient, state: 'pending', error: `${r.failure.kind}: ${r.failure.reason}` });
+        const f = r.failure;
+        if (f.kind === 'circuit_open') return now + f.retryInS * 1000;
+        if (f.kind === 'api_rate_limited' && f.retryAfterS !== undefined) return now + f.retryAfterS * 1000;
+        return 0;
+      }
+    }
+  }
+
+  async #settle(m: LeasedMessage, decisions: Map<string, RecipientSettlement>, notBefore: number, log: Logger): Promise<void> {
+    const c = this.#d.config;
+    const recipients = [...decisions.values()];
+    // The n-th wait grows with the attempts the message has had.
+    const attempts = Math.max(1, ...m.recipients.map((r) => r.attempts + 1));
+    const nextAttemptAt = Math.max(notBefore, Date.now() + spoolBackoffMs(attempts, c.spoolRetryBaseMs, c.spoolRetryCapMs));
+    const res = await this.#d.backend.settle(m.lease, { recipients, nextAttemptAt });
+    this.#d.settled();
+    switch (res.kind) {
+      case 'removed': {
+        this.#d.metrics.spoolDelivered.inc();
+        // The trace from the gateway id to each Cakemail id.
+        const delivered = m.recipients.map((r) => {
+          const d = decisions.get(r.address.toLowerCase());
+          return { to: r.address, cakemailId: d?.state === 'delivered' ? d.cakemailId : r.cakemailId };
+        });
+        log.info({ recipients: delivered }, 'spooled message delivered');
+        return;
+      }
+      case 'dead':
+        log.warn({ recipients: recipients.filter((r) => r.state === 'dead') }, 'spooled message is a dead letter');
+        return;
+      case 'rescheduled':
+        log.info({ nextAttemptAt: new Date(nextAttemptAt).toISOString(), pending: recipients.filter((r) => r.state === 'pending').map((r) => r.address) }, 'spooled message rescheduled');
+        return;
+      case 'gone':
+        log.info('spooled message was dropped during delivery');
+        return;
+      case 'lost':
+        log.warn('spool lease lapsed during delivery; another worker has the message');
+        return;
+    }
+  }
+}
