@@ -134,6 +134,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       intake = new SpoolIntake({ pipeline, backend: opened.backend, key: opened.key, messageDeadlineMs: config.messageDeadlineMs, logger, metrics, stored: () => (worker.wake(), gauges.changed()) });
       spool = { worker, gauges, admin: { backend: opened.backend, changed: () => (worker.wake(), gauges.changed()) } };
       logger.info({ backend: config.spoolBackend, location: opened.location, maxBytes: config.spoolMaxBytes }, 'spool mode: 250 after the durable write, delivery by the spool workers');
+      for (const w of opened.warnings) logger.warn({ backend: config.spoolBackend }, w);
     }
     const handlers = new SessionHandlers(
       intake && spool

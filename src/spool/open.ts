@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { StartupError } from '../config/startup-error.ts';
 import type { SpoolBackend } from './backend.ts';
 import { openDirSpool } from './dir.ts';
+import { openRedisSpool } from './redis.ts';
 import { dirSpoolKey, parseSpoolKey } from './seal.ts';
 
 export interface OpenedSpool {
@@ -13,19 +14,33 @@ export interface OpenedSpool {
   key: Buffer;
   /** Where it is, for logs and the admin tools: a directory or a Redis key prefix. */
   location: string;
+  /** Said once at start (a Redis that keeps no append-only file loses the spool when it restarts). */
+  warnings: string[];
 }
 
 /** `owner`: the gateway that delivers from it (recovers crash leftovers); false for admin tools. */
 export async function openSpool(config: Config, owner: boolean): Promise<OpenedSpool> {
-  if (config.spoolBackend === 'redis') {
-    throw new StartupError('SPOOL_BACKEND', 'SPOOL_BACKEND=redis: the Redis Streams spool is not part of this build', 'set SPOOL_BACKEND=dir (one gateway process) or use a build with the Redis spool');
-  }
+  if (config.spoolBackend === 'redis') return openRedis(config);
   const dir = resolve(config.spoolDir);
   const key = config.spoolKey !== undefined ? (parseSpoolKey(config.spoolKey) as Buffer) : await dirKey(dir);
   const backend = await openDirSpool({ dir, maxBytes: config.spoolMaxBytes, recover: owner }).catch((err: NodeJS.ErrnoException) => {
     throw new StartupError('SPOOL_DIR', `spool directory ${dir} cannot be used: ${err.message}`, 'point SPOOL_DIR at a writable directory on a persistent volume', err);
   });
-  return { backend, key, location: dir };
+  return { backend, key, location: dir, warnings: [] };
+}
+
+/** Config validation made REDIS_URL and SPOOL_KEY required with SPOOL_BACKEND=redis. */
+async function openRedis(config: Config): Promise<OpenedSpool> {
+  const url = config.redisUrl as string;
+  const backend = await openRedisSpool({ url, prefix: config.redisKeyPrefix, maxBytes: config.spoolMaxBytes }).catch((err: Error) => {
+    throw new StartupError('REDIS_URL', `the Redis spool cannot be opened: ${err.message}`, 'start Redis (with appendonly yes) or point REDIS_URL at it; SPOOL_BACKEND=redis needs it at start', err);
+  });
+  const warnings: string[] = [];
+  // INFO may be refused by a managed Redis's ACLs: then nothing is said, the docs say what is needed.
+  if ((await backend.appendOnly().catch(() => true)) === false) {
+    warnings.push('Redis keeps no append-only file (appendonly no): messages answered 250 are lost if Redis restarts; see docs/operations.md#spool-on-redis');
+  }
+  return { backend, key: parseSpoolKey(config.spoolKey as string) as Buffer, location: `${config.redisKeyPrefix}spool:`, warnings };
 }
 
 async function dirKey(dir: string): Promise<Buffer> {
