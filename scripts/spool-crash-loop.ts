@@ -226,6 +226,12 @@ async function main(): Promise<void> {
     SHUTDOWN_TIMEOUT_MS: '5000',
     PARSE_WORKERS: '1',
     RECONCILE: 'on',
+    // Every client of the run logs in from 127.0.0.1 with the right password. The AUTH guard
+    // counts each login in advance until Cakemail answers, and a SIGKILL never gives those
+    // counts back, so after a few kills during login bursts it would block the one client IP
+    // for AUTH_FAILURE_WINDOW_S and the run would measure that instead of the spool.
+    AUTH_MAX_FAILURES_PER_IP: '1000000',
+    AUTH_MAX_FAILURES_PER_USER: '1000000',
     RECONCILE_WAIT_MS: String(API_TIMEOUT_MS * 3),
     ...(usesRedis ? { REDIS_URL: args.redis!, REDIS_KEY_PREFIX: prefix } : {}),
   };
@@ -380,7 +386,8 @@ async function main(): Promise<void> {
       // The admin port while a gateway is up (cheap); the CLI, a process of its own, otherwise.
       finalList = (await spoolListHttp(gateways.find((g) => g.up) ?? gateways[0]!)) ?? (await spoolList(cliEnv));
       const pending = finalList.filter((e) => e.state === 'queued' || e.state === 'retrying').length;
-      if (pending !== lastPending) log.write(`${new Date().toISOString()} crash-loop: spool holds ${pending} to deliver, ${finalList.length - pending} dead\n`);
+      const deadNow = finalList.filter((e) => e.state === 'dead').length;
+      if (pending !== lastPending) log.write(`${new Date().toISOString()} crash-loop: spool holds ${pending} to deliver, ${deadNow} dead letters\n`);
       lastPending = pending;
       if (pending === 0) {
         drainedAt = Date.now();
@@ -424,7 +431,7 @@ async function main(): Promise<void> {
     duplicatedExamples: [] as unknown[],
     deadLetterRecipients: dead.size,
     deadLetterMessages: finalList.filter((e) => e.state === 'dead').length,
-    stillSpooled: finalList.filter((e) => e.state !== 'dead').length,
+    stillSpooled: finalList.filter((e) => e.state === 'queued' || e.state === 'retrying').length,
     clientAttempts: 0,
     replies: {} as Record<string, number>,
     refusalTexts: Object.fromEntries([...replyTexts].sort((a, b) => b[1] - a[1]).slice(0, 8)),
