@@ -6,8 +6,10 @@
 # alternate submission listener, the
 # process runs as uid 1000, and SIGTERM drains and exits 0.
 # Then the same image is started once more from a read-only copy of its root filesystem with
-# only /tmp writable (tmpfs), as the Helm chart runs it, and must become ready; the image must
-# hold compiled JavaScript and production dependencies only.
+# only /tmp and the spool directory writable (tmpfs), as the Helm chart runs it in spool mode
+# (DELIVERY_MODE=spool, the image's SPOOL_DIR): it must become ready, answer a message
+# `250 … spooled as`, and deliver it to the sandbox; the image must hold compiled JavaScript and
+# production dependencies only.
 #
 # Usage: deploy/ci/smoke.sh [image]      (default localhost/cakemail-smtp-gateway:ci)
 # Needs: buildah, swaks, curl, node (to read the image config and pick free ports), util-linux.
@@ -138,12 +140,14 @@ while IFS= read -r kv; do envs+=("$kv"); done < <(node -e '
   const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).OCIv1.config;
   for (const kv of c.Env ?? []) console.log(kv);' "$work/image.json")
 for ((i = 1; i < ${#ENV_ARGS[@]}; i += 2)); do envs+=("${ENV_ARGS[i]}"); done
+envs+=(DELIVERY_MODE=spool)
 unshare --mount --fork -- sh -c '
   set -e
   root=$1; shift
   mount --bind "$root" "$root"
   mount -o remount,bind,ro "$root"
   mount -t tmpfs -o size=64m,mode=1777 tmpfs "$root/tmp"
+  mount -t tmpfs -o size=64m,mode=0700,uid=1000,gid=1000 tmpfs "$root/var/spool/cakemail-smtp-gateway"
   mount -t proc proc "$root/proc"
   mount --rbind /dev "$root/dev"
   exec chroot --userspec=1000:1000 "$root" /usr/bin/env -i "$@"
@@ -153,6 +157,15 @@ run_pid=$!
 wait_ready "read-only root"
 grep -q 'root filesystem is WRITABLE' "$work/gateway-ro.log" && fail "the root filesystem was writable (uid 1000 could write its home)"
 grep -q '/tmp is NOT writable' "$work/gateway-ro.log" && fail "/tmp was not writable"
+swaks --server "127.0.0.1:$P_SUB" --tls --auth-user demo@example.com --auth-password demo-password \
+  --from demo@example.com --to smoke-spool@example.org >"$work/swaks-spool.log" 2>&1 || { cat "$work/swaks-spool.log"; fail "swaks in spool mode failed"; }
+grep -E '^<~ +250 2\.0\.0 Ok: spooled as' "$work/swaks-spool.log" || { cat "$work/swaks-spool.log"; fail "no 250 spooled reply in spool mode"; }
+for _ in $(seq 1 40); do
+  curl -sf "http://127.0.0.1:$P_SANDBOX/_sandbox/emails" | grep -q '"smoke-spool@example.org"' && break
+  sleep 0.5
+done
+curl -sf "http://127.0.0.1:$P_SANDBOX/_sandbox/emails" | grep -q '"smoke-spool@example.org"' || fail "the spooled message never reached the sandbox"
+echo "spool mode on a read-only root: 250 spooled, then delivered"
 tini=$(find_pid "$run_pid" tini) || fail "no tini process (read-only run)"
 kill -TERM "$tini"
 rc=0; wait "$run_pid" || rc=$?
