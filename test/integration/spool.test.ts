@@ -184,6 +184,32 @@ describe('spool mode', () => {
     }
   });
 
+  test('sender lookup down at DATA: spooled anyway; delivered once it answers, a dead letter if the sender is not confirmed', async () => {
+    const dir = await spoolDir();
+    const gw = await startTestGateway(spoolEnv(dir));
+    try {
+      await setFault(gw, { status: 503, paths: ['/brands/default/senders'] });
+      const good = `sender later ${randomUUID()}`;
+      spooledId(await send(gw, ['s@example.org'], message(good)));
+      const badId = spooledId(await send(gw, ['s@example.org'], message(`bad sender ${randomUUID()}`, 'stranger@not-confirmed.example')));
+      await until('attempts while the sender lookup is down', async () => {
+        const list = (await admin(gw, '/spool')).body as SpoolEntry[];
+        return list.length === 2 && list.every((e) => /confirmed sender not checked/.test(e.recipients[0]?.last_error ?? ''));
+      });
+      assert.equal((await copies(gw, good)).length, 0);
+      await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'DELETE' });
+      await until('delivery', async () => (await copies(gw, good)).length === 1);
+      const dead = await until('the dead letter', async () => {
+        const list = (await admin(gw, '/spool?dead=1')).body as SpoolEntry[];
+        return list.length === 1 && list;
+      });
+      assert.equal(dead[0]?.id, badId);
+      assert.match(dead[0]?.recipients[0]?.last_error ?? '', /^550 5\.7\.1 Sender <stranger@not-confirmed\.example> is not a confirmed sender/);
+    } finally {
+      await gw.shutdown();
+    }
+  });
+
   test('a lost answer (the API committed, then hung) is reconciled through the logs: delivered once, not twice', async () => {
     const dir = await spoolDir();
     const gw = await startTestGateway(spoolEnv(dir, { API_TIMEOUT_MS: '300' }));
