@@ -287,8 +287,10 @@ export class DirSpool implements SpoolBackend {
     try {
       fh = await fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // No journal: the message was dropped (it goes first), or its journal was lost.
+      if (!(await exists(this.#msg(id)))) return false;
+      fh = await fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     }
     try {
       await fh.write(encodeRecord(record));
@@ -302,14 +304,18 @@ export class DirSpool implements SpoolBackend {
   /** The message, its journal folded; null when it is gone. */
   async #read(id: string): Promise<{ header: Header; raw: Buffer; folded: FoldedState; text: string; bytes: number } | null> {
     let buf: Buffer;
-    let text: string;
     try {
       buf = await fs.readFile(this.#msg(id));
-      text = await fs.readFile(this.#jnl(id), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
+    // The message is what was answered 250: without its journal (which cannot happen short of a
+    // filesystem that lost a created file) it is still delivered, as never attempted.
+    const text = await fs.readFile(this.#jnl(id), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    });
     const nl = buf.indexOf(0x0a);
     const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Header;
     const raw = buf.subarray(nl + 1);
@@ -383,6 +389,13 @@ async function writeDurably(path: string, chunks: Uint8Array[]): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function fsyncDir(dir: string): Promise<void> {
