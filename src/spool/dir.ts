@@ -55,6 +55,8 @@ interface Header {
 interface IndexEntry {
   bytes: number;
   receivedAt: number;
+  /** From the header, so a settle folds the journal without reading the message again. */
+  recipients: string[];
   state: SpoolState;
   nextAttemptAt: number;
   lease: Lease | null;
@@ -125,7 +127,7 @@ export class DirSpool implements SpoolBackend {
       await writeDurably(this.#jnl(m.id), []);
       await fs.rename(tmp, this.#msg(m.id));
       await fsyncDir(this.#msgDir);
-      this.#index.set(m.id, { bytes, receivedAt: m.receivedAt, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
+      this.#index.set(m.id, { bytes, receivedAt: m.receivedAt, recipients: header.recipients, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
       return { kind: 'stored', bytes };
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -176,19 +178,23 @@ export class DirSpool implements SpoolBackend {
       this.#index.delete(lease.id);
       return { kind: 'gone' };
     }
-    const read = await this.#read(lease.id);
-    if (!read) {
+    const text = await fs.readFile(this.#jnl(lease.id), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (text === null) {
       this.#index.delete(lease.id);
       return { kind: 'gone' };
     }
-    const state = messageState(read.folded.recipients);
+    const folded = foldJournal(e, text);
+    const state = messageState(folded.recipients);
     if (state === 'delivered') {
       await this.#remove(lease.id);
       return { kind: 'removed' };
     }
     e.lease = null;
     e.state = state;
-    e.nextAttemptAt = read.folded.nextAttemptAt;
+    e.nextAttemptAt = folded.nextAttemptAt;
     return state === 'dead' ? { kind: 'dead' } : { kind: 'rescheduled' };
   }
 
@@ -346,7 +352,7 @@ export class DirSpool implements SpoolBackend {
         continue;
       }
       const lease = this.#index.get(id)?.lease ?? null;
-      this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
+      this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, recipients: read.header.recipients, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
     }
     for (const id of [...this.#index.keys()]) if (!seen.has(id)) this.#index.delete(id);
     if (recover) {
