@@ -210,6 +210,21 @@ describe('spool mode', () => {
     }
   });
 
+  test('a hung sender lookup holds DATA no longer than SPOOL_SENDER_CHECK_MS: the message is spooled, checked at delivery', async () => {
+    const dir = await spoolDir();
+    const gw = await startTestGateway(spoolEnv(dir, { SPOOL_SENDER_CHECK_MS: '300', API_TIMEOUT_MS: '20000', MESSAGE_DEADLINE_MS: '30000' }));
+    try {
+      await setFault(gw, { latencyMs: 15_000, paths: ['/brands/default/senders'], count: 1 });
+      const subject = `hung sender ${randomUUID()}`;
+      const started = Date.now();
+      spooledId(await send(gw, ['h@example.org'], message(subject)));
+      assert.ok(Date.now() - started < 4_000, `answered in ${Date.now() - started} ms, not after the API timeout`);
+      await until('delivery', async () => (await copies(gw, subject)).length === 1, 30_000);
+    } finally {
+      await gw.shutdown();
+    }
+  });
+
   test('a lost answer (the API committed, then hung) is reconciled through the logs: delivered once, not twice', async () => {
     const dir = await spoolDir();
     const gw = await startTestGateway(spoolEnv(dir, { API_TIMEOUT_MS: '300' }));
