@@ -163,7 +163,8 @@ describe('spool mode', () => {
       const shown = (await admin(gw, `/spool/${ids[0]}`)).body as SpoolEntry;
       const first = shown.recipients.flatMap((r) => r.history)[0];
       assert.deepEqual(first?.result, { kind: 'failed', reason: 'HTTP 503' }, 'spool show carries each attempt with the API answer');
-      // The circuit is open by now: spool mode still takes mail.
+      // With the circuit open, synchronous mode refuses RCPT; spool mode still takes mail.
+      await until('the circuit to open', async () => (await gw.metrics.circuitState.get()).values[0]?.value === 2);
       const late = `outage late ${randomUUID()}`;
       subjects.push(late);
       spooledId(await send(gw, ['x@example.org'], message(late)));
