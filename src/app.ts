@@ -131,7 +131,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       cleanups.push(() => gauges.stop());
       await gauges.refresh();
       const worker = new SpoolWorker({ backend: opened.backend, pipeline, client, tokens, key: opened.key, config, logger: logger.child({ component: 'spool' }), metrics, settled: () => gauges.changed() });
-      intake = new SpoolIntake({ pipeline, backend: opened.backend, key: opened.key, messageDeadlineMs: config.messageDeadlineMs, logger, metrics, stored: () => (worker.wake(), gauges.changed()) });
+      intake = new SpoolIntake({ pipeline, backend: opened.backend, key: opened.key, senderCheckMs: Math.min(config.spoolSenderCheckMs, config.messageDeadlineMs), logger, metrics, stored: () => (worker.wake(), gauges.changed()) });
       spool = { worker, gauges, admin: { backend: opened.backend, changed: () => (worker.wake(), gauges.changed()) } };
       logger.info({ backend: config.spoolBackend, location: opened.location, maxBytes: config.spoolMaxBytes }, 'spool mode: 250 after the durable write, delivery by the spool workers');
       for (const w of opened.warnings) logger.warn({ backend: config.spoolBackend }, w);

@@ -122,6 +122,7 @@ export const fields = {
   spoolRetryBaseMs: field({ env: 'SPOOL_RETRY_BASE_MS', schema: positiveInt, default: '10000', doc: 'Base of the spool\'s redelivery backoff: the n-th retry waits a random time up to base × 2^(n-1), capped (ms).' }),
   spoolRetryCapMs: field({ env: 'SPOOL_RETRY_CAP_MS', schema: positiveInt, default: '600000', doc: 'Cap of one redelivery wait (ms).' }),
   spoolLeaseMs: field({ env: 'SPOOL_LEASE_MS', schema: positiveInt, default: '300000', doc: 'How long a delivery worker holds a message; a holder that died loses it after this (ms). Must exceed MESSAGE_DEADLINE_MS.' }),
+  spoolSenderCheckMs: field({ env: 'SPOOL_SENDER_CHECK_MS', schema: positiveInt, default: '3000', doc: 'Spool mode: how long DATA waits for the confirmed-sender lookup; past it (or if the API fails) the message is spooled and the sender checked at delivery (ms).' }),
   spoolPollMs: field({ env: 'SPOOL_POLL_MS', schema: positiveInt, default: '1000', doc: 'How often delivery workers look for messages due again (a new message wakes them at once) (ms).' }),
 
   // Sandbox

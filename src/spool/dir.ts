@@ -55,6 +55,8 @@ interface Header {
 interface IndexEntry {
   bytes: number;
   receivedAt: number;
+  /** From the header, so a settle folds the journal without reading the message again. */
+  recipients: string[];
   state: SpoolState;
   nextAttemptAt: number;
   lease: Lease | null;
@@ -125,7 +127,7 @@ export class DirSpool implements SpoolBackend {
       await writeDurably(this.#jnl(m.id), []);
       await fs.rename(tmp, this.#msg(m.id));
       await fsyncDir(this.#msgDir);
-      this.#index.set(m.id, { bytes, receivedAt: m.receivedAt, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
+      this.#index.set(m.id, { bytes, receivedAt: m.receivedAt, recipients: header.recipients, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
       return { kind: 'stored', bytes };
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -176,19 +178,23 @@ export class DirSpool implements SpoolBackend {
       this.#index.delete(lease.id);
       return { kind: 'gone' };
     }
-    const read = await this.#read(lease.id);
-    if (!read) {
+    const text = await fs.readFile(this.#jnl(lease.id), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (text === null) {
       this.#index.delete(lease.id);
       return { kind: 'gone' };
     }
-    const state = messageState(read.folded.recipients);
+    const folded = foldJournal(e, text);
+    const state = messageState(folded.recipients);
     if (state === 'delivered') {
       await this.#remove(lease.id);
       return { kind: 'removed' };
     }
     e.lease = null;
     e.state = state;
-    e.nextAttemptAt = read.folded.nextAttemptAt;
+    e.nextAttemptAt = folded.nextAttemptAt;
     return state === 'dead' ? { kind: 'dead' } : { kind: 'rescheduled' };
   }
 
@@ -287,8 +293,10 @@ export class DirSpool implements SpoolBackend {
     try {
       fh = await fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // No journal: the message was dropped (it goes first), or its journal was lost.
+      if (!(await exists(this.#msg(id)))) return false;
+      fh = await fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     }
     try {
       await fh.write(encodeRecord(record));
@@ -302,14 +310,18 @@ export class DirSpool implements SpoolBackend {
   /** The message, its journal folded; null when it is gone. */
   async #read(id: string): Promise<{ header: Header; raw: Buffer; folded: FoldedState; text: string; bytes: number } | null> {
     let buf: Buffer;
-    let text: string;
     try {
       buf = await fs.readFile(this.#msg(id));
-      text = await fs.readFile(this.#jnl(id), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
+    // The message is what was answered 250: without its journal (which cannot happen short of a
+    // filesystem that lost a created file) it is still delivered, as never attempted.
+    const text = await fs.readFile(this.#jnl(id), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    });
     const nl = buf.indexOf(0x0a);
     const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Header;
     const raw = buf.subarray(nl + 1);
@@ -340,7 +352,7 @@ export class DirSpool implements SpoolBackend {
         continue;
       }
       const lease = this.#index.get(id)?.lease ?? null;
-      this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
+      this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, recipients: read.header.recipients, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
     }
     for (const id of [...this.#index.keys()]) if (!seen.has(id)) this.#index.delete(id);
     if (recover) {
@@ -383,6 +395,13 @@ async function writeDurably(path: string, chunks: Uint8Array[]): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function fsyncDir(dir: string): Promise<void> {

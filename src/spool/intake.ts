@@ -16,7 +16,8 @@ export interface IntakeDeps {
   pipeline: DeliveryPipeline;
   backend: SpoolBackend;
   key: Buffer;
-  messageDeadlineMs: number;
+  /** How long DATA waits for the sender lookup before spooling unchecked (SPOOL_SENDER_CHECK_MS). */
+  senderCheckMs: number;
   logger: Logger;
   metrics: Metrics;
   /** Told after each stored message: wakes the workers and refreshes the gauges. */
@@ -37,7 +38,8 @@ export class SpoolIntake {
 
   async deliver(tx: Transaction): Promise<MessageOutcome> {
     const log = this.#d.logger.child({ session: tx.sessionId });
-    const prepared = await this.#d.pipeline.prepare(tx, AbortSignal.timeout(this.#d.messageDeadlineMs));
+    // A hung API must not hold every DATA for a full API timeout: that wait is what the spool saves.
+    const prepared = await this.#d.pipeline.prepare(tx, AbortSignal.timeout(this.#d.senderCheckMs));
     if (prepared.kind === 'final') return prepared.outcome;
     if (prepared.kind === 'sender_unchecked') {
       log.warn({ failure: prepared.failure }, 'confirmed sender not checked (API unavailable): spooling, checked again at delivery');

@@ -163,7 +163,8 @@ describe('spool mode', () => {
       const shown = (await admin(gw, `/spool/${ids[0]}`)).body as SpoolEntry;
       const first = shown.recipients.flatMap((r) => r.history)[0];
       assert.deepEqual(first?.result, { kind: 'failed', reason: 'HTTP 503' }, 'spool show carries each attempt with the API answer');
-      // The circuit is open by now: spool mode still takes mail.
+      // With the circuit open, synchronous mode refuses RCPT; spool mode still takes mail.
+      await until('the circuit to open', async () => (await gw.metrics.circuitState.get()).values[0]?.value === 2);
       const late = `outage late ${randomUUID()}`;
       subjects.push(late);
       spooledId(await send(gw, ['x@example.org'], message(late)));
@@ -179,6 +180,47 @@ describe('spool mode', () => {
       }
       const attempts = (await gw.metrics.spoolAttempts.get()).values;
       assert.ok((attempts.find((v) => v.labels.result === 'failed')?.value ?? 0) >= 2, 'failed attempts counted');
+    } finally {
+      await gw.shutdown();
+    }
+  });
+
+  test('sender lookup down at DATA: spooled anyway; delivered once it answers, a dead letter if the sender is not confirmed', async () => {
+    const dir = await spoolDir();
+    const gw = await startTestGateway(spoolEnv(dir));
+    try {
+      await setFault(gw, { status: 503, paths: ['/brands/default/senders'] });
+      const good = `sender later ${randomUUID()}`;
+      spooledId(await send(gw, ['s@example.org'], message(good)));
+      const badId = spooledId(await send(gw, ['s@example.org'], message(`bad sender ${randomUUID()}`, 'stranger@not-confirmed.example')));
+      await until('attempts while the sender lookup is down', async () => {
+        const list = (await admin(gw, '/spool')).body as SpoolEntry[];
+        return list.length === 2 && list.every((e) => /confirmed sender not checked/.test(e.recipients[0]?.last_error ?? ''));
+      });
+      assert.equal((await copies(gw, good)).length, 0);
+      await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'DELETE' });
+      await until('delivery', async () => (await copies(gw, good)).length === 1);
+      const dead = await until('the dead letter', async () => {
+        const list = (await admin(gw, '/spool?dead=1')).body as SpoolEntry[];
+        return list.length === 1 && list;
+      });
+      assert.equal(dead[0]?.id, badId);
+      assert.match(dead[0]?.recipients[0]?.last_error ?? '', /^550 5\.7\.1 Sender <stranger@not-confirmed\.example> is not a confirmed sender/);
+    } finally {
+      await gw.shutdown();
+    }
+  });
+
+  test('a hung sender lookup holds DATA no longer than SPOOL_SENDER_CHECK_MS: the message is spooled, checked at delivery', async () => {
+    const dir = await spoolDir();
+    const gw = await startTestGateway(spoolEnv(dir, { SPOOL_SENDER_CHECK_MS: '300', API_TIMEOUT_MS: '20000', MESSAGE_DEADLINE_MS: '30000' }));
+    try {
+      await setFault(gw, { latencyMs: 15_000, paths: ['/brands/default/senders'], count: 1 });
+      const subject = `hung sender ${randomUUID()}`;
+      const started = Date.now();
+      spooledId(await send(gw, ['h@example.org'], message(subject)));
+      assert.ok(Date.now() - started < 4_000, `answered in ${Date.now() - started} ms, not after the API timeout`);
+      await until('delivery', async () => (await copies(gw, subject)).length === 1, 30_000);
     } finally {
       await gw.shutdown();
     }
@@ -264,19 +306,18 @@ describe('spool mode', () => {
       assert.ok((e.recipients[0]?.attempts ?? 0) >= 1);
       assert.equal((await gw.metrics.spoolDeadLetters.get()).values.find((v) => v.labels.reason === 'expired')?.value, 2);
 
-      const table = await cli(dir, 'list');
+      // Each CLI run is a process start: the independent ones run side by side.
+      const [table, shown, missing, dropped] = await Promise.all([cli(dir, 'list'), cli(dir, 'show', id), cli(dir, 'show', 'nope'), cli(dir, 'drop', second)]);
       assert.match(table.stdout, new RegExp(`${id}\\s+dead`));
-      const shown = await cli(dir, 'show', id);
       assert.equal(shown.code, 0);
       assert.equal((JSON.parse(shown.stdout) as SpoolEntry).recipients[0]?.history[0]?.result?.kind, 'failed');
-      assert.equal((await cli(dir, 'show', 'nope')).code, 1);
-
-      assert.equal((await cli(dir, 'drop', second)).stdout, `dropped ${second}\n`);
+      assert.equal(missing.code, 1);
+      assert.equal(dropped.stdout, `dropped ${second}\n`);
       await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'DELETE' });
       const retried = await cli(dir, 'retry', '--all-dead');
       assert.equal(retried.stdout, `retried ${id}\n`);
       await until('delivery after the CLI retry', async () => (await copies(gw, subject)).length === 1);
-      await until('the spool to empty', async () => (await cli(dir, 'list', '--json')).stdout.trim() === '[]');
+      await until('the spool to empty', async () => (await admin(gw, '/spool')).body.length === 0);
       assert.equal((await cli(dir, 'retry', id)).code, 1);
     } finally {
       await gw.shutdown();

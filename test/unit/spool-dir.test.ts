@@ -103,3 +103,20 @@ test('an admin retry from another process is seen by the running spool', async (
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a message whose journal is missing is still delivered, never dropped as gone', async () => {
+  const dir = await tempDir();
+  try {
+    const spool = await openDirSpool({ dir, maxBytes: 1 << 20, recover: true });
+    const m = testMessage();
+    await spool.put(m);
+    await rm(join(dir, 'msg', `${m.id}.jnl`));
+    const after = await openDirSpool({ dir, maxBytes: 1 << 20, recover: true });
+    const [l] = await after.lease({ owner: 'w', max: 1, leaseMs: 1000 });
+    assert.equal(l?.message.id, m.id);
+    assert.equal(await after.journal(l!.lease, { type: 'open', recipient: 'a@example.org', tag: 't', at: Date.now() }), true);
+    assert.equal((await after.get(m.id))?.recipients[0]?.attempts, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
