@@ -154,7 +154,7 @@ export class RedisSpool implements SpoolBackend {
 
   /** Whether Redis writes an append-only file: without it a Redis restart loses the spool. */
   async appendOnly(): Promise<boolean> {
-    const info = await this.#op('info', () => this.#redis.info('persistence'));
+    const info = String(await this.#op('info', () => this.#redis.call('INFO', 'persistence')));
     return /^aof_enabled:1\r?$/m.test(info);
   }
 
