@@ -54,7 +54,11 @@ export interface OpenAttempt {
   at: number;
 }
 
-/** A recipient's durable state as the worker needs it. */
+/**
+ * A recipient's durable state as the worker needs it. A `result` record of kind `queued`, or a
+ * `reconciled` one with `found`, makes the recipient `delivered` at once, before any settle: a
+ * crash between that record and the settle must never send it again.
+ */
 export interface RecipientRecord {
   address: string;
   state: RecipientState;

@@ -118,7 +118,10 @@ function applyResult(r: FoldedRecipient, tag: string, result: AttemptResult): vo
   const opened = r.open?.tag === tag ? r.open : null;
   switch (result.kind) {
     case 'queued':
+      // Delivered from this record on, settled or not: a crash between the result and the
+      // settle must not send it again.
       r.cakemailId = result.cakemailId;
+      r.state = 'delivered';
       r.open = null;
       return;
     case 'refused':
@@ -131,7 +134,10 @@ function applyResult(r: FoldedRecipient, tag: string, result: AttemptResult): vo
       r.open = result.ambiguous ? opened : null;
       return;
     case 'reconciled':
-      if (result.found && result.cakemailId) r.cakemailId = result.cakemailId;
+      if (result.found) {
+        r.state = 'delivered';
+        if (result.cakemailId) r.cakemailId = result.cakemailId;
+      }
       r.open = null;
       return;
   }

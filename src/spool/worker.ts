@@ -160,6 +160,11 @@ export class SpoolWorker {
     // 1. Attempts left open by a crash or a lost answer: were they sent?
     const toSend: string[] = [];
     for (const r of pending) {
+      // Cakemail's id is known: it was queued (a backend that kept it pending is not trusted on that).
+      if (r.cakemailId !== null) {
+        decide({ address: r.address, state: 'delivered', cakemailId: r.cakemailId });
+        continue;
+      }
       if (!r.open) {
         toSend.push(r.address);
         continue;

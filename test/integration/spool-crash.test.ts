@@ -105,9 +105,9 @@ test('SIGKILL during delivery, twice: every message answered 250 is delivered, n
       }
     })();
 
-    const emails = async (): Promise<{ subject: string; to: string }[]> => {
+    const emails = async (): Promise<{ subject: string; to: string; at: string; tags: string[] }[]> => {
       const res = await fetch(`${api}/_sandbox/emails`);
-      return ((await res.json()) as { payload: { email: string; content: { subject: string } } }[]).map((e) => ({ subject: e.payload.content.subject, to: e.payload.email }));
+      return ((await res.json()) as { receivedAt: string; payload: { email: string; tags?: string[]; content: { subject: string } } }[]).map((e) => ({ subject: e.payload.content.subject, to: e.payload.email, at: e.receivedAt, tags: e.payload.tags ?? [] }));
     };
 
     for (const threshold of [6, 20]) {
@@ -134,7 +134,9 @@ test('SIGKILL during delivery, twice: every message answered 250 is delivered, n
     for (const e of got) counts.set(`${e.subject} → ${e.to}`, (counts.get(`${e.subject} → ${e.to}`) ?? 0) + 1);
     const twice = [...counts.entries()].filter(([, n]) => n > 1);
     t.diagnostic(`kills: 2, messages answered 250: ${accepted.size} of ${attempted.size} submitted, recipients delivered: ${got.length}, duplicated: ${twice.length}`);
-    assert.deepEqual(twice, [], 'no recipient twice');
+    // On failure, each copy's arrival time and attempt tag tell which attempts were resent.
+    const detail = twice.map(([k]) => got.filter((e) => `${e.subject} → ${e.to}` === k).map((e) => `${k} at ${e.at} tags ${e.tags.join(',')}`)).flat();
+    assert.deepEqual(twice, [], `no recipient twice:\n${detail.join('\n')}`);
     const lost = [...accepted].filter((s) => got.filter((e) => e.subject === s).length !== recipients.length);
     assert.deepEqual(lost, [], 'every 250 delivered');
     assert.ok(accepted.size >= 10, `enough messages went through the kills (${accepted.size} of ${attempted.size})`);

@@ -123,6 +123,31 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.deepEqual(history[0]?.result, { kind: 'failed', reason: 'HTTP 500', apiStatus: 500 });
     });
 
+    it('a queued result is delivered at once: a crash before the settle never sends that recipient again', async () => {
+      const f = await open();
+      const m = testMessage();
+      await f.backend.put(m);
+      const now = Date.now();
+      const l = await leaseOne(f.backend, now);
+      for (const [rcpt, tag] of [['a@example.org', 'ta'], ['b@example.org', 'tb']] as const) {
+        await f.backend.journal(l.lease, { type: 'open', recipient: rcpt, tag, at: now });
+      }
+      await f.backend.journal(l.lease, { type: 'result', recipient: 'a@example.org', tag: 'ta', at: now, result: { kind: 'queued', cakemailId: 'cm-a', apiStatus: 201 } });
+      await f.backend.journal(l.lease, { type: 'result', recipient: 'b@example.org', tag: 'tb', at: now, result: { kind: 'reconciled', found: true, cakemailId: 'cm-b' } });
+      // SIGKILL here: no settle.
+      const again = await f.reopen();
+      const entry = await again.get(m.id);
+      if (entry) {
+        assert.deepEqual(entry.recipients.map((r) => [r.state, r.cakemail_id]), [
+          ['delivered', 'cm-a'],
+          ['delivered', 'cm-b'],
+        ]);
+        assert.equal(entry.state, 'delivered');
+      }
+      const leased = await again.lease({ owner: 'w2', max: 10, leaseMs: LEASE_MS, now: now + 2 * LEASE_MS });
+      assert.deepEqual(leased.map((x) => x.recipients.filter((r) => r.state !== 'delivered')), [], 'nothing left to send');
+    });
+
     it('reschedules pending recipients: not due before nextAttemptAt, due after', async () => {
       const f = await open();
       const m = testMessage();
