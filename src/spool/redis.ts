@@ -218,6 +218,12 @@ export class RedisSpool implements SpoolBackend {
       const read = await this.#read(id, true);
       // Dropped between the lease and this read: the lease went with it.
       if (!read) continue;
+      if (messageState(read.folded.recipients) === 'delivered') {
+        // Every recipient's queued result is journalled but the settle never came (the worker
+        // died in between): nothing is left to send, so the message is removed, not handed out.
+        await this.settle(lease, { recipients: [], nextAttemptAt: now });
+        continue;
+      }
       out.push({
         lease,
         message: {
