@@ -42,11 +42,15 @@ return {1, redis.call('INCRBY', KEYS[6], size)}
 
 /**
  * lease. KEYS: stream, delayed, leased. ARGV: base, group, owner, now, leaseMs, max, tokenBase,
- * promoteMax. → {id1, token1, id2, token2, …}.
+ * promoteMax, reclaim ('1' or '0'), then the tokens the owner knows it holds.
+ * → {id1, token1, id2, token2, …}.
  * 1. Messages whose backoff is over move from the delay set back to the stream.
- * 2. Leases that lapsed (their holder died or stalled) are taken over: the stream entry moves
+ * 2. With `reclaim` (the owner's previous lease call failed, so its reply may have been lost
+ *    after the leases were granted): leases of this owner under a token it does not know are
+ *    granted again, rather than left idle until they lapse.
+ * 3. Leases that lapsed (their holder died or stalled) are taken over: the stream entry moves
  *    to this consumer (XCLAIM … FORCE, so an entry missing from the pending list is taken too).
- * 3. New stream entries are read in the group: each goes to exactly one consumer.
+ * 4. New stream entries are read in the group: each goes to exactly one consumer.
  * An entry whose message was dropped, or that a later XADD superseded, is acknowledged and
  * deleted on the way.
  */
@@ -71,7 +75,17 @@ local function grant(id, m)
   out[#out + 1] = id
   out[#out + 1] = token
 end
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, max)
+if ARGV[9] == '1' then
+  local known = {}
+  for i = 10, #ARGV do known[ARGV[i]] = true end
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    if #out / 2 >= max then break end
+    local m = base .. 'm:' .. id
+    local f = redis.call('HMGET', m, 'owner', 'token', 'where')
+    if f[1] == owner and f[3] == 'ready' and not known[f[2]] then grant(id, m) end
+  end
+end
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, max - #out / 2)
 for _, id in ipairs(lapsed) do
   local m = base .. 'm:' .. id
   local f = redis.call('HMGET', m, 'where', 'sid')

@@ -100,6 +100,10 @@ export class RedisSpool implements SpoolBackend {
   readonly #now: () => number;
   readonly #connectTimeoutMs: number;
   #lastPrune = 0;
+  /** Per owner: the leases this instance handed out and that were not settled (token → end). */
+  readonly #held = new Map<string, Map<string, number>>();
+  /** Owners whose last lease call failed: its leases may have been granted with the reply lost. */
+  readonly #unsure = new Set<string>();
 
   constructor(opts: RedisSpoolOptions) {
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
@@ -111,6 +115,9 @@ export class RedisSpool implements SpoolBackend {
       connectTimeout: this.#connectTimeoutMs,
       commandTimeout: opts.commandTimeoutMs ?? 5000,
       lazyConnect: true,
+      // A command whose connection dropped fails instead of running again after the reconnect:
+      // a second put of one message, or a second lease, is never what the caller asked for.
+      autoResendUnfulfilledCommands: false,
     });
     // Errors surface on the commands; this only keeps ioredis from logging unhandled 'error' events.
     this.#redis.on('error', () => {});
@@ -147,7 +154,7 @@ export class RedisSpool implements SpoolBackend {
 
   /** Whether Redis writes an append-only file: without it a Redis restart loses the spool. */
   async appendOnly(): Promise<boolean> {
-    const info = await this.#op('info', () => this.#redis.info('persistence'));
+    const info = String(await this.#op('info', () => this.#redis.call('INFO', 'persistence')));
     return /^aof_enabled:1\r?$/m.test(info);
   }
 
@@ -182,23 +189,41 @@ export class RedisSpool implements SpoolBackend {
     const now = req.now ?? this.#now();
     const k = this.#keys;
     await this.#pruneConsumers(now);
-    const granted = (await this.#script('lease', 'spoolLease', [k.stream, k.delayed, k.leased], [
-      k.base,
-      SPOOL_GROUP,
-      req.owner,
-      now,
-      req.leaseMs,
-      req.max,
-      randomUUID(),
-      PROMOTE_MAX,
-    ])) as string[];
+    const held = this.#heldBy(req.owner, now);
+    const reclaim = this.#unsure.has(req.owner);
+    let granted: string[];
+    try {
+      granted = (await this.#script('lease', 'spoolLease', [k.stream, k.delayed, k.leased], [
+        k.base,
+        SPOOL_GROUP,
+        req.owner,
+        now,
+        req.leaseMs,
+        req.max,
+        randomUUID(),
+        PROMOTE_MAX,
+        reclaim ? '1' : '0',
+        ...(reclaim ? held.keys() : []),
+      ])) as string[];
+    } catch (err) {
+      this.#unsure.add(req.owner);
+      throw err;
+    }
+    this.#unsure.delete(req.owner);
     const out: LeasedMessage[] = [];
     for (let i = 0; i < granted.length; i += 2) {
       const id = granted[i] as string;
       const lease: Lease = { id, owner: req.owner, token: granted[i + 1] as string, expiresAt: now + req.leaseMs };
+      held.set(lease.token, lease.expiresAt);
       const read = await this.#read(id, true);
       // Dropped between the lease and this read: the lease went with it.
       if (!read) continue;
+      if (messageState(read.folded.recipients) === 'delivered') {
+        // Every recipient's queued result is journalled but the settle never came (the worker
+        // died in between): nothing is left to send, so the message is removed, not handed out.
+        await this.settle(lease, { recipients: [], nextAttemptAt: now });
+        continue;
+      }
       out.push({
         lease,
         message: {
@@ -224,7 +249,12 @@ export class RedisSpool implements SpoolBackend {
   }
 
   async settle(lease: Lease, s: Settlement): Promise<SettleResult> {
-    const k = this.#keys;
+    const result = await this.#settle(lease, s);
+    this.#held.get(lease.owner)?.delete(lease.token);
+    return result;
+  }
+
+  async #settle(lease: Lease, s: Settlement): Promise<SettleResult> {
     const record: StoredRecord = { type: 'settle', at: this.#now(), recipients: [...s.recipients], nextAttemptAt: s.nextAttemptAt };
     for (let fold = 0; fold < MAX_FOLDS; fold++) {
       const read = await this.#read(lease.id, false);
@@ -329,6 +359,14 @@ export class RedisSpool implements SpoolBackend {
       return res === 'ok';
     }
     throw new Error(`spool message ${id}: its journal kept changing while it was being retried`);
+  }
+
+  /** The leases this instance gave `owner` and that may still run; lapsed ones are forgotten. */
+  #heldBy(owner: string, now: number): Map<string, number> {
+    let held = this.#held.get(owner);
+    if (!held) this.#held.set(owner, (held = new Map()));
+    for (const [token, end] of held) if (end <= now) held.delete(token);
+    return held;
   }
 
   /** Keys of the scripts that may touch every index (settle, drop). */

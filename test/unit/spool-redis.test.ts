@@ -249,6 +249,43 @@ test('Redis killed: put fails at once with a typed error (never a pretend succes
   }
 });
 
+test('a lease granted while Redis died (its reply lost) comes back to the same process at its next lease, not after it lapses', { skip: skip || skipWithout('redis-server', 'redis-server') }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'spool-redis-aof-'));
+  let redis = await startPrivateRedis({ aofDir: dir });
+  const opts = { prefix: 'p:', maxBytes: 1 << 20, commandTimeoutMs: 2000, connectTimeoutMs: 1000 };
+  const spool = await openRedisSpool({ url: redis.url, ...opts });
+  // Stands for the lease call whose reply never arrived: granted to owner 'w' on the server.
+  const lostReply = await openRedisSpool({ url: redis.url, ...opts });
+  try {
+    const [m1, m2] = [testMessage(), testMessage()];
+    await spool.put(m1);
+    const [own] = await spool.lease({ owner: 'w', max: 1, leaseMs: LEASE_MS });
+    assert.equal(own?.message.id, m1.id);
+    await spool.put(m2);
+    assert.equal((await lostReply.lease({ owner: 'w', max: 1, leaseMs: LEASE_MS })).length, 1);
+    await lostReply.close();
+
+    await redis.kill();
+    await assert.rejects(spool.lease({ owner: 'w', max: 5, leaseMs: LEASE_MS }), (e) => SpoolUnavailableError.is(e));
+    redis = await startPrivateRedis({ port: redis.port, aofDir: dir });
+    const deadline = Date.now() + 20_000;
+    let again: LeasedMessage[] | Error;
+    for (;;) {
+      again = await spool.lease({ owner: 'w', max: 5, leaseMs: LEASE_MS }).catch((e: Error) => e);
+      if (!(again instanceof Error)) break;
+      assert.ok(Date.now() < deadline, 'reconnected');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(again.map((l) => l.message.id), [m2.id], 'the lost lease is granted again; the one this process holds is not');
+    assert.equal((await spool.settle(own!.lease, { recipients: delivered(own!), nextAttemptAt: Date.now() })).kind, 'removed', 'the held lease still settles');
+  } finally {
+    await spool.close();
+    await lostReply.close();
+    await redis.kill();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a Redis without an append-only file is reported, so the gateway can warn at start', { skip: skip || skipWithout('redis-server', 'redis-server') }, async () => {
   const redis = await startPrivateRedis();
   const spool = await openRedisSpool({ url: redis.url, prefix: 'test:', maxBytes: 1 << 20 });
