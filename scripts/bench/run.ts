@@ -31,10 +31,12 @@ interface Args {
   tls: 'starttls' | 'implicit';
   /** Another checkout whose dist/ is measured alongside, alternately (before/after a change). */
   baseline: string | undefined;
+  /** Extra gateway settings (`--env K=V`, repeatable), e.g. DEDUPE_MAX_ENTRIES for a soak. */
+  env: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined };
+  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined, env: {} };
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] as string;
     switch (argv[i]) {
@@ -53,6 +55,13 @@ function parseArgs(argv: string[]): Args {
       case '--window': a.windowS = Number(v()); break;
       case '--tls': a.tls = v() === 'implicit' ? 'implicit' : 'starttls'; break;
       case '--baseline': a.baseline = v().replace(/\/+$/, ''); break;
+      case '--env': {
+        const kv = v();
+        const eq = kv.indexOf('=');
+        if (eq < 1) throw new Error(`--env wants KEY=VALUE, got ${kv}`);
+        a.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+        break;
+      }
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -207,6 +216,12 @@ export function gatewayEnv(args: Args, apiUrl: string): Record<string, string> {
     // The generator is one address; production limits per client IP would refuse the load.
     MAX_CONNECTIONS: '5000',
     MAX_CONNECTIONS_PER_IP: '5000',
+    // Each AUTH in flight is counted against its IP and username in advance
+    // (smtp/auth-guard.ts), so 1,000 connections logging in at once as the generator's one user
+    // from its one address would be refused.
+    AUTH_MAX_FAILURES_PER_IP: '100000',
+    AUTH_MAX_FAILURES_PER_USER: '100000',
+    ...args.env,
   };
 }
 
