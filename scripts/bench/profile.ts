@@ -1,7 +1,7 @@
 // Where the gateway's CPU goes under the headline load: starts the build with --cpu-prof, runs
 // one loadtest, stops the gateway (which writes the profile) and prints self time by function
 // and by package/file, so a missed target comes with the profile that explains it.
-//   node --import tsx scripts/bench/profile.ts [--duration 10] [--shape html20k] [--concurrency 100] [--recipients 1] [--per-connection 100]
+//   node --import tsx scripts/bench/profile.ts [--duration 10] [--rate MSG_PER_S] [--shape html20k] [--concurrency 100] [--recipients 1] [--per-connection 100]
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const r = await loadtest([
       '--port', String(gw.ports.submission), '--shape', opt('shape', 'html20k'), '--concurrency', opt('concurrency', '100'),
       '--per-connection', opt('per-connection', '100'), '--recipients', opt('recipients', '1'), '--messages', '0', '--duration', opt('duration', '10'),
+      // A rate below saturation gives cleaner attribution on a shared machine (fewer samples
+      // landing on a thread that the scheduler has set aside).
+      ...(opt('rate', '') ? ['--rate', opt('rate', '')] : []),
     ]);
     process.stdout.write(`${r.accepted} accepted, ${r.rejected} rejected, ${r.msgPerS} msg/s, dot p99 ${r.latencyMs.dot.p99} ms\n`);
   } finally {
