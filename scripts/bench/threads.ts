@@ -1,7 +1,7 @@
 // Per-thread CPU of the gateway under one load: where a message's CPU goes between the main
 // thread (the event loop serving SMTP and the API) and the parse threads, from /proc, without a
 // profiler's overhead. Also peak RSS.
-//   node --import tsx scripts/bench/threads.ts [--root DIR] [--duration 8] [--shape html20k] [--concurrency 100] [--per-connection 100] [--recipients 1] [--env K=V,...]
+//   node --import tsx scripts/bench/threads.ts [--root DIR] [--duration 8] [--shape html20k] [--concurrency 100] [--per-connection 100] [--recipients 1] [--env K=V,...] [--node-args '--flag ...']
 import { readdirSync, readFileSync } from 'node:fs';
 import { DIST_MAIN, ROOT, loadtest, startGateway, startPeer } from './procs.ts';
 
@@ -29,7 +29,7 @@ const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/
 const root = opt('root', ROOT);
 const extra = Object.fromEntries(opt('env', '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 const api = await startPeer<{ url: string }>('api', [opt('latency', '20')]);
-const gw = await startGateway({ CAKEMAIL_API_URL: api.info.url, LOG_LEVEL: 'info', MAX_CONNECTIONS: '5000', MAX_CONNECTIONS_PER_IP: '5000', AUTH_MAX_FAILURES_PER_IP: '100000', AUTH_MAX_FAILURES_PER_USER: '100000', WORKERS: '1', ...extra }, [], root, `${root}/dist/main.js`);
+const gw = await startGateway({ CAKEMAIL_API_URL: api.info.url, LOG_LEVEL: 'info', MAX_CONNECTIONS: '5000', MAX_CONNECTIONS_PER_IP: '5000', AUTH_MAX_FAILURES_PER_IP: '100000', AUTH_MAX_FAILURES_PER_USER: '100000', WORKERS: '1', ...extra }, opt('node-args', '').split(' ').filter(Boolean), root, `${root}/dist/main.js`);
 void DIST_MAIN;
 try {
   const before = threads(gw.pid);
@@ -55,7 +55,7 @@ try {
   const n = r.accepted || 1;
   const rows = [...after].map(([tid, a]) => ({ tid, name: a.name, ms: a.ms - (before.get(tid)?.ms ?? 0) })).filter((t) => t.ms > 0).sort((a, b) => b.ms - a.ms);
   const total = rows.reduce((s, t) => s + t.ms, 0);
-  process.stdout.write(JSON.stringify({ root, env: extra, accepted: r.accepted, rejected: r.rejected, rejectedBy: r.rejectedBy, sample: r.rejectedSample, msgPerS: r.msgPerS, dotP50: r.latencyMs.dot.p50, dotP99: r.latencyMs.dot.p99, cpuMsPerMsg: +(total / n).toFixed(3), peakRssMb: Math.round(peak), mainHeapMb: mem, threads: rows.map((t) => `${t.name}:${(t.ms / n).toFixed(3)}`) }) + '\n');
+  process.stdout.write(JSON.stringify({ root, env: extra, nodeArgs: opt('node-args', ''), accepted: r.accepted, rejected: r.rejected, rejectedBy: r.rejectedBy, sample: r.rejectedSample, msgPerS: r.msgPerS, dotP50: r.latencyMs.dot.p50, dotP99: r.latencyMs.dot.p99, cpuMsPerMsg: +(total / n).toFixed(3), peakRssMb: Math.round(peak), mainHeapMb: mem, threads: rows.map((t) => `${t.name}:${(t.ms / n).toFixed(3)}`) }) + '\n');
 } finally {
   await gw.stop();
   await api.stop();
