@@ -20,7 +20,7 @@ const PASSWORD = 'demo-password';
 const OFF = { AUTH_MAX_FAILURES_PER_CONNECTION: '1000000', AUTH_MAX_FAILURES_PER_IP: '1000000', AUTH_MAX_FAILURES_PER_USER: '1000000' };
 
 async function gateway(env: Record<string, string>): Promise<Gateway> {
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000', ...env });
+  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000', ...env });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   return startGateway(loaded.config, pino({ level: 'silent' }));
 }

@@ -45,7 +45,8 @@ export interface GatewayProcess extends Running {
 export async function startGateway(env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT, main = DIST_MAIN): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [...nodeArgs, main, 'serve'], {
     cwd,
-    env: { ...process.env, SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', ...env },
+    // The alternate submission port is fixed by default (2587): off, so two gateways can run at once.
+    env: { ...process.env, SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', ...env },
     // JSON logs go where a container's stdout would: written and thrown away.
     stdio: ['ignore', 'ignore', 'pipe'],
   });

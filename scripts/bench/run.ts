@@ -31,10 +31,14 @@ interface Args {
   tls: 'starttls' | 'implicit';
   /** Another checkout whose dist/ is measured alongside, alternately (before/after a change). */
   baseline: string | undefined;
+  /** Extra gateway settings (`--env K=V`, repeatable), e.g. DEDUPE_MAX_ENTRIES for a soak. */
+  env: Record<string, string>;
+  /** Settings for the baseline gateway only (`--baseline-env K=V`), e.g. WORKERS=1 against --workers 2. */
+  baselineEnv: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined };
+  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined, env: {}, baselineEnv: {} };
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] as string;
     switch (argv[i]) {
@@ -53,6 +57,15 @@ function parseArgs(argv: string[]): Args {
       case '--window': a.windowS = Number(v()); break;
       case '--tls': a.tls = v() === 'implicit' ? 'implicit' : 'starttls'; break;
       case '--baseline': a.baseline = v().replace(/\/+$/, ''); break;
+      case '--env':
+      case '--baseline-env': {
+        const flag = argv[i] as string;
+        const kv = v();
+        const eq = kv.indexOf('=');
+        if (eq < 1) throw new Error(`${flag} wants KEY=VALUE, got ${kv}`);
+        (flag === '--env' ? a.env : a.baselineEnv)[kv.slice(0, eq)] = kv.slice(eq + 1);
+        break;
+      }
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -137,7 +150,7 @@ async function runMatrix(args: Args): Promise<void> {
   const results: CellResult[] = [];
   try {
     gw = await startGateway(gatewayEnv(args, api.info.url));
-    if (args.baseline) base = await startGateway(gatewayEnv(args, api.info.url), [], args.baseline, `${args.baseline}/dist/main.js`);
+    if (args.baseline) base = await startGateway({ ...gatewayEnv(args, api.info.url), ...args.baselineEnv }, [], args.baseline, `${args.baseline}/dist/main.js`);
     process.stderr.write(`gateway pid ${gw.pid} ports ${JSON.stringify(gw.ports)}, sink pid ${sink.pid}, API stand-in ${api.info.url} (+${args.latencyMs} ms)\n`);
     const port = (p: { submission: number; smtps: number }) => (args.tls === 'implicit' ? p.smtps : p.submission);
     // Warm-up, not recorded: JIT, TLS session setup, the gateway's token and sender caches.
@@ -187,7 +200,7 @@ async function runMatrix(args: Args): Promise<void> {
     `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB, Node ${m.node}, Linux ${m.kernel}; ` +
       `WORKERS=${args.workers}, ${args.tls === 'implicit' ? 'implicit TLS' : 'STARTTLS'} + AUTH PLAIN, API stand-in +${args.latencyMs} ms, ` +
       `${args.runs} runs of ${args.durationS} s per cell and target (medians; range in brackets), LOG_LEVEL=${args.logLevel}` +
-      `${args.baseline ? `; baseline = the build in ${args.baseline}, measured in turn with the others` : ''}.`,
+      `${args.baseline ? `; baseline = the build in ${args.baseline}${Object.keys(args.baselineEnv).length ? ` with ${Object.entries(args.baselineEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}, measured in turn with the others` : ''}.`,
     '',
     `Command: \`${command}\``,
     '',
@@ -207,6 +220,12 @@ export function gatewayEnv(args: Args, apiUrl: string): Record<string, string> {
     // The generator is one address; production limits per client IP would refuse the load.
     MAX_CONNECTIONS: '5000',
     MAX_CONNECTIONS_PER_IP: '5000',
+    // Each AUTH in flight is counted against its IP and username in advance
+    // (smtp/auth-guard.ts), so 1,000 connections logging in at once as the generator's one user
+    // from its one address would be refused.
+    AUTH_MAX_FAILURES_PER_IP: '100000',
+    AUTH_MAX_FAILURES_PER_USER: '100000',
+    ...args.env,
   };
 }
 

@@ -3,7 +3,7 @@
 // after the warm-up and at the end (`--heapsnapshot-signal`), and the two are compared by
 // constructor (heap-diff.ts) so growth has a name.
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cellName, type Cell } from './matrix.ts';
@@ -32,10 +32,12 @@ interface SoakArgs {
   replaceSection: (name: string, body: string) => void;
 }
 
-async function heapUsedMb(gw: GatewayProcess): Promise<number> {
+/** V8 heap in use (MB) and dedupe records evicted so far, from the admin port's metrics. */
+async function gatewayMemory(gw: GatewayProcess): Promise<{ heapMb: number; evictions: number }> {
   const text = await (await fetch(`http://127.0.0.1:${gw.ports.admin}/metrics`)).text();
-  const m = /^smtp_gateway_nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(text);
-  return m ? Number(m[1]) / 1024 / 1024 : NaN;
+  const heap = /^smtp_gateway_nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(text);
+  const evicted = /^smtp_gateway_dedupe_evictions_total (\d+(?:\.\d+)?)/m.exec(text);
+  return { heapMb: heap ? Number(heap[1]) / 1024 / 1024 : NaN, evictions: evicted ? Number(evicted[1]) : 0 };
 }
 
 /** Sends the snapshot signal and waits until the new file stops growing. */
@@ -71,15 +73,16 @@ export async function runSoak(a: SoakArgs): Promise<void> {
     const window = (s: number) => a.measure(gw as GatewayProcess, port, a.headline, { ...a, durationS: s, maxMessages: 0 }, ['--rate', String(rate)]);
     await window(Math.min(30, a.windowS)); // warm-up: connections, tokens, sender list, JIT
     const first = await snapshot(gw, dir);
-    const rows: { t: number; m: Measured; heapMb: number; apiCalls: number }[] = [];
+    const rows: { t: number; m: Measured; heapMb: number; evictions: number; load: number; apiCalls: number }[] = [];
     const started = Date.now();
     while (Date.now() - started < a.soakS * 1000) {
       await a.apiCounts(api.info.url, true);
       const m = await window(a.windowS);
-      const row = { t: Math.round((Date.now() - started) / 1000), m, heapMb: await heapUsedMb(gw), apiCalls: (await a.apiCounts(api.info.url)).emails };
+      // The machine's 1-minute load average: on a shared machine it explains a window's p99.
+      const row = { t: Math.round((Date.now() - started) / 1000), m, ...(await gatewayMemory(gw)), load: loadavg()[0] ?? 0, apiCalls: (await a.apiCounts(api.info.url)).emails };
       rows.push(row);
       process.stderr.write(
-        `soak ${row.t}s: ${m.report.msgPerS} msg/s, dot p99 ${m.report.latencyMs.dot.p99} ms, rejected ${m.report.rejected}, RSS ${m.peakRssMb.toFixed(0)} MB, heap ${row.heapMb.toFixed(0)} MB, API calls ${row.apiCalls}/${m.report.accepted}\n`,
+        `soak ${row.t}s: ${m.report.msgPerS} msg/s, dot p99 ${m.report.latencyMs.dot.p99} ms, rejected ${m.report.rejected}, RSS ${m.peakRssMb.toFixed(0)} MB, heap ${row.heapMb.toFixed(0)} MB, evicted ${row.evictions}, load ${row.load.toFixed(1)}, API calls ${row.apiCalls}/${m.report.accepted}\n`,
       );
     }
     const last = await snapshot(gw, dir);
@@ -94,9 +97,9 @@ export async function runSoak(a: SoakArgs): Promise<void> {
       '',
       `Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``,
       '',
-      '| t (s) | msg/s | dot p50 ms | dot p99 ms | errors | RSS MB (peak) | V8 heap used MB | API calls = accepted |',
-      '|---|---|---|---|---|---|---|---|',
-      ...rows.map((r) => `| ${r.t} | ${r.m.report.msgPerS} | ${r.m.report.latencyMs.dot.p50} | ${r.m.report.latencyMs.dot.p99} | ${r.m.report.rejected} | ${r.m.peakRssMb.toFixed(0)} | ${r.heapMb.toFixed(0)} | ${r.apiCalls === r.m.report.accepted ? 'yes' : `${r.apiCalls} vs ${r.m.report.accepted}`} |`),
+      '| t (s) | msg/s | dot p50 ms | dot p99 ms | errors | RSS MB (peak) | V8 heap used MB | dedupe evictions (total) | load (1 min) | API calls = accepted |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...rows.map((r) => `| ${r.t} | ${r.m.report.msgPerS} | ${r.m.report.latencyMs.dot.p50} | ${r.m.report.latencyMs.dot.p99} | ${r.m.report.rejected} | ${r.m.peakRssMb.toFixed(0)} | ${r.heapMb.toFixed(0)} | ${r.evictions} | ${r.load.toFixed(1)} | ${r.apiCalls === r.m.report.accepted ? 'yes' : `${r.apiCalls} vs ${r.m.report.accepted}`} |`),
       '',
       `Heap snapshots: after warm-up and at the end (${first}, ${last}). Largest changes of retained self size by constructor:`,
       '',

@@ -48,6 +48,11 @@ const STARTUP_GRACE_MS = 15_000;
 // whole deadline.
 const QUEUE_TOLERANCE_MS = 5;
 
+// A parse's garbage is short-lived and small next to V8's default young generation, which each
+// worker would otherwise grow to its full size under load and keep: a smaller one is scavenged
+// more often, at no measured cost, and holds less memory per worker.
+const WORKER_YOUNG_GENERATION_MB = 4;
+
 /** Messages larger than this are parsed in the large lane only. */
 export const LARGE_MESSAGE_BYTES = 256 * 1024;
 // SHA-256 digests of messages whose parse overran its deadline or heap; bounded, oldest first out.
@@ -92,7 +97,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
   function spawn(slot: Slot): void {
     const worker = new Worker(workerEntry(), {
       workerData: limits,
-      resourceLimits: { maxOldGenerationSizeMb: opts.heapMb },
+      resourceLimits: { maxOldGenerationSizeMb: opts.heapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       stdout: false,
       stderr: false,
     });

@@ -137,7 +137,7 @@ test('refusals are logged without flooding: one line per reason and client per i
       cb();
     },
   });
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', MAX_CONNECTIONS_PER_IP: '1' });
+  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', MAX_CONNECTIONS_PER_IP: '1' });
   assert.ok(loaded.ok);
   const gw = await startGateway(loaded.config, pino({ level: 'warn' }, sink));
   const held = await RawSmtp.connect(gw.ports.submission);

@@ -16,7 +16,7 @@ test('an 8,253-character username is logged truncated to 64 characters, with its
       done();
     },
   });
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000' });
+  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000' });
   assert.ok(loaded.ok);
   const gw = await startGateway(loaded.config, pino({ level: 'info' }, sink));
   try {

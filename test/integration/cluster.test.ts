@@ -30,7 +30,7 @@ describe('WORKERS > 1', () => {
   it('serves from two processes sharing the ports, counts every message once, says state is per process, and drains on SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
       cwd: ROOT,
-      env: { ...process.env, WORKERS: '2', CAKEMAIL_API_URL: api.url, SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info' },
+      env: { ...process.env, WORKERS: '2', CAKEMAIL_API_URL: api.url, SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

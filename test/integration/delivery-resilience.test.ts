@@ -79,7 +79,7 @@ describe('circuit breaker', () => {
   test('after CIRCUIT_OPEN_MS a probe goes through and a success closes the circuit; one log line per transition', async () => {
     const lines: { msg: string; from?: string; to?: string }[] = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
-    const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', API_RETRY_BASE_MS: '20', API_RETRY_CAP_MS: '100', ...env, CIRCUIT_OPEN_MS: '300' });
+    const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', API_RETRY_BASE_MS: '20', API_RETRY_CAP_MS: '100', ...env, CIRCUIT_OPEN_MS: '300' });
     assert.ok(loaded.ok);
     const gw = await startGateway(loaded.config, logger);
     try {

@@ -113,7 +113,7 @@ test('Redis killed: limits fail open (mail and logins go on), counted, ONE log l
     },
   });
   const loaded = loadConfig({
-    SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000',
+    SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000',
     REDIS_URL: `redis://127.0.0.1:${port}/0`, AUTH_MAX_FAILURES_PER_IP: '2', AUTH_MAX_FAILURES_PER_CONNECTION: '10', AUTH_BLOCK_S: '60',
   });
   assert.ok(loaded.ok);
