@@ -18,7 +18,7 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHECKOUT_BIN = join(ROOT, 'bin/smtp-gateway.js');
 /** Free ports only: never the defaults (the machine is shared). */
-const FREE_PORTS = { SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0' };
+const FREE_PORTS = { SMTP_SUBMISSION_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0' };
 const STACK_LINE = /^\s+at .+\(.*:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
 
 interface Result {
