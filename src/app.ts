@@ -88,6 +88,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
         maxFailuresPerUser: config.authMaxFailuresPerUser,
         windowS: config.authFailureWindowS,
         blockS: config.authBlockS,
+        // A login may take two token calls (a refused refresh, then the password grant); a
+        // reservation is counted for at least two slots, so it outlives the slowest login.
+        pendingSlotMs: config.apiTimeoutMs + 2500,
+        // One token call's deadline: by then every login in progress has had time to settle.
+        pendingWaitMs: config.apiTimeoutMs,
       }),
       negative: new NegativeAuthCache(),
       maxFailuresPerConnection: config.authMaxFailuresPerConnection,

@@ -16,20 +16,42 @@ import { clientKey } from './cidr.ts';
 
 /** How long a successful login vouches for its IP when the username is locked. */
 const GOOD_IP_TTL_S = 86_400;
+/** Reservation slots read back: the current one and two before it, so pods whose clocks differ
+ *  by less than a slot still see each other's logins in progress. */
+const SLOTS_READ = 3;
+/** Pause between looks while other logins are in progress; jittered so waiters spread out. */
+const WAIT_STEP_MIN_MS = 50;
+const WAIT_STEP_SPREAD_MS = 100;
 
 export interface AuthLimits {
   maxFailuresPerIp: number;
   maxFailuresPerUser: number;
   windowS: number;
   blockS: number;
+  /**
+   * Length of a reservation slot (ms). Longer than the longest token call, so a reservation is
+   * always counted while its login is in progress; a crashed process's reservations expire
+   * after at most SLOTS_READ slots, without ever having counted as failures.
+   */
+  pendingSlotMs: number;
+  /** How long a login waits for others in progress to settle before it is refused (ms). */
+  pendingWaitMs: number;
 }
 
+export interface AuthClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: AuthClock = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+
 /**
- * An attempt allowed to ask Cakemail has been counted in advance, as if it will fail (see
- * check()): `ipKey` and `userKey` name the counters it was added to (null: not counted, the
- * store was unreachable). released() gives the counts back unless it fails.
+ * An attempt allowed to ask Cakemail holds a reservation (see check()): `ipKey` and `userKey`
+ * name the pending counters it was added to (null: not counted, the store was unreachable).
+ * released() or failed() gives them back. A refusal says whether the limit was taken by real
+ * failures or, after waiting, still by logins in progress (`pending`).
  */
-export type AuthCheck = { ok: true; ipKey: string | null; userKey: string | null } | { ok: false; scope: 'ip' | 'user'; retryS: number };
+export type AuthCheck = { ok: true; ipKey: string | null; userKey: string | null } | { ok: false; scope: 'ip' | 'user'; retryS: number; pending: boolean };
 
 export interface FailureResult {
   /** This failure blocked the IP. */
@@ -38,15 +60,20 @@ export interface FailureResult {
   userLocked: boolean;
 }
 
+/** One counter's reservation attempt: taken, or refused because of failures or of pending logins. */
+type Reservation = { kind: 'taken'; key: string | null } | { kind: 'full' } | { kind: 'busy' };
+
 export class AuthGuard {
   readonly #store: StateStore;
   readonly #hash: KeyedHash;
   readonly #l: AuthLimits;
+  readonly #clock: AuthClock;
 
-  constructor(store: StateStore, hash: KeyedHash, limits: AuthLimits) {
+  constructor(store: StateStore, hash: KeyedHash, limits: AuthLimits, clock: AuthClock = realClock) {
     this.#store = store;
     this.#hash = hash;
     this.#l = limits;
+    this.#clock = clock;
   }
 
   /** Seconds the IP stays blocked, or null. */
@@ -57,63 +84,72 @@ export class AuthGuard {
 
   /**
    * Before asking Cakemail: is this IP, or this username from this IP, refused? An attempt that
-   * may go ahead is counted now, against its IP and its username, as if it will fail:
-   * otherwise many parallel connections (or a botnet's many IPs) would all pass the check
-   * before the first failure is counted, and more passwords than the limits allow would be
-   * checked.
+   * may go ahead reserves a place, against its IP and its username, in short-lived pending
+   * counters; failures and reservations together never exceed a limit, so many parallel
+   * connections (or a botnet's many IPs) cannot check more passwords than the limits allow.
+   * When only reservations stand in the way, the attempt waits for them to settle (they may
+   * all succeed) rather than being refused: a pool of connections logging in at once is not a
+   * guesser.
    */
   async check(ip: string, username: string): Promise<AuthCheck> {
-    const ipLeft = await this.ipBlockedFor(ip);
-    if (ipLeft !== null) return { ok: false, scope: 'ip', retryS: ipLeft };
     const client = clientKey(ip);
     const user = await this.#userKey(username);
-    let vouched = true;
-    if (user !== null) {
-      vouched = (await this.#safe(() => this.#store.get(`auth:good:${user}:${client}`), '1')) !== null;
-      const lockMs = vouched ? null : await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
-      if (lockMs !== null) return { ok: false, scope: 'user', retryS: seconds(lockMs) };
-    }
+    const deadline = this.#clock.now() + this.#l.pendingWaitMs;
+    for (;;) {
+      const ipLeft = await this.ipBlockedFor(ip);
+      if (ipLeft !== null) return { ok: false, scope: 'ip', retryS: ipLeft, pending: false };
+      let vouched = true;
+      if (user !== null) {
+        vouched = (await this.#safe(() => this.#store.get(`auth:good:${user}:${client}`), '1')) !== null;
+        const lockMs = vouched ? null : await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
+        if (lockMs !== null) return { ok: false, scope: 'user', retryS: seconds(lockMs), pending: false };
+      }
 
-    const ipKey = `auth:ipfail:${client}`;
-    const ipCount = await this.#safe(() => this.#store.increment(ipKey, this.#l.windowS), null);
-    if (ipCount !== null && ipCount > this.#l.maxFailuresPerIp) {
-      // The limit is taken by attempts still waiting for Cakemail: refuse this one, uncounted.
-      await this.#add(ipKey, -1);
-      return { ok: false, scope: 'ip', retryS: await this.#windowLeft(ipKey) };
+      const ipFail = `auth:ipfail:${client}`;
+      const ipRes = await this.#reserve(`auth:ippend:${client}`, ipFail, this.#l.maxFailuresPerIp);
+      let busy: 'ip' | 'user' | null = null;
+      if (ipRes.kind === 'full') return { ok: false, scope: 'ip', retryS: await this.#windowLeft(ipFail), pending: false };
+      if (ipRes.kind === 'busy') busy = 'ip';
+      else if (user === null) return { ok: true, ipKey: ipRes.key, userKey: null };
+      else {
+        const userFail = `auth:userfail:${user}`;
+        // An IP that logged in as this user recently is never refused for the username's sake,
+        // but its attempts still count against the username.
+        const userRes = await this.#reserve(`auth:userpend:${user}`, userFail, vouched ? Number.POSITIVE_INFINITY : this.#l.maxFailuresPerUser);
+        if (userRes.kind === 'taken') return { ok: true, ipKey: ipRes.key, userKey: userRes.key };
+        await this.#release(ipRes.key);
+        if (userRes.kind === 'full') return { ok: false, scope: 'user', retryS: await this.#windowLeft(userFail), pending: false };
+        busy = 'user';
+      }
+
+      if (this.#clock.now() >= deadline) {
+        // Still no room once the logins in progress had time to settle: refused as a block,
+        // for no longer than a reservation can last.
+        return { ok: false, scope: busy, retryS: seconds(this.#l.pendingWaitMs), pending: true };
+      }
+      await this.#clock.sleep(WAIT_STEP_MIN_MS + Math.floor(Math.random() * WAIT_STEP_SPREAD_MS));
     }
-    const userKey = user === null ? null : `auth:userfail:${user}`;
-    const userCount = userKey === null ? null : await this.#safe(() => this.#store.increment(userKey, this.#l.windowS), null);
-    // An IP that logged in as this user recently is never refused for the username's sake.
-    if (userKey !== null && userCount !== null && userCount > this.#l.maxFailuresPerUser && !vouched) {
-      await this.#add(userKey, -1);
-      if (ipCount !== null) await this.#add(ipKey, -1);
-      return { ok: false, scope: 'user', retryS: await this.#windowLeft(userKey) };
-    }
-    return { ok: true, ipKey: ipCount === null ? null : ipKey, userKey: userCount === null ? null : userKey };
   }
 
-  /** The attempt did not fail (success, MFA, token service down): its counts are given back. */
-  async released(ip: string, username: string, check: AuthCheck): Promise<void> {
+  /** The attempt did not fail (success, MFA, token service down): its reservations are given back. */
+  async released(_ip: string, _username: string, check: AuthCheck): Promise<void> {
     if (!check.ok) return;
-    // Once blocked or locked, the counter was reset: giving back to it would start the next
-    // one below zero.
-    if (check.ipKey && (await this.ipBlockedFor(ip)) === null) await this.#add(check.ipKey, -1);
-    if (check.userKey) {
-      const user = await this.#userKey(username);
-      const locked = user === null ? null : await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
-      if (locked === null) await this.#add(check.userKey, -1);
-    }
+    await this.#release(check.ipKey);
+    await this.#release(check.userKey);
   }
 
   /** Cakemail refused the credentials; blocks the IP or locks the username at their limits. */
   async failed(ip: string, username: string, check: AuthCheck): Promise<FailureResult> {
     const result: FailureResult = { ipBlocked: false, userLocked: false };
-    const counted = check.ok ? check : { ipKey: null, userKey: null };
-    const ipKey = `auth:ipfail:${clientKey(ip)}`;
-    // Counted in advance (add 0 reads the count), or now if the store was away then.
-    const ipFailures = await this.#safe(() => this.#store.increment(ipKey, this.#l.windowS, counted.ipKey ? 0 : 1), 0);
+    const reserved = check.ok ? check : { ipKey: null, userKey: null };
+    const client = clientKey(ip);
+    const ipKey = `auth:ipfail:${client}`;
+    // The failure is counted before its reservation is given back, so that a concurrent check
+    // (which reads reservations before failures) sees it at least once, never zero times.
+    const ipFailures = await this.#safe(() => this.#store.increment(ipKey, this.#l.windowS), 0);
+    await this.#release(reserved.ipKey);
     if (ipFailures >= this.#l.maxFailuresPerIp) {
-      await this.#safe(() => this.#store.set(`auth:ipblock:${clientKey(ip)}`, '1', this.#l.blockS), undefined);
+      await this.#safe(() => this.#store.set(`auth:ipblock:${client}`, '1', this.#l.blockS), undefined);
       // Counting starts again after the block, rather than re-blocking at the next failure.
       await this.#safe(() => this.#store.delete(ipKey), undefined);
       result.ipBlocked = true;
@@ -121,12 +157,15 @@ export class AuthGuard {
     const user = await this.#userKey(username);
     if (user !== null) {
       const userKey = `auth:userfail:${user}`;
-      const userFailures = await this.#safe(() => this.#store.increment(userKey, this.#l.windowS, counted.userKey ? 0 : 1), 0);
+      const userFailures = await this.#safe(() => this.#store.increment(userKey, this.#l.windowS), 0);
+      await this.#release(reserved.userKey);
       if (userFailures >= this.#l.maxFailuresPerUser) {
         await this.#safe(() => this.#store.set(`auth:userlock:${user}`, '1', this.#l.blockS), undefined);
         await this.#safe(() => this.#store.delete(userKey), undefined);
         result.userLocked = true;
       }
+    } else {
+      await this.#release(reserved.userKey);
     }
     return result;
   }
@@ -143,8 +182,45 @@ export class AuthGuard {
     return this.#safe(() => this.#hash.of(username.trim().toLowerCase()), null);
   }
 
-  #add(key: string, by: number): Promise<number> {
-    return this.#safe(() => this.#store.increment(key, this.#l.windowS, by), 0);
+  /**
+   * Adds a reservation to the current slot of `pendingBase`, then counts every reservation
+   * still live (its own slot and the ones before it) and the real failures. Reservations are
+   * read before failures: failed() adds the failure before it gives the reservation back, so a
+   * login moving from one to the other is never missed. Over the limit, the reservation is
+   * taken back; two checks racing for the last place may both back off (and wait), never both
+   * go ahead. The store unreachable: no limit (fail open), nothing reserved.
+   */
+  async #reserve(pendingBase: string, failKey: string, limit: number): Promise<Reservation> {
+    const slot = Math.floor(this.#clock.now() / this.#l.pendingSlotMs);
+    const key = `${pendingBase}:${slot}`;
+    const mine = await this.#safe(() => this.#store.increment(key, this.#slotTtlS()), null);
+    if (mine === null) return { kind: 'taken', key: null };
+    if (limit === Number.POSITIVE_INFINITY) return { kind: 'taken', key };
+    let pending = mine;
+    for (let back = 1; back < SLOTS_READ; back++) pending += await this.#count(`${pendingBase}:${slot - back}`);
+    const failures = await this.#count(failKey);
+    if (failures + pending <= limit) return { kind: 'taken', key };
+    await this.#release(key);
+    return failures >= limit ? { kind: 'full' } : { kind: 'busy' };
+  }
+
+  /** Gives a reservation back, unless its slot is no longer read (nothing to give back then). */
+  async #release(key: string | null): Promise<void> {
+    if (key === null) return;
+    const slot = Number(key.slice(key.lastIndexOf(':') + 1));
+    if (slot <= Math.floor(this.#clock.now() / this.#l.pendingSlotMs) - SLOTS_READ) return;
+    await this.#safe(() => this.#store.increment(key, this.#slotTtlS(), -1), 0);
+  }
+
+  async #count(key: string): Promise<number> {
+    const v = await this.#safe(() => this.#store.get(key), null);
+    const n = v === null ? 0 : Number(v);
+    return Number.isFinite(n) && n > 0 ? n : 0;
+  }
+
+  /** A slot's counter lives as long as it is read. */
+  #slotTtlS(): number {
+    return Math.ceil((this.#l.pendingSlotMs * SLOTS_READ) / 1000);
   }
 
   async #windowLeft(key: string): Promise<number> {

@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AuthCheck, AuthGuard } from './auth-guard.ts';
 import type { NegativeAuthCache } from './auth-negative-cache.ts';
-import { authConnectionLimit, authIpBlocked, authUserLocked, sessionReplies, type Reply } from './replies.ts';
+import { authConnectionLimit, authIpBlocked, authLoginsInProgress, authUserLocked, sessionReplies, type Reply } from './replies.ts';
 
 /** Delay before answering a failed AUTH: slows guessing without costing a real user much. */
 const AUTH_FAILURE_DELAY_MS = 1000;
@@ -55,6 +55,14 @@ export class Authenticator {
     const gate = await this.#d.guard.check(a.remote, a.username);
     if (!gate.ok) {
       this.#d.metrics.authBlocked.inc({ scope: gate.scope });
+      if (gate.pending) {
+        // Not a block: the limit was still taken by logins in progress after waiting for them.
+        // Rare for real clients (a very slow token service, or many pods' logins at once), so
+        // worth a line each time.
+        const reply = authLoginsInProgress(gate.scope, gate.retryS);
+        a.log.warn({ ...who, result: reply.label, retryS: gate.retryS }, 'authentication refused: too many logins from this client or for this username still in progress');
+        return this.#failure(a, reply);
+      }
       const reply = gate.scope === 'ip' ? authIpBlocked(gate.retryS, false) : authUserLocked(gate.retryS);
       // Counted (auth_blocked_total); the block or lock was logged once when it began, and an
       // attacker retrying against it must not flood the log.

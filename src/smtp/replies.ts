@@ -46,6 +46,23 @@ export function authIpBlocked(secondsLeft: number, atConnect: boolean): Reply {
   };
 }
 
+/**
+ * The IP's or username's limit stayed taken by logins still in progress (none of them a known
+ * failure yet) for as long as a login may wait: same code and label as a block, but the client
+ * is told why, since its next try will likely go through.
+ */
+export function authLoginsInProgress(scope: 'ip' | 'user', secondsLeft: number): Reply {
+  return {
+    code: 454,
+    enhanced: '4.7.0',
+    text:
+      scope === 'ip'
+        ? `Too many failed logins from your IP address: logins still in progress, try again in ${secondsLeft} s`
+        : `Too many failed logins for this username: logins still in progress, try again in ${secondsLeft} s`,
+    label: scope === 'ip' ? 'auth_blocked_ip' : 'auth_blocked_user',
+  };
+}
+
 export function authUserLocked(secondsLeft: number): Reply {
   return {
     code: 454,

@@ -6,11 +6,13 @@ import { AuthGuard } from '../../src/smtp/auth-guard.ts';
 import { KeyedHash } from '../../src/state/keyed-hash.ts';
 import { MemoryStore } from '../../src/state/memory.ts';
 
-const limits = { maxFailuresPerIp: 3, maxFailuresPerUser: 5, windowS: 600, blockS: 900 };
+const limits = { maxFailuresPerIp: 3, maxFailuresPerUser: 5, windowS: 600, blockS: 900, pendingSlotMs: 12_500, pendingWaitMs: 10_000 };
 
+/** A guard on a fake clock: waiting for logins in progress moves time on, nothing sleeps. */
 function guard() {
-  const store = new MemoryStore();
-  return { store, g: new AuthGuard(store, new KeyedHash(store), limits) };
+  const clock = { t: 1_000_000_000, now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms) };
+  const store = new MemoryStore(clock.now);
+  return { store, clock, g: new AuthGuard(store, new KeyedHash(store), limits, clock) };
 }
 
 test('successful logins give their reservation back: they never count towards a block', async () => {
@@ -25,18 +27,60 @@ test('successful logins give their reservation back: they never count towards a 
   await store.close();
 });
 
-test('the failure that reaches the limit blocks the IP; the block starts a fresh count, never a negative one', async () => {
+test('the failure that reaches the limit blocks the IP; a login in progress then never counts as a failure', async () => {
   const { store, g } = guard();
   const inFlight = await g.check('192.0.2.2', 'x@example.com'); // will succeed after the block
+  assert.ok(inFlight.ok);
   for (let i = 0; i < 2; i++) {
     const c = await g.check('192.0.2.2', 'x@example.com');
     assert.ok(c.ok);
-    const r = await g.failed('192.0.2.2', 'x@example.com', c);
-    assert.equal(r.ipBlocked, i === 1, `failure ${i + 1} of 3 counted with the one in flight`);
+    assert.equal((await g.failed('192.0.2.2', 'x@example.com', c)).ipBlocked, false, `failure ${i + 1} of 3`);
   }
-  assert.equal(await g.ipBlockedFor('192.0.2.2'), 900);
+  // Two failures and one login in progress take the limit of 3: the next attempt waits for it.
+  const waiting = g.check('192.0.2.2', 'x@example.com');
   await g.released('192.0.2.2', 'x@example.com', inFlight);
-  assert.equal(await store.get('auth:ipfail:192.0.2.2'), null, 'no count below zero after the block');
+  const third = await waiting;
+  assert.ok(third.ok, 'the place given back is taken by the waiting attempt');
+  assert.equal((await g.failed('192.0.2.2', 'x@example.com', third)).ipBlocked, true, 'the third real failure blocks');
+  assert.equal(await g.ipBlockedFor('192.0.2.2'), 900);
+  assert.equal(await store.get('auth:ipfail:192.0.2.2'), null, 'the block starts a fresh count');
+  await store.close();
+});
+
+test('logins in progress never let more passwords be checked than the limit: the attempt past it waits, then is refused as still in progress', async () => {
+  const { store, clock, g } = guard();
+  const held = [];
+  for (let i = 0; i < 3; i++) held.push(await g.check('192.0.2.5', `p${i}@example.com`));
+  assert.ok(held.every((c) => c.ok));
+  const started = clock.now();
+  const fourth = await g.check('192.0.2.5', 'p3@example.com');
+  assert.deepEqual(fourth, { ok: false, scope: 'ip', retryS: 10, pending: true });
+  assert.ok(clock.now() - started >= limits.pendingWaitMs, 'it waited for the logins in progress first');
+  assert.equal(await g.ipBlockedFor('192.0.2.5'), null, 'waiting is not a block');
+  // Per username, across IPs: five in progress take the user's limit of 5.
+  const u = [];
+  for (let i = 0; i < 5; i++) u.push(await g.check(`198.51.100.${i + 1}`, 'target@example.com'));
+  assert.ok(u.every((c) => c.ok));
+  const sixth = await g.check('198.51.100.9', 'target@example.com');
+  assert.equal(!sixth.ok && sixth.scope === 'user' && sixth.pending, true);
+  await store.close();
+});
+
+test("a crashed attempt's reservation, never given back, stops counting after its short TTL and never counts as a failure", async () => {
+  const { store, clock, g } = guard();
+  // Three logins whose process died while waiting for Cakemail: no released(), no failed().
+  for (let i = 0; i < 3; i++) assert.ok((await g.check('192.0.2.6', 'crashed@example.com')).ok);
+  assert.equal(await store.get('auth:ipfail:192.0.2.6'), null, 'nothing counted as a failure');
+  // Past the reservations' lifetime (three slots), far short of the failure window.
+  clock.t += 3 * limits.pendingSlotMs;
+  const before = clock.now();
+  const next = await g.check('192.0.2.6', 'crashed@example.com');
+  assert.ok(next.ok, 'the limit is free again');
+  assert.equal(clock.now(), before, 'without waiting');
+  // A full limit of real failures is still needed to block: the crashed ones are not among them.
+  await g.released('192.0.2.6', 'crashed@example.com', next);
+  for (let i = 0; i < 2; i++) assert.equal((await g.failed('192.0.2.6', 'crashed@example.com', await g.check('192.0.2.6', 'crashed@example.com'))).ipBlocked, false);
+  assert.equal((await g.failed('192.0.2.6', 'crashed@example.com', await g.check('192.0.2.6', 'crashed@example.com'))).ipBlocked, true);
   await store.close();
 });
 
