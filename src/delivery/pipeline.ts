@@ -229,9 +229,20 @@ export class DeliveryPipeline {
     // The tag goes out with the send, and is written down before it, so that even a crash
     // mid-call leaves something to reconcile.
     if (reconcileOn || ctx.hooks) payload.tags = [...(payload.tags ?? []), tag];
-    if (ctx.hooks && !(await ctx.hooks.opened(recipient, tag, Date.now()))) {
-      this.#d.circuit.record('neutral', permit);
-      return { recipient, status: 'failed', failure: { kind: 'local_error', reason: 'the spooled message was removed' } };
+    if (ctx.hooks) {
+      let opened: boolean;
+      try {
+        opened = await ctx.hooks.opened(recipient, tag, Date.now());
+      } catch (err) {
+        // The permit must go back whatever happens: a half-open probe slot never returned would
+        // keep the circuit open until restart.
+        this.#d.circuit.record('neutral', permit);
+        throw err;
+      }
+      if (!opened) {
+        this.#d.circuit.record('neutral', permit);
+        return { recipient, status: 'failed', failure: { kind: 'local_error', reason: 'the spooled message was removed' } };
+      }
     }
     if (reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
     const res = await this.#send(ctx, payload, permit);

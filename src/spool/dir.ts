@@ -340,11 +340,20 @@ export class DirSpool implements SpoolBackend {
   async #scan(recover: boolean): Promise<void> {
     const names = await fs.readdir(this.#msgDir);
     const msgs = new Set(names.filter((n) => n.endsWith('.msg')).map((n) => n.slice(0, -4)));
+    // Only entries known when the scan began may be forgotten: a put that lands during the scan
+    // (its message file read while the scan runs) is in the index and must stay there.
+    const known = new Set(this.#index.keys());
     const seen = new Set<string>();
     for (const id of msgs) {
+      const before = this.#index.get(id);
+      const was = before && { state: before.state, nextAttemptAt: before.nextAttemptAt, lease: before.lease };
       const read = await this.#read(id).catch(() => null);
       if (!read) continue;
       seen.add(id);
+      // A put, lease, settle, retry or removal while the files were read: the index is newer
+      // than what was read, and must not be overwritten with it.
+      const current = this.#index.get(id);
+      if (current !== before || (current && was && (current.state !== was.state || current.nextAttemptAt !== was.nextAttemptAt || current.lease !== was.lease))) continue;
       const state = messageState(read.folded.recipients);
       if (state === 'delivered') {
         // Settled delivered, then the crash came before the files were removed.
@@ -354,7 +363,7 @@ export class DirSpool implements SpoolBackend {
       const lease = this.#index.get(id)?.lease ?? null;
       this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, recipients: read.header.recipients, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
     }
-    for (const id of [...this.#index.keys()]) if (!seen.has(id)) this.#index.delete(id);
+    for (const id of known) if (!seen.has(id)) this.#index.delete(id);
     if (recover) {
       // A journal without its message: a put that crashed before the rename, or a drop after it.
       for (const n of names) if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await fs.rm(join(this.#msgDir, n), { force: true });
