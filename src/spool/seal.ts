@@ -27,23 +27,29 @@ export function parseSpoolKey(text: string): Buffer | null {
 
 /**
  * The directory backend's key when SPOOL_KEY is unset: generated once into `<dir>/spool.key`
- * (0600, created exclusively so two starts cannot each write their own), then read back.
+ * (0600), then read back. It is written whole to a temporary file and linked into place: a
+ * crash mid-write must not leave an empty key file that stops every later start, and `link`
+ * fails if the file exists, so two starts cannot each put their own key there.
  */
 export async function dirSpoolKey(dir: string): Promise<Buffer> {
   const path = join(dir, 'spool.key');
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `spool.key.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const fh = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       await fh.write(randomBytes(32).toString('hex') + '\n');
       await fh.sync();
     } finally {
       await fh.close();
     }
+    await fs.link(tmp, path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
     const d = await fs.open(dir, 'r');
     await d.sync().finally(() => d.close());
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    await fs.rm(tmp, { force: true });
   }
   const key = parseSpoolKey(await fs.readFile(path, 'utf8'));
   if (!key) throw new Error(`${path} does not hold a 32-byte key (64 hex digits)`);
