@@ -233,7 +233,9 @@ test('spool mode with the dir backend mounts a writable volume at SPOOL_DIR: an 
   assert.equal(spoolMount(render(base)), undefined);
 
   const spool = { config: { DELIVERY_MODE: 'spool' }, secretConfig: { SPOOL_KEY: 'q4HqzCg0nUQ6u0o7pD2Tn0m3y2kQeJp6Yl2b8p5c7xA=' } };
-  const values = mergeValues(base, spool);
+  // An emptyDir goes with its pod, and an autoscaler removes pods at every scale-in.
+  assert.throws(() => render(mergeValues(base, spool, { autoscaling: { enabled: true } })), /loses its mail at every scale-in/);
+  const values = mergeValues(base, spool, { autoscaling: { enabled: false } });
   const objs = render(values);
   consistent(objs, values);
   assert.equal(spoolMount(objs).mountPath, base.config.SPOOL_DIR);
