@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { DEMO_PASSWORD, DEMO_USER } from '../helpers/gateway.ts';
 import { skipWithoutRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
+import { until as waitUntil } from '../helpers/until.ts';
 
 const BIN = new URL('../../bin/smtp-gateway.js', import.meta.url).pathname;
 const MESSAGES = 24;
@@ -61,13 +62,8 @@ async function killed(c: Child, signal: NodeJS.Signals): Promise<void> {
   await closed;
 }
 
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Child processes start slowly on a loaded machine: 30 s rather than the helper's 20 s. */
+const until = (what: string, fn: () => Promise<boolean>, timeoutMs = 30_000) => waitUntil(what, fn, timeoutMs);
 
 /** Spool ids a gateway logged as delivered. */
 function deliveredBy(c: Child): Set<string> {

@@ -18,6 +18,7 @@ import { startPrivateRedis } from '../helpers/private-redis.ts';
 import { skipWithoutRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 import { skipWithout } from '../helpers/tools.ts';
+import { until } from '../helpers/until.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/smtp-gateway.js', import.meta.url).pathname;
@@ -49,15 +50,6 @@ async function cli(env: Record<string, string>, ...args: string[]): Promise<{ co
   }
 }
 
-async function until<T>(what: string, fn: () => Promise<T | false | undefined | null>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function send(port: number, subject: string): Promise<string> {
   const c = await RawSmtp.login(port, DEMO_USER, DEMO_PASSWORD);

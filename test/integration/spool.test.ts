@@ -13,6 +13,7 @@ import type { Gateway } from '../../src/app.ts';
 import type { SpoolEntry } from '../../src/spool/backend.ts';
 import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, setFault, startTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
+import { until } from '../helpers/until.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/smtp-gateway.js', import.meta.url).pathname;
@@ -81,15 +82,6 @@ async function copies(gw: Gateway, subject: string): Promise<{ to: string }[]> {
   return (await sandboxEmails(gw)).filter((e) => e.payload.content.subject === subject).map((e) => ({ to: e.payload.email as string }));
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const spooledId = (reply: string): string => {
   const m = /^250 2\.0\.0 Ok: spooled as ([A-Za-z0-9-]+)$/.exec(reply);
