@@ -29,7 +29,7 @@ export interface CakemailClientOptions {
 interface RequestInit {
   method: 'GET' | 'POST';
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
 }
 
 export class CakemailClient {

@@ -53,6 +53,8 @@ export class SessionHandlers {
   readonly #d: HandlerDeps;
   /** Sessions with a DATA transaction under way: shutdown waits for these. */
   readonly #busy = new Map<string, Promise<void>>();
+  /** One child logger per session, made on first use: a pino child costs a serialisation of its bindings. */
+  readonly #logs = new WeakMap<SMTPServerSession, { client: string; log: Logger }>();
   #draining = false;
 
   constructor(deps: HandlerDeps) {
@@ -194,7 +196,11 @@ export class SessionHandlers {
 
   /** Every session line carries the session id and the client address (after PROXY). */
   #log(session: SMTPServerSession): Logger {
-    return this.#d.logger.child({ session: session.id, client: session.remoteAddress });
+    const made = this.#logs.get(session);
+    if (made && made.client === session.remoteAddress) return made.log;
+    const log = this.#d.logger.child({ session: session.id, client: session.remoteAddress });
+    this.#logs.set(session, { client: session.remoteAddress, log });
+    return log;
   }
 }
 

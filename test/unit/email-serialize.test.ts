@@ -1,5 +1,5 @@
 // The POST /v2/emails body is serialised once per message: the recipients' bodies must be
-// exactly what JSON.stringify would send, and the shared content must be serialised once.
+// exactly the UTF-8 of what JSON.stringify would send, and the shared content must be serialised once.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EmailSerializer } from '../../src/cakemail/serialize.ts';
@@ -20,18 +20,18 @@ describe('EmailSerializer', () => {
     const s = new EmailSerializer();
     for (const r of ['a@example.org', 'b"quote@example.org']) {
       const email: SubmitEmail = { email: r, ...base };
-      assert.equal(s.serialize(email), JSON.stringify(email));
+      assert.equal(s.serialize(email).toString(), JSON.stringify(email));
     }
     const minimal = { email: 'c@example.org', sender: { id: '1' }, content: { subject: 's', type: 'marketing' as const, text: 't' }, tags: undefined };
-    assert.equal(s.serialize(minimal), JSON.stringify(minimal));
+    assert.equal(s.serialize(minimal).toString(), JSON.stringify(minimal));
   });
 
   test('a tag added for one recipient is in that body only', () => {
     const s = new EmailSerializer();
     const tagged: SubmitEmail = { email: 'a@example.org', ...base, tags: [...(base.tags ?? []), 'recon-1'] };
     const plain: SubmitEmail = { email: 'b@example.org', ...base };
-    assert.equal(s.serialize(tagged), JSON.stringify(tagged));
-    assert.equal(s.serialize(plain), JSON.stringify(plain));
+    assert.equal(s.serialize(tagged).toString(), JSON.stringify(tagged));
+    assert.equal(s.serialize(plain).toString(), JSON.stringify(plain));
   });
 
   test('the shared content is serialised once for all recipients of a message', () => {
