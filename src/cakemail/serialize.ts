@@ -11,33 +11,59 @@ import type { SubmitEmail } from './types.ts';
 /** Fields shared by all recipients of a message and never changed after the payload is built. */
 const SHARED = new Set(['content', 'attachment']);
 
+/**
+ * JSON already made for some string fields of an object (the bodies, by the parse worker): the
+ * bytes of JSON.stringify(value), used while the field still holds exactly `value`.
+ */
+export const PRE_ENCODED: unique symbol = Symbol('pre-encoded JSON');
+export type PreEncoded = Record<string, { value: string; json: Uint8Array }>;
+
+/** Attaches pre-made JSON to `target`, out of sight of JSON.stringify, Object.keys and deepEqual. */
+export function attachEncoded(target: object, encoded: PreEncoded): void {
+  Object.defineProperty(target, PRE_ENCODED, { value: encoded, enumerable: false, configurable: true });
+}
+
 export class EmailSerializer {
   readonly #cache = new WeakMap<object, Buffer>();
 
   serialize(email: SubmitEmail): Buffer {
-    const parts: Buffer[] = [];
-    let small = '{';
-    for (const key of Object.keys(email)) {
-      const value = (email as unknown as Record<string, unknown>)[key];
-      if (value === undefined || typeof value === 'function') continue;
-      small += `${small.length > 1 || parts.length > 0 ? ',' : ''}${JSON.stringify(key)}:`;
-      if (SHARED.has(key) && typeof value === 'object' && value !== null) {
-        parts.push(Buffer.from(small), this.#shared(value));
-        small = '';
-      } else {
-        small += JSON.stringify(value);
-      }
-    }
-    parts.push(Buffer.from(small + '}'));
-    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    return concat(this.#object(email as unknown as Record<string, unknown>, undefined, (key, value) => (SHARED.has(key) && typeof value === 'object' && value !== null ? this.#shared(value) : undefined)));
   }
 
   #shared(value: object): Buffer {
     let json = this.#cache.get(value);
     if (json === undefined) {
-      json = Buffer.from(JSON.stringify(value));
+      const encoded = (value as { [PRE_ENCODED]?: PreEncoded })[PRE_ENCODED];
+      json = encoded && typeof (value as { toJSON?: unknown }).toJSON !== 'function' ? concat(this.#object(value as Record<string, unknown>, encoded)) : Buffer.from(JSON.stringify(value));
       this.#cache.set(value, json);
     }
     return json;
   }
+
+  /** `{…}` of a plain object as byte chunks, as JSON.stringify would write it; `bytes` may supply a field's JSON. */
+  #object(obj: Record<string, unknown>, encoded: PreEncoded | undefined, bytes?: (key: string, value: unknown) => Uint8Array | undefined): Uint8Array[] {
+    const parts: Uint8Array[] = [];
+    let text = '{';
+    let first = true;
+    for (const key of Object.keys(obj)) {
+      const value = obj[key];
+      if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
+      text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+      first = false;
+      const pre = encoded?.[key];
+      const made = pre && pre.value === value ? pre.json : bytes?.(key, value);
+      if (made) {
+        parts.push(Buffer.from(text), made);
+        text = '';
+      } else {
+        text += JSON.stringify(value);
+      }
+    }
+    parts.push(Buffer.from(text + '}'));
+    return parts;
+  }
+}
+
+function concat(parts: Uint8Array[]): Buffer {
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }

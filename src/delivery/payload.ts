@@ -3,6 +3,7 @@
 // `forRecipient` adds `email` and nothing else, so no To/Cc/Bcc address from the headers can
 // reach the API (docs/architecture.md#semantics-that-never-bend).
 import { randomUUID } from 'node:crypto';
+import { attachEncoded, type PreEncoded } from '../cakemail/serialize.ts';
 import type { EmailType, SubmitEmail } from '../cakemail/types.ts';
 import { cleanBody, cleanLine } from '../mime/clean.ts';
 import type { ParsedMessage } from '../mime/types.ts';
@@ -70,6 +71,14 @@ export function buildMessage(input: PayloadInput, policy: PayloadPolicy): { ok: 
   if (html) content.html = html;
   if (text) content.text = text;
   if (!html && !text) content.text = EMPTY_BODY;
+  // The parse worker made these bodies' JSON already; used only if cleanBody left them as they were.
+  const made = message.bodyJson;
+  if (made) {
+    const encoded: PreEncoded = {};
+    if (made.html && html && html === message.html) encoded.html = { value: html, json: made.html };
+    if (made.text && text && text === message.text) encoded.text = { value: text, json: made.text };
+    attachEncoded(content, encoded);
+  }
 
   const base: Omit<SubmitEmail, 'email'> = {
     list_id: controls.listId ?? policy.defaultListId,

@@ -2,7 +2,8 @@
 // attachment bytes back without copying them where it can: a part sent 7bit/8bit/binary is a view
 // into the request's own buffer, which is transferred once for all of them; a decoded part larger
 // than Node's Buffer pool owns its buffer and is transferred. Smaller decoded parts may live in
-// the shared pool, which must never be detached, so those few bytes are copied.
+// the shared pool, which must never be detached, so those few bytes are copied. The bodies also go
+// back as JSON, ready for the API request (types.ts, bodyJson).
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessage } from './parse-message.ts';
 import type { ParseLimits, ParseRequest, WorkerReply } from './protocol.ts';
@@ -10,11 +11,16 @@ import type { ParseLimits, ParseRequest, WorkerReply } from './protocol.ts';
 const port = parentPort;
 if (!port) throw new Error('parse-worker.ts must run in a worker thread');
 const limits = workerData as ParseLimits;
+const utf8 = new TextEncoder();
 
 port.on('message', (req: ParseRequest) => {
   void parseMessage(req.buf, limits).then((result) => {
     const transfer = new Set<ArrayBuffer>();
     if (result.ok) {
+      // TextEncoder gives each its own ArrayBuffer (never Node's shared pool), so both transfer.
+      const m = result.message;
+      m.bodyJson = { text: m.text === null ? null : utf8.encode(JSON.stringify(m.text)), html: m.html === null ? null : utf8.encode(JSON.stringify(m.html)) };
+      for (const b of [m.bodyJson.text, m.bodyJson.html]) if (b) transfer.add(b.buffer as ArrayBuffer);
       for (const a of result.message.attachments) {
         const buffer = a.content.buffer;
         if (buffer instanceof ArrayBuffer && (buffer === req.buf || buffer.byteLength > Buffer.poolSize)) transfer.add(buffer);

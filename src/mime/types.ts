@@ -48,6 +48,13 @@ export interface ParsedMessage {
   /** Top-level header fields in order, duplicates kept. */
   headers: HeaderField[];
   attachments: ParsedAttachment[];
+  /**
+   * `text` and `html` as JSON string literals in UTF-8 (the bytes of JSON.stringify(text)),
+   * made by the parse worker so the event loop does not escape and encode the largest strings
+   * of every message itself (cakemail/serialize.ts uses them while they match the body sent).
+   * Absent on messages not parsed by the pool.
+   */
+  bodyJson?: { text: Uint8Array | null; html: Uint8Array | null };
 }
 
 /** Why a message could not be parsed. */

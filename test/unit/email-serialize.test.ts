@@ -2,7 +2,7 @@
 // exactly the UTF-8 of what JSON.stringify would send, and the shared content must be serialised once.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EmailSerializer } from '../../src/cakemail/serialize.ts';
+import { attachEncoded, EmailSerializer } from '../../src/cakemail/serialize.ts';
 import type { SubmitEmail } from '../../src/cakemail/types.ts';
 
 const base: Omit<SubmitEmail, 'email'> = {
@@ -40,5 +40,27 @@ describe('EmailSerializer', () => {
     const s = new EmailSerializer();
     for (let i = 0; i < 5; i++) s.serialize({ email: `r${i}@example.org`, ...base, content } as SubmitEmail);
     assert.equal(calls, 1);
+  });
+
+  test('JSON made in advance for a body (the parse worker\'s) is used while the body is unchanged, and the bytes are still exactly JSON.stringify', () => {
+    const html = '<p>é 🎉 "q" \u2028</p>';
+    const content = { ...base.content, html };
+    // Marked so that using it shows: the test must see the pre-made bytes go out.
+    attachEncoded(content, { html: { value: html, json: Buffer.from(JSON.stringify(html)) } });
+    const email = { email: 'a@example.org', ...base, content } as SubmitEmail;
+    assert.equal(new EmailSerializer().serialize(email).toString(), JSON.stringify(email));
+
+    const marked = { ...base.content, html };
+    attachEncoded(marked, { html: { value: html, json: Buffer.from('"PRE"') } });
+    const out = new EmailSerializer().serialize({ email: 'a@example.org', ...base, content: marked } as SubmitEmail).toString();
+    assert.match(out, /"html":"PRE"/);
+    assert.deepEqual(Object.keys(marked), Object.keys(base.content), 'the pre-made JSON is not an own enumerable key');
+  });
+
+  test('JSON made in advance for a value the field no longer holds is ignored', () => {
+    const content = { ...base.content, html: '<p>changed</p>' };
+    attachEncoded(content, { html: { value: '<p>original</p>', json: Buffer.from('"STALE"') } });
+    const email = { email: 'a@example.org', ...base, content } as SubmitEmail;
+    assert.equal(new EmailSerializer().serialize(email).toString(), JSON.stringify(email));
   });
 });

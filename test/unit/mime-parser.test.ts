@@ -41,6 +41,9 @@ describe('message parser', () => {
     assert.equal(r.message.subject, 'été');
     assert.equal(r.message.to.length, 2);
     assert.equal(r.message.text, 'hello\n');
+    // The bodies' JSON, made in the worker for the API request.
+    assert.equal(Buffer.from(r.message.bodyJson?.text ?? []).toString(), JSON.stringify('hello\n'));
+    assert.equal(r.message.bodyJson?.html, null);
   });
 
   test('nesting depth 10 parses, depth 11 is a depth limit', async () => {
