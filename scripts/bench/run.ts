@@ -19,6 +19,8 @@ interface Args {
   filter: RegExp | undefined;
   runs: number;
   durationS: number;
+  /** Seconds at the start of each run left out of its msg/s and latencies (loadtest --warmup). */
+  warmupS: number;
   maxMessages: number;
   workers: number;
   latencyMs: number;
@@ -38,7 +40,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined, env: {}, baselineEnv: {} };
+  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, warmupS: 0, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined, env: {}, baselineEnv: {} };
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] as string;
     switch (argv[i]) {
@@ -46,6 +48,7 @@ function parseArgs(argv: string[]): Args {
       case '--filter': a.filter = new RegExp(v()); break;
       case '--runs': a.runs = Number(v()); break;
       case '--duration': a.durationS = Number(v()); break;
+      case '--warmup': a.warmupS = Number(v()); break;
       case '--max-messages': a.maxMessages = Number(v()); break;
       case '--workers': a.workers = Number(v()); break;
       case '--latency': a.latencyMs = Number(v()); break;
@@ -86,7 +89,7 @@ export async function measure(target: Running, port: number, cell: Cell, args: A
   const report = await loadtest([
     '--port', String(port), '--tls', args.tls, '--shape', cell.shape, '--concurrency', String(cell.concurrency),
     '--per-connection', String(cell.perConnection), '--recipients', String(cell.recipients),
-    '--messages', String(args.maxMessages), '--duration', String(args.durationS), ...extra,
+    '--messages', String(args.maxMessages), '--duration', String(args.durationS), ...(args.warmupS > 0 ? ['--warmup', String(args.warmupS)] : []), ...extra,
   ]);
   const cpu = treeCpuMs(target.pid) - cpu0;
   return { report, cpuMsPerMessage: report.accepted > 0 ? cpu / report.accepted : NaN, peakRssMb: rss.stop() / 1024 / 1024 };
@@ -154,9 +157,9 @@ async function runMatrix(args: Args): Promise<void> {
     process.stderr.write(`gateway pid ${gw.pid} ports ${JSON.stringify(gw.ports)}, sink pid ${sink.pid}, API stand-in ${api.info.url} (+${args.latencyMs} ms)\n`);
     const port = (p: { submission: number; smtps: number }) => (args.tls === 'implicit' ? p.smtps : p.submission);
     // Warm-up, not recorded: JIT, TLS session setup, the gateway's token and sender caches.
-    await measure(sink, port(sink.info), HEADLINE, { ...args, durationS: 3 });
-    await measure(gw, port(gw.ports), HEADLINE, { ...args, durationS: 3 });
-    if (base) await measure(base, port(base.ports), HEADLINE, { ...args, durationS: 3 });
+    await measure(sink, port(sink.info), HEADLINE, { ...args, durationS: 3, warmupS: 0 });
+    await measure(gw, port(gw.ports), HEADLINE, { ...args, durationS: 3, warmupS: 0 });
+    if (base) await measure(base, port(base.ports), HEADLINE, { ...args, durationS: 3, warmupS: 0 });
     for (const cell of cells) {
       const r: CellResult = { cell, gateway: [], sink: [], baseline: [] };
       for (let run = 0; run < args.runs; run++) {
@@ -199,7 +202,7 @@ async function runMatrix(args: Args): Promise<void> {
   const section = [
     `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB, Node ${m.node}, Linux ${m.kernel}; ` +
       `WORKERS=${args.workers}, ${args.tls === 'implicit' ? 'implicit TLS' : 'STARTTLS'} + AUTH PLAIN, API stand-in +${args.latencyMs} ms, ` +
-      `${args.runs} runs of ${args.durationS} s per cell and target (medians; range in brackets), LOG_LEVEL=${args.logLevel}` +
+      `${args.runs} runs of ${args.durationS} s per cell and target${args.warmupS > 0 ? ` (the first ${args.warmupS} s of each, its connections' set-up, left out of msg/s and latencies)` : ''} (medians; range in brackets), LOG_LEVEL=${args.logLevel}` +
       `${args.baseline ? `; baseline = the build in ${args.baseline}${Object.keys(args.baselineEnv).length ? ` with ${Object.entries(args.baselineEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}, measured in turn with the others` : ''}.`,
     '',
     `Command: \`${command}\``,

@@ -27,6 +27,8 @@ export interface LoadOptions {
   /** Total messages; 0 = bounded by duration only. */
   messages: number;
   durationMs: number;
+  /** The first part of the run, not in the latencies or msg/s (connections set up, code warmed); every reply still counted. */
+  warmupMs: number;
   /** Messages per second across all connections; 0 = closed loop (each connection as fast as it is answered). */
   rate: number;
   timeoutMs: number;
@@ -56,6 +58,8 @@ Load
   --per-connection K     messages per connection before QUIT (default 100; 1 = one message per connection)
   --messages M           stop after M messages (default 1000; 0 = until --duration)
   --duration S           stop after S seconds (default 60)
+  --warmup S             leave the first S seconds out of the latencies and msg/s (default 0);
+                         their replies are still counted, rejections included
   --rate R               cap at R messages/s overall (default 0 = closed loop)
   --timeout-ms T         per-reply deadline (default 30000)
   --allow-remote         allow a target that is not a loopback address
@@ -79,6 +83,7 @@ const DEFAULTS: LoadOptions = {
   perConnection: 100,
   messages: 1000,
   durationMs: 60_000,
+  warmupMs: 0,
   rate: 0,
   timeoutMs: 30_000,
   ehloName: 'loadtest.localhost',
@@ -137,6 +142,7 @@ export function parseLoadOptions(argv: readonly string[], base: Partial<LoadOpti
       case '--per-connection': o.perConnection = int('per-connection', value(), 1); break;
       case '--messages': o.messages = int('messages', value(), 0); break;
       case '--duration': o.durationMs = num('duration', value(), 0.001) * 1000; break;
+      case '--warmup': o.warmupMs = num('warmup', value(), 0) * 1000; break;
       case '--rate': o.rate = num('rate', value(), 0); break;
       case '--timeout-ms': o.timeoutMs = int('timeout-ms', value(), 1); break;
       case '--allow-remote': o.allowRemote = true; break;
@@ -146,6 +152,7 @@ export function parseLoadOptions(argv: readonly string[], base: Partial<LoadOpti
     }
   }
   if (!o.host) errors.push('--host: must not be empty');
+  if (o.warmupMs >= o.durationMs) errors.push('--warmup: must be shorter than --duration');
   if (o.auth !== 'none' && (!o.user || !o.pass)) errors.push('--user and --pass are needed with --auth plain|login');
   if (!/^[^\s<>]+@[^\s<>]+$/.test(o.from)) errors.push('--from: must be an address like sender@example.com');
   if (!/^[^\s<>]+@[^\s<>]+$/.test(o.to.replaceAll('{n}', '0'))) errors.push('--to: must be an address pattern like rcpt{n}@example.org');

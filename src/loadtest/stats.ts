@@ -8,6 +8,8 @@ export interface LatencySummary { count: number; p50: number; p95: number; p99: 
 export class LoadStats {
   accepted = 0;
   failed = 0;
+  /** Accepted after the warm-up: the msg/s figure. */
+  acceptedMeasured = 0;
   /** `stage code` → count, e.g. `dot 451`, `connect error`. */
   readonly failures = new Map<string, number>();
   readonly dotMs: number[] = [];
@@ -15,8 +17,11 @@ export class LoadStats {
   readonly sessionMs: number[] = [];
   readonly firstFailureText = new Map<string, string>();
 
-  accept(dotMs: number, transactionMs: number): void {
+  /** `measured`: begun after the warm-up, so its latencies count. */
+  accept(dotMs: number, transactionMs: number, measured = true): void {
     this.accepted++;
+    if (!measured) return;
+    this.acceptedMeasured++;
     this.dotMs.push(dotMs);
     this.transactionMs.push(transactionMs);
   }
@@ -28,8 +33,8 @@ export class LoadStats {
     if (!this.firstFailureText.has(key)) this.firstFailureText.set(key, text.slice(0, 200));
   }
 
-  session(ms: number): void {
-    this.sessionMs.push(ms);
+  session(ms: number, measured = true): void {
+    if (measured) this.sessionMs.push(ms);
   }
 
   get attempted(): number {

@@ -67,6 +67,17 @@ describe('loadtest against the gateway', () => {
     assert.ok(r.elapsedS < 5);
   });
 
+  it('a warm-up is left out of latencies and msg/s but its replies are still counted', async () => {
+    // 10/s for 1 s, the first 0.5 s warm-up: about half the messages are measured, all are counted.
+    const r = await runLoad(options(['--port', String(gw().ports.submission), '--messages', '0', '--duration', '1', '--warmup', '0.5', '--concurrency', '2', '--rate', '10']));
+    assert.equal(r.load.warmupS, 0.5);
+    assert.ok(r.accepted >= 8, `accepted ${r.accepted}`);
+    assert.ok(r.latencyMs.dot.count > 0 && r.latencyMs.dot.count < r.accepted, `measured ${r.latencyMs.dot.count} of ${r.accepted}`);
+    const bad = await runLoad(options(['--port', String(gw().ports.submission), '--pass', 'wrong-password', '--messages', '2', '--concurrency', '2', '--duration', '5', '--warmup', '4']));
+    assert.deepEqual(bad.rejectedBy, { 'auth 535': 2 }, 'a rejection in the warm-up is still reported');
+    assert.deepEqual(parseLoadOptions(['--duration', '1', '--warmup', '1']), { ok: false, errors: ['--warmup: must be shorter than --duration'] });
+  });
+
   it('works with the demo credentials as defaults', () => {
     const o = options([]);
     assert.equal(o.user, DEMO_USER);
