@@ -123,11 +123,16 @@ function summaryRow(r: CellResult): string {
   const exact = g.every((m) => m.apiCalls === m.report.accepted * r.cell.recipients);
   const f0 = (x: number) => x.toFixed(0);
   const f2 = (x: number) => x.toFixed(2);
+  // With --warmup, a run whose connections all opened in the warm-up has no set-up to show.
+  const setup = (ms: Measured[]) => {
+    const measured = ms.filter((m) => m.report.latencyMs.session.count > 0);
+    return measured.length ? f0(median(measured.map((m) => m.report.latencyMs.session.p50))) : '—';
+  };
   return [
     r.cell.shape, r.cell.concurrency, r.cell.perConnection, r.cell.recipients,
     `**${f0(gRate)}** (${range(g)})`, `${f0(sRate)} (${range(s)})`, `${((100 * gRate) / sRate).toFixed(0)}%`,
     f0(gRate * r.cell.recipients),
-    f0(median(g.map((m) => m.report.latencyMs.session.p50))), f0(median(s.map((m) => m.report.latencyMs.session.p50))),
+    setup(g), setup(s),
     f0(median(g.map((m) => m.report.latencyMs.dot.p50))), f0(median(g.map((m) => m.report.latencyMs.dot.p99))),
     f2(median(g.map((m) => m.cpuMsPerMessage))), f2(median(s.map((m) => m.cpuMsPerMessage))),
     f0(Math.max(...g.map((m) => m.peakRssMb))), f0(Math.max(...s.map((m) => m.peakRssMb))),
