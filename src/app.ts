@@ -169,17 +169,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     }
     // A failed bind names the setting that chose the address or port (startup-error.ts).
     const smtpTarget = (what: string, portSetting: string, port: number) => ({ what, hostSetting: 'SMTP_HOST', portSetting, host: config.smtpHost, port });
-    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort).catch((err: unknown) => {
+    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort, config.listenBacklog).catch((err: unknown) => {
       throw listenError(err, smtpTarget('SMTP submission listener', 'SMTP_SUBMISSION_PORT', config.submissionPort));
     });
     listeners.push(servers.submission);
-    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort).catch((err: unknown) => {
+    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort, config.listenBacklog).catch((err: unknown) => {
       throw listenError(err, smtpTarget('SMTPS listener', 'SMTP_SMTPS_PORT', config.smtpsPort));
     });
     listeners.push(servers.smtps);
     let altSubmission: number | undefined;
     if (servers.altSubmission) {
-      altSubmission = await listen(servers.altSubmission, config.smtpHost, config.altSubmissionPort).catch((err: unknown) => {
+      altSubmission = await listen(servers.altSubmission, config.smtpHost, config.altSubmissionPort, config.listenBacklog).catch((err: unknown) => {
         throw listenError(err, smtpTarget('alternate submission listener', 'SMTP_ALT_SUBMISSION_PORT', config.altSubmissionPort));
       });
       listeners.push(servers.altSubmission);

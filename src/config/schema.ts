@@ -51,6 +51,7 @@ export const fields = {
   maxMessageBytes: field({ env: 'MAX_MESSAGE_BYTES', schema: positiveInt, default: String(10 * MiB), doc: 'Largest message accepted (SIZE in EHLO); larger gets 552 5.3.4 with no API call.' }),
   maxRecipients: field({ env: 'MAX_RECIPIENTS', schema: positiveInt.max(1000), default: '100', doc: 'Envelope recipients per message; the next RCPT gets 452 4.5.3.' }),
   maxConnections: field({ env: 'MAX_CONNECTIONS', schema: positiveInt, default: '1000', doc: 'Concurrent SMTP connections per process, both listeners together; more get 421 4.3.2.' }),
+  listenBacklog: field({ env: 'LISTEN_BACKLOG', schema: positiveInt.max(65535), default: '4096', doc: 'Connections the kernel completes and holds per SMTP listener until the gateway accepts them (capped by net.core.somaxconn). Past it a burst of clients has its connections dropped and retried a second or more later.' }),
   idleTimeoutMs: field({ env: 'SMTP_IDLE_TIMEOUT_MS', schema: positiveInt, default: '300000', doc: 'An SMTP session idle this long is closed with 421 4.4.2 (ms).' }),
   maxConnectionsPerIp: field({ env: 'MAX_CONNECTIONS_PER_IP', schema: positiveInt, default: '20', doc: 'Concurrent connections per client address (IPv6: per /64) in one process; more get 421 4.7.0 at the greeting.' }),
   trustedCidrs: field({ env: 'TRUSTED_CIDRS', schema: cidrList, doc: 'Comma-separated CIDRs (IPv4/IPv6) exempt from the per-IP connection cap and the rate limits (never from AUTH blocks).' }),
