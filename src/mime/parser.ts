@@ -116,7 +116,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     overruns.add(digestOf(raw));
     if (overruns.size > MAX_REMEMBERED_OVERRUNS) overruns.delete(overruns.values().next().value as string);
   };
-  const stallMs = opts.stallMs ?? Math.min(STALL_MS, Math.floor(opts.timeoutMs / 4));
+  const stallMs = opts.stallMs ?? Math.max(1, Math.min(STALL_MS, Math.floor(opts.timeoutMs / 4)));
   let nextId = 0;
   let closed = false;
 
