@@ -193,8 +193,15 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     const [head, ...behind] = slot.handed.splice(0);
     if (head?.posted) settle(head, result);
     else if (head) behind.unshift(head);
-    queue.unshift(...behind.filter((h) => !h.settled).map((h) => h.job));
+    // A posted message's bytes went to the dead worker with it: copied again from the caller's.
+    queue.unshift(...behind.filter((h) => !h.settled).map((h) => (h.posted ? again(h.job) : h.job)));
     pump();
+  }
+
+  function again(job: Job): Job {
+    const copy = new Uint8Array(job.raw.byteLength);
+    copy.set(job.raw);
+    return { ...job, buf: copy.buffer };
   }
 
   function retire(slot: Slot): void {
@@ -269,9 +276,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
         // Its bytes went to this worker; the caller's are still here. Its answer from this
         // worker, if one ever comes, is ignored.
         h.settled = true;
-        const buf = new Uint8Array(h.job.raw.byteLength);
-        buf.set(h.job.raw);
-        queue.unshift({ ...h.job, buf: buf.buffer });
+        queue.unshift(again(h.job));
       }
     }
     arm(slot);

@@ -211,4 +211,21 @@ describe('message parser', () => {
       await pool.close();
     }
   });
+
+  test('a worker that dies with messages handed behind it: only the one it was parsing fails, the others are parsed (their bytes copied again)', async () => {
+    const pool = createMessageParser({ ...LIMITS, workers: 2, heapMb: 10, timeoutMs: 10_000, stallMs: 60_000, maxHeaderBytes: 1 << 20 });
+    try {
+      await Promise.all([pool.parse(enc('From: a@example.com\n\nwarm\n')), pool.parse(enc('From: a@example.com\n\nwarm\n'))]);
+      // 6,000 named addresses (about 200 KB, the small lane) exhaust a 10 MB heap within ms.
+      const bomb = enc(`From: a@example.com\nTo: ${Array.from({ length: 6000 }, (_, i) => `"Name ${i}" <u${i}@example.com>`).join(',\n ')}\n\nx\n`);
+      assert.ok(bomb.byteLength < 256 * 1024);
+      const [dead, filler, behind] = await Promise.all([pool.parse(bomb), pool.parse(enc('From: a@example.com\n\nfiller\n')), pool.parse(enc('From: a@example.com\n\nbehind\n'))]);
+      assert.equal(failure(dead).kind, 'crashed');
+      assert.ok(filler.ok, JSON.stringify(filler));
+      assert.ok(behind.ok, JSON.stringify(behind));
+      assert.equal(behind.message.text, 'behind\n');
+    } finally {
+      await pool.close();
+    }
+  });
 });
