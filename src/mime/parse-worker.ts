@@ -25,11 +25,7 @@ port.on('message', (req: ParseRequest) => {
         // Signatures and alternative body formats are never sent: not encoded.
         if (!a.role) {
           const text = Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength).toString('base64');
-          // "…": base64 needs no escaping and is ASCII; one copy into a buffer of its own.
-          const json = new Uint8Array(text.length + 2);
-          json[0] = json[json.length - 1] = 0x22;
-          Buffer.from(json.buffer).write(text, 1, 'latin1');
-          a.base64 = { text, json };
+          a.base64 = { text, json: utf8.encode(`"${text}"`) };
           transfer.add(a.base64.json.buffer as ArrayBuffer);
         }
         const buffer = a.content.buffer;
