@@ -33,32 +33,11 @@ export class EmailSerializer {
   #shared(value: object): Buffer {
     let json = this.#cache.get(value);
     if (json === undefined) {
-      json = concat(this.#value(value));
+      const encoded = (value as { [PRE_ENCODED]?: PreEncoded })[PRE_ENCODED];
+      json = encoded && typeof (value as { toJSON?: unknown }).toJSON !== 'function' ? concat(this.#object(value as Record<string, unknown>, encoded)) : Buffer.from(JSON.stringify(value));
       this.#cache.set(value, json);
     }
     return json;
-  }
-
-  /** An array or object as JSON.stringify writes it, using pre-made JSON where its objects carry some. */
-  #value(value: object): Uint8Array[] {
-    if (Array.isArray(value)) {
-      const parts: Uint8Array[] = [];
-      let text = '[';
-      value.forEach((item: unknown, i) => {
-        if (i > 0) text += ',';
-        if (typeof item === 'object' && item !== null) {
-          parts.push(Buffer.from(text), ...this.#value(item));
-          text = '';
-        } else {
-          text += JSON.stringify(item) ?? 'null';
-        }
-      });
-      parts.push(Buffer.from(text + ']'));
-      return parts;
-    }
-    const encoded = (value as { [PRE_ENCODED]?: PreEncoded })[PRE_ENCODED];
-    if (encoded && typeof (value as { toJSON?: unknown }).toJSON !== 'function') return this.#object(value as Record<string, unknown>, encoded);
-    return [Buffer.from(JSON.stringify(value))];
   }
 
   /** `{…}` of a plain object as byte chunks, as JSON.stringify would write it; `bytes` may supply a field's JSON. */

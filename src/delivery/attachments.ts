@@ -1,7 +1,6 @@
 // MIME attachments → the API's `attachment[]` (docs/cakemail-api.md §3.1): only nine types, a strict
 // file-name pattern, strict base64. Deciding the type, naming the file, and applying the policy
 // and size limits all happen here; payload.ts only assembles the result.
-import { attachEncoded } from '../cakemail/serialize.ts';
 import { ATTACHMENT_FILENAME_PATTERN, type AttachmentType } from '../cakemail/types.ts';
 import type { ParsedAttachment } from '../mime/types.ts';
 import type { Refusal } from './outcome.ts';
@@ -173,15 +172,12 @@ export function mapAttachments(parts: readonly ParsedAttachment[], policy: Attac
       return { ok: false, refusal: { kind: 'too_large', reason: `attachments total ${sizeOver(sum, policy.maxTotalAttachmentBytes)}` } };
     }
     const fallback = type === 'calendar' ? 'invite' : `attachment-${attachments.length + 1}`;
-    const attachment: ApiAttachment = {
+    attachments.push({
       filename: unique(sanitizeFilename(part.filename, type, fallback), taken),
       type,
-      // Strict base64, no line breaks (the API's pattern rejects MIME-wrapped base64); the parse
-      // worker's when it made it, with its JSON.
-      content: part.base64?.text ?? Buffer.from(part.content.buffer, part.content.byteOffset, part.content.byteLength).toString('base64'),
-    };
-    if (part.base64) attachEncoded(attachment, { content: { value: part.base64.text, json: part.base64.json } });
-    attachments.push(attachment);
+      // Strict base64, no line breaks (the API's pattern rejects MIME-wrapped base64).
+      content: Buffer.from(part.content.buffer, part.content.byteOffset, part.content.byteLength).toString('base64'),
+    });
   }
   return { ok: true, attachments, dropped };
 }

@@ -2,8 +2,8 @@
 // attachment bytes back without copying them where it can: a part sent 7bit/8bit/binary is a view
 // into the request's own buffer, which is transferred once for all of them; a decoded part larger
 // than Node's Buffer pool owns its buffer and is transferred. Smaller decoded parts may live in
-// the shared pool, which must never be detached, so those few bytes are copied. The bodies and the
-// attachments' base64 also go back as JSON, ready for the API request (types.ts: bodyJson, base64).
+// the shared pool, which must never be detached, so those few bytes are copied. The bodies also go
+// back as JSON, ready for the API request (types.ts, bodyJson).
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessage } from './parse-message.ts';
 import type { ParseLimits, ParseRequest, WorkerReply } from './protocol.ts';
@@ -22,12 +22,6 @@ port.on('message', (req: ParseRequest) => {
       m.bodyJson = { text: m.text === null ? null : utf8.encode(JSON.stringify(m.text)), html: m.html === null ? null : utf8.encode(JSON.stringify(m.html)) };
       for (const b of [m.bodyJson.text, m.bodyJson.html]) if (b) transfer.add(b.buffer as ArrayBuffer);
       for (const a of result.message.attachments) {
-        // Signatures and alternative body formats are never sent: not encoded.
-        if (!a.role) {
-          const text = Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength).toString('base64');
-          a.base64 = { text, json: utf8.encode(`"${text}"`) };
-          transfer.add(a.base64.json.buffer as ArrayBuffer);
-        }
         const buffer = a.content.buffer;
         if (buffer instanceof ArrayBuffer && (buffer === req.buf || buffer.byteLength > Buffer.poolSize)) transfer.add(buffer);
         else {

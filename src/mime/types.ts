@@ -21,12 +21,6 @@ export interface ParsedAttachment {
   /** Not a file the sender attached: the detached signature of multipart/signed, or an
    *  alternative body format (text/enriched beside text/plain). Left out under any policy. */
   role?: 'signature' | 'alternative';
-  /**
-   * `content` in strict base64, and that string as a JSON literal in UTF-8, made by the parse
-   * worker for the API request (delivery/attachments.ts, cakemail/serialize.ts) so the event loop
-   * does not encode and escape every attachment itself. Absent on parts not parsed by the pool.
-   */
-  base64?: { text: string; json: Uint8Array };
 }
 
 export interface HeaderField {

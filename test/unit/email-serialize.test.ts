@@ -63,16 +63,4 @@ describe('EmailSerializer', () => {
     const email = { email: 'a@example.org', ...base, content } as SubmitEmail;
     assert.equal(new EmailSerializer().serialize(email).toString(), JSON.stringify(email));
   });
-
-  test('attachments with their base64 JSON made in advance: the array is written with it, byte for byte JSON.stringify', () => {
-    const a = { filename: 'a.pdf', type: 'pdf' as const, content: 'QUJD' };
-    const b = { filename: 'b.pdf', type: 'pdf' as const, content: 'REVG' };
-    attachEncoded(a, { content: { value: 'QUJD', json: Buffer.from('"QUJD"') } });
-    const email = { email: 'a@example.org', ...base, attachment: [a, b] } as SubmitEmail;
-    assert.equal(new EmailSerializer().serialize(email).toString(), JSON.stringify(email));
-    const marked = { ...a };
-    attachEncoded(marked, { content: { value: 'QUJD', json: Buffer.from('"PRE"') } });
-    const out = new EmailSerializer().serialize({ email: 'a@example.org', ...base, attachment: [b, marked] } as SubmitEmail).toString();
-    assert.match(out, /"attachment":\[\{"filename":"b.pdf","type":"pdf","content":"REVG"\},\{"filename":"a.pdf","type":"pdf","content":"PRE"\}\]/);
-  });
 });
