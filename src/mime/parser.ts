@@ -268,7 +268,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
       const detail = whole ? `MIME parse took longer than ${opts.timeoutMs} ms` : `MIME parse not finished ${opts.timeoutMs} ms after the message arrived (it waited for a parse worker first)`;
       return broken(slot, worker, failure({ kind: 'timeout', detail }));
     }
-    const stalled = now >= slot.headSince + stallMs;
+    const stalled = stalledAt(slot);
     for (const h of slot.handed) {
       if (h === head || !h.posted || h.settled) continue;
       if (now >= h.job.deadline) settle(h, waitedTooLong());
