@@ -85,7 +85,9 @@ export const fields = {
   mimeMaxParts: field({ env: 'MIME_MAX_PARTS', schema: positiveInt, default: '1000', doc: 'Most MIME parts accepted; more gets 554 5.6.0.' }),
   mimeMaxHeaderBytes: field({ env: 'MIME_MAX_HEADER_BYTES', schema: positiveInt, default: String(1 * MiB), doc: 'Largest header block accepted; larger gets 554 5.6.0.' }),
   parseTimeoutMs: field({ env: 'PARSE_TIMEOUT_MS', schema: positiveInt, default: '5000', doc: 'Deadline of one MIME parse, queue wait included; the worker is killed and the reply is 451 4.3.0, or 554 5.6.0 when the same message overran before (ms).' }),
-  parseHeapMb: field({ env: 'PARSE_HEAP_MB', schema: positiveInt, default: '256', doc: 'Heap cap of a MIME parse worker (MiB).' }),
+  // A parse worker needs about 5 MiB of heap just to load; below 32 it would fail to start (or
+  // fail every real message) and every message would get 451: refused at start instead.
+  parseHeapMb: field({ env: 'PARSE_HEAP_MB', schema: positiveInt.min(32), default: '256', doc: 'Heap cap of a MIME parse worker (MiB); at least 32.' }),
   parseWorkers: field({ env: 'PARSE_WORKERS', schema: z.coerce.number().int().min(0).max(64), default: '0', doc: 'MIME parse worker threads; 0 = one per core (os.availableParallelism()), at least 2 (one small-message lane, one large).' }),
 
   // Protection against abuse (docs/security.md)

@@ -143,7 +143,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     slot.ready = false;
     const spawnedAt = Date.now();
     const crashed = (detail: string): ParseResult => failure({ kind: 'crashed', detail });
-    const startup = setTimeout(() => broken(slot, worker, crashed('parse worker failed to start')), STARTUP_GRACE_MS);
+    const startup = setTimeout(() => broken(slot, worker, crashed(`not ready within ${STARTUP_GRACE_MS} ms`)), STARTUP_GRACE_MS);
     worker.on('message', (m: WorkerReply) => {
       if (slot.worker !== worker) return;
       if (m.kind === 'ready') {
@@ -187,7 +187,8 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     const started = slot.ready;
     retire(slot);
     if (!started) {
-      for (const h of slot.handed.splice(0)) settle(h, failure({ kind: 'crashed', detail: 'parse worker failed to start' }));
+      const why = result.ok ? '' : `: ${result.failure.detail}`;
+      for (const h of slot.handed.splice(0)) settle(h, failure({ kind: 'crashed', detail: `parse worker failed to start${why}` }));
       return pump();
     }
     const [head, ...behind] = slot.handed.splice(0);

@@ -38,6 +38,13 @@ test('every invalid setting is reported at once', () => {
   }
 });
 
+test('a parse worker heap too small for a worker to start is refused at start, naming the floor', () => {
+  const r = loadConfig({ PARSE_HEAP_MB: '8' });
+  assert.equal(r.ok, false);
+  if (!r.ok) assert.match(r.errors.join('\n'), /^PARSE_HEAP_MB="8": .*>=32/m);
+  assert.ok(loadConfig({ PARSE_HEAP_MB: '32' }).ok);
+});
+
 test('cross-field rules are checked', () => {
   const r = loadConfig({ TLS_CERT_FILE: '/tmp/cert.pem', SMTP_SUBMISSION_PORT: '2600', SMTP_SMTPS_PORT: '2600', SANDBOX_ENABLED: 'false' });
   assert.equal(r.ok, false);
