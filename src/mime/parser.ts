@@ -134,6 +134,9 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
   }
 
   function spawn(slot: Slot): void {
+    // Taken before the constructor, which on a loaded machine can itself take several ms: all
+    // of the start-up is given back to the messages, or a bomb's overrun looks like a wait.
+    const spawnedAt = Date.now();
     const worker = new Worker(workerEntry(), {
       workerData: limits,
       resourceLimits: { maxOldGenerationSizeMb: opts.heapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
@@ -144,7 +147,6 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     worker.unref();
     slot.worker = worker;
     slot.ready = false;
-    const spawnedAt = Date.now();
     const crashed = (detail: string): ParseResult => failure({ kind: 'crashed', detail });
     const startup = setTimeout(() => broken(slot, worker, crashed(`not ready within ${STARTUP_GRACE_MS} ms`)), STARTUP_GRACE_MS);
     worker.on('message', (m: WorkerReply) => {
