@@ -92,6 +92,9 @@ function apply(rec: StoredRecord, byAddress: Map<string, FoldedRecipient>, state
       for (const s of rec.recipients) {
         const r = byAddress.get(s.address.toLowerCase());
         if (!r) continue;
+        // Delivered is final: a settle that says otherwise was made from an older view (a
+        // process whose lease lapsed mid-delivery) and must not make that recipient due again.
+        if (r.state === 'delivered' && s.state !== 'delivered') continue;
         if (s.state === 'delivered') {
           r.state = 'delivered';
           r.cakemailId = s.cakemailId;

@@ -148,6 +148,29 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.deepEqual(leased.map((x) => x.recipients.filter((r) => r.state !== 'delivered')), [], 'nothing left to send');
     });
 
+    it('a settle that calls a delivered recipient pending or dead does not make it due again (delivered is final)', async () => {
+      const f = await open();
+      const m = testMessage();
+      await f.backend.put(m);
+      const now = Date.now();
+      const l = await leaseOne(f.backend, now);
+      await f.backend.journal(l.lease, { type: 'open', recipient: 'a@example.org', tag: 'ta', at: now });
+      await f.backend.journal(l.lease, { type: 'result', recipient: 'a@example.org', tag: 'ta', at: now, result: { kind: 'queued', cakemailId: 'cm-a', apiStatus: 201 } });
+      // A settle made from a view older than that result (a holder whose lease lapsed mid-send).
+      await f.backend.settle(l.lease, {
+        recipients: [
+          { address: 'a@example.org', state: 'pending', error: 'HTTP 503' },
+          { address: 'b@example.org', state: 'dead', reason: 'refused: 422' },
+        ],
+        nextAttemptAt: now,
+      });
+      const entry = await f.backend.get(m.id);
+      if (entry) assert.deepEqual(entry.recipients.map((r) => [r.address, r.state]), [['a@example.org', 'delivered'], ['b@example.org', 'dead']]);
+      await f.backend.retry({ id: m.id });
+      const leased = await f.backend.lease({ owner: 'w2', max: 10, leaseMs: LEASE_MS, now: now + 2 * LEASE_MS });
+      assert.deepEqual(leased.flatMap((x) => x.recipients.filter((r) => r.state !== 'delivered').map((r) => r.address)), ['b@example.org'], 'only the dead recipient is sent again');
+    });
+
     it('reschedules pending recipients: not due before nextAttemptAt, due after', async () => {
       const f = await open();
       const m = testMessage();
