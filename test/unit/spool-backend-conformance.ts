@@ -165,7 +165,7 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
         nextAttemptAt: now,
       });
       const entry = await f.backend.get(m.id);
-      if (entry) assert.deepEqual(entry.recipients.map((r) => [r.address, r.state]), [['a@example.org', 'delivered'], ['b@example.org', 'dead']]);
+      assert.deepEqual(entry?.recipients.map((r) => [r.address, r.state]), [['a@example.org', 'delivered'], ['b@example.org', 'dead']]);
       await f.backend.retry({ id: m.id });
       const leased = await f.backend.lease({ owner: 'w2', max: 10, leaseMs: LEASE_MS, now: now + 2 * LEASE_MS });
       assert.deepEqual(leased.flatMap((x) => x.recipients.filter((r) => r.state !== 'delivered').map((r) => r.address)), ['b@example.org'], 'only the dead recipient is sent again');
