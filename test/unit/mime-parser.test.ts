@@ -28,6 +28,14 @@ function manyParts(n: number): string {
   return `${s}--p--\n`;
 }
 
+/**
+ * 25,000 empty MIME parts (about 250 KB, the small lane) build a tree well past a 24 MB old
+ * generation. 24 MB still leaves room for a worker to start (about 10 MB running the sources on
+ * Node 24); a tighter cap made the replacement worker fail to start now and then.
+ */
+const BOMB_HEAP_MB = 24;
+const heapBomb = (): Uint8Array => enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(25_000)}--b--\n`);
+
 function failure(r: ParseResult) {
   assert.equal(r.ok, false, 'expected a parse failure');
   return (r as Extract<ParseResult, { ok: false }>).failure;
@@ -76,12 +84,9 @@ describe('message parser', () => {
   });
 
   test('a worker over its heap cap is reported as crashed, not thrown, and a fresh worker parses the next message', async () => {
-    // The cap leaves room for a worker to start (about 10 MB running the sources on Node 24).
-    const capped = createMessageParser({ ...LIMITS, workers: 1, heapMb: 24, maxParts: 1_000_000, timeoutMs: 10_000 });
+    const capped = createMessageParser({ ...LIMITS, workers: 1, heapMb: BOMB_HEAP_MB, maxParts: 1_000_000, timeoutMs: 10_000 });
     try {
-      // 25,000 empty parts (250 KB) build a MIME tree well past a 24 MB old generation.
-      const raw = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(25_000)}--b--\n`);
-      const f = failure(await capped.parse(raw));
+      const f = failure(await capped.parse(heapBomb()));
       assert.equal(f.kind, 'crashed');
       assert.equal(f.detail, 'parse worker exceeded its 24 MB heap');
       assert.ok((await capped.parse(enc('From: a@example.com\n\nnext\n'))).ok);
@@ -232,13 +237,10 @@ describe('message parser', () => {
   });
 
   test('a worker that dies with messages handed behind it: only the one it was parsing fails, the others are parsed (their bytes copied again)', async () => {
-    // The heap must leave room for a fresh worker to start (Node 24 running the sources under
-    // tsx needs about 10 MB for that), and the bomb must still exceed it.
-    const pool = createMessageParser({ ...LIMITS, workers: 2, heapMb: 24, maxParts: 1_000_000, timeoutMs: 10_000, stallMs: 60_000, maxHeaderBytes: 1 << 20 });
+    const pool = createMessageParser({ ...LIMITS, workers: 2, heapMb: BOMB_HEAP_MB, maxParts: 1_000_000, timeoutMs: 10_000, stallMs: 60_000, maxHeaderBytes: 1 << 20 });
     try {
       await Promise.all([pool.parse(enc('From: a@example.com\n\nwarm\n')), pool.parse(enc('From: a@example.com\n\nwarm\n'))]);
-      // 25,000 empty parts (about 250 KB, the small lane) exhaust a 24 MB heap.
-      const bomb = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(25_000)}--b--\n`);
+      const bomb = heapBomb();
       assert.ok(bomb.byteLength < 256 * 1024);
       const [dead, filler, behind] = await Promise.all([pool.parse(bomb), pool.parse(enc('From: a@example.com\n\nfiller\n')), pool.parse(enc('From: a@example.com\n\nbehind\n'))]);
       assert.equal(failure(dead).kind, 'crashed');
