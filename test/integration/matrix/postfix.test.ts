@@ -130,6 +130,22 @@ async function submit(pf: Instance, messageId: string) {
   assert.equal(res.code, 0, `sendmail failed: ${res.stderr}\n${pf.maillog()}`);
 }
 
+const SENT = /status=sent \(250 2\.0\.0 Ok: queued as /g;
+
+/**
+ * Postfix's log once `done` holds for it, or as it is after `timeoutMs`. The sandbox holds an
+ * email before the gateway answers the DATA that carried it, and postlogd writes its file after
+ * that: reading the log the moment the emails arrive can miss the "sent" lines.
+ */
+async function logWhen(pf: Instance, done: (log: string) => boolean, timeoutMs = 15_000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const log = pf.maillog();
+    if (done(log) || Date.now() > end) return log;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** The SMTP lines Postfix logged for its sessions with the gateway (debug_peer_list). */
 function dialogue(log: string): string[] {
   return log.split('\n').flatMap((l) => {
@@ -156,15 +172,15 @@ for (const mode of ['starttls', 'smtps'] as const) {
       try {
         await submit(pf, `<postfix-${mode}-${Date.now()}@example.com>`);
         const emails = await waitForEmails(gw, RECIPIENTS.length, 30_000);
-        const log = pf.maillog();
-        assert.equal(emails.length, RECIPIENTS.length, `the sandbox got ${emails.length} emails in 30 s; Postfix log:\n${log}`);
+        assert.equal(emails.length, RECIPIENTS.length, `the sandbox got ${emails.length} emails in 30 s; Postfix log:\n${pf.maillog()}`);
+        const log = await logWhen(pf, (l) => (l.match(SENT) ?? []).length >= RECIPIENTS.length);
         await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
         const smtp = dialogue(log);
         assert.ok(smtp.some((l) => l.startsWith('> AUTH PLAIN ')), `Postfix (Cyrus SASL) authenticates with AUTH PLAIN and an initial response:\n${smtp.join('\n')}`);
         assert.ok(smtp.includes(`> RCPT TO:<${BCC}>`), 'the Bcc header became an envelope recipient');
         assert.ok(!smtp.some((l) => /^> Bcc:/i.test(l)), 'Postfix removed the Bcc header');
         assert.match(log, /TLS connection established to 127\.0\.0\.1/);
-        assert.equal((log.match(/status=sent \(250 2\.0\.0 Ok: queued as /g) ?? []).length, RECIPIENTS.length, 'one "sent" per recipient');
+        assert.equal((log.match(SENT) ?? []).length, RECIPIENTS.length, `one "sent" per recipient; Postfix log:\n${log}`);
       } finally {
         await pf.stop();
       }
@@ -181,7 +197,8 @@ test('Postfix relay client retries after a 451 and each recipient arrives exactl
       await setFault(gw, { status: 503, count: 3 });
       await submit(pf, `<postfix-retry-${Date.now()}@example.com>`);
       const emails = await waitForEmails(gw, RECIPIENTS.length, 45_000);
-      // Let any duplicate show up before counting.
+      // Wait for Postfix to log every recipient sent, then let any duplicate show up before counting.
+      await logWhen(pf, (l) => (l.match(/status=sent /g) ?? []).length >= RECIPIENTS.length);
       await new Promise((r) => setTimeout(r, 3000));
       const log = pf.maillog();
       assert.match(log, /status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.4\.1 /, `Postfix got a 451 and deferred:\n${log}`);
