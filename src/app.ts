@@ -109,6 +109,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       maxHeaderBytes: config.mimeMaxHeaderBytes,
     });
     cleanups.push(() => parser.close());
+    // Started before the listeners, so the first messages after a start or a rollout do not wait
+    // for a worker thread to load (a few hundred ms on a busy node). A worker that cannot start is
+    // not fatal here: it is tried again for the next message, which fails with the same reason.
+    for (const reason of await parser.warm()) logger.warn({ reason, heapMb: config.parseHeapMb }, 'a parse worker did not start; it is tried again for each message');
     const dedupe = new DedupeRecords(store, { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS }, logger, metrics);
     // Per process: each pod learns the API's health from its own calls (docs/security.md).
     const circuit = new CircuitBreaker({

@@ -102,6 +102,8 @@ interface Slot {
   /** When the first job in `handed` started being parsed (its predecessor answered, or it was posted). */
   headSince: number;
   timer: ReturnType<typeof setTimeout> | null;
+  /** Waiting for the current worker's start: called with null once it is ready, or with why it failed. */
+  starting: ((failed: string | null) => void)[];
 }
 
 export function createMessageParser(opts: MessageParserOptions): MessageParser {
@@ -111,7 +113,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
   const limits: ParseLimits = { maxDepth: opts.maxDepth, maxParts: opts.maxParts, maxHeaderBytes: opts.maxHeaderBytes };
   const total = Math.max(2, opts.workers || availableParallelism());
   const largeCount = Math.max(1, Math.floor(total / 2));
-  const slots: Slot[] = Array.from({ length: total }, (_, i) => ({ worker: null, ready: false, large: i < largeCount, handed: [], headSince: 0, timer: null }));
+  const slots: Slot[] = Array.from({ length: total }, (_, i) => ({ worker: null, ready: false, large: i < largeCount, handed: [], headSince: 0, timer: null, starting: [] }));
   const queue: Job[] = [];
   const overruns = new Set<string>();
   const digestOf = (raw: Uint8Array): string => createHash('sha256').update(raw).digest('base64');
@@ -154,6 +156,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
       if (m.kind === 'ready') {
         clearTimeout(startup);
         slot.ready = true;
+        for (const done of slot.starting.splice(0)) done(null);
         // Starting a worker is not the messages' fault: that time is given back.
         const spent = Date.now() - spawnedAt;
         for (const h of slot.handed) h.job.deadline += spent;
@@ -193,6 +196,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     retire(slot);
     if (!started) {
       const why = result.ok ? '' : `: ${result.failure.detail}`;
+      for (const done of slot.starting.splice(0)) done(`parse worker failed to start${why}`);
       for (const h of slot.handed.splice(0)) settle(h, failure({ kind: 'crashed', detail: `parse worker failed to start${why}` }));
       return pump();
     }
@@ -358,11 +362,27 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
         }
       });
     },
+    warm(): Promise<string[]> {
+      const outcomes: Promise<string | null>[] = [];
+      for (const slot of closed ? [] : slots) {
+        if (slot.worker) continue;
+        try {
+          spawn(slot);
+        } catch (err) {
+          retire(slot);
+          outcomes.push(Promise.resolve(`parse worker unavailable: ${err instanceof Error ? err.message : String(err)}`));
+          continue;
+        }
+        outcomes.push(new Promise((resolve) => slot.starting.push(resolve)));
+      }
+      return Promise.all(outcomes).then((all) => all.filter((why): why is string => why !== null));
+    },
     async close(): Promise<void> {
       closed = true;
       const workers = slots.map((s) => s.worker).filter((w): w is Worker => w !== null);
       for (const job of queue.splice(0)) job.resolve(failure({ kind: 'crashed', detail: 'parser closed' }));
       for (const s of slots) {
+        for (const done of s.starting.splice(0)) done('parser closed');
         retire(s);
         for (const h of s.handed.splice(0)) settle(h, failure({ kind: 'crashed', detail: 'parser closed' }));
       }

@@ -68,5 +68,11 @@ export type ParseResult = { ok: true; message: ParsedMessage } | { ok: false; fa
 
 export interface MessageParser {
   parse(raw: Uint8Array): Promise<ParseResult>;
+  /**
+   * Starts every worker not started yet and resolves once each is ready or has failed, with why
+   * each failed (empty when all started). Never rejects; a worker that failed here is started
+   * again for the next message.
+   */
+  warm(): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -38,7 +38,9 @@ describe('WORKERS > 1', () => {
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     try {
-      for (let i = 0; i < 300 && !stderr.includes('Shared state'); i++) await new Promise((r) => setTimeout(r, 100));
+      // The banner goes to stderr at once; the log line goes to stdout through pino's
+      // asynchronous destination and can arrive a few ms later: wait for both.
+      for (let i = 0; i < 300 && !(stderr.includes('Shared state') && stdout.includes('WORKERS > 1 without REDIS_URL')); i++) await new Promise((r) => setTimeout(r, 100));
       assert.match(stderr, /running \(2 worker processes\)/);
       assert.match(stderr, /Shared state:\s+none: dedupe records are per worker process \(set REDIS_URL/);
       assert.match(stdout, /WORKERS > 1 without REDIS_URL/);

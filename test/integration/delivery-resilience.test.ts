@@ -186,15 +186,19 @@ describe('ambiguous sends', () => {
   }
 
   test('RECONCILE=on, hang_before_commit: absent from the logs, the retry waits out RECONCILE_WAIT_MS, then sends it once', async () => {
-    await withGateway({ ...env, RECONCILE: 'on', RECONCILE_WAIT_MS: '1500' }, async (gw) => {
+    // The wait is long enough for the second session (TLS, login, DATA) to fall inside it on a
+    // loaded machine; the third is sent once it is over (attempts are stamped in whole seconds).
+    const waitMs = 4000;
+    await withGateway({ ...env, RECONCILE: 'on', RECONCILE_WAIT_MS: String(waitMs) }, async (gw) => {
       const subject = `amb-none ${randomUUID()}`;
       const body = message(subject);
       await setFault(gw, { mode: 'hang_before_commit', count: 1 });
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.2 /);
+      const firstAnswered = Date.now();
       assert.equal(await copies(gw, subject), 0);
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.2 .*too recent to rule out/, 'a slow API might still commit it');
       assert.equal(await copies(gw, subject), 0);
-      await new Promise((r) => setTimeout(r, 2600));
+      await new Promise((r) => setTimeout(r, Math.max(0, firstAnswered + waitMs + 1100 - Date.now())));
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
       assert.equal(await copies(gw, subject), 1);
     });

@@ -4,6 +4,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import type { Gateway } from '../../src/app.ts';
 import { captureLogs, clearSandbox, DEMO_PASSWORD, DEMO_USER, sandboxRequests, startTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
+import { until } from '../helpers/until.ts';
 
 const captured = captureLogs();
 const logs = captured.logs;
@@ -80,8 +81,10 @@ test('a client hanging up in the middle of DATA (close or reset) is an info line
     if (hangUp === 'reset') ((c.socket as unknown as { _parent?: import('node:net').Socket })._parent ?? c.socket).resetAndDestroy();
     else c.close();
   }
-  await new Promise((r) => setTimeout(r, 300));
-  const lines = logs.filter((l) => l.msg === 'connection closed during DATA; message not sent');
+  const closed = () => logs.filter((l) => l.msg === 'connection closed during DATA; message not sent');
+  await until('both hang-ups to be logged', async () => closed().length >= 2);
+  await new Promise((r) => setTimeout(r, 200)); // and nothing more
+  const lines = closed();
   assert.equal(lines.length, 2, 'both logged');
   for (const line of lines) {
     assert.equal(line.level, 30);

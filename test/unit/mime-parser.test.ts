@@ -1,5 +1,7 @@
 // The worker-thread parser: limits, deadline, crash handling, and that parse() never rejects.
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { createMessageParser } from '../../src/mime/parser.ts';
 import type { ParseResult } from '../../src/mime/types.ts';
@@ -101,6 +103,30 @@ describe('message parser', () => {
       const f = failure(await tiny.parse(enc('From: a@example.com\n\nx\n')));
       assert.equal(f.kind, 'crashed');
       assert.equal(f.detail, 'parse worker failed to start: parse worker exceeded its 4 MB heap');
+    } finally {
+      await tiny.close();
+    }
+  });
+
+  test('warm() starts every worker before the first message, once; a worker that cannot start is reported with why', { skip: existsSync('/proc/self/task') ? false : 'counts threads in /proc' }, async () => {
+    const threads = () => readdirSync('/proc/self/task').length;
+    const pool = createMessageParser({ ...LIMITS, workers: 3 });
+    try {
+      await stat('.'); // libuv's thread pool starts on first use: not during the count
+      const before = threads();
+      assert.deepEqual(await pool.warm(), []);
+      const warmed = threads();
+      assert.ok(warmed - before >= 3, `three worker threads started (${before} → ${warmed})`);
+      assert.deepEqual(await pool.warm(), [], 'a second warm() is a no-op');
+      assert.ok((await pool.parse(enc('From: a@example.com\n\nwarm\n'))).ok);
+      assert.equal(threads(), warmed, 'the first message used a warm worker, none was started for it');
+    } finally {
+      await pool.close();
+    }
+    const tiny = createMessageParser({ ...LIMITS, workers: 1, heapMb: 4 });
+    try {
+      // One lane each: the minimum pool is two workers.
+      assert.deepEqual(await tiny.warm(), Array(2).fill('parse worker failed to start: parse worker exceeded its 4 MB heap'));
     } finally {
       await tiny.close();
     }
