@@ -6,11 +6,13 @@
 // back as JSON, ready for the API request (types.ts, bodyJson).
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessage } from './parse-message.ts';
-import type { ParseLimits, ParseRequest, WorkerReply } from './protocol.ts';
+import type { ParseRequest, WorkerData, WorkerReply } from './protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('parse-worker.ts must run in a worker thread');
-const limits = workerData as ParseLimits;
+// Requests come on parentPort; answers go back on their own port, which the pool can read
+// synchronously (protocol.ts).
+const { limits, replies } = workerData as WorkerData;
 const utf8 = new TextEncoder();
 
 port.on('message', (req: ParseRequest) => {
@@ -31,9 +33,9 @@ port.on('message', (req: ParseRequest) => {
       }
     }
     const reply: WorkerReply = { kind: 'result', id: req.id, result };
-    port.postMessage(reply, [...transfer]);
+    replies.postMessage(reply, [...transfer]);
   });
 });
 
 const ready: WorkerReply = { kind: 'ready' };
-port.postMessage(ready);
+replies.postMessage(ready);

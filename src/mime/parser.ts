@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import type { ParseLimits, ParseRequest, WorkerReply } from './protocol.ts';
+import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import type { ParseLimits, ParseRequest, WorkerData, WorkerReply } from './protocol.ts';
 import type { MessageParser, ParseFailure, ParseResult } from './types.ts';
 
 export interface MessageParserOptions {
@@ -95,6 +95,9 @@ interface Handed {
 
 interface Slot {
   worker: Worker | null;
+  /** The worker's answers (protocol.ts, WorkerData), and what reads one. */
+  replies: MessagePort | null;
+  read: (m: WorkerReply) => void;
   ready: boolean;
   large: boolean;
   /** In the order the worker parses them: the first unsettled-or-not is the one being parsed. */
@@ -113,7 +116,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
   const limits: ParseLimits = { maxDepth: opts.maxDepth, maxParts: opts.maxParts, maxHeaderBytes: opts.maxHeaderBytes };
   const total = Math.max(2, opts.workers || availableParallelism());
   const largeCount = Math.max(1, Math.floor(total / 2));
-  const slots: Slot[] = Array.from({ length: total }, (_, i) => ({ worker: null, ready: false, large: i < largeCount, handed: [], headSince: 0, timer: null, starting: [] }));
+  const slots: Slot[] = Array.from({ length: total }, (_, i) => ({ worker: null, replies: null, read: () => undefined, ready: false, large: i < largeCount, handed: [], headSince: 0, timer: null, starting: [] }));
   const queue: Job[] = [];
   const overruns = new Set<string>();
   const digestOf = (raw: Uint8Array): string => createHash('sha256').update(raw).digest('base64');
@@ -139,8 +142,11 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     // Taken before the constructor, which on a loaded machine can itself take several ms: all
     // of the start-up is given back to the messages, or a bomb's overrun looks like a wait.
     const spawnedAt = Date.now();
+    const { port1: replies, port2 } = new MessageChannel();
+    const data: WorkerData = { limits, replies: port2 };
     const worker = new Worker(workerEntry(), {
-      workerData: limits,
+      workerData: data,
+      transferList: [port2],
       resourceLimits: { maxOldGenerationSizeMb: opts.heapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       stdout: false,
       stderr: false,
@@ -148,31 +154,27 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     // Idle workers must not keep the process alive; a job in flight holds its deadline timer.
     worker.unref();
     slot.worker = worker;
+    slot.replies = replies;
     slot.ready = false;
     const crashed = (detail: string): ParseResult => failure({ kind: 'crashed', detail });
     const startup = setTimeout(() => broken(slot, worker, crashed(`not ready within ${STARTUP_GRACE_MS} ms`)), STARTUP_GRACE_MS);
-    worker.on('message', (m: WorkerReply) => {
+    slot.read = (m: WorkerReply) => {
       if (slot.worker !== worker) return;
-      if (m.kind === 'ready') {
-        clearTimeout(startup);
-        slot.ready = true;
-        for (const done of slot.starting.splice(0)) done(null);
-        // Starting a worker is not the messages' fault: that time is given back.
-        const spent = Date.now() - spawnedAt;
-        for (const h of slot.handed) h.job.deadline += spent;
-        post(slot);
-        return;
-      }
-      const at = slot.handed.findIndex((h) => h.id === m.id);
-      if (at < 0) return;
-      const [h] = slot.handed.splice(at, 1) as [Handed];
-      settle(h, m.result);
-      slot.headSince = Date.now();
-      arm(slot);
-      pump();
-    });
+      if (m.kind !== 'ready') return answered(slot, m);
+      clearTimeout(startup);
+      slot.ready = true;
+      for (const done of slot.starting.splice(0)) done(null);
+      // Starting a worker is not the messages' fault: that time is given back.
+      const spent = Date.now() - spawnedAt;
+      for (const h of slot.handed) h.job.deadline += spent;
+      post(slot);
+    };
+    replies.on('message', slot.read);
+    // An open port with a listener would keep the process alive, like a ref'd worker.
+    replies.unref();
     worker.on('error', (err: Error) => {
       clearTimeout(startup);
+      if (slot.worker === worker) readSent(slot, worker);
       const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
       const head = slot.handed.find((h) => h.posted);
       if (oom && head && slot.worker === worker) remember(head.job.raw);
@@ -180,8 +182,20 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     });
     worker.once('exit', (code) => {
       clearTimeout(startup);
+      if (slot.worker === worker) readSent(slot, worker);
       broken(slot, worker, crashed(`parse worker exited with code ${code}`));
     });
+  }
+
+  /** A parse result from the slot's current worker. */
+  function answered(slot: Slot, m: Extract<WorkerReply, { kind: 'result' }>): void {
+    const at = slot.handed.findIndex((h) => h.id === m.id);
+    if (at < 0) return;
+    const [h] = slot.handed.splice(at, 1) as [Handed];
+    settle(h, m.result);
+    slot.headSince = Date.now();
+    arm(slot);
+    pump();
   }
 
   /**
@@ -217,6 +231,8 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
   function retire(slot: Slot): void {
     const worker = slot.worker;
     slot.worker = null;
+    slot.replies?.close();
+    slot.replies = null;
     slot.ready = false;
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
@@ -264,10 +280,26 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     slot.timer = setTimeout(() => expire(slot), Math.max(1, at - Date.now()));
   }
 
+  /**
+   * Reads, now, the answers `worker` has already sent. A loop turn that ran long reaches due
+   * timers before the messages other threads sent meanwhile: without this, a parse finished in
+   * time could be judged overrun (451, and remembered as a bomb) or stalled (its followers parsed
+   * twice). A worker's error or exit comes on another channel than its answers; reading them
+   * first there too means that the message a dying worker was parsing never depends on which
+   * channel the loop serves first.
+   */
+  function readSent(slot: Slot, worker: Worker): void {
+    const port = slot.replies;
+    if (!port) return;
+    for (let m = receiveMessageOnPort(port); m && slot.worker === worker; m = receiveMessageOnPort(port)) slot.read(m.message as WorkerReply);
+  }
+
   function expire(slot: Slot): void {
     slot.timer = null;
     const worker = slot.worker;
     if (!worker) return;
+    readSent(slot, worker);
+    if (slot.worker !== worker) return;
     const now = Date.now();
     const head = slot.handed[0];
     if (head?.posted && now >= headLimit(slot, head)) {

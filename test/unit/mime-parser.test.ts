@@ -203,6 +203,26 @@ describe('message parser', () => {
     }
   });
 
+  test('a parse answered in time is not an overrun when the event loop reads the answer late (a busy main thread)', async () => {
+    const pool = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 200 });
+    try {
+      await pool.warm();
+      const message = enc('From: a@example.com\n\nanswered in time\n');
+      const parsed = pool.parse(message); // handed to a ready worker at once
+      // The worker answers within a few ms, but the main thread is busy past the deadline. The
+      // next loop turn runs due timers before it reads messages from other threads.
+      setImmediate(() => {
+        const until = Date.now() + 400;
+        while (Date.now() < until);
+      });
+      const r = await parsed;
+      assert.ok(r.ok, `parsed in time, answered: ${JSON.stringify(r)}`);
+      assert.ok((await pool.parse(message)).ok, 'not remembered as a bomb');
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('time spent waiting for a worker counts against the deadline', async () => {
     // Sizes chosen so one parse takes a few ms (far inside the deadline) while forty queued on
     // the single large-lane worker take several deadlines: the wait, not the parse, runs out.
@@ -273,6 +293,27 @@ describe('message parser', () => {
       assert.ok(filler.ok, JSON.stringify(filler));
       assert.ok(behind.ok, JSON.stringify(behind));
       assert.equal(behind.message.text, 'behind\n');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a worker that answers one message and dies on the next, both seen in one late loop turn: the answered one keeps its answer', async () => {
+    const pool = createMessageParser({ ...LIMITS, workers: 2, heapMb: BOMB_HEAP_MB, maxParts: 1_000_000, timeoutMs: 10_000, stallMs: 60_000, maxHeaderBytes: 1 << 20 });
+    try {
+      await pool.warm();
+      // Handed in turn to the two workers: the small-lane one gets the first and the third.
+      const parses = [pool.parse(enc('From: a@example.com\n\nfirst\n')), pool.parse(enc('From: a@example.com\n\nsecond\n')), pool.parse(heapBomb())] as const;
+      // The main thread is busy while the worker answers the first and dies on the bomb: its
+      // answer and its death are both waiting when the loop comes back.
+      setImmediate(() => {
+        const until = Date.now() + 2000;
+        while (Date.now() < until);
+      });
+      const [first, second, bomb] = await Promise.all(parses);
+      assert.ok(first.ok, `answered before the worker died: ${JSON.stringify(first)}`);
+      assert.ok(second.ok, JSON.stringify(second));
+      assert.equal(failure(bomb).detail, `parse worker exceeded its ${BOMB_HEAP_MB} MB heap`);
     } finally {
       await pool.close();
     }
