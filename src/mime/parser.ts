@@ -174,7 +174,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     replies.unref();
     worker.on('error', (err: Error) => {
       clearTimeout(startup);
-      if (slot.worker === worker) readSent(slot, worker);
+      readSent(slot, worker);
       const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
       const head = slot.handed.find((h) => h.posted);
       if (oom && head && slot.worker === worker) remember(head.job.raw);
@@ -182,7 +182,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     });
     worker.once('exit', (code) => {
       clearTimeout(startup);
-      if (slot.worker === worker) readSent(slot, worker);
+      readSent(slot, worker);
       broken(slot, worker, crashed(`parse worker exited with code ${code}`));
     });
   }
@@ -290,7 +290,8 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
    */
   function readSent(slot: Slot, worker: Worker): void {
     const port = slot.replies;
-    if (!port) return;
+    // The port belongs to the slot's current worker: never read a successor's answers here.
+    if (!port || slot.worker !== worker) return;
     for (let m = receiveMessageOnPort(port); m && slot.worker === worker; m = receiveMessageOnPort(port)) slot.read(m.message as WorkerReply);
   }
 
