@@ -27,6 +27,7 @@ import {
   type SpoolState,
   type SpoolUsage,
 } from './backend.ts';
+import { DueQueue } from './due-queue.ts';
 import { encodeRecord, entryOf, foldJournal, messageState, type FoldedState, type StoredRecord } from './journal.ts';
 
 export interface DirSpoolOptions {
@@ -77,6 +78,10 @@ export class DirSpool implements SpoolBackend {
   readonly #now: () => number;
   readonly #recover: boolean;
   readonly #index = new Map<string, IndexEntry>();
+  /** When each queued or retrying message may next be leased (kept by #set, #delete, #schedule). */
+  readonly #due = new DueQueue();
+  /** The sum of the index's bytes, kept by #set and #delete (a put must not add up the index). */
+  #bytes = 0;
   /** Bytes of puts under way: counted against the budget before they land. */
   #reserved = 0;
   #changedMtime = 0;
@@ -116,7 +121,7 @@ export class DirSpool implements SpoolBackend {
     };
     const head = Buffer.from(JSON.stringify(header) + '\n');
     const bytes = head.length + m.raw.length;
-    const used = this.#usedBytes();
+    const used = this.#bytes;
     if (used + this.#reserved + bytes > this.#maxBytes) return { kind: 'full', bytes, usedBytes: used + this.#reserved, maxBytes: this.#maxBytes };
     this.#reserved += bytes;
     const tmp = join(this.#tmpDir, `${m.id}.msg`);
@@ -127,7 +132,7 @@ export class DirSpool implements SpoolBackend {
       await writeDurably(this.#jnl(m.id), []);
       await fs.rename(tmp, this.#msg(m.id));
       await fsyncDir(this.#msgDir);
-      this.#index.set(m.id, { bytes, receivedAt: m.receivedAt, recipients: header.recipients, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
+      this.#set(m.id, { bytes, receivedAt: m.receivedAt, recipients: header.recipients, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
       return { kind: 'stored', bytes };
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -141,17 +146,29 @@ export class DirSpool implements SpoolBackend {
   async lease(req: LeaseRequest): Promise<LeasedMessage[]> {
     await this.#refreshIfChanged();
     const now = req.now ?? this.#now();
-    const due = [...this.#index.entries()]
-      .filter(([, e]) => (e.state === 'queued' || e.state === 'retrying') && e.nextAttemptAt <= now && (!e.lease || e.lease.expiresAt <= now))
-      .sort((a, b) => a[1].nextAttemptAt - b[1].nextAttemptAt)
-      .slice(0, req.max);
+    // Stale nodes (messages removed, or rescheduled earlier) are skipped as they surface; past
+    // twice the index they are dropped in one rebuild.
+    if (this.#due.nodes > 2 * this.#index.size + 64) this.#rebuildDue();
+    const due: [string, IndexEntry][] = [];
+    while (due.length < req.max) {
+      const id = this.#due.popDue(now);
+      if (id === undefined) break;
+      const e = this.#index.get(id);
+      if (!e) continue;
+      const at = leasableAt(e);
+      if (at === null) continue;
+      if (at > now) this.#due.schedule(id, at);
+      else due.push([id, e]);
+    }
     const out: LeasedMessage[] = [];
     for (const [id, e] of due) {
       const lease: Lease = { id, owner: req.owner, token: randomUUID(), expiresAt: now + req.leaseMs };
       e.lease = lease;
+      // Leasable again if this lease lapses unsettled.
+      this.#schedule(id, e);
       const read = await this.#read(id);
       if (!read) {
-        this.#index.delete(id);
+        this.#delete(id);
         continue;
       }
       const { header, raw, folded } = read;
@@ -175,7 +192,7 @@ export class DirSpool implements SpoolBackend {
     if (e.lease?.token !== lease.token) return { kind: 'lost' };
     const ok = await this.#append(lease.id, { type: 'settle', at: this.#now(), recipients: [...s.recipients], nextAttemptAt: s.nextAttemptAt });
     if (!ok) {
-      this.#index.delete(lease.id);
+      this.#delete(lease.id);
       return { kind: 'gone' };
     }
     const text = await fs.readFile(this.#jnl(lease.id), 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -183,7 +200,7 @@ export class DirSpool implements SpoolBackend {
       throw err;
     });
     if (text === null) {
-      this.#index.delete(lease.id);
+      this.#delete(lease.id);
       return { kind: 'gone' };
     }
     const folded = foldJournal(e, text);
@@ -195,6 +212,7 @@ export class DirSpool implements SpoolBackend {
     e.lease = null;
     e.state = state;
     e.nextAttemptAt = folded.nextAttemptAt;
+    this.#schedule(lease.id, e);
     return state === 'dead' ? { kind: 'dead' } : { kind: 'rescheduled' };
   }
 
@@ -234,6 +252,7 @@ export class DirSpool implements SpoolBackend {
       if (e) {
         e.state = messageState(foldJournal(read.header, read.text + encodeRecord({ type: 'retry', at })).recipients);
         e.nextAttemptAt = at;
+        this.#schedule(id, e);
       }
       done.push(id);
     }
@@ -252,7 +271,7 @@ export class DirSpool implements SpoolBackend {
     );
     await fs.rm(this.#jnl(id), { force: true });
     await fsyncDir(this.#msgDir);
-    this.#index.delete(id);
+    this.#delete(id);
     if (existed) await this.#touchChanged();
     return existed;
   }
@@ -266,17 +285,34 @@ export class DirSpool implements SpoolBackend {
       messages[e.state]++;
       if (e.state !== 'dead' && (oldest === null || e.receivedAt < oldest)) oldest = e.receivedAt;
     }
-    return { bytes: this.#usedBytes(), messages, oldestReceivedAt: oldest };
+    return { bytes: this.#bytes, messages, oldestReceivedAt: oldest };
   }
 
   async close(): Promise<void> {
     await this.#rescanning;
   }
 
-  #usedBytes(): number {
-    let n = 0;
-    for (const e of this.#index.values()) n += e.bytes;
-    return n;
+  #set(id: string, e: IndexEntry): void {
+    this.#bytes += e.bytes - (this.#index.get(id)?.bytes ?? 0);
+    this.#index.set(id, e);
+    this.#schedule(id, e);
+  }
+
+  #delete(id: string): void {
+    this.#bytes -= this.#index.get(id)?.bytes ?? 0;
+    this.#index.delete(id);
+    this.#due.forget(id);
+  }
+
+  /** After a change that may make the message leasable sooner: a put, a settle, a retry, a lease. */
+  #schedule(id: string, e: IndexEntry): void {
+    const at = leasableAt(e);
+    if (at !== null) this.#due.schedule(id, at);
+  }
+
+  #rebuildDue(): void {
+    this.#due.clear();
+    for (const [id, e] of this.#index) this.#schedule(id, e);
   }
 
   #msg(id: string): string {
@@ -333,7 +369,7 @@ export class DirSpool implements SpoolBackend {
     await fs.rm(this.#msg(id), { force: true });
     await fs.rm(this.#jnl(id), { force: true });
     await fsyncDir(this.#msgDir);
-    this.#index.delete(id);
+    this.#delete(id);
   }
 
   /** Rebuilds the index from disk; leases held by this process are kept. */
@@ -361,9 +397,9 @@ export class DirSpool implements SpoolBackend {
         continue;
       }
       const lease = this.#index.get(id)?.lease ?? null;
-      this.#index.set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, recipients: read.header.recipients, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
+      this.#set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, recipients: read.header.recipients, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
     }
-    for (const id of known) if (!seen.has(id)) this.#index.delete(id);
+    for (const id of known) if (!seen.has(id)) this.#delete(id);
     if (recover) {
       // A journal without its message: a put that crashed before the rename, or a drop after it.
       for (const n of names) if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await fs.rm(join(this.#msgDir, n), { force: true });
@@ -394,6 +430,12 @@ export class DirSpool implements SpoolBackend {
     if (s.size > 4096) await fs.writeFile(this.#changedFile, '');
     this.#changedMtime = await this.#changedStamp();
   }
+}
+
+/** When a message may next be leased: queued or retrying, its next attempt due, and no lease held (or the lease lapsed); null when never (dead). */
+function leasableAt(e: IndexEntry): number | null {
+  if (e.state !== 'queued' && e.state !== 'retrying') return null;
+  return e.lease ? Math.max(e.nextAttemptAt, e.lease.expiresAt) : e.nextAttemptAt;
 }
 
 async function writeDurably(path: string, chunks: Uint8Array[]): Promise<void> {
