@@ -160,12 +160,15 @@ export class DirSpool implements SpoolBackend {
       if (at > now) this.#due.schedule(id, at);
       else due.push([id, e]);
     }
-    const out: LeasedMessage[] = [];
-    for (const [id, e] of due) {
-      const lease: Lease = { id, owner: req.owner, token: randomUUID(), expiresAt: now + req.leaseMs };
-      e.lease = lease;
-      // Leasable again if this lease lapses unsettled.
+    // Leased, and leasable again once the lease lapses unsettled, before anything is awaited:
+    // these are off the queue now, and a read that throws must not leave any of them off it.
+    const leases = due.map(([id, e]): [string, Lease] => {
+      e.lease = { id, owner: req.owner, token: randomUUID(), expiresAt: now + req.leaseMs };
       this.#schedule(id, e);
+      return [id, e.lease];
+    });
+    const out: LeasedMessage[] = [];
+    for (const [id, lease] of leases) {
       const read = await this.#read(id);
       if (!read) {
         this.#delete(id);
