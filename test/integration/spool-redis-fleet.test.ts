@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { DEMO_PASSWORD, DEMO_USER } from '../helpers/gateway.ts';
 import { skipWithoutRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
-import { until as waitUntil } from '../helpers/until.ts';
+import { settled, until as waitUntil } from '../helpers/until.ts';
 
 const BIN = new URL('../../bin/smtp-gateway.js', import.meta.url).pathname;
 const MESSAGES = 24;
@@ -181,7 +181,7 @@ test('two gateways on one Redis spool share the deliveries after an outage; one 
     // lines, which come through a pipe, get a moment more.
     await until('the spool emptied', async () => (await redis.zcard(`${prefix}spool:all`)) === 0, 15_000);
     const reconciledLines = () => a.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('unanswered send')).length;
-    for (let i = 0; i < 50 && reconciledLines() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    await settled(reconciledLines, (n) => n > 0, 5000);
     // Anything still in flight lands before duplicates are counted.
     await new Promise((r) => setTimeout(r, 1500));
     const got = await emails();

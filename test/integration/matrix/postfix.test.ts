@@ -16,6 +16,7 @@ import type { Gateway } from '../../../src/app.ts';
 import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, setFault, startTestGateway } from '../../helpers/gateway.ts';
 import { BCC, FROM_ADDRESS, RECIPIENTS, assertMatrixPayloads, rawMessage, runWithInput, waitForEmails } from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
+import { settled } from '../../helpers/until.ts';
 
 const run = promisify(execFile);
 const POSTFIX = '/usr/sbin/postfix';
@@ -133,18 +134,11 @@ async function submit(pf: Instance, messageId: string) {
 const SENT = /status=sent \(250 2\.0\.0 Ok: queued as /g;
 
 /**
- * Postfix's log once `done` holds for it, or as it is after `timeoutMs`. The sandbox holds an
- * email before the gateway answers the DATA that carried it, and postlogd writes its file after
- * that: reading the log the moment the emails arrive can miss the "sent" lines.
+ * Postfix's log once `done` holds for it, or as it is after 15 s. The sandbox holds an email
+ * before the gateway answers the DATA that carried it, and postlogd writes its file after that:
+ * reading the log the moment the emails arrive can miss the "sent" lines.
  */
-async function logWhen(pf: Instance, done: (log: string) => boolean, timeoutMs = 15_000): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const log = pf.maillog();
-    if (done(log) || Date.now() > end) return log;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const logWhen = (pf: Instance, done: (log: string) => boolean): Promise<string> => settled(pf.maillog, done, 15_000);
 
 /** The SMTP lines Postfix logged for its sessions with the gateway (debug_peer_list). */
 function dialogue(log: string): string[] {
