@@ -17,20 +17,44 @@ import { RawSmtp } from '../test/helpers/smtp-raw.ts';
 const DURATION_S = Number(process.argv[2] ?? 20);
 const USER = 'demo@example.com';
 const PASSWORD = 'demo-password';
-const OFF = { AUTH_MAX_FAILURES_PER_CONNECTION: '1000000', AUTH_MAX_FAILURES_PER_IP: '1000000', AUTH_MAX_FAILURES_PER_USER: '1000000' };
+const OFF = {
+  AUTH_MAX_FAILURES_PER_CONNECTION: '1000000',
+  AUTH_MAX_FAILURES_PER_IP: '1000000',
+  AUTH_MAX_FAILURES_PER_USER: '1000000',
+};
 
 async function gateway(env: Record<string, string>): Promise<Gateway> {
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000', ...env });
+  const loaded = loadConfig({
+    SMTP_SUBMISSION_PORT: '0',
+    SMTP_SMTPS_PORT: '0',
+    SMTP_ALT_SUBMISSION_PORT: '0',
+    ADMIN_PORT: '0',
+    SANDBOX_PORT: '0',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    ...env,
+  });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   return startGateway(loaded.config, pino({ level: 'silent' }));
 }
 
-const tokenCalls = async (gw: Gateway) => ((await (await fetch(`${gw.apiUrl}/_sandbox/requests`)).json()) as Record<string, number>)['POST /token'] ?? 0;
+const tokenCalls = async (gw: Gateway) =>
+  ((await (await fetch(`${gw.apiUrl}/_sandbox/requests`)).json()) as Record<string, number>)['POST /token'] ?? 0;
 
-interface Tally { checked: number; refused: number; other: number }
+interface Tally {
+  checked: number;
+  refused: number;
+  other: number;
+}
 
 /** One attacking connection loop until the deadline; counts replies by kind. */
-async function attacker(gw: Gateway, from: string, user: string, deadline: number, t: Tally, id: string): Promise<void> {
+async function attacker(
+  gw: Gateway,
+  from: string,
+  user: string,
+  deadline: number,
+  t: Tally,
+  id: string,
+): Promise<void> {
   let n = 0;
   while (Date.now() < deadline) {
     let c: RawSmtp;
@@ -84,7 +108,9 @@ async function phase1(label: string, env: Record<string, string>): Promise<void>
     const deadline = Date.now() + DURATION_S * 1000;
     const [legitResult] = await Promise.all([
       legit(gw, '127.0.0.81', deadline),
-      ...Array.from({ length: 20 }, (_, i) => attacker(gw, '127.0.0.80', `victim${i}@example.com`, deadline, t, String(i))),
+      ...Array.from({ length: 20 }, (_, i) =>
+        attacker(gw, '127.0.0.80', `victim${i}@example.com`, deadline, t, String(i)),
+      ),
     ]);
     console.log(
       `one IP, 20 connections, ${label}: ${t.checked} guesses checked in ${DURATION_S} s = ${(t.checked / DURATION_S).toFixed(2)}/s; ` +

@@ -13,11 +13,19 @@ import { hostileShapes } from './mime-shapes.ts';
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 200);
 
 async function compose(opts: ConstructorParameters<typeof MailComposer>[0]): Promise<Buffer> {
-  return new Promise((resolve, reject) => new MailComposer(opts).compile().build((err, msg) => (err ? reject(err) : resolve(msg))));
+  return new Promise((resolve, reject) =>
+    new MailComposer(opts).compile().build((err, msg) => (err ? reject(err) : resolve(msg))),
+  );
 }
 
-const base = { from: '"Alice Martin" <alice@example.com>', to: 'bob@example.net', subject: 'Votre commande #1042 a été expédiée', date: new Date('2026-11-25T12:00:00Z') };
-const para = (i: number): string => `Paragraph ${i}: your order has shipped, and here is what happens next with the parcel. `;
+const base = {
+  from: '"Alice Martin" <alice@example.com>',
+  to: 'bob@example.net',
+  subject: 'Votre commande #1042 a été expédiée',
+  date: new Date('2026-11-25T12:00:00Z'),
+};
+const para = (i: number): string =>
+  `Paragraph ${i}: your order has shipped, and here is what happens next with the parcel. `;
 const pdf = Buffer.alloc(300 * 1024);
 for (let i = 0; i < pdf.length; i++) pdf[i] = (i * 7919) & 0xff;
 pdf.write('%PDF-1.4\n', 0, 'latin1');
@@ -29,12 +37,24 @@ const standard: Record<string, Buffer> = {
     html: `<html><body>${Array.from({ length: 110 }, (_, i) => `<p>${para(i)}<a href="https://example.com/t/${i}">track</a></p>`).join('\n')}</body></html>`,
     text: Array.from({ length: 60 }, (_, i) => para(i)).join('\n'),
   }),
-  '300 KB with a PDF': await compose({ ...base, text: 'Your invoice is attached.\n', html: '<p>Your invoice is attached.</p>', attachments: [{ filename: 'invoice.pdf', content: pdf, contentType: 'application/pdf' }] }),
+  '300 KB with a PDF': await compose({
+    ...base,
+    text: 'Your invoice is attached.\n',
+    html: '<p>Your invoice is attached.</p>',
+    attachments: [{ filename: 'invoice.pdf', content: pdf, contentType: 'application/pdf' }],
+  }),
 };
 
 const bombs = hostileShapes('a@b.c');
 
-const parser = createMessageParser({ workers: 2, timeoutMs: 5000, heapMb: 256, maxDepth: 10, maxParts: 1000, maxHeaderBytes: 1 << 20 });
+const parser = createMessageParser({
+  workers: 2,
+  timeoutMs: 5000,
+  heapMb: 256,
+  maxDepth: 10,
+  maxParts: 1000,
+  maxHeaderBytes: 1 << 20,
+});
 const cpuMs = (c: NodeJS.CpuUsage): number => (c.user + c.system) / 1000;
 const summary = (r: Awaited<ReturnType<typeof parser.parse>>): string => {
   if (!r.ok) return `${r.failure.kind}: ${r.failure.detail}`;
@@ -56,7 +76,9 @@ for (const [name, raw] of Object.entries(standard)) {
   // The main thread's own share: time its event loop was busy (copy in, result out).
   const main = performance.eventLoopUtilization(e0).active / rounds;
   const wall = (performance.now() - t0) / rounds;
-  console.log(`  ${name.padEnd(20)} ${(raw.length / 1024).toFixed(1).padStart(7)} KiB  cpu ${cpu.toFixed(3).padStart(7)} ms  main thread ${main.toFixed(3).padStart(6)} ms  wall ${wall.toFixed(3).padStart(7)} ms  ${last ? summary(last) : ''}`);
+  console.log(
+    `  ${name.padEnd(20)} ${(raw.length / 1024).toFixed(1).padStart(7)} KiB  cpu ${cpu.toFixed(3).padStart(7)} ms  main thread ${main.toFixed(3).padStart(6)} ms  wall ${wall.toFixed(3).padStart(7)} ms  ${last ? summary(last) : ''}`,
+  );
 }
 
 // The parse alone, on this thread, against postal-mime 4.0.0's own parse of the same bytes (the
@@ -76,7 +98,9 @@ for (const [name, raw] of Object.entries(standard)) {
     theirs += cpuMs(process.cpuUsage(c0));
   }
   const n = rounds * 2;
-  console.log(`  ${name.padEnd(20)} ours ${(ours / n).toFixed(3).padStart(7)} ms  postal-mime ${(theirs / n).toFixed(3).padStart(7)} ms  ratio ${(theirs / ours).toFixed(1)}x`);
+  console.log(
+    `  ${name.padEnd(20)} ours ${(ours / n).toFixed(3).padStart(7)} ms  postal-mime ${(theirs / n).toFixed(3).padStart(7)} ms  ratio ${(theirs / ours).toFixed(1)}x`,
+  );
 }
 
 console.log('Hostile shapes, one each (wall ms, CPU ms all threads, outcome)');
@@ -89,6 +113,8 @@ for (const [name, text] of Object.entries(bombs)) {
   const wall = performance.now() - t0;
   // The bound (docs/security.md): parsed or refused within 2 s, under the worker's heap cap.
   const bound = wall <= 2000 && (r.ok || r.failure.kind !== 'crashed') ? 'within bound' : 'OVER BOUND';
-  console.log(`  ${name.padEnd(34)} ${(raw.length / 1048576).toFixed(2).padStart(6)} MiB  wall ${wall.toFixed(0).padStart(5)} ms  cpu ${cpu.toFixed(0).padStart(5)} ms  ${bound}  ${summary(r).slice(0, 140)}`);
+  console.log(
+    `  ${name.padEnd(34)} ${(raw.length / 1048576).toFixed(2).padStart(6)} MiB  wall ${wall.toFixed(0).padStart(5)} ms  cpu ${cpu.toFixed(0).padStart(5)} ms  ${bound}  ${summary(r).slice(0, 140)}`,
+  );
 }
 await parser.close();

@@ -79,7 +79,10 @@ async function freePort(): Promise<number> {
 }
 
 function start(command: string, env: Record<string, string>, log: NodeJS.WritableStream): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', command], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   return child;
@@ -98,7 +101,8 @@ async function waitFor(url: string, ms = 30_000): Promise<void> {
   }
 }
 
-const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+const exited = (c: ChildProcess) =>
+  new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
 // ── a minimal SMTP client: same bytes every attempt, one connection per attempt ─────────────
 
@@ -208,10 +212,19 @@ function buildMessage(i: number): MessageLog {
 async function main(): Promise<void> {
   const started = Date.now();
   const log = createWriteStream(`/tmp/fault-ledger-${RUN}.log`);
-  const [sbPort, smtpsPort, submissionPort, adminPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [sbPort, smtpsPort, submissionPort, adminPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const sbUrl = `http://127.0.0.1:${sbPort}`;
   const prefix = `ledger:${RUN}:`;
-  const sandbox = start('sandbox', { SANDBOX_HOST: '127.0.0.1', SANDBOX_PORT: String(sbPort), SANDBOX_MAX_EMAILS: String(N * 4), LOG_LEVEL: 'warn' }, log);
+  const sandbox = start(
+    'sandbox',
+    { SANDBOX_HOST: '127.0.0.1', SANDBOX_PORT: String(sbPort), SANDBOX_MAX_EMAILS: String(N * 4), LOG_LEVEL: 'warn' },
+    log,
+  );
   await waitFor(`${sbUrl}/_sandbox/requests`);
 
   const gwEnv = {
@@ -241,7 +254,11 @@ async function main(): Promise<void> {
   // Equal shares: fault k is tried only when the faults before it missed, hence the division.
   const share = FAULT_RATE / MODES.length;
   const faults = MODES.map((m, k) => ({ ...m, rate: Math.min(1, share / (1 - share * k)), paths: ['/v2/emails'] }));
-  const set = await fetch(`${sbUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
+  const set = await fetch(`${sbUrl}/_sandbox/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
   if (!set.ok) throw new Error(`faults: ${await set.text()}`);
 
   const messages = Array.from({ length: N }, (_, i) => buildMessage(i));
@@ -302,7 +319,11 @@ async function main(): Promise<void> {
 
   // ── the join ──
   const requests = (await (await fetch(`${sbUrl}/_sandbox/requests`)).json()) as Record<string, number>;
-  const stored = (await (await fetch(`${sbUrl}/_sandbox/emails`)).json()) as { payload: { email: string; content: { subject: string } }; answerLost?: string; receivedAt: string }[];
+  const stored = (await (await fetch(`${sbUrl}/_sandbox/emails`)).json()) as {
+    payload: { email: string; content: { subject: string } };
+    answerLost?: string;
+    receivedAt: string;
+  }[];
   const copies = new Map<string, { n: number; lost: number; at: string[] }>();
   for (const e of stored) {
     const key = `${e.payload.content.subject}|${e.payload.email}`;
@@ -312,7 +333,19 @@ async function main(): Promise<void> {
     if (e.answerLost) c.lost++;
     copies.set(key, c);
   }
-  const r = { messages: N, recipients: 0, answered250: 0, answered5xx: 0, unanswered: 0, lost: 0, dupAmbiguous: 0, dupOther: 0, dupOtherExamples: [] as unknown[], attempts: 0, replies: {} as Record<string, number> };
+  const r = {
+    messages: N,
+    recipients: 0,
+    answered250: 0,
+    answered5xx: 0,
+    unanswered: 0,
+    lost: 0,
+    dupAmbiguous: 0,
+    dupOther: 0,
+    dupOtherExamples: [] as unknown[],
+    attempts: 0,
+    replies: {} as Record<string, number>,
+  };
   for (const m of messages) {
     r.attempts += m.attempts;
     for (const [k, v] of Object.entries(m.replies)) r.replies[k] = (r.replies[k] ?? 0) + v;
@@ -329,7 +362,8 @@ async function main(): Promise<void> {
         const explained = Math.min(extra, c.lost + (m.cutByKill ? extra : 0));
         r.dupAmbiguous += explained;
         r.dupOther += extra - explained;
-        if (extra > explained && r.dupOtherExamples.length < 5) r.dupOtherExamples.push({ i: m.i, rcpt, copies: c.at, replies: m.replies, withMessageId: m.withMessageId });
+        if (extra > explained && r.dupOtherExamples.length < 5)
+          r.dupOtherExamples.push({ i: m.i, rcpt, copies: c.at, replies: m.replies, withMessageId: m.withMessageId });
       }
     }
   }
@@ -342,7 +376,11 @@ async function main(): Promise<void> {
     concurrency: CONCURRENCY,
     faultRate: FAULT_RATE,
     faultModes: MODES.length,
-    signals: { SIGTERM: signals.filter((s) => s.signal === 'SIGTERM').length, SIGKILL: signals.filter((s) => s.signal === 'SIGKILL').length, medianDownMs: median(signals.map((s) => s.downMs)) },
+    signals: {
+      SIGTERM: signals.filter((s) => s.signal === 'SIGTERM').length,
+      SIGKILL: signals.filter((s) => s.signal === 'SIGKILL').length,
+      medianDownMs: median(signals.map((s) => s.downMs)),
+    },
     ...(r.dupOther > 0 ? { signalTimes: signals.map((s) => `${s.at} ${s.signal}`) } : {}),
     apiRequests: requests,
     ambiguousSendsLogged: ambiguousLogged,

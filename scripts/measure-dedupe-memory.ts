@@ -21,8 +21,17 @@ function heap(): number {
 }
 
 const store = new MemoryStore(Date.now, { maxEntries: n });
-const dedupe = new DedupeRecords(store, { ttlS: 86_400, partialTtlS: 3600 }, pino({ level: 'silent' }), createMetrics());
-const identity = DedupeRecords.identity('account-key', `<${randomUUID()}@client.example>`, Buffer.from('message bytes'));
+const dedupe = new DedupeRecords(
+  store,
+  { ttlS: 86_400, partialTtlS: 3600 },
+  pino({ level: 'silent' }),
+  createMetrics(),
+);
+const identity = DedupeRecords.identity(
+  'account-key',
+  `<${randomUUID()}@client.example>`,
+  Buffer.from('message bytes'),
+);
 const before = heap();
 for (let i = 0; i < n; i++) {
   const keys = DedupeRecords.keys(identity, `recipient-${i}@example.org`);
@@ -31,5 +40,7 @@ for (let i = 0; i < n; i++) {
 }
 const after = heap();
 const perEntry = (after - before) / n;
-process.stdout.write(`${n} entries: heap +${((after - before) / 1024 / 1024).toFixed(1)} MiB, ${perEntry.toFixed(0)} bytes per entry (node ${process.version})\n`);
+process.stdout.write(
+  `${n} entries: heap +${((after - before) / 1024 / 1024).toFixed(1)} MiB, ${perEntry.toFixed(0)} bytes per entry (node ${process.version})\n`,
+);
 await store.close();

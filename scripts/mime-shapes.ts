@@ -5,13 +5,16 @@
 export function hostileShapes(from: string, opts: { huge?: boolean } = { huge: true }): Record<string, string> {
   const head = `From: ${from}\r\nSubject: hostile\r\n`;
   const manyParts = (decl: string, boundary: string, n: number): string =>
-    `${head}Content-Type: multipart/mixed; ${decl}\r\n\r\n` + `--${boundary}\r\n\r\nx\r\n`.repeat(n) + `--${boundary}--\r\n`;
+    `${head}Content-Type: multipart/mixed; ${decl}\r\n\r\n` +
+    `--${boundary}\r\n\r\nx\r\n`.repeat(n) +
+    `--${boundary}--\r\n`;
   const longBoundary = 'L'.repeat(300);
   const wrap = (b64: string): string => b64.replace(/.{76}/g, '$&\r\n');
   const shapes: Record<string, string> = {
     'nesting depth 10,000': (() => {
       let b = 'Content-Type: text/plain\r\n\r\nx\r\n';
-      for (let i = 10000; i > 0; i--) b = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${b}--b${i}--\r\n`;
+      for (let i = 10000; i > 0; i--)
+        b = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${b}--b${i}--\r\n`;
       return head + b;
     })(),
     '100,000 parts': manyParts('boundary="p"', 'p', 100_000),

@@ -128,7 +128,9 @@ interface Signal {
 
 async function spoolPendingFromMetrics(g: Gateway): Promise<number | null> {
   try {
-    const text = await (await fetch(`http://127.0.0.1:${g.admin}/metrics`, { signal: AbortSignal.timeout(500) })).text();
+    const text = await (
+      await fetch(`http://127.0.0.1:${g.admin}/metrics`, { signal: AbortSignal.timeout(500) })
+    ).text();
     let n = 0;
     let seen = false;
     for (const m of text.matchAll(/^smtp_gateway_spool_messages\{state="(queued|retrying)"\} (\S+)$/gm)) {
@@ -202,7 +204,11 @@ async function main(): Promise<void> {
   const prefix = `spoolcrash:${RUN}:`;
   const sbPort = await freePort();
   const sbUrl = `http://127.0.0.1:${sbPort}`;
-  const sandbox = spawnCli(['sandbox'], { SANDBOX_HOST: '127.0.0.1', SANDBOX_PORT: String(sbPort), SANDBOX_MAX_EMAILS: String(N * 10), LOG_LEVEL: 'warn' }, log);
+  const sandbox = spawnCli(
+    ['sandbox'],
+    { SANDBOX_HOST: '127.0.0.1', SANDBOX_PORT: String(sbPort), SANDBOX_MAX_EMAILS: String(N * 10), LOG_LEVEL: 'warn' },
+    log,
+  );
   await waitFor(`${sbUrl}/_sandbox/requests`, 60_000, sandbox);
 
   // What every gateway process (and the admin CLI) of the run shares.
@@ -239,7 +245,14 @@ async function main(): Promise<void> {
   const gateways: Gateway[] = [];
   for (const name of BACKEND === 'redis' ? ['A', 'B'] : ['A']) {
     const [smtps, submission, admin] = [await freePort(), await freePort(), await freePort()];
-    const env = { ...shared, SMTP_HOST: '127.0.0.1', SMTP_SMTPS_PORT: String(smtps), SMTP_SUBMISSION_PORT: String(submission), SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: String(admin) };
+    const env = {
+      ...shared,
+      SMTP_HOST: '127.0.0.1',
+      SMTP_SMTPS_PORT: String(smtps),
+      SMTP_SUBMISSION_PORT: String(submission),
+      SMTP_ALT_SUBMISSION_PORT: '0',
+      ADMIN_PORT: String(admin),
+    };
     const child = spawnCli(['serve'], env, log);
     gateways.push({ name, env, smtps, admin, child, generation: 0, killed: new Set(), phases: new Map(), up: false });
   }
@@ -250,10 +263,17 @@ async function main(): Promise<void> {
 
   // Background faults (--fault-rate), and the outage laid over them for its window.
   const share = FAULT_RATE / MODES.length;
-  const baseFaults = FAULT_RATE > 0 ? MODES.map((m, k) => ({ ...m, rate: Math.min(1, share / (1 - share * k)), paths: ['/v2/emails'] })) : [];
+  const baseFaults =
+    FAULT_RATE > 0
+      ? MODES.map((m, k) => ({ ...m, rate: Math.min(1, share / (1 - share * k)), paths: ['/v2/emails'] }))
+      : [];
   const setFaults = async (faults: unknown[]) => {
     const r = faults.length
-      ? await fetch(`${sbUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) })
+      ? await fetch(`${sbUrl}/_sandbox/faults`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(faults),
+        })
       : await fetch(`${sbUrl}/_sandbox/faults`, { method: 'DELETE' });
     if (!r.ok) throw new Error(`faults: ${r.status} ${await r.text()}`);
   };
@@ -287,12 +307,17 @@ async function main(): Promise<void> {
     if (signal === 'SIGKILL') g.killed.add(g.generation);
     g.child.kill(signal);
     const bye = exited(g.child);
-    if (signal === 'SIGTERM' && (await Promise.race([bye.then(() => 'exited'), sleep(30_000).then(() => 'timeout')])) === 'timeout') {
+    if (
+      signal === 'SIGTERM' &&
+      (await Promise.race([bye.then(() => 'exited'), sleep(30_000).then(() => 'timeout')])) === 'timeout'
+    ) {
       g.killed.add(g.generation);
       g.child.kill('SIGKILL');
     }
     await bye;
-    log.write(`${at} crash-loop: ${signal} gateway ${g.name} (generation ${g.generation}; ${dataInFlight} messages in DATA, ${spoolPending ?? '?'} to deliver)\n`);
+    log.write(
+      `${at} crash-loop: ${signal} gateway ${g.name} (generation ${g.generation}; ${dataInFlight} messages in DATA, ${spoolPending ?? '?'} to deliver)\n`,
+    );
     g.generation++;
     for (let tries = 1; ; tries++) {
       g.child = spawnCli(['serve'], g.env, log);
@@ -301,7 +326,9 @@ async function main(): Promise<void> {
         break;
       } catch (err) {
         // A gateway that cannot start again over its own spool is a finding, not a harness hiccup.
-        log.write(`${new Date().toISOString()} crash-loop: restart ${tries} of gateway ${g.name} failed: ${(err as Error).message}\n`);
+        log.write(
+          `${new Date().toISOString()} crash-loop: restart ${tries} of gateway ${g.name} failed: ${(err as Error).message}\n`,
+        );
         g.child.kill('SIGKILL');
         await exited(g.child);
         if (tries === 3) throw new Error(`gateway ${g.name} does not start again after ${signal} (log: ${logPath})`);
@@ -358,7 +385,10 @@ async function main(): Promise<void> {
         m.replies[key] = (m.replies[key] ?? 0) + 1;
         if (a.kind === 'reply' && a.code !== 250) {
           // Every distinct refusal text once, ids and seconds blurred, to see why clients waited.
-          const text = a.text.replace(/\b[0-9a-z]*\d[0-9a-z]*-[0-9a-f]{8,}\b/g, '<id>').replace(/\d+ s\b/g, 'N s').slice(0, 160);
+          const text = a.text
+            .replace(/\b[0-9a-z]*\d[0-9a-z]*-[0-9a-f]{8,}\b/g, '<id>')
+            .replace(/\d+ s\b/g, 'N s')
+            .slice(0, 160);
           replyTexts.set(text, (replyTexts.get(text) ?? 0) + 1);
         }
         if (a.kind === 'drop' && a.afterDot && g.killed.has(gen)) m.cutAfterDot = true;
@@ -387,7 +417,10 @@ async function main(): Promise<void> {
       finalList = (await spoolListHttp(gateways.find((g) => g.up) ?? gateways[0]!)) ?? (await spoolList(cliEnv));
       const pending = finalList.filter((e) => e.state === 'queued' || e.state === 'retrying').length;
       const deadNow = finalList.filter((e) => e.state === 'dead').length;
-      if (pending !== lastPending) log.write(`${new Date().toISOString()} crash-loop: spool holds ${pending} to deliver, ${deadNow} dead letters\n`);
+      if (pending !== lastPending)
+        log.write(
+          `${new Date().toISOString()} crash-loop: spool holds ${pending} to deliver, ${deadNow} dead letters\n`,
+        );
       lastPending = pending;
       if (pending === 0) {
         drainedAt = Date.now();
@@ -407,7 +440,10 @@ async function main(): Promise<void> {
 
   // ── the join ──
   const requests = (await (await fetch(`${sbUrl}/_sandbox/requests`)).json()) as Record<string, number>;
-  const stored = (await (await fetch(`${sbUrl}/_sandbox/emails`)).json()) as { payload: { email: string; content: { subject: string } }; answerLost?: string }[];
+  const stored = (await (await fetch(`${sbUrl}/_sandbox/emails`)).json()) as {
+    payload: { email: string; content: { subject: string } };
+    answerLost?: string;
+  }[];
   const copies = new Map<string, { n: number; answerLost: number }>();
   for (const e of stored) {
     const key = `${e.payload.content.subject}|${e.payload.email}`;
@@ -417,7 +453,8 @@ async function main(): Promise<void> {
     copies.set(key, c);
   }
   const dead = new Map<string, string>();
-  for (const e of finalList) for (const r of e.recipients) if (r.state === 'dead') dead.set(r.address, r.last_error ?? 'dead');
+  for (const e of finalList)
+    for (const r of e.recipients) if (r.state === 'dead') dead.set(r.address, r.last_error ?? 'dead');
   const r = {
     recipients: 0,
     answered250: 0,
@@ -455,7 +492,15 @@ async function main(): Promise<void> {
         const byAnswerLost = Math.min(extra, c.answerLost);
         r.duplicatedAnswerLost += byAnswerLost;
         if (m.cutAfterDot) r.duplicatedAfterCutReply += extra - byAnswerLost;
-        if (r.duplicatedExamples.length < 5) r.duplicatedExamples.push({ i: m.i, rcpt, copies: c.n, spoolId: m.spoolId, replies: m.replies, cutAfterDot: m.cutAfterDot });
+        if (r.duplicatedExamples.length < 5)
+          r.duplicatedExamples.push({
+            i: m.i,
+            rcpt,
+            copies: c.n,
+            spoolId: m.spoolId,
+            replies: m.replies,
+            cutAfterDot: m.cutAfterDot,
+          });
       }
     }
   }
@@ -487,7 +532,8 @@ async function main(): Promise<void> {
     ...(r.lost || r.duplicated ? { logs: logPath, spoolDir } : {}),
   };
 
-  const ok = r.lost === 0 && r.duplicated - r.duplicatedAfterCutReply - r.duplicatedAnswerLost === 0 && drainedAt !== null;
+  const ok =
+    r.lost === 0 && r.duplicated - r.duplicatedAfterCutReply - r.duplicatedAnswerLost === 0 && drainedAt !== null;
   process.stdout.write(
     [
       `spool crash loop ${RUN}: backend ${BACKEND} (${gateways.length} gateway${gateways.length > 1 ? 's' : ''}), state store ${STATE}, ${N} messages / ${r.recipients} recipients, ${CONCURRENCY} clients, ${summary.minutes} min`,

@@ -47,7 +47,8 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 const sandbox = start('sandbox', { SANDBOX_PORT: String(PORTS.sandbox), SANDBOX_MAX_EMAILS: '20' });
 const gateway = start('serve', {
@@ -63,14 +64,28 @@ try {
   const pid = gateway.child.pid as number;
   const transport = (n: number) =>
     nodemailer.createTransport({
-      pool: true, maxConnections: n, maxMessages: Infinity, host: '127.0.0.1', port: PORTS.submission, secure: false, requireTLS: true,
-      tls: { rejectUnauthorized: false }, auth: { user: SENDER, pass: 'demo-password' }, socketTimeout: 120_000,
+      pool: true,
+      maxConnections: n,
+      maxMessages: Infinity,
+      host: '127.0.0.1',
+      port: PORTS.submission,
+      secure: false,
+      requireTLS: true,
+      tls: { rejectUnauthorized: false },
+      auth: { user: SENDER, pass: 'demo-password' },
+      socketTimeout: 120_000,
     });
   const normal = transport(1);
   const html = `<html><body>${Array.from({ length: 110 }, (_, i) => `<p>Paragraph ${i}: your order has shipped, and here is what happens next. <a href="https://example.com/t/${i}">track</a></p>`).join('\n')}</body></html>`;
   const sendNormal = async (): Promise<number> => {
     const t0 = performance.now();
-    const info = await normal.sendMail({ from: SENDER, to: 'bob@example.org', subject: 'Your order', html, text: 'Your order has shipped.\n' });
+    const info = await normal.sendMail({
+      from: SENDER,
+      to: 'bob@example.org',
+      subject: 'Your order',
+      html,
+      text: 'Your order has shipped.\n',
+    });
     if (!info.response.startsWith('250')) throw new Error(info.response);
     return performance.now() - t0;
   };
@@ -91,7 +106,12 @@ try {
         const [name, raw] = shapes[next++ % shapes.length] as [string, string];
         let reply: string;
         try {
-          reply = (await bombs.sendMail({ envelope: { from: SENDER, to: ['bob@example.org'] }, raw: Buffer.from(raw, 'latin1') })).response;
+          reply = (
+            await bombs.sendMail({
+              envelope: { from: SENDER, to: ['bob@example.org'] },
+              raw: Buffer.from(raw, 'latin1'),
+            })
+          ).response;
         } catch (err) {
           reply = (err as { response?: string }).response ?? String(err);
         }
@@ -110,8 +130,12 @@ try {
   idle.sort((a, b) => a - b);
   during.sort((a, b) => a - b);
   console.log(`gateway ${ROOT}: ${BOMBS} bombs on ${CONNECTIONS} connections, storm ${stormSeconds.toFixed(1)} s`);
-  console.log(`normal message, idle:       n=${idle.length} p50 ${pct(idle, 50).toFixed(0)} ms  p99 ${pct(idle, 99).toFixed(0)} ms`);
-  console.log(`normal message, under storm: n=${during.length} p50 ${pct(during, 50).toFixed(0)} ms  p99 ${pct(during, 99).toFixed(0)} ms  max ${(during.at(-1) ?? NaN).toFixed(0)} ms`);
+  console.log(
+    `normal message, idle:       n=${idle.length} p50 ${pct(idle, 50).toFixed(0)} ms  p99 ${pct(idle, 99).toFixed(0)} ms`,
+  );
+  console.log(
+    `normal message, under storm: n=${during.length} p50 ${pct(during, 50).toFixed(0)} ms  p99 ${pct(during, 99).toFixed(0)} ms  max ${(during.at(-1) ?? NaN).toFixed(0)} ms`,
+  );
   console.log(`gateway peak RSS ${peakRss.toFixed(0)} MB`);
   for (const [k, v] of [...replies].sort()) console.log(`  ${k} × ${v}`);
 } finally {

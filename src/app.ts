@@ -60,20 +60,46 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   try {
     let sandbox: Sandbox | undefined;
     if (sandboxEnabled(config)) {
-      sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger: logger.child({ component: 'sandbox' }) }).catch((err: unknown) => {
-        throw listenError(err, { what: 'Cakemail API sandbox', hostSetting: 'SANDBOX_HOST', portSetting: 'SANDBOX_PORT', host: config.sandboxHost, port: config.sandboxPort });
+      sandbox = await startSandbox({
+        host: config.sandboxHost,
+        port: config.sandboxPort,
+        maxEmails: config.sandboxMaxEmails,
+        logger: logger.child({ component: 'sandbox' }),
+      }).catch((err: unknown) => {
+        throw listenError(err, {
+          what: 'Cakemail API sandbox',
+          hostSetting: 'SANDBOX_HOST',
+          portSetting: 'SANDBOX_PORT',
+          host: config.sandboxHost,
+          port: config.sandboxPort,
+        });
       });
       cleanups.push(() => sandbox?.close());
     }
     const apiUrl = sandbox ? sandbox.url : (config.apiUrl as string);
 
-    const client = new CakemailClient({ baseUrl: apiUrl, timeoutMs: config.apiTimeoutMs, maxConnections: config.apiMaxConnections, metrics });
+    const client = new CakemailClient({
+      baseUrl: apiUrl,
+      timeoutMs: config.apiTimeoutMs,
+      maxConnections: config.apiMaxConnections,
+      metrics,
+    });
     cleanups.push(() => client.close());
-    const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs, onSizeChange: (n) => metrics.tokenCacheEntries.set(n), ...(config.accountId !== undefined ? { accountId: config.accountId } : {}) });
+    const tokens = new TokenCache({
+      client,
+      refreshMarginMs: config.tokenRefreshMarginMs,
+      onSizeChange: (n) => metrics.tokenCacheEntries.set(n),
+      ...(config.accountId !== undefined ? { accountId: config.accountId } : {}),
+    });
     const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
     // Memory is always up; Redis reports its connection's ups and downs (one log line each).
     const health = new StoreHealth(metrics, logger.child({ component: 'state' }), config.redisUrl ? undefined : true);
-    const backend = config.redisUrl ? new RedisStore(config.redisUrl, config.redisKeyPrefix, (up, detail) => health.report(up, detail)) : new MemoryStore(Date.now, { maxEntries: config.dedupeMaxEntries, onEvict: () => metrics.dedupeEvictions.inc() });
+    const backend = config.redisUrl
+      ? new RedisStore(config.redisUrl, config.redisKeyPrefix, (up, detail) => health.report(up, detail))
+      : new MemoryStore(Date.now, {
+          maxEntries: config.dedupeMaxEntries,
+          onEvict: () => metrics.dedupeEvictions.inc(),
+        });
     cleanups.push(() => backend.close());
     if (backend instanceof RedisStore) {
       // Not fatal: everything kept in the store fails open while Redis is away (docs/architecture.md#state-and-scale).
@@ -99,7 +125,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger,
       metrics,
     });
-    const rateLimits = new RateLimits(store, hash, { ipPerMinute: config.rateLimitIpPerMin, accountPerMinute: config.rateLimitAccountPerMin, trusted: cidrMatcher(config.trustedCidrs) });
+    const rateLimits = new RateLimits(store, hash, {
+      ipPerMinute: config.rateLimitIpPerMin,
+      accountPerMinute: config.rateLimitAccountPerMin,
+      trusted: cidrMatcher(config.trustedCidrs),
+    });
     const parser = createMessageParser({
       workers: config.parseWorkers,
       timeoutMs: config.parseTimeoutMs,
@@ -112,8 +142,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // Started before the listeners, so the first messages after a start or a rollout do not wait
     // for a worker thread to load (70–220 ms for the built gateway on a 2-core machine, idle to busy). A worker that cannot start is
     // not fatal here: it is tried again for the next message, which fails with the same reason.
-    for (const reason of await parser.warm()) logger.warn({ reason, heapMb: config.parseHeapMb }, 'a parse worker did not start; it is tried again for each message');
-    const dedupe = new DedupeRecords(store, { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS }, logger, metrics);
+    for (const reason of await parser.warm())
+      logger.warn(
+        { reason, heapMb: config.parseHeapMb },
+        'a parse worker did not start; it is tried again for each message',
+      );
+    const dedupe = new DedupeRecords(
+      store,
+      { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS },
+      logger,
+      metrics,
+    );
     // Per process: each pod learns the API's health from its own calls (docs/security.md).
     const circuit = new CircuitBreaker({
       failureRatio: config.circuitFailureRatio,
@@ -129,7 +168,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       },
     });
     metrics.circuitState.set(0);
-    const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, circuit, retryBudget: new RetryBudget(), logger, metrics });
+    const pipeline = new DeliveryPipeline({
+      config,
+      parser,
+      senders,
+      client,
+      dedupe,
+      circuit,
+      retryBudget: new RetryBudget(),
+      logger,
+      metrics,
+    });
     // Spool mode (docs/architecture.md#spool-mode): DATA ends at the durable write; workers deliver.
     let spool: { worker: SpoolWorker; gauges: SpoolGauges; admin: SpoolAdminDeps } | undefined;
     let intake: SpoolIntake | undefined;
@@ -139,15 +188,44 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       const gauges = new SpoolGauges(opened.backend, metrics, config.spoolMaxBytes, 15_000);
       cleanups.push(() => gauges.stop());
       await gauges.refresh();
-      const worker = new SpoolWorker({ backend: opened.backend, pipeline, client, tokens, key: opened.key, config, logger: logger.child({ component: 'spool' }), metrics, settled: () => gauges.changed() });
-      intake = new SpoolIntake({ pipeline, backend: opened.backend, key: opened.key, senderCheckMs: Math.min(config.spoolSenderCheckMs, config.messageDeadlineMs), logger, metrics, stored: () => (worker.wake(), gauges.changed()) });
+      const worker = new SpoolWorker({
+        backend: opened.backend,
+        pipeline,
+        client,
+        tokens,
+        key: opened.key,
+        config,
+        logger: logger.child({ component: 'spool' }),
+        metrics,
+        settled: () => gauges.changed(),
+      });
+      intake = new SpoolIntake({
+        pipeline,
+        backend: opened.backend,
+        key: opened.key,
+        senderCheckMs: Math.min(config.spoolSenderCheckMs, config.messageDeadlineMs),
+        logger,
+        metrics,
+        stored: () => (worker.wake(), gauges.changed()),
+      });
       spool = { worker, gauges, admin: { backend: opened.backend, changed: () => (worker.wake(), gauges.changed()) } };
-      logger.info({ backend: config.spoolBackend, location: opened.location, maxBytes: config.spoolMaxBytes }, 'spool mode: 250 after the durable write, delivery by the spool workers');
+      logger.info(
+        { backend: config.spoolBackend, location: opened.location, maxBytes: config.spoolMaxBytes },
+        'spool mode: 250 after the durable write, delivery by the spool workers',
+      );
       for (const w of opened.warnings) logger.warn({ backend: config.spoolBackend }, w);
     }
     const handlers = new SessionHandlers(
       intake && spool
-        ? { auth, rateLimits, pipeline: intake, spoolFull: spoolFullCheck(spool.gauges, config.spoolMaxBytes), logger, metrics, maxMessageBytes: config.maxMessageBytes }
+        ? {
+            auth,
+            rateLimits,
+            pipeline: intake,
+            spoolFull: spoolFullCheck(spool.gauges, config.spoolMaxBytes),
+            logger,
+            metrics,
+            maxMessageBytes: config.maxMessageBytes,
+          }
         : { auth, rateLimits, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes },
     );
 
@@ -163,33 +241,72 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     cleanups.push(() => admission.close());
     const servers = createListeners(config, tls, handlers, admission, logger, metrics);
     if (config.tlsCertFile && config.tlsKeyFile) {
-      const stop = watchTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsReloadIntervalMs, (m) => {
-        servers.submission.updateSecureContext(tlsPolicy(m));
-        servers.smtps.updateSecureContext(tlsPolicy(m));
-        servers.altSubmission?.updateSecureContext(tlsPolicy(m));
-        metrics.tlsCertificateExpiry.set(certificateNotAfter(m.cert));
-      }, logger);
+      const stop = watchTlsFiles(
+        config.tlsCertFile,
+        config.tlsKeyFile,
+        config.tlsReloadIntervalMs,
+        (m) => {
+          servers.submission.updateSecureContext(tlsPolicy(m));
+          servers.smtps.updateSecureContext(tlsPolicy(m));
+          servers.altSubmission?.updateSecureContext(tlsPolicy(m));
+          metrics.tlsCertificateExpiry.set(certificateNotAfter(m.cert));
+        },
+        logger,
+      );
       cleanups.push(stop);
     }
     // A failed bind names the setting that chose the address or port (startup-error.ts).
-    const smtpTarget = (what: string, portSetting: string, port: number) => ({ what, hostSetting: 'SMTP_HOST', portSetting, host: config.smtpHost, port });
-    const submission = await listen(servers.submission, config.smtpHost, config.submissionPort, config.listenBacklog).catch((err: unknown) => {
+    const smtpTarget = (what: string, portSetting: string, port: number) => ({
+      what,
+      hostSetting: 'SMTP_HOST',
+      portSetting,
+      host: config.smtpHost,
+      port,
+    });
+    const submission = await listen(
+      servers.submission,
+      config.smtpHost,
+      config.submissionPort,
+      config.listenBacklog,
+    ).catch((err: unknown) => {
       throw listenError(err, smtpTarget('SMTP submission listener', 'SMTP_SUBMISSION_PORT', config.submissionPort));
     });
     listeners.push(servers.submission);
-    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort, config.listenBacklog).catch((err: unknown) => {
-      throw listenError(err, smtpTarget('SMTPS listener', 'SMTP_SMTPS_PORT', config.smtpsPort));
-    });
+    const smtps = await listen(servers.smtps, config.smtpHost, config.smtpsPort, config.listenBacklog).catch(
+      (err: unknown) => {
+        throw listenError(err, smtpTarget('SMTPS listener', 'SMTP_SMTPS_PORT', config.smtpsPort));
+      },
+    );
     listeners.push(servers.smtps);
     let altSubmission: number | undefined;
     if (servers.altSubmission) {
-      altSubmission = await listen(servers.altSubmission, config.smtpHost, config.altSubmissionPort, config.listenBacklog).catch((err: unknown) => {
-        throw listenError(err, smtpTarget('alternate submission listener', 'SMTP_ALT_SUBMISSION_PORT', config.altSubmissionPort));
+      altSubmission = await listen(
+        servers.altSubmission,
+        config.smtpHost,
+        config.altSubmissionPort,
+        config.listenBacklog,
+      ).catch((err: unknown) => {
+        throw listenError(
+          err,
+          smtpTarget('alternate submission listener', 'SMTP_ALT_SUBMISSION_PORT', config.altSubmissionPort),
+        );
       });
       listeners.push(servers.altSubmission);
     }
-    const admin: AdminServer = await startAdmin(config.adminHost, config.adminPort, metrics.registry, () => !draining, spool?.admin).catch((err: unknown) => {
-      throw listenError(err, { what: 'admin HTTP server', hostSetting: 'ADMIN_HOST', portSetting: 'ADMIN_PORT', host: config.adminHost, port: config.adminPort });
+    const admin: AdminServer = await startAdmin(
+      config.adminHost,
+      config.adminPort,
+      metrics.registry,
+      () => !draining,
+      spool?.admin,
+    ).catch((err: unknown) => {
+      throw listenError(err, {
+        what: 'admin HTTP server',
+        hostSetting: 'ADMIN_HOST',
+        portSetting: 'ADMIN_PORT',
+        host: config.adminHost,
+        port: config.adminPort,
+      });
     });
     cleanups.push(() => admin.close());
     if (spool) {

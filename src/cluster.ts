@@ -12,7 +12,10 @@ import type { Config } from './config/schema.ts';
 import type { Logger } from './observability/logger.ts';
 
 /** What a worker tells the primary once its listeners are up. */
-interface ReadyMessage { type: 'gateway-ready'; ports: { submission: number; smtps: number } }
+interface ReadyMessage {
+  type: 'gateway-ready';
+  ports: { submission: number; smtps: number };
+}
 
 const RESPAWN_DELAY_MS = 1000;
 
@@ -64,7 +67,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/health/ready') {
       const ok = !draining && ready.size === config.workers;
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ready' : 'not ready', workers: ready.size }));
+      res
+        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: ok ? 'ready' : 'not ready', workers: ready.size }));
     } else if (path === '/metrics') {
       aggregator.clusterMetrics().then(
         (body) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(body),
@@ -96,9 +101,15 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  logger.info({ workers: config.workers, ports, admin: adminPort, sharedState: config.redisUrl ? 'redis' : 'none' }, 'gateway ready (multi-process)');
+  logger.info(
+    { workers: config.workers, ports, admin: adminPort, sharedState: config.redisUrl ? 'redis' : 'none' },
+    'gateway ready (multi-process)',
+  );
   if (!config.redisUrl) {
-    logger.warn({ workers: config.workers }, 'WORKERS > 1 without REDIS_URL: dedupe records are per worker, so a resend that reaches another worker can be sent twice; set REDIS_URL to share them');
+    logger.warn(
+      { workers: config.workers },
+      'WORKERS > 1 without REDIS_URL: dedupe records are per worker, so a resend that reaches another worker can be sent twice; set REDIS_URL to share them',
+    );
   }
   const host = config.smtpHost;
   process.stderr.write(

@@ -43,7 +43,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const loaded = loadConfig(process.env);
   if (!loaded.ok) {
-    process.stderr.write(`Invalid configuration (${loaded.errors.length} error${loaded.errors.length === 1 ? '' : 's'}):\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+    process.stderr.write(
+      `Invalid configuration (${loaded.errors.length} error${loaded.errors.length === 1 ? '' : 's'}):\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`,
+    );
     return 2;
   }
   const config = loaded.config;
@@ -81,7 +83,9 @@ async function serve(config: Config): Promise<number> {
     'Cakemail SMTP Gateway is running.',
     `  SMTP submission (STARTTLS): ${host}:${gw.ports.submission}`,
     `  SMTPS (implicit TLS):       ${host}:${gw.ports.smtps}`,
-    ...(gw.ports.altSubmission !== undefined ? [`  Alternate submission:       ${host}:${gw.ports.altSubmission}`] : []),
+    ...(gw.ports.altSubmission !== undefined
+      ? [`  Alternate submission:       ${host}:${gw.ports.altSubmission}`]
+      : []),
     `  Admin (health, metrics):    http://${config.adminHost}:${gw.ports.admin}/metrics`,
     `  TLS certificate:            ${gw.tls.source}`,
   ];
@@ -108,10 +112,23 @@ async function serve(config: Config): Promise<number> {
 
 async function sandboxOnly(config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
-  const sandbox = await startSandbox({ host: config.sandboxHost, port: config.sandboxPort, maxEmails: config.sandboxMaxEmails, logger }).catch((err: unknown) => {
-    throw listenError(err, { what: 'Cakemail API sandbox', hostSetting: 'SANDBOX_HOST', portSetting: 'SANDBOX_PORT', host: config.sandboxHost, port: config.sandboxPort });
+  const sandbox = await startSandbox({
+    host: config.sandboxHost,
+    port: config.sandboxPort,
+    maxEmails: config.sandboxMaxEmails,
+    logger,
+  }).catch((err: unknown) => {
+    throw listenError(err, {
+      what: 'Cakemail API sandbox',
+      hostSetting: 'SANDBOX_HOST',
+      portSetting: 'SANDBOX_PORT',
+      host: config.sandboxHost,
+      port: config.sandboxPort,
+    });
   });
-  process.stderr.write(`Cakemail API sandbox: ${sandbox.url} (web inbox at ${sandbox.url}/; login ${DEMO.username} / ${DEMO.password})\n`);
+  process.stderr.write(
+    `Cakemail API sandbox: ${sandbox.url} (web inbox at ${sandbox.url}/; login ${DEMO.username} / ${DEMO.password})\n`,
+  );
   return waitForSignal(() => sandbox.close());
 }
 

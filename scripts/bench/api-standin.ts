@@ -19,7 +19,9 @@ const SENDERS = JSON.stringify({
   data: [{ id: '1', name: 'Demo', email: 'demo@example.com', confirmed: true }],
 });
 
-export async function startApiStandin(opts: { host?: string; port?: number; latencyMs?: number } = {}): Promise<ApiStandin> {
+export async function startApiStandin(
+  opts: { host?: string; port?: number; latencyMs?: number } = {},
+): Promise<ApiStandin> {
   const latencyMs = opts.latencyMs ?? 20;
   const counts = { emails: 0, tokens: 0, senders: 0, invalid: 0 };
   let nextId = 0;
@@ -41,21 +43,40 @@ export async function startApiStandin(opts: { host?: string; port?: number; late
         let ok = false;
         try {
           const e = JSON.parse(body) as { email?: unknown; sender?: { id?: unknown }; content?: { subject?: unknown } };
-          ok = typeof e.email === 'string' && typeof e.sender?.id === 'string' && typeof e.content?.subject === 'string';
+          ok =
+            typeof e.email === 'string' && typeof e.sender?.id === 'string' && typeof e.content?.subject === 'string';
         } catch {
           ok = false;
         }
         if (!ok || !String(req.headers.authorization ?? '').startsWith('Bearer ')) {
           counts.invalid++;
-          return json(res, 422, JSON.stringify({ detail: [{ type: 'invalid', msg: 'email, sender.id and content.subject are required' }] }));
+          return json(
+            res,
+            422,
+            JSON.stringify({ detail: [{ type: 'invalid', msg: 'email, sender.id and content.subject are required' }] }),
+          );
         }
         counts.emails++;
         const id = `standin-${++nextId}`;
-        setTimeout(() => json(res, 201, `{"email":"x","object":"email","submitted":true,"data":{"id":"${id}","status":"queued"}}`), latencyMs);
+        setTimeout(
+          () =>
+            json(res, 201, `{"email":"x","object":"email","submitted":true,"data":{"id":"${id}","status":"queued"}}`),
+          latencyMs,
+        );
       } else if (req.method === 'POST' && path === '/token') {
         await readBody(req);
         counts.tokens++;
-        json(res, 200, JSON.stringify({ access_token: 'standin-token', token_type: 'bearer', expires_in: 3600, refresh_token: 'standin-refresh', accounts: [1] }));
+        json(
+          res,
+          200,
+          JSON.stringify({
+            access_token: 'standin-token',
+            token_type: 'bearer',
+            expires_in: 3600,
+            refresh_token: 'standin-refresh',
+            accounts: [1],
+          }),
+        );
       } else if (req.method === 'GET' && path === '/brands/default/senders') {
         counts.senders++;
         json(res, 200, SENDERS);

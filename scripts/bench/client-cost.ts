@@ -27,7 +27,18 @@ const sink = await startPeer<{ submission: number }>('sink');
 const port = sink.info.submission;
 
 async function raw(): Promise<number> {
-  const parsed = parseLoadOptions(['--port', String(port), '--insecure', '--no-progress', '--messages', String(MESSAGES), '--concurrency', String(CONNECTIONS), '--per-connection', '1000000']);
+  const parsed = parseLoadOptions([
+    '--port',
+    String(port),
+    '--insecure',
+    '--no-progress',
+    '--messages',
+    String(MESSAGES),
+    '--concurrency',
+    String(CONNECTIONS),
+    '--per-connection',
+    '1000000',
+  ]);
   if (parsed.ok !== true) throw new Error('options');
   const c0 = cpu();
   const r = await runLoad(parsed.options);
@@ -36,7 +47,17 @@ async function raw(): Promise<number> {
 
 async function viaNodemailer(): Promise<number> {
   const shape = buildShape('html20k', 'demo@example.com', 'rcpt0@example.org');
-  const transport = nodemailer.createTransport({ pool: true, maxConnections: CONNECTIONS, maxMessages: Infinity, host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: 'demo@example.com', pass: 'demo-password' } });
+  const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: CONNECTIONS,
+    maxMessages: Infinity,
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    requireTLS: true,
+    tls: { rejectUnauthorized: false },
+    auth: { user: 'demo@example.com', pass: 'demo-password' },
+  });
   // The same bytes the raw client sends, handed over as a raw message (no MIME building).
   const body = shape.body.subarray(0, shape.body.length - 3);
   let next = 0;
@@ -62,10 +83,14 @@ try {
   for (let i = 0; i < RUNS; i++) {
     results.raw.push(await raw());
     results.nodemailer.push(await viaNodemailer());
-    process.stderr.write(`run ${i + 1}: raw ${results.raw.at(-1)?.toFixed(3)} ms/msg, nodemailer ${results.nodemailer.at(-1)?.toFixed(3)} ms/msg\n`);
+    process.stderr.write(
+      `run ${i + 1}: raw ${results.raw.at(-1)?.toFixed(3)} ms/msg, nodemailer ${results.nodemailer.at(-1)?.toFixed(3)} ms/msg\n`,
+    );
   }
 } finally {
   await sink.stop();
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-process.stdout.write(`generator CPU per message (median of ${RUNS}, ${MESSAGES} messages, ${CONNECTIONS} connections): raw client ${median(results.raw).toFixed(3)} ms, nodemailer ${median(results.nodemailer).toFixed(3)} ms\n`);
+process.stdout.write(
+  `generator CPU per message (median of ${RUNS}, ${MESSAGES} messages, ${CONNECTIONS} connections): raw client ${median(results.raw).toFixed(3)} ms, nodemailer ${median(results.nodemailer).toFixed(3)} ms\n`,
+);

@@ -22,13 +22,39 @@ const api = await startPeer<{ url: string }>('api', ['20']);
 try {
   for (let i = 0; i < runs; i++) {
     for (const root of i % 2 ? [...roots].reverse() : roots) {
-      const gw = await startGateway({ CAKEMAIL_API_URL: api.info.url, LOG_LEVEL: 'info', MAX_CONNECTIONS: '5000', MAX_CONNECTIONS_PER_IP: '5000', AUTH_MAX_FAILURES_PER_IP: '100000', AUTH_MAX_FAILURES_PER_USER: '100000', WORKERS: '1' }, [], root, `${root}/dist/main.js`);
+      const gw = await startGateway(
+        {
+          CAKEMAIL_API_URL: api.info.url,
+          LOG_LEVEL: 'info',
+          MAX_CONNECTIONS: '5000',
+          MAX_CONNECTIONS_PER_IP: '5000',
+          AUTH_MAX_FAILURES_PER_IP: '100000',
+          AUTH_MAX_FAILURES_PER_USER: '100000',
+          WORKERS: '1',
+        },
+        [],
+        root,
+        `${root}/dist/main.js`,
+      );
       try {
-        const load = ['--port', String(gw.ports.submission), '--shape', 'html20k', '--concurrency', '100', '--per-connection', '100', '--messages', '0'];
+        const load = [
+          '--port',
+          String(gw.ports.submission),
+          '--shape',
+          'html20k',
+          '--concurrency',
+          '100',
+          '--per-connection',
+          '100',
+          '--messages',
+          '0',
+        ];
         await loadtest([...load, '--duration', '3']);
         const r = await loadtest([...load, '--duration', duration, '--warmup', '2', '--rate', rate]);
         const d = r.latencyMs.dot;
-        process.stdout.write(`${root}  ${r.msgPerS} msg/s  dot p50 ${d.p50}  p95 ${d.p95}  p99 ${d.p99}  max ${d.max} ms  rejected ${r.rejected}\n`);
+        process.stdout.write(
+          `${root}  ${r.msgPerS} msg/s  dot p50 ${d.p50}  p95 ${d.p95}  p99 ${d.p99}  max ${d.max} ms  rejected ${r.rejected}\n`,
+        );
       } finally {
         await gw.stop();
       }

@@ -24,7 +24,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 /** Runs `scripts/bench/serve.ts <what>` and returns its first stdout line, parsed. */
 export async function startPeer<T>(what: 'sink' | 'api', args: string[] = []): Promise<Running & { info: T }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}scripts/bench/serve.ts`, what, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}scripts/bench/serve.ts`, what, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.setEncoding('utf8');
   const line = await new Promise<string>((resolve, reject) => {
@@ -42,11 +45,23 @@ export interface GatewayProcess extends Running {
 }
 
 /** `node [nodeArgs] dist/main.js serve` with ports 0, the stand-in as the API; waits for its banner. */
-export async function startGateway(env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT, main = DIST_MAIN): Promise<GatewayProcess> {
+export async function startGateway(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  cwd = ROOT,
+  main = DIST_MAIN,
+): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [...nodeArgs, main, 'serve'], {
     cwd,
     // The alternate submission port is fixed by default (2587): off, so two gateways can run at once.
-    env: { ...process.env, SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', ...env },
+    env: {
+      ...process.env,
+      SMTP_SUBMISSION_PORT: '0',
+      SMTP_SMTPS_PORT: '0',
+      SMTP_ALT_SUBMISSION_PORT: '0',
+      ADMIN_PORT: '0',
+      ...env,
+    },
     // JSON logs go where a container's stdout would: written and thrown away.
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -58,7 +73,8 @@ export async function startGateway(env: Record<string, string>, nodeArgs: string
       const sub = /SMTP submission \(STARTTLS\): [^\s]+:(\d+)/.exec(banner);
       const smtps = /SMTPS \(implicit TLS\):\s+[^\s]+:(\d+)/.exec(banner);
       const admin = /Admin \(health, metrics\):\s+http:\/\/[^:]+:(\d+)/.exec(banner);
-      if (sub && smtps && admin) resolve({ submission: Number(sub[1]), smtps: Number(smtps[1]), admin: Number(admin[1]) });
+      if (sub && smtps && admin)
+        resolve({ submission: Number(sub[1]), smtps: Number(smtps[1]), admin: Number(admin[1]) });
     });
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code} before it started:\n${banner}`)));
   });
@@ -67,7 +83,10 @@ export async function startGateway(env: Record<string, string>, nodeArgs: string
 
 /** One load-generator run in its own process; resolves with its JSON report. */
 export async function loadtest(args: string[]): Promise<LoadReport> {
-  const child = spawn(process.execPath, [DIST_MAIN, 'loadtest', '--insecure', '--no-progress', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [DIST_MAIN, 'loadtest', '--insecure', '--no-progress', '--json', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => (out += d));

@@ -7,8 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadtest, startGateway, startPeer } from './procs.ts';
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -35,34 +44,74 @@ export function summarizeProfile(files: string[], top = 25): string {
       total += dt;
       const key = `${name} ${url}:${n.callFrame.lineNumber + 1}`;
       byFn.set(key, (byFn.get(key) ?? 0) + dt);
-      const file = url === '' ? `(${name === '(garbage collector)' || name === '(program)' ? name : 'native'})` : url.startsWith('node:') ? url : url.split('/').slice(0, url.startsWith('dist/') ? 3 : 1).join('/');
+      const file =
+        url === ''
+          ? `(${name === '(garbage collector)' || name === '(program)' ? name : 'native'})`
+          : url.startsWith('node:')
+            ? url
+            : url
+                .split('/')
+                .slice(0, url.startsWith('dist/') ? 3 : 1)
+                .join('/');
       byFile.set(file, (byFile.get(file) ?? 0) + dt);
     }
     // One profile per thread: the first is the main thread, the others the parse workers.
     perThread.push(`${f.split('/').pop()}: ${(total - before).toFixed(0)} ms busy`);
   }
   const fmt = (m: Map<string, number>) =>
-    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(5)}%  ${v.toFixed(0).padStart(7)} ms  ${k}`).join('\n');
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(5)}%  ${v.toFixed(0).padStart(7)} ms  ${k}`)
+      .join('\n');
   return `busy CPU ${total.toFixed(0)} ms\n${perThread.join('\n')}\n\nby package / file:\n${fmt(byFile)}\n\nby function (self):\n${fmt(byFn)}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-prof-'));
   const api = await startPeer<{ url: string }>('api', [opt('latency', '20')]);
-  const gw = await startGateway({ CAKEMAIL_API_URL: api.info.url, LOG_LEVEL: 'info', MAX_CONNECTIONS: '5000', MAX_CONNECTIONS_PER_IP: '5000', AUTH_MAX_FAILURES_PER_IP: '100000', AUTH_MAX_FAILURES_PER_USER: '100000', WORKERS: '1' }, ['--cpu-prof', `--cpu-prof-dir=${dir}`], dir);
+  const gw = await startGateway(
+    {
+      CAKEMAIL_API_URL: api.info.url,
+      LOG_LEVEL: 'info',
+      MAX_CONNECTIONS: '5000',
+      MAX_CONNECTIONS_PER_IP: '5000',
+      AUTH_MAX_FAILURES_PER_IP: '100000',
+      AUTH_MAX_FAILURES_PER_USER: '100000',
+      WORKERS: '1',
+    },
+    ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    dir,
+  );
   try {
     const r = await loadtest([
-      '--port', String(gw.ports.submission), '--shape', opt('shape', 'html20k'), '--concurrency', opt('concurrency', '100'),
-      '--per-connection', opt('per-connection', '100'), '--recipients', opt('recipients', '1'), '--messages', '0', '--duration', opt('duration', '10'),
+      '--port',
+      String(gw.ports.submission),
+      '--shape',
+      opt('shape', 'html20k'),
+      '--concurrency',
+      opt('concurrency', '100'),
+      '--per-connection',
+      opt('per-connection', '100'),
+      '--recipients',
+      opt('recipients', '1'),
+      '--messages',
+      '0',
+      '--duration',
+      opt('duration', '10'),
       // A rate below saturation gives cleaner attribution on a shared machine (fewer samples
       // landing on a thread that the scheduler has set aside).
       ...(opt('rate', '') ? ['--rate', opt('rate', '')] : []),
     ]);
-    process.stdout.write(`${r.accepted} accepted, ${r.rejected} rejected, ${r.msgPerS} msg/s, dot p99 ${r.latencyMs.dot.p99} ms\n`);
+    process.stdout.write(
+      `${r.accepted} accepted, ${r.rejected} rejected, ${r.msgPerS} msg/s, dot p99 ${r.latencyMs.dot.p99} ms\n`,
+    );
   } finally {
     await gw.stop();
     await api.stop();
   }
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f));
   process.stdout.write(`profiles: ${files.join(', ')}\n` + summarizeProfile(files) + '\n');
 }

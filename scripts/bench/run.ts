@@ -40,26 +40,77 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, filter: undefined, runs: 3, durationS: 10, warmupS: 0, maxMessages: 50_000, workers: 1, latencyMs: 20, build: true, write: false, logLevel: 'info', soakS: 0, rate: '0.7x', windowS: 60, tls: 'starttls', baseline: undefined, env: {}, baselineEnv: {} };
+  const a: Args = {
+    quick: false,
+    filter: undefined,
+    runs: 3,
+    durationS: 10,
+    warmupS: 0,
+    maxMessages: 50_000,
+    workers: 1,
+    latencyMs: 20,
+    build: true,
+    write: false,
+    logLevel: 'info',
+    soakS: 0,
+    rate: '0.7x',
+    windowS: 60,
+    tls: 'starttls',
+    baseline: undefined,
+    env: {},
+    baselineEnv: {},
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] as string;
     switch (argv[i]) {
-      case '--quick': a.quick = true; break;
-      case '--filter': a.filter = new RegExp(v()); break;
-      case '--runs': a.runs = Number(v()); break;
-      case '--duration': a.durationS = Number(v()); break;
-      case '--warmup': a.warmupS = Number(v()); break;
-      case '--max-messages': a.maxMessages = Number(v()); break;
-      case '--workers': a.workers = Number(v()); break;
-      case '--latency': a.latencyMs = Number(v()); break;
-      case '--no-build': a.build = false; break;
-      case '--write': a.write = true; break;
-      case '--log-level': a.logLevel = v(); break;
-      case '--soak': a.soakS = Number(v().replace(/s$/, '')); break;
-      case '--rate': a.rate = v(); break;
-      case '--window': a.windowS = Number(v()); break;
-      case '--tls': a.tls = v() === 'implicit' ? 'implicit' : 'starttls'; break;
-      case '--baseline': a.baseline = v().replace(/\/+$/, ''); break;
+      case '--quick':
+        a.quick = true;
+        break;
+      case '--filter':
+        a.filter = new RegExp(v());
+        break;
+      case '--runs':
+        a.runs = Number(v());
+        break;
+      case '--duration':
+        a.durationS = Number(v());
+        break;
+      case '--warmup':
+        a.warmupS = Number(v());
+        break;
+      case '--max-messages':
+        a.maxMessages = Number(v());
+        break;
+      case '--workers':
+        a.workers = Number(v());
+        break;
+      case '--latency':
+        a.latencyMs = Number(v());
+        break;
+      case '--no-build':
+        a.build = false;
+        break;
+      case '--write':
+        a.write = true;
+        break;
+      case '--log-level':
+        a.logLevel = v();
+        break;
+      case '--soak':
+        a.soakS = Number(v().replace(/s$/, ''));
+        break;
+      case '--rate':
+        a.rate = v();
+        break;
+      case '--window':
+        a.windowS = Number(v());
+        break;
+      case '--tls':
+        a.tls = v() === 'implicit' ? 'implicit' : 'starttls';
+        break;
+      case '--baseline':
+        a.baseline = v().replace(/\/+$/, '');
+        break;
       case '--env':
       case '--baseline-env': {
         const flag = argv[i] as string;
@@ -69,7 +120,8 @@ function parseArgs(argv: string[]): Args {
         (flag === '--env' ? a.env : a.baselineEnv)[kv.slice(0, eq)] = kv.slice(eq + 1);
         break;
       }
-      default: throw new Error(`unknown option ${argv[i]}`);
+      default:
+        throw new Error(`unknown option ${argv[i]}`);
     }
   }
   return a;
@@ -83,16 +135,41 @@ export interface Measured {
 }
 
 /** One loadtest run against a running server, with its CPU and peak RSS. */
-export async function measure(target: Running, port: number, cell: Cell, args: Args, extra: string[] = []): Promise<Measured> {
+export async function measure(
+  target: Running,
+  port: number,
+  cell: Cell,
+  args: Args,
+  extra: string[] = [],
+): Promise<Measured> {
   const cpu0 = treeCpuMs(target.pid);
   const rss = rssSampler(target.pid);
   const report = await loadtest([
-    '--port', String(port), '--tls', args.tls, '--shape', cell.shape, '--concurrency', String(cell.concurrency),
-    '--per-connection', String(cell.perConnection), '--recipients', String(cell.recipients),
-    '--messages', String(args.maxMessages), '--duration', String(args.durationS), ...(args.warmupS > 0 ? ['--warmup', String(args.warmupS)] : []), ...extra,
+    '--port',
+    String(port),
+    '--tls',
+    args.tls,
+    '--shape',
+    cell.shape,
+    '--concurrency',
+    String(cell.concurrency),
+    '--per-connection',
+    String(cell.perConnection),
+    '--recipients',
+    String(cell.recipients),
+    '--messages',
+    String(args.maxMessages),
+    '--duration',
+    String(args.durationS),
+    ...(args.warmupS > 0 ? ['--warmup', String(args.warmupS)] : []),
+    ...extra,
   ]);
   const cpu = treeCpuMs(target.pid) - cpu0;
-  return { report, cpuMsPerMessage: report.accepted > 0 ? cpu / report.accepted : NaN, peakRssMb: rss.stop() / 1024 / 1024 };
+  return {
+    report,
+    cpuMsPerMessage: report.accepted > 0 ? cpu / report.accepted : NaN,
+    peakRssMb: rss.stop() / 1024 / 1024,
+  };
 }
 
 async function apiCounts(url: string, reset = false): Promise<{ emails: number; invalid: number }> {
@@ -118,7 +195,8 @@ function summaryRow(r: CellResult): string {
   const s = r.sink;
   const gRate = median(g.map((m) => m.report.msgPerS));
   const sRate = median(s.map((m) => m.report.msgPerS));
-  const range = (ms: Measured[]) => `${Math.min(...ms.map((m) => m.report.msgPerS)).toFixed(0)}–${Math.max(...ms.map((m) => m.report.msgPerS)).toFixed(0)}`;
+  const range = (ms: Measured[]) =>
+    `${Math.min(...ms.map((m) => m.report.msgPerS)).toFixed(0)}–${Math.max(...ms.map((m) => m.report.msgPerS)).toFixed(0)}`;
   const errors = g.reduce((n, m) => n + m.report.rejected, 0);
   const exact = g.every((m) => m.apiCalls === m.report.accepted * r.cell.recipients);
   const f0 = (x: number) => x.toFixed(0);
@@ -129,16 +207,29 @@ function summaryRow(r: CellResult): string {
     return measured.length ? f0(median(measured.map((m) => m.report.latencyMs.session.p50))) : '—';
   };
   return [
-    r.cell.shape, r.cell.concurrency, r.cell.perConnection, r.cell.recipients,
-    `**${f0(gRate)}** (${range(g)})`, `${f0(sRate)} (${range(s)})`, `${((100 * gRate) / sRate).toFixed(0)}%`,
+    r.cell.shape,
+    r.cell.concurrency,
+    r.cell.perConnection,
+    r.cell.recipients,
+    `**${f0(gRate)}** (${range(g)})`,
+    `${f0(sRate)} (${range(s)})`,
+    `${((100 * gRate) / sRate).toFixed(0)}%`,
     f0(gRate * r.cell.recipients),
-    setup(g), setup(s),
-    f0(median(g.map((m) => m.report.latencyMs.dot.p50))), f0(median(g.map((m) => m.report.latencyMs.dot.p99))),
-    f2(median(g.map((m) => m.cpuMsPerMessage))), f2(median(s.map((m) => m.cpuMsPerMessage))),
-    f0(Math.max(...g.map((m) => m.peakRssMb))), f0(Math.max(...s.map((m) => m.peakRssMb))),
+    setup(g),
+    setup(s),
+    f0(median(g.map((m) => m.report.latencyMs.dot.p50))),
+    f0(median(g.map((m) => m.report.latencyMs.dot.p99))),
+    f2(median(g.map((m) => m.cpuMsPerMessage))),
+    f2(median(s.map((m) => m.cpuMsPerMessage))),
+    f0(Math.max(...g.map((m) => m.peakRssMb))),
+    f0(Math.max(...s.map((m) => m.peakRssMb))),
     `${errors}${exact ? '' : ' (API count off)'}`,
     ...(r.baseline.length
-      ? [`${f0(median(r.baseline.map((m) => m.report.msgPerS)))} (${range(r.baseline)})`, f2(median(r.baseline.map((m) => m.cpuMsPerMessage))), f0(median(r.baseline.map((m) => m.report.latencyMs.dot.p99)))]
+      ? [
+          `${f0(median(r.baseline.map((m) => m.report.msgPerS)))} (${range(r.baseline)})`,
+          f2(median(r.baseline.map((m) => m.cpuMsPerMessage))),
+          f0(median(r.baseline.map((m) => m.report.latencyMs.dot.p99))),
+        ]
       : []),
   ].join(' | ');
 }
@@ -149,7 +240,9 @@ const TABLE_HEAD = [
 ];
 
 async function runMatrix(args: Args): Promise<void> {
-  const cells = (args.quick ? quickMatrix() : fullMatrix()).filter((c) => !args.filter || args.filter.test(cellName(c)));
+  const cells = (args.quick ? quickMatrix() : fullMatrix()).filter(
+    (c) => !args.filter || args.filter.test(cellName(c)),
+  );
   if (cells.length === 0) throw new Error('no cell matches the filter');
   const api = await startPeer<{ url: string }>('api', [String(args.latencyMs)]);
   const sink = await startPeer<{ submission: number; smtps: number }>('sink');
@@ -158,8 +251,16 @@ async function runMatrix(args: Args): Promise<void> {
   const results: CellResult[] = [];
   try {
     gw = await startGateway(gatewayEnv(args, api.info.url));
-    if (args.baseline) base = await startGateway({ ...gatewayEnv(args, api.info.url), ...args.baselineEnv }, [], args.baseline, `${args.baseline}/dist/main.js`);
-    process.stderr.write(`gateway pid ${gw.pid} ports ${JSON.stringify(gw.ports)}, sink pid ${sink.pid}, API stand-in ${api.info.url} (+${args.latencyMs} ms)\n`);
+    if (args.baseline)
+      base = await startGateway(
+        { ...gatewayEnv(args, api.info.url), ...args.baselineEnv },
+        [],
+        args.baseline,
+        `${args.baseline}/dist/main.js`,
+      );
+    process.stderr.write(
+      `gateway pid ${gw.pid} ports ${JSON.stringify(gw.ports)}, sink pid ${sink.pid}, API stand-in ${api.info.url} (+${args.latencyMs} ms)\n`,
+    );
     const port = (p: { submission: number; smtps: number }) => (args.tls === 'implicit' ? p.smtps : p.submission);
     // Warm-up, not recorded: JIT, TLS session setup, the gateway's token and sender caches.
     await measure(sink, port(sink.info), HEADLINE, { ...args, durationS: 3, warmupS: 0 });
@@ -208,7 +309,17 @@ async function runMatrix(args: Args): Promise<void> {
     `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB, Node ${m.node}, Linux ${m.kernel}; ` +
       `WORKERS=${args.workers}, ${args.tls === 'implicit' ? 'implicit TLS' : 'STARTTLS'} + AUTH PLAIN, API stand-in +${args.latencyMs} ms, ` +
       `${args.runs} runs of ${args.durationS} s per cell and target${args.warmupS > 0 ? ` (the first ${args.warmupS} s of each, its connections' set-up, left out of msg/s and latencies)` : ''} (medians; range in brackets), LOG_LEVEL=${args.logLevel}` +
-      `${args.baseline ? `; baseline = the build in ${args.baseline}${Object.keys(args.baselineEnv).length ? ` with ${Object.entries(args.baselineEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}, measured in turn with the others` : ''}.`,
+      `${
+        args.baseline
+          ? `; baseline = the build in ${args.baseline}${
+              Object.keys(args.baselineEnv).length
+                ? ` with ${Object.entries(args.baselineEnv)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(' ')}`
+                : ''
+            }, measured in turn with the others`
+          : ''
+      }.`,
     '',
     `Command: \`${command}\``,
     '',
@@ -216,7 +327,10 @@ async function runMatrix(args: Args): Promise<void> {
   ].join('\n');
   process.stdout.write(section + '\n');
   mkdirSync(`${ROOT}.tmp`, { recursive: true });
-  writeFileSync(`${ROOT}.tmp/bench-${Date.now()}.json`, JSON.stringify({ args: { ...args, filter: args.filter?.source }, machine: m, results }, null, 1));
+  writeFileSync(
+    `${ROOT}.tmp/bench-${Date.now()}.json`,
+    JSON.stringify({ args: { ...args, filter: args.filter?.source }, machine: m, results }, null, 1),
+  );
   if (args.write) replaceSection('matrix', section);
 }
 

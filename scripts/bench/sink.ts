@@ -49,6 +49,7 @@ export async function startSink(host = '127.0.0.1', ports = { submission: 0, smt
   return {
     ports: result,
     messages: () => messages,
-    close: () => Promise.all([submission, smtps].map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
+    close: () =>
+      Promise.all([submission, smtps].map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
   };
 }

@@ -60,7 +60,12 @@ export async function runSoak(a: SoakArgs): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-soak-'));
   let gw: GatewayProcess | undefined;
   try {
-    gw = await startGateway(a.gatewayEnv(a, api.info.url), ['--heapsnapshot-signal=SIGUSR2'], dir, a.baseline ? `${a.baseline}/dist/main.js` : undefined);
+    gw = await startGateway(
+      a.gatewayEnv(a, api.info.url),
+      ['--heapsnapshot-signal=SIGUSR2'],
+      dir,
+      a.baseline ? `${a.baseline}/dist/main.js` : undefined,
+    );
     const port = a.tls === 'implicit' ? gw.ports.smtps : gw.ports.submission;
     let rate = Number(a.rate);
     let peak: number | undefined;
@@ -70,7 +75,11 @@ export async function runSoak(a: SoakArgs): Promise<void> {
       rate = Math.round(Number(a.rate.slice(0, -1)) * peak);
       process.stderr.write(`peak ${peak} msg/s (closed loop, 15 s) → soak rate ${rate} msg/s\n`);
     }
-    const window = (s: number) => a.measure(gw as GatewayProcess, port, a.headline, { ...a, durationS: s, maxMessages: 0 }, ['--rate', String(rate)]);
+    const window = (s: number) =>
+      a.measure(gw as GatewayProcess, port, a.headline, { ...a, durationS: s, maxMessages: 0 }, [
+        '--rate',
+        String(rate),
+      ]);
     await window(Math.min(30, a.windowS)); // warm-up: connections, tokens, sender list, JIT
     const first = await snapshot(gw, dir);
     const rows: { t: number; m: Measured; heapMb: number; evictions: number; load: number; apiCalls: number }[] = [];
@@ -79,7 +88,13 @@ export async function runSoak(a: SoakArgs): Promise<void> {
       await a.apiCounts(api.info.url, true);
       const m = await window(a.windowS);
       // The machine's 1-minute load average: on a shared machine it explains a window's p99.
-      const row = { t: Math.round((Date.now() - started) / 1000), m, ...(await gatewayMemory(gw)), load: loadavg()[0] ?? 0, apiCalls: (await a.apiCounts(api.info.url)).emails };
+      const row = {
+        t: Math.round((Date.now() - started) / 1000),
+        m,
+        ...(await gatewayMemory(gw)),
+        load: loadavg()[0] ?? 0,
+        apiCalls: (await a.apiCounts(api.info.url)).emails,
+      };
       rows.push(row);
       process.stderr.write(
         `soak ${row.t}s: ${m.report.msgPerS} msg/s, dot p99 ${m.report.latencyMs.dot.p99} ms, rejected ${m.report.rejected}, RSS ${m.peakRssMb.toFixed(0)} MB, heap ${row.heapMb.toFixed(0)} MB, evicted ${row.evictions}, load ${row.load.toFixed(1)}, API calls ${row.apiCalls}/${m.report.accepted}\n`,
@@ -99,13 +114,21 @@ export async function runSoak(a: SoakArgs): Promise<void> {
       '',
       '| t (s) | msg/s | dot p50 ms | dot p99 ms | errors | RSS MB (peak) | V8 heap used MB | dedupe evictions (total) | load (1 min) | API calls = accepted |',
       '|---|---|---|---|---|---|---|---|---|---|',
-      ...rows.map((r) => `| ${r.t} | ${r.m.report.msgPerS} | ${r.m.report.latencyMs.dot.p50} | ${r.m.report.latencyMs.dot.p99} | ${r.m.report.rejected} | ${r.m.peakRssMb.toFixed(0)} | ${r.heapMb.toFixed(0)} | ${r.evictions} | ${r.load.toFixed(1)} | ${r.apiCalls === r.m.report.accepted ? 'yes' : `${r.apiCalls} vs ${r.m.report.accepted}`} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.t} | ${r.m.report.msgPerS} | ${r.m.report.latencyMs.dot.p50} | ${r.m.report.latencyMs.dot.p99} | ${r.m.report.rejected} | ${r.m.peakRssMb.toFixed(0)} | ${r.heapMb.toFixed(0)} | ${r.evictions} | ${r.load.toFixed(1)} | ${r.apiCalls === r.m.report.accepted ? 'yes' : `${r.apiCalls} vs ${r.m.report.accepted}`} |`,
+      ),
       '',
       `Heap snapshots: after warm-up and at the end (${first}, ${last}). Largest changes of retained self size by constructor:`,
       '',
       '| constructor | objects start → end | self size MB start → end |',
       '|---|---|---|',
-      ...diff.slice(0, 12).map((d: HeapDiffRow) => `| ${d.name} | ${d.countA} → ${d.countB} | ${(d.sizeA / 1048576).toFixed(1)} → ${(d.sizeB / 1048576).toFixed(1)} |`),
+      ...diff
+        .slice(0, 12)
+        .map(
+          (d: HeapDiffRow) =>
+            `| ${d.name} | ${d.countA} → ${d.countB} | ${(d.sizeA / 1048576).toFixed(1)} → ${(d.sizeB / 1048576).toFixed(1)} |`,
+        ),
     ].join('\n');
     process.stdout.write(section + '\n');
     if (a.write) a.replaceSection('soak', section);

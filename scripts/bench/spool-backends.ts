@@ -38,14 +38,25 @@ function pct(xs: number[], p: number): number {
 async function one(kind: 'dir' | 'redis'): Promise<Sample> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-spool-backend-'));
   const prefix = `bench:${randomUUID()}:`;
-  const backend: SpoolBackend = kind === 'dir' ? await openDirSpool({ dir, maxBytes: 1 << 30 }) : await openRedisSpool({ url, prefix, maxBytes: 1 << 30 });
+  const backend: SpoolBackend =
+    kind === 'dir'
+      ? await openDirSpool({ dir, maxBytes: 1 << 30 })
+      : await openRedisSpool({ url, prefix, maxBytes: 1 << 30 });
   const raw = randomBytes(bytes);
   const puts: number[] = [];
   const deliveries: number[] = [];
   const cpu0 = process.cpuUsage();
   try {
     for (let i = 0; i < messages; i++) {
-      const m: SpoolMessage = { id: `b${i}-${randomUUID()}`, receivedAt: Date.now(), envelopeFrom: 's@example.com', recipients: ['a@example.org', 'b@example.org'], raw, credential: 'sealed', sessionId: 's' };
+      const m: SpoolMessage = {
+        id: `b${i}-${randomUUID()}`,
+        receivedAt: Date.now(),
+        envelopeFrom: 's@example.com',
+        recipients: ['a@example.org', 'b@example.org'],
+        raw,
+        credential: 'sealed',
+        sessionId: 's',
+      };
       let t = performance.now();
       await backend.put(m);
       puts.push(performance.now() - t);
@@ -54,9 +65,18 @@ async function one(kind: 'dir' | 'redis'): Promise<Sample> {
       if (!l) throw new Error('nothing leased');
       for (const r of m.recipients) {
         await backend.journal(l.lease, { type: 'open', recipient: r, tag: `t-${r}`, at: Date.now() });
-        await backend.journal(l.lease, { type: 'result', recipient: r, tag: `t-${r}`, at: Date.now(), result: { kind: 'queued', cakemailId: randomUUID(), apiStatus: 201 } });
+        await backend.journal(l.lease, {
+          type: 'result',
+          recipient: r,
+          tag: `t-${r}`,
+          at: Date.now(),
+          result: { kind: 'queued', cakemailId: randomUUID(), apiStatus: 201 },
+        });
       }
-      await backend.settle(l.lease, { recipients: m.recipients.map((address) => ({ address, state: 'delivered', cakemailId: 'x' })), nextAttemptAt: Date.now() });
+      await backend.settle(l.lease, {
+        recipients: m.recipients.map((address) => ({ address, state: 'delivered', cakemailId: 'x' })),
+        nextAttemptAt: Date.now(),
+      });
       deliveries.push(performance.now() - t);
     }
   } finally {
@@ -70,21 +90,39 @@ async function one(kind: 'dir' | 'redis'): Promise<Sample> {
     }
   }
   const cpu = process.cpuUsage(cpu0);
-  return { backend: kind, putP50: pct(puts, 50), putP99: pct(puts, 99), deliveryP50: pct(deliveries, 50), cpuMsPerMessage: (cpu.user + cpu.system) / 1000 / messages };
+  return {
+    backend: kind,
+    putP50: pct(puts, 50),
+    putP99: pct(puts, 99),
+    deliveryP50: pct(deliveries, 50),
+    cpuMsPerMessage: (cpu.user + cpu.system) / 1000 / messages,
+  };
 }
 
 const r = new Redis(url);
 const info = String(await r.call('INFO', 'persistence'));
 const config = (await r.call('CONFIG', 'GET', 'appendfsync').catch(() => ['appendfsync', '?'])) as string[];
 r.disconnect();
-console.log(`node ${process.version}; ${messages} messages of ${bytes} B, 2 recipients; Redis ${url} aof_enabled:${/aof_enabled:(\d)/.exec(info)?.[1]} appendfsync:${config[1]}; dir in ${tmpdir()}`);
+console.log(
+  `node ${process.version}; ${messages} messages of ${bytes} B, 2 recipients; Redis ${url} aof_enabled:${/aof_enabled:(\d)/.exec(info)?.[1]} appendfsync:${config[1]}; dir in ${tmpdir()}`,
+);
 const samples: Sample[] = [];
-for (let i = 0; i < runs; i++) for (const kind of i % 2 ? (['redis', 'dir'] as const) : (['dir', 'redis'] as const)) samples.push(await one(kind));
+for (let i = 0; i < runs; i++)
+  for (const kind of i % 2 ? (['redis', 'dir'] as const) : (['dir', 'redis'] as const)) samples.push(await one(kind));
 const f = (n: number) => n.toFixed(3);
 console.log('backend  put p50 ms  put p99 ms  delivery p50 ms  CPU ms/message (this process)');
-for (const s of samples) console.log(`${s.backend.padEnd(8)} ${f(s.putP50).padStart(10)} ${f(s.putP99).padStart(11)} ${f(s.deliveryP50).padStart(16)} ${f(s.cpuMsPerMessage).padStart(10)}`);
+for (const s of samples)
+  console.log(
+    `${s.backend.padEnd(8)} ${f(s.putP50).padStart(10)} ${f(s.putP99).padStart(11)} ${f(s.deliveryP50).padStart(16)} ${f(s.cpuMsPerMessage).padStart(10)}`,
+  );
 for (const kind of ['dir', 'redis'] as const) {
   const of = samples.filter((s) => s.backend === kind);
-  const med = (k: keyof Omit<Sample, 'backend'>) => pct(of.map((s) => s[k]), 50);
-  console.log(`median of runs, ${kind}: put p50 ${f(med('putP50'))} ms, put p99 ${f(med('putP99'))} ms, delivery p50 ${f(med('deliveryP50'))} ms, CPU ${f(med('cpuMsPerMessage'))} ms/message`);
+  const med = (k: keyof Omit<Sample, 'backend'>) =>
+    pct(
+      of.map((s) => s[k]),
+      50,
+    );
+  console.log(
+    `median of runs, ${kind}: put p50 ${f(med('putP50'))} ms, put p99 ${f(med('putP99'))} ms, delivery p50 ${f(med('deliveryP50'))} ms, CPU ${f(med('cpuMsPerMessage'))} ms/message`,
+  );
 }

@@ -17,7 +17,15 @@ const ops = Number(opt('ops', '200'));
 const base = opt('dir', '/dev/shm');
 const roots = argv.length > 0 ? argv.map((r) => resolve(r)) : [resolve('.')];
 const raw = Buffer.from('From: a@example.com\r\nTo: b@example.org\r\nSubject: backlog\r\n\r\nhello\r\n');
-const message = (id: string) => ({ id, receivedAt: Date.now(), envelopeFrom: 'a@example.com', recipients: ['b@example.org'], raw, credential: 'sealed', sessionId: 'bench' });
+const message = (id: string) => ({
+  id,
+  receivedAt: Date.now(),
+  envelopeFrom: 'a@example.com',
+  recipients: ['b@example.org'],
+  raw,
+  credential: 'sealed',
+  sessionId: 'bench',
+});
 
 async function cpuMsPerOp(fn: (i: number) => Promise<unknown>): Promise<number> {
   const before = process.cpuUsage();
@@ -28,7 +36,9 @@ async function cpuMsPerOp(fn: (i: number) => Promise<unknown>): Promise<number> 
 
 for (const n of sizes) {
   for (const root of roots) {
-    const { openDirSpool } = (await import(`${root}/src/spool/dir.ts`)) as { openDirSpool: (o: { dir: string; maxBytes: number; recover: boolean }) => Promise<DirSpool> };
+    const { openDirSpool } = (await import(`${root}/src/spool/dir.ts`)) as {
+      openDirSpool: (o: { dir: string; maxBytes: number; recover: boolean }) => Promise<DirSpool>;
+    };
     const dir = mkdtempSync(`${base}/spool-backlog-`);
     try {
       const spool = await openDirSpool({ dir, maxBytes: 1e12, recover: true });

@@ -38,21 +38,42 @@ async function metric(admin: number, name: string): Promise<number | null> {
 
 async function one(mode: 'sync' | 'spool', api: string): Promise<Sample> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-spool-'));
-  const gw = await startGateway({ CAKEMAIL_API_URL: api, LOG_LEVEL: 'warn', DELIVERY_MODE: mode, SPOOL_DIR: dir, SPOOL_CONCURRENCY: String(concurrency) });
+  const gw = await startGateway({
+    CAKEMAIL_API_URL: api,
+    LOG_LEVEL: 'warn',
+    DELIVERY_MODE: mode,
+    SPOOL_DIR: dir,
+    SPOOL_CONCURRENCY: String(concurrency),
+  });
   try {
     const cpu0 = treeCpuMs(gw.pid);
-    const report = await loadtest(['--port', String(gw.ports.submission), '--shape', 'text1k', '--concurrency', String(concurrency), '--messages', String(messages), '--duration', '120']);
+    const report = await loadtest([
+      '--port',
+      String(gw.ports.submission),
+      '--shape',
+      'text1k',
+      '--concurrency',
+      String(concurrency),
+      '--messages',
+      String(messages),
+      '--duration',
+      '120',
+    ]);
     let drainS: number | null = null;
     if (mode === 'spool') {
       const t0 = Date.now();
       // The delivered counter, not GET /spool: listing reads every message and would be measured too.
-      while (((await metric(gw.ports.admin, 'smtp_gateway_spool_delivered_total')) ?? 0) < report.accepted) await new Promise((r) => setTimeout(r, 100));
+      while (((await metric(gw.ports.admin, 'smtp_gateway_spool_delivered_total')) ?? 0) < report.accepted)
+        await new Promise((r) => setTimeout(r, 100));
       drainS = (Date.now() - t0) / 1000;
     }
     const cpuMs = treeCpuMs(gw.pid) - cpu0;
     const sum = await metric(gw.ports.admin, 'smtp_gateway_spool_write_seconds_sum');
     const count = await metric(gw.ports.admin, 'smtp_gateway_spool_write_seconds_count');
-    if (report.accepted !== report.attempted) throw new Error(`${mode}: ${report.attempted - report.accepted} not accepted: ${JSON.stringify(report.rejectedSample)}`);
+    if (report.accepted !== report.attempted)
+      throw new Error(
+        `${mode}: ${report.attempted - report.accepted} not accepted: ${JSON.stringify(report.rejectedSample)}`,
+      );
     return {
       mode,
       msgPerS: report.msgPerS,
@@ -70,7 +91,9 @@ async function one(mode: 'sync' | 'spool', api: string): Promise<Sample> {
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+  return s.length % 2
+    ? (s[(s.length - 1) / 2] as number)
+    : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
 const api = await startPeer<{ url: string }>('api', [String(latencyMs)]);
@@ -86,8 +109,17 @@ try {
 } finally {
   await api.stop();
 }
-const of = (mode: 'sync' | 'spool', f: (s: Sample) => number | null) => median(samples.filter((s) => s.mode === mode).map(f).filter((x): x is number => x !== null));
-const rows = (['sync', 'spool'] as const).map((m) => `| ${m} | ${of(m, (s) => s.msgPerS).toFixed(0)} | ${of(m, (s) => s.dotP50).toFixed(1)} | ${of(m, (s) => s.dotP99).toFixed(1)} | ${of(m, (s) => s.cpuMsPerMessage).toFixed(2)} | ${m === 'spool' ? of(m, (s) => s.writeMeanMs).toFixed(2) : '—'} | ${m === 'spool' ? of(m, (s) => s.drainS).toFixed(1) : '—'} |`);
+const of = (mode: 'sync' | 'spool', f: (s: Sample) => number | null) =>
+  median(
+    samples
+      .filter((s) => s.mode === mode)
+      .map(f)
+      .filter((x): x is number => x !== null),
+  );
+const rows = (['sync', 'spool'] as const).map(
+  (m) =>
+    `| ${m} | ${of(m, (s) => s.msgPerS).toFixed(0)} | ${of(m, (s) => s.dotP50).toFixed(1)} | ${of(m, (s) => s.dotP99).toFixed(1)} | ${of(m, (s) => s.cpuMsPerMessage).toFixed(2)} | ${m === 'spool' ? of(m, (s) => s.writeMeanMs).toFixed(2) : '—'} | ${m === 'spool' ? of(m, (s) => s.drainS).toFixed(1) : '—'} |`,
+);
 process.stdout.write(
   [
     `${runs} runs each, alternately; ${messages} text1k messages, ${concurrency} connections, API stand-in latency ${latencyMs} ms; medians`,

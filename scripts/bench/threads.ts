@@ -20,16 +20,38 @@ function threads(pid: number): Map<string, { name: string; ms: number }> {
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out.set(tid, { name, ms: (Number(f[11]) + Number(f[12])) * TICK_MS });
-    } catch { /* thread gone */ }
+    } catch {
+      /* thread gone */
+    }
   }
   return out;
 }
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 const root = opt('root', ROOT);
-const extra = Object.fromEntries(opt('env', '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const extra = Object.fromEntries(
+  opt('env', '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split('=') as [string, string]),
+);
 const api = await startPeer<{ url: string }>('api', [opt('latency', '20')]);
-const gw = await startGateway({ CAKEMAIL_API_URL: api.info.url, LOG_LEVEL: 'info', MAX_CONNECTIONS: '5000', MAX_CONNECTIONS_PER_IP: '5000', AUTH_MAX_FAILURES_PER_IP: '100000', AUTH_MAX_FAILURES_PER_USER: '100000', WORKERS: '1', ...extra }, opt('node-args', '').split(' ').filter(Boolean), root, `${root}/dist/main.js`);
+const gw = await startGateway(
+  {
+    CAKEMAIL_API_URL: api.info.url,
+    LOG_LEVEL: 'info',
+    MAX_CONNECTIONS: '5000',
+    MAX_CONNECTIONS_PER_IP: '5000',
+    AUTH_MAX_FAILURES_PER_IP: '100000',
+    AUTH_MAX_FAILURES_PER_USER: '100000',
+    WORKERS: '1',
+    ...extra,
+  },
+  opt('node-args', '').split(' ').filter(Boolean),
+  root,
+  `${root}/dist/main.js`,
+);
 void DIST_MAIN;
 try {
   const before = threads(gw.pid);
@@ -38,16 +60,33 @@ try {
   // The main thread's V8 heap at the RSS peak's neighbourhood, from the admin port's default metrics.
   const mem: Record<string, number> = {};
   const scraper = setInterval(() => {
-    void fetch(`http://127.0.0.1:${gw.ports.admin}/metrics`).then((res) => res.text()).then((text) => {
-      for (const m of ['heap_size_total_bytes', 'heap_size_used_bytes', 'external_memory_bytes']) {
-        const v = Number(new RegExp(`^smtp_gateway_nodejs_${m} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 2 ** 20;
-        mem[m] = Math.max(mem[m] ?? 0, Math.round(v));
-      }
-    }).catch(() => undefined);
+    void fetch(`http://127.0.0.1:${gw.ports.admin}/metrics`)
+      .then((res) => res.text())
+      .then((text) => {
+        for (const m of ['heap_size_total_bytes', 'heap_size_used_bytes', 'external_memory_bytes']) {
+          const v = Number(new RegExp(`^smtp_gateway_nodejs_${m} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 2 ** 20;
+          mem[m] = Math.max(mem[m] ?? 0, Math.round(v));
+        }
+      })
+      .catch(() => undefined);
   }, 1000);
   const r = await loadtest([
-    '--port', String(gw.ports.submission), '--tls', 'starttls', '--shape', opt('shape', 'html20k'), '--concurrency', opt('concurrency', '100'),
-    '--per-connection', opt('per-connection', '100'), '--recipients', opt('recipients', '1'), '--messages', '0', '--duration', opt('duration', '8'),
+    '--port',
+    String(gw.ports.submission),
+    '--tls',
+    'starttls',
+    '--shape',
+    opt('shape', 'html20k'),
+    '--concurrency',
+    opt('concurrency', '100'),
+    '--per-connection',
+    opt('per-connection', '100'),
+    '--recipients',
+    opt('recipients', '1'),
+    '--messages',
+    '0',
+    '--duration',
+    opt('duration', '8'),
     // Below saturation (--rate) the CPU per message is steadier on a shared machine: fewer
     // threads competing for the two cores means less time lost to the scheduler.
     ...(opt('rate', '') ? ['--rate', opt('rate', '')] : []),
@@ -56,9 +95,29 @@ try {
   clearInterval(scraper);
   const after = threads(gw.pid);
   const n = r.accepted || 1;
-  const rows = [...after].map(([tid, a]) => ({ tid, name: a.name, ms: a.ms - (before.get(tid)?.ms ?? 0) })).filter((t) => t.ms > 0).sort((a, b) => b.ms - a.ms);
+  const rows = [...after]
+    .map(([tid, a]) => ({ tid, name: a.name, ms: a.ms - (before.get(tid)?.ms ?? 0) }))
+    .filter((t) => t.ms > 0)
+    .sort((a, b) => b.ms - a.ms);
   const total = rows.reduce((s, t) => s + t.ms, 0);
-  process.stdout.write(JSON.stringify({ root, env: extra, nodeArgs: opt('node-args', ''), accepted: r.accepted, rejected: r.rejected, rejectedBy: r.rejectedBy, sample: r.rejectedSample, msgPerS: r.msgPerS, dotP50: r.latencyMs.dot.p50, dotP99: r.latencyMs.dot.p99, cpuMsPerMsg: +(total / n).toFixed(3), peakRssMb: Math.round(peak), mainHeapMb: mem, threads: rows.map((t) => `${t.name}:${(t.ms / n).toFixed(3)}`) }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      root,
+      env: extra,
+      nodeArgs: opt('node-args', ''),
+      accepted: r.accepted,
+      rejected: r.rejected,
+      rejectedBy: r.rejectedBy,
+      sample: r.rejectedSample,
+      msgPerS: r.msgPerS,
+      dotP50: r.latencyMs.dot.p50,
+      dotP99: r.latencyMs.dot.p99,
+      cpuMsPerMsg: +(total / n).toFixed(3),
+      peakRssMb: Math.round(peak),
+      mainHeapMb: mem,
+      threads: rows.map((t) => `${t.name}:${(t.ms / n).toFixed(3)}`),
+    }) + '\n',
+  );
 } finally {
   await gw.stop();
   await api.stop();

@@ -7,7 +7,8 @@
 // when a spool write or a synchronous delivery is under way, and when a 250 may have been lost.
 import tls from 'node:tls';
 
-export type Attempt = { kind: 'reply'; code: number; text: string; afterDot: boolean } | { kind: 'drop'; error: string; afterDot: boolean };
+export type Attempt =
+  { kind: 'reply'; code: number; text: string; afterDot: boolean } | { kind: 'drop'; error: string; afterDot: boolean };
 
 export type Phase = 'connecting' | 'dialogue' | 'data' | 'awaiting_reply' | 'done';
 
@@ -45,7 +46,9 @@ export function smtpAttempt(o: AttemptOptions): Promise<Attempt> {
     const send = (line: string) => socket.write(line + '\r\n');
     socket.setEncoding('utf8');
     socket.on('secureConnect', () => phase('dialogue'));
-    socket.on('error', (err) => done({ kind: 'drop', error: (err as NodeJS.ErrnoException).code ?? err.message, afterDot }));
+    socket.on('error', (err) =>
+      done({ kind: 'drop', error: (err as NodeJS.ErrnoException).code ?? err.message, afterDot }),
+    );
     socket.on('close', () => done({ kind: 'drop', error: 'closed', afterDot }));
     socket.on('data', (chunk: string) => {
       buffer += chunk;

@@ -9,7 +9,14 @@ import { Pool } from 'undici';
 import type { Metrics } from '../observability/metrics.ts';
 import { EmailSerializer } from './serialize.ts';
 import { errorMessage, networkFailure, parseRetryAfter, type ApiFailure, type ApiResult } from './errors.ts';
-import type { EmailLogsPage, EmailLogsQuery, SendersPage, SubmitEmail, SubmitEmailResponse, TokenResponse } from './types.ts';
+import type {
+  EmailLogsPage,
+  EmailLogsQuery,
+  SendersPage,
+  SubmitEmail,
+  SubmitEmailResponse,
+  TokenResponse,
+} from './types.ts';
 
 export type TokenGrant =
   | { kind: 'password'; username: string; password: string; accountId?: number }
@@ -72,35 +79,59 @@ export class CakemailClient {
       form.set('grant_type', 'refresh_token');
       form.set('refresh_token', grant.refreshToken);
     }
-    const res = await this.#request('token', '/token', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: form.toString(),
-    }, signal);
+    const res = await this.#request(
+      'token',
+      '/token',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: form.toString(),
+      },
+      signal,
+    );
     if (!res.ok) {
       // The spec's description says an MFA challenge may come back as 401 with a challenge body.
-      if (res.error.kind === 'http' && res.error.status === 401 && res.challenge) return { ok: true, status: 401, value: { kind: 'challenge' } };
+      if (res.error.kind === 'http' && res.error.status === 401 && res.challenge)
+        return { ok: true, status: 401, value: { kind: 'challenge' } };
       return res;
     }
     const body = res.value as Record<string, unknown>;
     if (typeof body.challenge === 'string') return { ok: true, status: res.status, value: { kind: 'challenge' } };
     if (typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') {
-      return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'token response without access_token/expires_in' } };
+      return {
+        ok: false,
+        error: { kind: 'bad_response', status: res.status, message: 'token response without access_token/expires_in' },
+      };
     }
     return { ok: true, status: res.status, value: { kind: 'token', token: body as unknown as TokenResponse } };
   }
 
   /** GET /brands/default/senders, one page. */
-  async senders(bearer: string, page: number, perPage: number, accountId?: number, signal?: AbortSignal): Promise<ApiResult<SendersPage>> {
+  async senders(
+    bearer: string,
+    page: number,
+    perPage: number,
+    accountId?: number,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<SendersPage>> {
     const q = new URLSearchParams({ page: String(page), per_page: String(perPage) });
     if (accountId !== undefined) q.set('account_id', String(accountId));
-    const res = await this.#request('senders', `/brands/default/senders?${q}`, {
-      method: 'GET',
-      headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
-    }, signal);
+    const res = await this.#request(
+      'senders',
+      `/brands/default/senders?${q}`,
+      {
+        method: 'GET',
+        headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
+      },
+      signal,
+    );
     if (!res.ok) return res;
     const body = res.value as Partial<SendersPage>;
-    if (!Array.isArray(body.data)) return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'senders response without data[]' } };
+    if (!Array.isArray(body.data))
+      return {
+        ok: false,
+        error: { kind: 'bad_response', status: res.status, message: 'senders response without data[]' },
+      };
     return { ok: true, status: res.status, value: body as SendersPage };
   }
 
@@ -108,34 +139,61 @@ export class CakemailClient {
    * POST /v2/emails. Success means 2xx *and* `data.status == "queued"`; a 2xx carrying
    * `rejected`/`error` comes back as a value for the caller to treat as a refusal.
    */
-  async submitEmail(bearer: string, email: SubmitEmail, accountId?: number, signal?: AbortSignal): Promise<ApiResult<SubmitEmailResponse>> {
+  async submitEmail(
+    bearer: string,
+    email: SubmitEmail,
+    accountId?: number,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<SubmitEmailResponse>> {
     const path = accountId === undefined ? '/v2/emails' : `/v2/emails?account_id=${accountId}`;
-    const res = await this.#request('emails', path, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json' },
-      body: this.#serializer.serialize(email),
-    }, signal);
+    const res = await this.#request(
+      'emails',
+      path,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json' },
+        body: this.#serializer.serialize(email),
+      },
+      signal,
+    );
     if (!res.ok) return res;
     const body = res.value as Partial<SubmitEmailResponse>;
     const status = body?.data?.status;
     if (status !== 'queued' && status !== 'rejected' && status !== 'error') {
-      return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'email response without data.status' } };
+      return {
+        ok: false,
+        error: { kind: 'bad_response', status: res.status, message: 'email response without data.status' },
+      };
     }
     return { ok: true, status: res.status, value: body as SubmitEmailResponse };
   }
 
   /** GET /v2/logs/emails, one page: did an earlier, unanswered send reach Cakemail? */
-  async emailLogs(bearer: string, query: EmailLogsQuery, accountId?: number, signal?: AbortSignal): Promise<ApiResult<EmailLogsPage>> {
+  async emailLogs(
+    bearer: string,
+    query: EmailLogsQuery,
+    accountId?: number,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<EmailLogsPage>> {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
     if (accountId !== undefined) q.set('account_id', String(accountId));
-    const res = await this.#request('logs', `/v2/logs/emails?${q}`, {
-      method: 'GET',
-      headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
-    }, signal);
+    const res = await this.#request(
+      'logs',
+      `/v2/logs/emails?${q}`,
+      {
+        method: 'GET',
+        headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
+      },
+      signal,
+    );
     if (!res.ok) return res;
     const body = res.value as Partial<EmailLogsPage>;
-    if (!Array.isArray(body?.data)) return { ok: false, error: { kind: 'bad_response', status: res.status, message: 'logs response without data[]' } };
+    if (!Array.isArray(body?.data))
+      return {
+        ok: false,
+        error: { kind: 'bad_response', status: res.status, message: 'logs response without data[]' },
+      };
     return { ok: true, status: res.status, value: body as EmailLogsPage };
   }
 
@@ -154,7 +212,13 @@ export class CakemailClient {
     let retryAfter: string | undefined;
     let text: string;
     try {
-      const res = await this.#pool.request({ path: this.#prefix + path, method: init.method, headers: init.headers, body: init.body, signal });
+      const res = await this.#pool.request({
+        path: this.#prefix + path,
+        method: init.method,
+        headers: init.headers,
+        body: init.body,
+        signal,
+      });
       status = res.statusCode;
       const ra = res.headers['retry-after'];
       retryAfter = Array.isArray(ra) ? ra[0] : ra;
@@ -172,7 +236,8 @@ export class CakemailClient {
     }
     observe(String(status));
     if (status >= 200 && status < 300) {
-      if (body === undefined) return { ok: false, error: { kind: 'bad_response', status, message: 'response body is not JSON' } };
+      if (body === undefined)
+        return { ok: false, error: { kind: 'bad_response', status, message: 'response body is not JSON' } };
       return { ok: true, status, value: body };
     }
     const { message, code } = errorMessage(body, status);
@@ -180,7 +245,8 @@ export class CakemailClient {
     const error: ApiFailure = { kind: 'http', status, message };
     if (code !== undefined) error.code = code;
     if (retryAfterMs !== undefined) error.retryAfterMs = retryAfterMs;
-    const challenge = !!body && typeof body === 'object' && typeof (body as { challenge?: unknown }).challenge === 'string';
+    const challenge =
+      !!body && typeof body === 'object' && typeof (body as { challenge?: unknown }).challenge === 'string';
     return { ok: false, error, challenge };
   }
 }

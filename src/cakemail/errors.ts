@@ -29,7 +29,8 @@ export function errorMessage(body: unknown, status: number): { message: string; 
         return loc ? `${loc}: ${msg}` : msg;
       });
       const code = items.map((d) => d.code).find((c): c is number => typeof c === 'number');
-      if (parts.length > 0) return code === undefined ? { message: parts.join('; ') } : { message: parts.join('; '), code };
+      if (parts.length > 0)
+        return code === undefined ? { message: parts.join('; ') } : { message: parts.join('; '), code };
     }
   }
   return { message: `HTTP ${status}` };
@@ -45,15 +46,28 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 }
 
 // Errors whose request never reached the server: safe to send again.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 // undici's own deadlines (headersTimeout, bodyTimeout): the request was sent, no answer in time.
 const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** Classify what the HTTP client threw (undici puts the code on the error, fetch on its cause). */
 export function networkFailure(err: unknown): ApiFailure {
-  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string; name?: string } };
-  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError' || TIMED_OUT.has(e?.code ?? '')) return { kind: 'timeout', message: 'request timed out' };
+  const e = err as {
+    name?: string;
+    code?: string;
+    message?: string;
+    cause?: { code?: string; message?: string; name?: string };
+  };
+  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError' || TIMED_OUT.has(e?.code ?? ''))
+    return { kind: 'timeout', message: 'request timed out' };
   if (e?.name === 'AbortError') return { kind: 'timeout', message: 'request aborted at the message deadline' };
   const code = e?.cause?.code ?? e?.code ?? 'UNKNOWN';
   const detail = e?.cause?.message ?? e?.message;

@@ -27,21 +27,32 @@ export class EmailSerializer {
   readonly #cache = new WeakMap<object, Buffer>();
 
   serialize(email: SubmitEmail): Buffer {
-    return concat(this.#object(email as unknown as Record<string, unknown>, undefined, (key, value) => (SHARED.has(key) && typeof value === 'object' && value !== null ? this.#shared(value) : undefined)));
+    return concat(
+      this.#object(email as unknown as Record<string, unknown>, undefined, (key, value) =>
+        SHARED.has(key) && typeof value === 'object' && value !== null ? this.#shared(value) : undefined,
+      ),
+    );
   }
 
   #shared(value: object): Buffer {
     let json = this.#cache.get(value);
     if (json === undefined) {
       const encoded = (value as { [PRE_ENCODED]?: PreEncoded })[PRE_ENCODED];
-      json = encoded && typeof (value as { toJSON?: unknown }).toJSON !== 'function' ? concat(this.#object(value as Record<string, unknown>, encoded)) : Buffer.from(JSON.stringify(value));
+      json =
+        encoded && typeof (value as { toJSON?: unknown }).toJSON !== 'function'
+          ? concat(this.#object(value as Record<string, unknown>, encoded))
+          : Buffer.from(JSON.stringify(value));
       this.#cache.set(value, json);
     }
     return json;
   }
 
   /** `{…}` of a plain object as byte chunks, as JSON.stringify would write it; `bytes` may supply a field's JSON. */
-  #object(obj: Record<string, unknown>, encoded: PreEncoded | undefined, bytes?: (key: string, value: unknown) => Uint8Array | undefined): Uint8Array[] {
+  #object(
+    obj: Record<string, unknown>,
+    encoded: PreEncoded | undefined,
+    bytes?: (key: string, value: unknown) => Uint8Array | undefined,
+  ): Uint8Array[] {
     const parts: Uint8Array[] = [];
     let text = '{';
     let first = true;

@@ -11,8 +11,7 @@ const PAT_PATTERN = /^ck_pat_[0-9a-f]{40}$/;
 const MAX_ENTRIES = 10_000;
 
 export type AuthOutcome =
-  | { ok: true; credential: Credential }
-  | { ok: false; reason: 'invalid' | 'mfa' | 'unavailable'; detail: string };
+  { ok: true; credential: Credential } | { ok: false; reason: 'invalid' | 'mfa' | 'unavailable'; detail: string };
 
 interface TokenEntry {
   accessToken: string;
@@ -41,7 +40,14 @@ export class Credential {
   readonly #key: string;
   readonly #password: string;
 
-  constructor(cache: TokenCache, key: string, username: string, password: string, accountKey: string, accountId: number | undefined) {
+  constructor(
+    cache: TokenCache,
+    key: string,
+    username: string,
+    password: string,
+    accountKey: string,
+    accountId: number | undefined,
+  ) {
     this.#cache = cache;
     this.#key = key;
     this.username = username;
@@ -111,7 +117,13 @@ export class TokenCache {
   }
 
   /** Used by Credential; `force` skips a cached token the API just refused. */
-  async bearerFor(key: string, username: string, password: string, force: boolean, signal?: AbortSignal): Promise<ApiResult<string>> {
+  async bearerFor(
+    key: string,
+    username: string,
+    password: string,
+    force: boolean,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<string>> {
     if (PAT_PATTERN.test(password)) return { ok: true, status: 200, value: password };
     const res = await this.#entryFor(key, username, password, force, signal);
     if (!res.ok) return res;
@@ -127,11 +139,20 @@ export class TokenCache {
       if (!res.ok) return authFailure(res.error);
       this.#remember(key, { accessToken: pat, refreshToken: '', expiresAt: this.#now() + 10 * 60_000, accounts: [] });
     }
-    const accountKey = this.#accountId !== undefined ? `account:${this.#accountId}` : `pat:${createHash('sha256').update(pat).digest('hex').slice(0, 24)}`;
+    const accountKey =
+      this.#accountId !== undefined
+        ? `account:${this.#accountId}`
+        : `pat:${createHash('sha256').update(pat).digest('hex').slice(0, 24)}`;
     return { ok: true, credential: new Credential(this, key, username, pat, accountKey, this.#accountId) };
   }
 
-  #entryFor(key: string, username: string, password: string, force: boolean, signal?: AbortSignal): Promise<ApiResult<TokenEntry | 'challenge'>> {
+  #entryFor(
+    key: string,
+    username: string,
+    password: string,
+    force: boolean,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<TokenEntry | 'challenge'>> {
     const cached = this.#entries.get(key);
     if (cached && !force && cached.expiresAt - this.#marginMs > this.#now()) {
       return Promise.resolve({ ok: true, status: 200, value: cached });
@@ -143,16 +164,32 @@ export class TokenCache {
     return p;
   }
 
-  async #obtain(key: string, username: string, password: string, cached: TokenEntry | undefined, signal?: AbortSignal): Promise<ApiResult<TokenEntry | 'challenge'>> {
+  async #obtain(
+    key: string,
+    username: string,
+    password: string,
+    cached: TokenEntry | undefined,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<TokenEntry | 'challenge'>> {
     if (cached?.refreshToken) {
       const refreshed = await this.#client.token({ kind: 'refresh', refreshToken: cached.refreshToken }, signal);
-      if (refreshed.ok && refreshed.value.kind === 'token') return { ok: true, status: refreshed.status, value: this.#store(key, refreshed.value.token) };
+      if (refreshed.ok && refreshed.value.kind === 'token')
+        return { ok: true, status: refreshed.status, value: this.#store(key, refreshed.value.token) };
       // A refused refresh token falls back to the password grant (what Cakemail's own clients do);
       // anything else (API down) is reported as it is.
-      if (!refreshed.ok && !(refreshed.error.kind === 'http' && refreshed.error.status >= 400 && refreshed.error.status < 500)) return refreshed;
+      if (
+        !refreshed.ok &&
+        !(refreshed.error.kind === 'http' && refreshed.error.status >= 400 && refreshed.error.status < 500)
+      )
+        return refreshed;
     }
     if (this.#entries.delete(key)) this.#onSizeChange(this.#entries.size);
-    const grant = { kind: 'password' as const, username, password, ...(this.#accountId !== undefined ? { accountId: this.#accountId } : {}) };
+    const grant = {
+      kind: 'password' as const,
+      username,
+      password,
+      ...(this.#accountId !== undefined ? { accountId: this.#accountId } : {}),
+    };
     const res = await this.#client.token(grant, signal);
     if (!res.ok) return res;
     if (res.value.kind === 'challenge') return { ok: true, status: res.status, value: 'challenge' };
@@ -189,6 +226,7 @@ export class TokenCache {
 function authFailure(e: ApiFailure): AuthOutcome {
   // 400/401/403/422 from /token: the credentials (or the account_id they asked for) are wrong.
   // Everything else is the API's problem, so the client should try again later (454).
-  if (e.kind === 'http' && [400, 401, 403, 422].includes(e.status)) return { ok: false, reason: 'invalid', detail: e.message };
+  if (e.kind === 'http' && [400, 401, 403, 422].includes(e.status))
+    return { ok: false, reason: 'invalid', detail: e.message };
   return { ok: false, reason: 'unavailable', detail: e.kind === 'http' ? `HTTP ${e.status}` : e.message };
 }

@@ -77,7 +77,20 @@ export interface ErrorDetail {
  * `GET /v2/logs/emails` (docs/sandbox.md): the Email API activity log. Query parameters as the
  * gateway sends them; `tags` is a JSON-encoded filter, `start_time`/`end_time` are Unix seconds.
  */
-export const EMAIL_LOG_TYPES = ['all', 'submitted', 'queued', 'delivered', 'rejected', 'error', 'open', 'click', 'bounce', 'spam', 'unsubscribe', 'global_unsubscribe'] as const;
+export const EMAIL_LOG_TYPES = [
+  'all',
+  'submitted',
+  'queued',
+  'delivered',
+  'rejected',
+  'error',
+  'open',
+  'click',
+  'bounce',
+  'spam',
+  'unsubscribe',
+  'global_unsubscribe',
+] as const;
 export type EmailLogType = (typeof EMAIL_LOG_TYPES)[number];
 
 export interface EmailLogsQuery {

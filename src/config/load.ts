@@ -25,23 +25,38 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     if (out.submissionPort !== 0 && out.submissionPort === out.smtpsPort) {
       errors.push('SMTP_SUBMISSION_PORT and SMTP_SMTPS_PORT must differ');
     }
-    if (out.altSubmissionPort !== 0 && (out.altSubmissionPort === out.submissionPort || out.altSubmissionPort === out.smtpsPort)) {
+    if (
+      out.altSubmissionPort !== 0 &&
+      (out.altSubmissionPort === out.submissionPort || out.altSubmissionPort === out.smtpsPort)
+    ) {
       errors.push('SMTP_ALT_SUBMISSION_PORT must differ from SMTP_SUBMISSION_PORT and SMTP_SMTPS_PORT (or be 0: off)');
     }
     if (out.startSandbox === false && out.apiUrl === undefined) {
       errors.push('SANDBOX_ENABLED=false needs CAKEMAIL_API_URL: there is no API to send to');
     }
     if ((out.workers as number) > 1 && (out.startSandbox === true || out.apiUrl === undefined)) {
-      errors.push('WORKERS > 1 needs CAKEMAIL_API_URL: the embedded sandbox lives in one process (run `smtp-gateway sandbox` on its own and point CAKEMAIL_API_URL at it)');
+      errors.push(
+        'WORKERS > 1 needs CAKEMAIL_API_URL: the embedded sandbox lives in one process (run `smtp-gateway sandbox` on its own and point CAKEMAIL_API_URL at it)',
+      );
     }
     if (out.deliveryMode === 'spool') {
-      if (out.spoolBackend === 'redis' && out.redisUrl === undefined) errors.push('SPOOL_BACKEND=redis needs REDIS_URL: the spool lives in Redis Streams');
-      if (out.spoolBackend === 'redis' && out.spoolKey === undefined) errors.push('SPOOL_BACKEND=redis needs SPOOL_KEY (64 hex digits): every gateway of the fleet must open the logins the others sealed');
-      if (out.spoolBackend === 'dir' && (out.workers as number) > 1) errors.push('DELIVERY_MODE=spool with SPOOL_BACKEND=dir needs WORKERS=1: one process owns a spool directory (use SPOOL_BACKEND=redis to share a spool)');
-      if ((out.spoolLeaseMs as number) <= (out.messageDeadlineMs as number)) errors.push('SPOOL_LEASE_MS must exceed MESSAGE_DEADLINE_MS: a lease must outlast the delivery it covers');
-      if ((out.spoolRetryBaseMs as number) > (out.spoolRetryCapMs as number)) errors.push('SPOOL_RETRY_BASE_MS must not exceed SPOOL_RETRY_CAP_MS');
+      if (out.spoolBackend === 'redis' && out.redisUrl === undefined)
+        errors.push('SPOOL_BACKEND=redis needs REDIS_URL: the spool lives in Redis Streams');
+      if (out.spoolBackend === 'redis' && out.spoolKey === undefined)
+        errors.push(
+          'SPOOL_BACKEND=redis needs SPOOL_KEY (64 hex digits): every gateway of the fleet must open the logins the others sealed',
+        );
+      if (out.spoolBackend === 'dir' && (out.workers as number) > 1)
+        errors.push(
+          'DELIVERY_MODE=spool with SPOOL_BACKEND=dir needs WORKERS=1: one process owns a spool directory (use SPOOL_BACKEND=redis to share a spool)',
+        );
+      if ((out.spoolLeaseMs as number) <= (out.messageDeadlineMs as number))
+        errors.push('SPOOL_LEASE_MS must exceed MESSAGE_DEADLINE_MS: a lease must outlast the delivery it covers');
+      if ((out.spoolRetryBaseMs as number) > (out.spoolRetryCapMs as number))
+        errors.push('SPOOL_RETRY_BASE_MS must not exceed SPOOL_RETRY_CAP_MS');
     }
-    if (out.spoolKey !== undefined && parseSpoolKey(out.spoolKey as string) === null) errors.push('SPOOL_KEY=<redacted>: must be 64 hex digits or base64 of 32 bytes (e.g. `openssl rand -hex 32`)');
+    if (out.spoolKey !== undefined && parseSpoolKey(out.spoolKey as string) === null)
+      errors.push('SPOOL_KEY=<redacted>: must be 64 hex digits or base64 of 32 bytes (e.g. `openssl rand -hex 32`)');
     if ((out.maxAttachmentBytes as number) > (out.maxTotalAttachmentBytes as number)) {
       errors.push('MAX_ATTACHMENT_BYTES must not exceed MAX_TOTAL_ATTACHMENT_BYTES');
     }
@@ -59,7 +74,8 @@ export function sandboxEnabled(config: Config): boolean {
 export function describeConfig(config: Config): string[] {
   return (Object.entries(fields) as [FieldName, (typeof fields)[FieldName]][]).map(([name, f]) => {
     const value = config[name];
-    const shown = value === undefined ? '(unset)' : 'secret' in f && f.secret ? redactUrl(String(value)) : String(value);
+    const shown =
+      value === undefined ? '(unset)' : 'secret' in f && f.secret ? redactUrl(String(value)) : String(value);
     return `${f.env}=${shown}`;
   });
 }
@@ -67,7 +83,8 @@ export function describeConfig(config: Config): string[] {
 /** The README configuration table. */
 export function configMarkdown(): string {
   const rows = (Object.values(fields) as (typeof fields)[FieldName][]).map(
-    (f) => `| \`${f.env}\` | ${'default' in f && f.default !== undefined ? `\`${f.default}\`` : '(unset)'} | ${f.doc} |`,
+    (f) =>
+      `| \`${f.env}\` | ${'default' in f && f.default !== undefined ? `\`${f.default}\`` : '(unset)'} | ${f.doc} |`,
   );
   return ['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
 }

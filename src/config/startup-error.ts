@@ -76,12 +76,27 @@ export function tlsFileError(err: unknown, certFile: string, keyFile: string): E
   const file = e.path ?? certFile;
   switch (e.code) {
     case 'ENOENT':
-      return new StartupError(setting, `${setting}: file ${file} does not exist`, `mount the certificate Secret at that path, or correct ${setting}; unset both TLS_CERT_FILE and TLS_KEY_FILE for a self-signed development certificate`, err);
+      return new StartupError(
+        setting,
+        `${setting}: file ${file} does not exist`,
+        `mount the certificate Secret at that path, or correct ${setting}; unset both TLS_CERT_FILE and TLS_KEY_FILE for a self-signed development certificate`,
+        err,
+      );
     case 'EACCES':
     case 'EPERM':
-      return new StartupError(setting, `${setting}: file ${file} is not readable by this process`, `make it readable by the gateway's user (uid ${process.getuid?.() ?? '?'}), e.g. the Secret volume's defaultMode/fsGroup`, err);
+      return new StartupError(
+        setting,
+        `${setting}: file ${file} is not readable by this process`,
+        `make it readable by the gateway's user (uid ${process.getuid?.() ?? '?'}), e.g. the Secret volume's defaultMode/fsGroup`,
+        err,
+      );
     case 'EISDIR':
-      return new StartupError(setting, `${setting}: ${file} is a directory`, `point ${setting} at the PEM file inside it (e.g. tls.crt / tls.key)`, err);
+      return new StartupError(
+        setting,
+        `${setting}: ${file} is a directory`,
+        `point ${setting} at the PEM file inside it (e.g. tls.crt / tls.key)`,
+        err,
+      );
     default:
       return err instanceof Error ? err : new Error(String(err));
   }

@@ -18,7 +18,10 @@ export function tempFailureOf(f: ApiFailure): TempFailure {
       return { kind: 'api_timeout', reason: f.message };
     case 'network':
       if (f.code === 'ENOTFOUND' || f.code === 'EAI_AGAIN') return { kind: 'api_dns', reason: f.code };
-      return { kind: 'api_unavailable', reason: f.sent ? `${f.message}; the API may have received the request` : f.message };
+      return {
+        kind: 'api_unavailable',
+        reason: f.sent ? `${f.message}; the API may have received the request` : f.message,
+      };
     case 'bad_response':
       return { kind: 'api_unavailable', reason: `unexpected API response: ${f.message}` };
     case 'http':
@@ -27,7 +30,8 @@ export function tempFailureOf(f: ApiFailure): TempFailure {
         if (f.retryAfterMs !== undefined) t.retryAfterS = Math.ceil(f.retryAfterMs / 1000);
         return t;
       }
-      if (f.status === 401 || f.status === 403 || f.code === ACCOUNT_DENIED) return { kind: 'api_auth', reason: `HTTP ${f.status}: ${f.message}` };
+      if (f.status === 401 || f.status === 403 || f.code === ACCOUNT_DENIED)
+        return { kind: 'api_auth', reason: `HTTP ${f.status}: ${f.message}` };
       if (f.status === 408) return { kind: 'api_timeout', reason: 'HTTP 408' };
       return { kind: 'api_unavailable', reason: `HTTP ${f.status}` };
   }
@@ -36,8 +40,10 @@ export function tempFailureOf(f: ApiFailure): TempFailure {
 /** A failed send for one recipient → that recipient's result. */
 export function recipientFailure(recipient: string, f: ApiFailure): RecipientResult {
   if (f.kind === 'http' && f.code !== ACCOUNT_DENIED) {
-    if (f.status === 400 || f.status === 422) return { recipient, status: 'refused', kind: 'api_invalid', reason: f.message, apiStatus: f.status };
-    if (f.status === 413) return { recipient, status: 'refused', kind: 'api_too_large', reason: f.message, apiStatus: f.status };
+    if (f.status === 400 || f.status === 422)
+      return { recipient, status: 'refused', kind: 'api_invalid', reason: f.message, apiStatus: f.status };
+    if (f.status === 413)
+      return { recipient, status: 'refused', kind: 'api_too_large', reason: f.message, apiStatus: f.status };
   }
   return { recipient, status: 'failed', failure: tempFailureOf(f) };
 }

@@ -63,7 +63,15 @@ const BY_EXTENSION = new Map<string, AttachmentType>([
 ]);
 
 const EXTENSION_OF: Record<AttachmentType, string> = {
-  csv: 'csv', doc: 'doc', docx: 'docx', calendar: 'ics', jpeg: 'jpeg', pdf: 'pdf', png: 'png', xls: 'xls', xlsx: 'xlsx',
+  csv: 'csv',
+  doc: 'doc',
+  docx: 'docx',
+  calendar: 'ics',
+  jpeg: 'jpeg',
+  pdf: 'pdf',
+  png: 'png',
+  xls: 'xls',
+  xlsx: 'xlsx',
 };
 
 /** What `reject` refusals list as allowed: the extensions a sender knows. */
@@ -71,8 +79,15 @@ export const ALLOWED_EXTENSIONS = 'csv, doc, docx, ics, jpeg, pdf, png, xls, xls
 
 // Labels that say "some bytes" rather than what they are: the file name decides.
 const GENERIC_TYPES = new Set([
-  '', 'application/octet-stream', 'binary/octet-stream', 'application/binary', 'application/unknown',
-  'application/x-download', 'application/download', 'application/force-download', 'application/x-msdownload-unknown',
+  '',
+  'application/octet-stream',
+  'binary/octet-stream',
+  'application/binary',
+  'application/unknown',
+  'application/x-download',
+  'application/download',
+  'application/force-download',
+  'application/x-msdownload-unknown',
 ]);
 
 /**
@@ -93,7 +108,8 @@ export function attachmentType(contentType: string, filename: string | null): At
   const byExt = ext ? (BY_EXTENSION.get(ext) ?? null) : null;
   if (byExt && byType) return byExt;
   if (byType) return byType;
-  if (byExt && (GENERIC_TYPES.has(ct) || (ct === 'text/plain' && (byExt === 'csv' || byExt === 'calendar')))) return byExt;
+  if (byExt && (GENERIC_TYPES.has(ct) || (ct === 'text/plain' && (byExt === 'csv' || byExt === 'calendar'))))
+    return byExt;
   return null;
 }
 
@@ -101,7 +117,12 @@ function extensionOf(filename: string | null): string | null {
   if (!filename) return null;
   const base = filename.split(/[\\/]/).pop() ?? '';
   const dot = base.lastIndexOf('.');
-  return dot > 0 ? base.slice(dot + 1).toLowerCase().trim() : null;
+  return dot > 0
+    ? base
+        .slice(dot + 1)
+        .toLowerCase()
+        .trim()
+    : null;
 }
 
 const MAX_BASE_LENGTH = 100;
@@ -131,7 +152,8 @@ function unique(name: string, taken: Set<string>): string {
   return candidate;
 }
 
-export type AttachmentsResult = { ok: true; attachments: ApiAttachment[]; dropped: DroppedAttachment[] } | { ok: false; refusal: Refusal };
+export type AttachmentsResult =
+  { ok: true; attachments: ApiAttachment[]; dropped: DroppedAttachment[] } | { ok: false; refusal: Refusal };
 
 export function mapAttachments(parts: readonly ParsedAttachment[], policy: AttachmentPolicy): AttachmentsResult {
   const attachments: ApiAttachment[] = [];
@@ -145,14 +167,24 @@ export function mapAttachments(parts: readonly ParsedAttachment[], policy: Attac
       // Not an attachment in the sender's eyes (text/enriched, text/watch-html, text/x-amp-html
       // beside the text and HTML bodies): the API has no field for it, so it is left out whatever
       // the policy, and listed so the omission is logged.
-      dropped.push({ filename: '', contentType: part.contentType, reason: `${label} is an alternative body format Cakemail has no field for`, kind: 'alternative' });
+      dropped.push({
+        filename: '',
+        contentType: part.contentType,
+        reason: `${label} is an alternative body format Cakemail has no field for`,
+        kind: 'alternative',
+      });
       continue;
     }
     if (part.role === 'signature') {
       // Cakemail composes the message it sends, so a detached signature could never verify on
       // the recipient's side (docs/message-mapping.md §5): the signed content is delivered, the
       // signature is left out whatever the policy, and listed so the omission is logged.
-      dropped.push({ filename: part.filename ?? '', contentType: part.contentType, reason: `${label} is a detached signature that cannot verify once Cakemail re-composes the message`, kind: 'signature' });
+      dropped.push({
+        filename: part.filename ?? '',
+        contentType: part.contentType,
+        reason: `${label} is a detached signature that cannot verify once Cakemail re-composes the message`,
+        kind: 'signature',
+      });
       continue;
     }
     if (!type && !part.filename && part.content.byteLength === 0) continue; // an empty unnamed part carries nothing
@@ -164,12 +196,23 @@ export function mapAttachments(parts: readonly ParsedAttachment[], policy: Attac
     }
     const size = part.content.byteLength;
     if (size > policy.maxAttachmentBytes) {
-      return { ok: false, refusal: { kind: 'too_large', reason: `attachment ${quoted(part)} is ${sizeOver(size, policy.maxAttachmentBytes)}` } };
+      return {
+        ok: false,
+        refusal: {
+          kind: 'too_large',
+          reason: `attachment ${quoted(part)} is ${sizeOver(size, policy.maxAttachmentBytes)}`,
+        },
+      };
     }
     total += size;
     if (total > policy.maxTotalAttachmentBytes) {
-      const sum = parts.filter((p) => attachmentType(p.contentType, p.filename) !== null).reduce((n, p) => n + p.content.byteLength, 0);
-      return { ok: false, refusal: { kind: 'too_large', reason: `attachments total ${sizeOver(sum, policy.maxTotalAttachmentBytes)}` } };
+      const sum = parts
+        .filter((p) => attachmentType(p.contentType, p.filename) !== null)
+        .reduce((n, p) => n + p.content.byteLength, 0);
+      return {
+        ok: false,
+        refusal: { kind: 'too_large', reason: `attachments total ${sizeOver(sum, policy.maxTotalAttachmentBytes)}` },
+      };
     }
     const fallback = type === 'calendar' ? 'invite' : `attachment-${attachments.length + 1}`;
     attachments.push({

@@ -60,8 +60,14 @@ const HANDLERS: Record<string, Apply> = {
 
   // Mailgun: one tag per header, the header may repeat.
   'x-mailgun-tag': (v, c) => addTags(c, [v]),
-  'x-mailgun-track': (v, c) => (v.trim().toLowerCase() === 'htmlonly' ? set(c, { opens: true, clicks_html: true, clicks_text: false }) : setBool(c, v, ['opens', 'clicks_html', 'clicks_text'])),
-  'x-mailgun-track-clicks': (v, c) => (v.trim().toLowerCase() === 'htmlonly' ? set(c, { clicks_html: true, clicks_text: false }) : setBool(c, v, ['clicks_html', 'clicks_text'])),
+  'x-mailgun-track': (v, c) =>
+    v.trim().toLowerCase() === 'htmlonly'
+      ? set(c, { opens: true, clicks_html: true, clicks_text: false })
+      : setBool(c, v, ['opens', 'clicks_html', 'clicks_text']),
+  'x-mailgun-track-clicks': (v, c) =>
+    v.trim().toLowerCase() === 'htmlonly'
+      ? set(c, { clicks_html: true, clicks_text: false })
+      : setBool(c, v, ['clicks_html', 'clicks_text']),
   'x-mailgun-track-opens': (v, c) => setBool(c, v, ['opens']),
 
   // Postmark: one tag per message.
@@ -102,10 +108,13 @@ export function readControls(headers: readonly HeaderField[]): ControlsResult {
   return { ok: true, controls };
 }
 
-
-
 // A repeated single-valued control must agree with itself: two different X-List-Id values are ambiguous.
-function single<K extends 'senderId' | 'listId' | 'emailType' | 'accountId'>(c: Draft, key: K, value: Draft[K] | undefined, error: string): string | null {
+function single<K extends 'senderId' | 'listId' | 'emailType' | 'accountId'>(
+  c: Draft,
+  key: K,
+  value: Draft[K] | undefined,
+  error: string,
+): string | null {
   if (value === undefined) return error;
   if (c[key] !== undefined && c[key] !== value) return `conflicting values "${c[key]}" and "${value}"`;
   c[key] = value;
@@ -211,12 +220,14 @@ function sendGrid(v: string, c: Draft): string | null {
   }
   if (!isObject(json)) return 'expected a JSON object';
   for (const key of SENDGRID_REFUSED) {
-    if (key in json) return `"${key}" is not supported (recipients come from the SMTP envelope; no substitutions or scheduling)`;
+    if (key in json)
+      return `"${key}" is not supported (recipients come from the SMTP envelope; no substitutions or scheduling)`;
   }
   const category = json['category'];
   if (category !== undefined) {
     const list = Array.isArray(category) ? category : [category];
-    if (!list.every((x): x is string => typeof x === 'string')) return '"category" must be a string or an array of strings';
+    if (!list.every((x): x is string => typeof x === 'string'))
+      return '"category" must be a string or an array of strings';
     const error = addTags(c, list);
     if (error) return error;
   }

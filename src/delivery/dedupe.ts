@@ -67,7 +67,13 @@ export class DedupeRecords {
    * records a 1-in-10^14 event.
    */
   static keys(identity: MessageIdentity, recipient: string): RecipientKeys {
-    const k = createHash('sha256').update(identity.scope).update('\0').update(recipient.toLowerCase()).digest().subarray(0, 11).toString('base64url');
+    const k = createHash('sha256')
+      .update(identity.scope)
+      .update('\0')
+      .update(recipient.toLowerCase())
+      .digest()
+      .subarray(0, 11)
+      .toString('base64url');
     return { accepted: `d${k}`, claim: `c${k}`, ambiguous: `a${k}`, identity };
   }
 
@@ -99,7 +105,9 @@ export class DedupeRecords {
     if (!raw) return [];
     try {
       const parsed = JSON.parse(raw) as unknown;
-      return Array.isArray(parsed) ? parsed.filter((a): a is AmbiguousAttempt => typeof a?.tag === 'string' && typeof a?.at === 'number') : [];
+      return Array.isArray(parsed)
+        ? parsed.filter((a): a is AmbiguousAttempt => typeof a?.tag === 'string' && typeof a?.at === 'number')
+        : [];
     } catch {
       return [];
     }

@@ -30,8 +30,20 @@ const CONTROL = new Set(CONTROL_HEADER_NAMES);
 // own headers: SendGrid, Mailgun, Postmark, Mandrill and SES strip them before delivery, and
 // forwarding them would show recipients data such as X-Mailgun-Variables.
 const X_DROPPED_PREFIXES = [
-  'x-cakemail-', 'x-ms-', 'x-spam', 'x-virus', 'x-google-', 'x-gm-', 'x-received', 'x-forwarded-', 'x-original-',
-  'x-smtpapi', 'x-mailgun-', 'x-pm-', 'x-mc-', 'x-ses-',
+  'x-cakemail-',
+  'x-ms-',
+  'x-spam',
+  'x-virus',
+  'x-google-',
+  'x-gm-',
+  'x-received',
+  'x-forwarded-',
+  'x-original-',
+  'x-smtpapi',
+  'x-mailgun-',
+  'x-pm-',
+  'x-mc-',
+  'x-ses-',
 ];
 const X_DROPPED = new Set(['x-sender-envelope-from', 'x-originating-ip', 'x-authenticated-sender', 'x-sender']);
 
@@ -55,7 +67,11 @@ export interface HeaderInput {
   generatedMessageId: () => string;
 }
 
-export function selectHeaders(input: HeaderInput): { headers: ApiHeader[]; messageId: string; messageIdGenerated: boolean } {
+export function selectHeaders(input: HeaderInput): {
+  headers: ApiHeader[];
+  messageId: string;
+  messageIdGenerated: boolean;
+} {
   const out: ApiHeader[] = [];
   const seen = new Set<string>();
   let messageId: string | null = null;

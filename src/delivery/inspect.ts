@@ -20,8 +20,10 @@ export function inspectMessage(msg: ParsedMessage): InspectResult {
   if (msg.senderHeaderCount > 1) return invalid('duplicate Sender header');
   const [from, ...more] = msg.from;
   if (!from) return invalid('From header has no address');
-  if (more.length > 0) return invalid(`From header holds ${msg.from.length} addresses; Cakemail sends from exactly one sender`);
-  if (!ADDRESS.test(from.address)) return invalid(`From address "${from.address.slice(0, 100)}" is not an email address`);
+  if (more.length > 0)
+    return invalid(`From header holds ${msg.from.length} addresses; Cakemail sends from exactly one sender`);
+  if (!ADDRESS.test(from.address))
+    return invalid(`From address "${from.address.slice(0, 100)}" is not an email address`);
 
   const controls = readControls(msg.headers);
   if (!controls.ok) return invalid(controls.reason);

@@ -24,7 +24,13 @@ export type TempFailure =
 /** One recipient's result. */
 export type RecipientResult =
   | { recipient: string; status: 'queued'; id: string; duplicate: boolean }
-  | { recipient: string; status: 'refused'; reason: string; apiStatus?: number; kind: 'api_invalid' | 'api_rejected' | 'api_too_large' }
+  | {
+      recipient: string;
+      status: 'refused';
+      reason: string;
+      apiStatus?: number;
+      kind: 'api_invalid' | 'api_rejected' | 'api_too_large';
+    }
   /** `ambiguous`: the request went out and its answer was lost (Cakemail may have queued it). */
   | { recipient: string; status: 'failed'; failure: TempFailure; ambiguous?: boolean };
 

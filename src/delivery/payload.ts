@@ -48,7 +48,10 @@ export const EMPTY_SUBJECT = '(no subject)';
 // body the sender wrote as the API allows, without inventing content.
 export const EMPTY_BODY = ' ';
 
-export function buildMessage(input: PayloadInput, policy: PayloadPolicy): { ok: true; built: BuiltMessage } | { ok: false; refusal: Refusal } {
+export function buildMessage(
+  input: PayloadInput,
+  policy: PayloadPolicy,
+): { ok: true; built: BuiltMessage } | { ok: false; refusal: Refusal } {
   const { message, controls } = input;
   const mapped = mapAttachments(message.attachments, policy);
   if (!mapped.ok) return mapped;

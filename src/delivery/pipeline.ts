@@ -112,8 +112,13 @@ export class DeliveryPipeline {
     for (const r of results) {
       this.#d.metrics.recipients.inc({ result: r.status === 'queued' && r.duplicate ? 'duplicate' : r.status });
       // Like an MTA's to=<…> lines: the trace from a gateway id to each Cakemail id.
-      if (r.status === 'queued') message.log.info({ gatewayId, to: r.recipient, cakemailId: r.id, duplicate: r.duplicate }, 'recipient queued');
-      else if (r.status === 'refused') message.log.warn({ gatewayId, to: r.recipient, reason: r.reason, apiStatus: r.apiStatus }, 'recipient refused by Cakemail');
+      if (r.status === 'queued')
+        message.log.info({ gatewayId, to: r.recipient, cakemailId: r.id, duplicate: r.duplicate }, 'recipient queued');
+      else if (r.status === 'refused')
+        message.log.warn(
+          { gatewayId, to: r.recipient, reason: r.reason, apiStatus: r.apiStatus },
+          'recipient refused by Cakemail',
+        );
       else message.log.warn({ gatewayId, to: r.recipient, failure: r.failure }, 'recipient failed temporarily');
     }
     return outcome;
@@ -135,12 +140,24 @@ export class DeliveryPipeline {
     const { from, controls } = inspected;
     const credential = controls.accountId !== undefined ? tx.credential.forAccount(controls.accountId) : tx.credential;
 
-    const lookup = controls.senderId !== undefined ? { kind: 'id' as const, id: controls.senderId } : { kind: 'email' as const, address: from.address };
+    const lookup =
+      controls.senderId !== undefined
+        ? { kind: 'id' as const, id: controls.senderId }
+        : { kind: 'email' as const, address: from.address };
     const found = await this.#d.senders.find(credential, lookup, signal);
     if (!found.ok) {
       // An account the sender chose in X-Account-Id and may not use is the sender's problem.
       if (controls.accountId !== undefined && isAccountDenied(found.error)) {
-        return { kind: 'final', outcome: { kind: 'refused', refusal: { kind: 'content_invalid', reason: `X-Account-Id ${controls.accountId} is not an account this login may use` } } };
+        return {
+          kind: 'final',
+          outcome: {
+            kind: 'refused',
+            refusal: {
+              kind: 'content_invalid',
+              reason: `X-Account-Id ${controls.accountId} is not an account this login may use`,
+            },
+          },
+        };
       }
       return { kind: 'sender_unchecked', failure: tempFailureOf(found.error) };
     }
@@ -150,13 +167,20 @@ export class DeliveryPipeline {
     }
     const sender = from.name ? { id: String(found.value.id), name: from.name } : { id: String(found.value.id) };
 
-    const built = buildMessage({ message: parsed.message, controls, sender, envelopeFrom: tx.envelopeFrom }, this.#policy);
+    const built = buildMessage(
+      { message: parsed.message, controls, sender, envelopeFrom: tx.envelopeFrom },
+      this.#policy,
+    );
     if (!built.ok) return { kind: 'final', outcome: { kind: 'refused', refusal: built.refusal } };
     for (const d of built.built.dropped) {
       this.#d.metrics.attachmentsDropped.inc({ reason: d.kind });
       log.warn({ filename: d.filename, contentType: d.contentType, reason: d.reason }, 'attachment dropped by policy');
     }
-    const identity = DedupeRecords.identity(credential.accountKey, built.built.messageIdGenerated ? null : built.built.messageId, tx.raw);
+    const identity = DedupeRecords.identity(
+      credential.accountKey,
+      built.built.messageIdGenerated ? null : built.built.messageId,
+      tx.raw,
+    );
     return { kind: 'ready', message: { credential, built: built.built, identity, log } };
   }
 
@@ -205,8 +229,19 @@ export class DeliveryPipeline {
     if (pending.length > 0 && reconcileOn) {
       const r = await reconcile(this.#d.client, ctx.credential, recipient, pending, ctx.signal);
       this.#d.metrics.reconciled.inc({ result: r.kind });
-      ctx.log.info({ to: recipient, tags: pending.map((p) => p.tag), result: r.kind }, 'earlier ambiguous send looked up in the API logs');
-      if (r.kind === 'unknown') return { recipient, status: 'failed', failure: { ...tempFailureOf(r.error), reason: `could not check an earlier unanswered send: ${tempFailureOf(r.error).reason}` } };
+      ctx.log.info(
+        { to: recipient, tags: pending.map((p) => p.tag), result: r.kind },
+        'earlier ambiguous send looked up in the API logs',
+      );
+      if (r.kind === 'unknown')
+        return {
+          recipient,
+          status: 'failed',
+          failure: {
+            ...tempFailureOf(r.error),
+            reason: `could not check an earlier unanswered send: ${tempFailureOf(r.error).reason}`,
+          },
+        };
       if (r.kind === 'found') {
         await this.#accepted(keys, r.id, true);
         return this.#skipped(recipient, r.id);
@@ -215,15 +250,30 @@ export class DeliveryPipeline {
       // processing it, or its logs may lag. The client comes back later.
       const youngest = Math.max(...pending.map((p) => p.at));
       if (Date.now() - (youngest + 1) * 1000 < this.#d.config.reconcileWaitMs) {
-        return { recipient, status: 'failed', failure: { kind: 'api_timeout', reason: 'an earlier send of this recipient is unanswered and too recent to rule out' } };
+        return {
+          recipient,
+          status: 'failed',
+          failure: {
+            kind: 'api_timeout',
+            reason: 'an earlier send of this recipient is unanswered and too recent to rule out',
+          },
+        };
       }
       await this.#d.dedupe.clearAmbiguous(keys);
     } else if (pending.length > 0) {
-      ctx.log.warn({ to: recipient }, 'sending again a recipient whose earlier send had no answer (RECONCILE=off: it may arrive twice)');
+      ctx.log.warn(
+        { to: recipient },
+        'sending again a recipient whose earlier send had no answer (RECONCILE=off: it may arrive twice)',
+      );
     }
 
     const permit = this.#d.circuit.acquire();
-    if (!permit.ok) return { recipient, status: 'failed', failure: { kind: 'circuit_open', reason: 'circuit open', retryInS: permit.retryInS } };
+    if (!permit.ok)
+      return {
+        recipient,
+        status: 'failed',
+        failure: { kind: 'circuit_open', reason: 'circuit open', retryInS: permit.retryInS },
+      };
     const at = Math.floor(Date.now() / 1000);
     const payload = forRecipient(ctx.built, recipient);
     // The tag goes out with the send, and is written down before it, so that even a crash
@@ -241,7 +291,11 @@ export class DeliveryPipeline {
       }
       if (!opened) {
         this.#d.circuit.record('neutral', permit);
-        return { recipient, status: 'failed', failure: { kind: 'local_error', reason: 'the spooled message was removed' } };
+        return {
+          recipient,
+          status: 'failed',
+          failure: { kind: 'local_error', reason: 'the spooled message was removed' },
+        };
       }
     }
     if (reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
@@ -250,7 +304,13 @@ export class DeliveryPipeline {
       const { status, id } = res.value.data;
       if (status !== 'queued') {
         if (reconcileOn) await this.#d.dedupe.clearAmbiguous(keys);
-        return { recipient, status: 'refused', kind: 'api_rejected', reason: `Cakemail answered status "${status}"`, apiStatus: res.status };
+        return {
+          recipient,
+          status: 'refused',
+          kind: 'api_rejected',
+          reason: `Cakemail answered status "${status}"`,
+          apiStatus: res.status,
+        };
       }
       await this.#accepted(keys, id, reconcileOn || pending.length > 0);
       return { recipient, status: 'queued', id, duplicate: false };
@@ -259,7 +319,10 @@ export class DeliveryPipeline {
     // F-19): answering 4xx would make the client send it again.
     if (res.error.kind === 'bad_response' && res.error.status >= 200 && res.error.status < 300) {
       const id = `unknown-${randomUUID()}`;
-      ctx.log.error({ status: res.error.status, detail: res.error.message }, 'API accepted the email with a malformed body');
+      ctx.log.error(
+        { status: res.error.status, detail: res.error.message },
+        'API accepted the email with a malformed body',
+      );
       await this.#accepted(keys, id, reconcileOn || pending.length > 0);
       return { recipient, status: 'queued', id, duplicate: false };
     }
@@ -267,7 +330,10 @@ export class DeliveryPipeline {
       // The request went out and the answer was lost: Cakemail may have queued it. 451 (a
       // possible duplicate beats a loss), remembered so the retry can reconcile.
       this.#d.metrics.apiAmbiguous.inc();
-      ctx.log.warn({ to: recipient, tag: reconcileOn ? tag : undefined, failure: res.error.kind }, 'API answer lost after the request was sent: outcome ambiguous');
+      ctx.log.warn(
+        { to: recipient, tag: reconcileOn ? tag : undefined, failure: res.error.kind },
+        'API answer lost after the request was sent: outcome ambiguous',
+      );
       if (!reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
       const failed = recipientFailure(recipient, res.error);
       return failed.status === 'failed' ? { ...failed, ambiguous: true } : failed;
@@ -293,7 +359,11 @@ export class DeliveryPipeline {
    * a retry needs the process retry budget and a closed circuit, so retries never multiply
    * an outage.
    */
-  async #send(ctx: SendContext, payload: SubmitEmail, first: Extract<CircuitPermit, { ok: true }>): Promise<ApiResult<SubmitEmailResponse>> {
+  async #send(
+    ctx: SendContext,
+    payload: SubmitEmail,
+    first: Extract<CircuitPermit, { ok: true }>,
+  ): Promise<ApiResult<SubmitEmailResponse>> {
     const c = this.#d.config;
     const retry = { attempts: c.apiMaxAttempts, baseMs: c.retryBaseMs, capMs: c.retryCapMs };
     let permit = first;
@@ -317,7 +387,11 @@ export class DeliveryPipeline {
   }
 
   /** One attempt; a 401 gets one token renewal and one more try (docs/architecture.md#outcomes-and-replies). */
-  async #submit(credential: Credential, payload: SubmitEmail, signal: AbortSignal): Promise<ApiResult<SubmitEmailResponse>> {
+  async #submit(
+    credential: Credential,
+    payload: SubmitEmail,
+    signal: AbortSignal,
+  ): Promise<ApiResult<SubmitEmailResponse>> {
     const bearer = await credential.bearer(signal);
     if (!bearer.ok) return bearer;
     const res = await this.#d.client.submitEmail(bearer.value, payload, credential.accountId, signal);
@@ -350,7 +424,6 @@ function parseFailureOutcome(f: ParseFailure): MessageOutcome {
       return { kind: 'temp_failure', failure: { kind: 'local_error', reason: f.detail } };
   }
 }
-
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

@@ -10,9 +10,7 @@ import type { Credential } from '../cakemail/tokens.ts';
 import type { AmbiguousAttempt } from './dedupe.ts';
 
 export type ReconcileResult =
-  | { kind: 'found'; id: string }
-  | { kind: 'not_found' }
-  | { kind: 'unknown'; error: ApiFailure };
+  { kind: 'found'; id: string } | { kind: 'not_found' } | { kind: 'unknown'; error: ApiFailure };
 
 /** Slack around an attempt's start for clock skew between the gateway and Cakemail (s). */
 const WINDOW_SLACK_S = 120;
@@ -35,12 +33,20 @@ export async function reconcile(
   for (const a of attempts) {
     const res = await client.emailLogs(
       bearer.value,
-      { tags: JSON.stringify([a.tag]), log_type: 'all', start_time: Math.max(1, a.at - WINDOW_SLACK_S), end_time: now + WINDOW_SLACK_S, per_page: 100 },
+      {
+        tags: JSON.stringify([a.tag]),
+        log_type: 'all',
+        start_time: Math.max(1, a.at - WINDOW_SLACK_S),
+        end_time: now + WINDOW_SLACK_S,
+        per_page: 100,
+      },
       credential.accountId,
       signal,
     );
     if (!res.ok) return { kind: 'unknown', error: res.error };
-    const hit = res.value.data.find((e) => e.email?.toLowerCase() === recipient.toLowerCase() && e.type !== 'rejected' && e.type !== 'error');
+    const hit = res.value.data.find(
+      (e) => e.email?.toLowerCase() === recipient.toLowerCase() && e.type !== 'rejected' && e.type !== 'error',
+    );
     if (hit) return { kind: 'found', id: hit.email_id };
   }
   return { kind: 'not_found' };

@@ -12,7 +12,13 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdmin(host: string, port: number, registry: Registry, isReady: () => boolean, spool?: SpoolAdminDeps): Promise<AdminServer> {
+export async function startAdmin(
+  host: string,
+  port: number,
+  registry: Registry,
+  isReady: () => boolean,
+  spool?: SpoolAdminDeps,
+): Promise<AdminServer> {
   const server: Server = createServer((req, res) => {
     const [path = '/', query = ''] = (req.url ?? '/').split('?');
     if (spool && handleSpool(spool, req, res, path, new URLSearchParams(query))) return;
@@ -24,7 +30,9 @@ export async function startAdmin(host: string, port: number, registry: Registry,
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/health/ready') {
       const ready = isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
+      res
+        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
     } else if (path === '/metrics') {
       registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),

@@ -11,16 +11,28 @@ export interface SpoolAdminDeps {
 }
 
 /** Handles `/spool…`; false when the path is not one of these. */
-export function handleSpool(d: SpoolAdminDeps, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): boolean {
+export function handleSpool(
+  d: SpoolAdminDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+): boolean {
   if (path !== '/spool' && !path.startsWith('/spool/')) return false;
   void route(d, req.method ?? 'GET', path, query).then(
     ({ status, body }) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
-    (err: Error) => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message })),
+    (err: Error) =>
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message })),
   );
   return true;
 }
 
-async function route(d: SpoolAdminDeps, method: string, path: string, query: URLSearchParams): Promise<{ status: number; body: unknown }> {
+async function route(
+  d: SpoolAdminDeps,
+  method: string,
+  path: string,
+  query: URLSearchParams,
+): Promise<{ status: number; body: unknown }> {
   const b = d.backend;
   if (path === '/spool') {
     if (method !== 'GET') return notAllowed('GET');

@@ -16,7 +16,9 @@ export async function loadtestCommand(argv: readonly string[]): Promise<number> 
   }
   const o = parsed.options;
   if (!o.allowRemote && !(await isLoopbackTarget(o.host))) {
-    process.stderr.write(`loadtest: ${o.host} is not a loopback address; a load test floods its target, pass --allow-remote if this one is yours\n`);
+    process.stderr.write(
+      `loadtest: ${o.host} is not a loopback address; a load test floods its target, pass --allow-remote if this one is yours\n`,
+    );
     return 2;
   }
   const abort = new AbortController();

@@ -111,51 +111,91 @@ export function parseLoadOptions(argv: readonly string[], base: Partial<LoadOpti
     const flag = argv[i] as string;
     const value = (): string | undefined => argv[++i];
     switch (flag) {
-      case '--help': case '-h': return { ok: 'help' };
-      case '--host': o.host = value() ?? ''; break;
-      case '--port': o.port = int('port', value(), 1); break;
+      case '--help':
+      case '-h':
+        return { ok: 'help' };
+      case '--host':
+        o.host = value() ?? '';
+        break;
+      case '--port':
+        o.port = int('port', value(), 1);
+        break;
       case '--tls': {
         const v = value();
         if (v === 'none' || v === 'starttls' || v === 'implicit') o.tls = v;
         else errors.push('--tls: must be none, starttls or implicit');
         break;
       }
-      case '--insecure': o.insecure = true; break;
+      case '--insecure':
+        o.insecure = true;
+        break;
       case '--auth': {
         const v = value();
         if (v === 'none' || v === 'plain' || v === 'login') o.auth = v;
         else errors.push('--auth: must be none, plain or login');
         break;
       }
-      case '--user': o.user = value() ?? ''; break;
-      case '--pass': o.pass = value() ?? ''; break;
+      case '--user':
+        o.user = value() ?? '';
+        break;
+      case '--pass':
+        o.pass = value() ?? '';
+        break;
       case '--shape': {
         const v = value();
         if (v !== undefined && v in SHAPES) o.shape = v as ShapeName;
         else errors.push(`--shape: must be one of ${Object.keys(SHAPES).join(', ')}`);
         break;
       }
-      case '--from': o.from = value() ?? ''; break;
-      case '--to': o.to = value() ?? ''; break;
-      case '--recipients': o.recipients = int('recipients', value(), 1); break;
-      case '--concurrency': o.concurrency = int('concurrency', value(), 1); break;
-      case '--per-connection': o.perConnection = int('per-connection', value(), 1); break;
-      case '--messages': o.messages = int('messages', value(), 0); break;
-      case '--duration': o.durationMs = num('duration', value(), 0.001) * 1000; break;
-      case '--warmup': o.warmupMs = num('warmup', value(), 0) * 1000; break;
-      case '--rate': o.rate = num('rate', value(), 0); break;
-      case '--timeout-ms': o.timeoutMs = int('timeout-ms', value(), 1); break;
-      case '--allow-remote': o.allowRemote = true; break;
-      case '--no-progress': o.progress = false; break;
-      case '--json': o.json = true; break;
-      default: errors.push(`unknown option ${flag}`);
+      case '--from':
+        o.from = value() ?? '';
+        break;
+      case '--to':
+        o.to = value() ?? '';
+        break;
+      case '--recipients':
+        o.recipients = int('recipients', value(), 1);
+        break;
+      case '--concurrency':
+        o.concurrency = int('concurrency', value(), 1);
+        break;
+      case '--per-connection':
+        o.perConnection = int('per-connection', value(), 1);
+        break;
+      case '--messages':
+        o.messages = int('messages', value(), 0);
+        break;
+      case '--duration':
+        o.durationMs = num('duration', value(), 0.001) * 1000;
+        break;
+      case '--warmup':
+        o.warmupMs = num('warmup', value(), 0) * 1000;
+        break;
+      case '--rate':
+        o.rate = num('rate', value(), 0);
+        break;
+      case '--timeout-ms':
+        o.timeoutMs = int('timeout-ms', value(), 1);
+        break;
+      case '--allow-remote':
+        o.allowRemote = true;
+        break;
+      case '--no-progress':
+        o.progress = false;
+        break;
+      case '--json':
+        o.json = true;
+        break;
+      default:
+        errors.push(`unknown option ${flag}`);
     }
   }
   if (!o.host) errors.push('--host: must not be empty');
   if (o.warmupMs >= o.durationMs) errors.push('--warmup: must be shorter than --duration');
   if (o.auth !== 'none' && (!o.user || !o.pass)) errors.push('--user and --pass are needed with --auth plain|login');
   if (!/^[^\s<>]+@[^\s<>]+$/.test(o.from)) errors.push('--from: must be an address like sender@example.com');
-  if (!/^[^\s<>]+@[^\s<>]+$/.test(o.to.replaceAll('{n}', '0'))) errors.push('--to: must be an address pattern like rcpt{n}@example.org');
+  if (!/^[^\s<>]+@[^\s<>]+$/.test(o.to.replaceAll('{n}', '0')))
+    errors.push('--to: must be an address pattern like rcpt{n}@example.org');
   return errors.length ? { ok: false, errors } : { ok: true, options: o };
 }
 

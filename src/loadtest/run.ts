@@ -12,7 +12,17 @@ import { LoadStats, summarize, type LatencySummary } from './stats.ts';
 export interface LoadReport {
   tool: 'smtp-gateway-loadtest';
   target: { host: string; port: number; tls: string; auth: string };
-  load: { shape: string; messageBytes: number; recipients: number; concurrency: number; perConnection: number; rate: number; messages: number; durationS: number; warmupS: number };
+  load: {
+    shape: string;
+    messageBytes: number;
+    recipients: number;
+    concurrency: number;
+    perConnection: number;
+    rate: number;
+    messages: number;
+    durationS: number;
+    warmupS: number;
+  };
   elapsedS: number;
   attempted: number;
   accepted: number;
@@ -76,7 +86,7 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
       open++;
       stats.session(performance.now() - t0, t0 >= warmEnd);
       const conn = opened.conn;
-      for (let sent = 0; ; ) {
+      for (let sent = 0; ;) {
         const t1 = performance.now();
         const res = await conn.send(o.from, recipients, messageHeaders(shape, run, n, date), shape.body);
         if (res.ok) stats.accept(res.dotMs, performance.now() - t1, t1 >= warmEnd);
@@ -136,7 +146,11 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
     msgPerHour: Math.round(msgPerS * 3600),
     recipientsPerS: round(msgPerS * o.recipients, 1),
     connections,
-    latencyMs: { dot: summarize(stats.dotMs), transaction: summarize(stats.transactionMs), session: summarize(stats.sessionMs) },
+    latencyMs: {
+      dot: summarize(stats.dotMs),
+      transaction: summarize(stats.transactionMs),
+      session: summarize(stats.sessionMs),
+    },
   };
 }
 
@@ -147,7 +161,8 @@ function round(v: number, digits: number): number {
 
 export function humanReport(r: LoadReport): string {
   const l = r.latencyMs;
-  const row = (name: string, s: LatencySummary) => `  ${name.padEnd(12)} p50 ${s.p50}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max}  (n=${s.count})`;
+  const row = (name: string, s: LatencySummary) =>
+    `  ${name.padEnd(12)} p50 ${s.p50}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max}  (n=${s.count})`;
   const lines = [
     `target ${r.target.host}:${r.target.port} tls=${r.target.tls} auth=${r.target.auth}`,
     `load   ${r.load.shape} (${r.load.messageBytes} bytes) × ${r.load.recipients} rcpt, ${r.load.concurrency} connections × ${r.load.perConnection} msgs/conn, ${r.load.rate > 0 ? `rate ${r.load.rate}/s` : 'closed loop'}${r.load.warmupS > 0 ? `, first ${r.load.warmupS} s left out of rate and latency` : ''}`,
@@ -158,6 +173,7 @@ export function humanReport(r: LoadReport): string {
     row('transaction', l.transaction),
     row('session', l.session),
   ];
-  for (const [k, n] of Object.entries(r.rejectedBy)) lines.push(`rejected at ${k}: ${n}  (${r.rejectedSample[k] ?? ''})`);
+  for (const [k, n] of Object.entries(r.rejectedBy))
+    lines.push(`rejected at ${k}: ${n}  (${r.rejectedSample[k] ?? ''})`);
   return lines.join('\n');
 }

@@ -44,7 +44,11 @@ function textPart(bytes: number): string {
 }
 
 function htmlPart(bytes: number): string {
-  const out: string[] = ['<!doctype html>', '<html><head><meta charset="utf-8"><title>Your order</title></head>', '<body style="font-family: sans-serif">'];
+  const out: string[] = [
+    '<!doctype html>',
+    '<html><head><meta charset="utf-8"><title>Your order</title></head>',
+    '<body style="font-family: sans-serif">',
+  ];
   let size = 0;
   for (let i = 1; size < bytes; i++) {
     const p = `<p style="margin: 0 0 12px 0; color: #333">${paragraph(i)} <a href="https://shop.example.com/orders/${i}">Order ${i}</a></p>`;
@@ -57,7 +61,8 @@ function htmlPart(bytes: number): string {
 
 /** A small, well-formed PDF padded with a comment stream to `bytes`, base64 at 76 columns. */
 function pdfBase64(bytes: number): string {
-  const head = '%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n';
+  const head =
+    '%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n';
   const tail = 'trailer << /Root 1 0 R >>\n%%EOF\n';
   const pad = Buffer.alloc(Math.max(0, bytes - head.length - tail.length));
   for (let i = 0; i < pad.length; i++) pad[i] = i % 64 === 63 ? 10 : 37 + (i % 80);
@@ -80,9 +85,18 @@ export function buildShape(name: ShapeName, from: string, firstRecipient: string
       const b = 'alt-boundary-7f3a';
       contentType = `Content-Type: multipart/alternative; boundary="${b}"`;
       body = [
-        `--${b}`, 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', textPart(6_000),
-        `--${b}`, 'Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', htmlPart(13_500),
-        `--${b}--`, '',
+        `--${b}`,
+        'Content-Type: text/plain; charset=utf-8',
+        'Content-Transfer-Encoding: 8bit',
+        '',
+        textPart(6_000),
+        `--${b}`,
+        'Content-Type: text/html; charset=utf-8',
+        'Content-Transfer-Encoding: 8bit',
+        '',
+        htmlPart(13_500),
+        `--${b}--`,
+        '',
       ].join('\n');
       break;
     }
@@ -91,13 +105,26 @@ export function buildShape(name: ShapeName, from: string, firstRecipient: string
       const alt = 'alt-boundary-44d0';
       contentType = `Content-Type: multipart/mixed; boundary="${mixed}"`;
       body = [
-        `--${mixed}`, `Content-Type: multipart/alternative; boundary="${alt}"`, '',
-        `--${alt}`, 'Content-Type: text/plain; charset=utf-8', '', textPart(2_000),
-        `--${alt}`, 'Content-Type: text/html; charset=utf-8', '', htmlPart(4_000),
+        `--${mixed}`,
+        `Content-Type: multipart/alternative; boundary="${alt}"`,
+        '',
+        `--${alt}`,
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        textPart(2_000),
+        `--${alt}`,
+        'Content-Type: text/html; charset=utf-8',
+        '',
+        htmlPart(4_000),
         `--${alt}--`,
-        `--${mixed}`, 'Content-Type: application/pdf; name="invoice.pdf"', 'Content-Disposition: attachment; filename="invoice.pdf"', 'Content-Transfer-Encoding: base64', '',
+        `--${mixed}`,
+        'Content-Type: application/pdf; name="invoice.pdf"',
+        'Content-Disposition: attachment; filename="invoice.pdf"',
+        'Content-Transfer-Encoding: base64',
+        '',
         pdfBase64(215_000),
-        `--${mixed}--`, '',
+        `--${mixed}--`,
+        '',
       ].join('\n');
       break;
     }

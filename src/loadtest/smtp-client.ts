@@ -11,14 +11,25 @@ export type Stage = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'auth' | 'mai
 
 /** A reply code, or what happened instead of a reply. */
 export type FailureCode = number | 'timeout' | 'closed' | 'error';
-export interface StepFailure { ok: false; stage: Stage; code: FailureCode; text: string }
+export interface StepFailure {
+  ok: false;
+  stage: Stage;
+  code: FailureCode;
+  text: string;
+}
 export type Step<T = void> = ({ ok: true } & (T extends void ? object : { value: T })) | StepFailure;
 
-interface Reply { code: number; text: string }
+interface Reply {
+  code: number;
+  text: string;
+}
 type ReplyOrFailure = { ok: true; reply: Reply } | { ok: false; code: 'timeout' | 'closed' | 'error'; text: string };
 
 /** The connection settings of a load run, plus what each connection names and waits for. */
-export interface ConnectOptions extends Pick<LoadOptions, 'host' | 'port' | 'tls' | 'insecure' | 'auth' | 'user' | 'pass'> {
+export interface ConnectOptions extends Pick<
+  LoadOptions,
+  'host' | 'port' | 'tls' | 'insecure' | 'auth' | 'user' | 'pass'
+> {
   ehloName: string;
   timeoutMs: number;
 }
@@ -77,7 +88,12 @@ export class SmtpConnection {
    * One transaction. Resolves with the time from the end of the final dot's write to the reply
    * (ms), or the first refusal. After a refused MAIL/RCPT/DATA the session is RSET and reusable.
    */
-  async send(from: string, recipients: readonly string[], headers: string, body: Buffer): Promise<{ ok: true; dotMs: number; reply: string } | StepFailure> {
+  async send(
+    from: string,
+    recipients: readonly string[],
+    headers: string,
+    body: Buffer,
+  ): Promise<{ ok: true; dotMs: number; reply: string } | StepFailure> {
     let r = await this.#command('mail', `MAIL FROM:<${from}>`, 250);
     if (!r.ok) return this.#abort(r);
     for (const rcpt of recipients) {
@@ -206,7 +222,11 @@ export class SmtpConnection {
     plain.removeAllListeners('close');
     plain.removeAllListeners('error');
     this.#buffer = '';
-    const secure = tls.connect({ socket: plain, servername: net.isIP(o.host) ? undefined : o.host, rejectUnauthorized: !o.insecure });
+    const secure = tls.connect({
+      socket: plain,
+      servername: net.isIP(o.host) ? undefined : o.host,
+      rejectUnauthorized: !o.insecure,
+    });
     const done = await handshake(secure, o.timeoutMs);
     if (!done.ok) return { ok: false, stage: 'starttls', code: done.code, text: done.text };
     this.#socket = secure;
@@ -218,10 +238,16 @@ export class SmtpConnection {
 async function connectSocket(o: ConnectOptions): Promise<{ ok: true; socket: net.Socket } | StepFailure> {
   const socket =
     o.tls === 'implicit'
-      ? tls.connect({ host: o.host, port: o.port, servername: net.isIP(o.host) ? undefined : o.host, rejectUnauthorized: !o.insecure })
+      ? tls.connect({
+          host: o.host,
+          port: o.port,
+          servername: net.isIP(o.host) ? undefined : o.host,
+          rejectUnauthorized: !o.insecure,
+        })
       : net.connect({ host: o.host, port: o.port });
   socket.setNoDelay(true);
-  const done = o.tls === 'implicit' ? await handshake(socket as tls.TLSSocket, o.timeoutMs) : await connected(socket, o.timeoutMs);
+  const done =
+    o.tls === 'implicit' ? await handshake(socket as tls.TLSSocket, o.timeoutMs) : await connected(socket, o.timeoutMs);
   if (!done.ok) {
     socket.destroy();
     return { ok: false, stage: 'connect', code: done.code, text: done.text };
@@ -251,7 +277,10 @@ function settle(socket: net.Socket, event: string, timeoutMs: number): Promise<S
     const onOk = () => finish({ ok: true });
     const onError = (err: Error) => finish({ ok: false, code: 'error', text: err.message });
     const onClose = () => finish({ ok: false, code: 'closed', text: 'connection closed' });
-    const timer = setTimeout(() => finish({ ok: false, code: 'timeout', text: `no ${event} within ${timeoutMs} ms` }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ ok: false, code: 'timeout', text: `no ${event} within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
     socket.once(event, onOk);
     socket.once('error', onError);
     socket.once('close', onClose);

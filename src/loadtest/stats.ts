@@ -3,7 +3,14 @@
 // percentiles are exact.
 import type { FailureCode, Stage } from './smtp-client.ts';
 
-export interface LatencySummary { count: number; p50: number; p95: number; p99: number; max: number; mean: number }
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
 
 export class LoadStats {
   accepted = 0;
@@ -49,5 +56,12 @@ export function summarize(values: number[]): LatencySummary {
   let sum = 0;
   for (const v of sorted) sum += v;
   const r = (v: number) => Math.round(v * 100) / 100;
-  return { count: sorted.length, p50: r(at(50)), p95: r(at(95)), p99: r(at(99)), max: r(sorted[sorted.length - 1] as number), mean: r(sum / sorted.length) };
+  return {
+    count: sorted.length,
+    p50: r(at(50)),
+    p95: r(at(95)),
+    p99: r(at(99)),
+    max: r(sorted[sorted.length - 1] as number),
+    mean: r(sum / sorted.length),
+  };
 }

@@ -36,13 +36,27 @@ export interface Collected {
 // level is a parse of the rest of the message).
 const RFC822_INLINE_DEPTH = 1;
 const REPORT_TEXT_TYPES = new Set([
-  'message/delivery-status', 'message/global-delivery-status', 'message/disposition-notification',
-  'message/global-disposition-notification', 'message/feedback-report', 'text/rfc822-headers', 'message/global-headers',
+  'message/delivery-status',
+  'message/global-delivery-status',
+  'message/disposition-notification',
+  'message/global-disposition-notification',
+  'message/feedback-report',
+  'text/rfc822-headers',
+  'message/global-headers',
 ]);
 // Text types that are files with an API attachment type, not text to show.
 const TEXT_FILES = new Set(['text/calendar', 'text/csv', 'text/x-csv', 'text/comma-separated-values']);
-const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature', 'application/pgp-signature']);
-const ENCRYPTED = new Set(['multipart/encrypted', 'application/pkcs7-mime', 'application/x-pkcs7-mime', 'application/pgp-encrypted']);
+const SIGNATURE_TYPES = new Set([
+  'application/pkcs7-signature',
+  'application/x-pkcs7-signature',
+  'application/pgp-signature',
+]);
+const ENCRYPTED = new Set([
+  'multipart/encrypted',
+  'application/pkcs7-mime',
+  'application/x-pkcs7-mime',
+  'application/pgp-encrypted',
+]);
 
 interface Walk {
   format: TextFormat;
@@ -69,14 +83,17 @@ function addEntry(walk: Walk, key: object, kind: TextKind, entry: Entry): void {
 function bytesOf(part: MimePart): { bytes: Uint8Array; uuFilename?: string } {
   const decoded = decodeTransfer(part.transferEncoding, part.body);
   if (!decoded.ok) {
-    throw new UnsupportedContentError(`Content-Transfer-Encoding "${decoded.encoding.slice(0, 40)}" of a ${part.type} part is not one the gateway can decode`);
+    throw new UnsupportedContentError(
+      `Content-Transfer-Encoding "${decoded.encoding.slice(0, 40)}" of a ${part.type} part is not one the gateway can decode`,
+    );
   }
   return decoded;
 }
 
 function textOf(part: MimePart, bytes: Uint8Array): string {
   let text = decodeBytes(bytes, part.params.get('charset'));
-  if (/^flowed$/i.test(part.params.get('format') ?? '')) text = unflow(text, /^yes$/i.test(part.params.get('delsp') ?? ''));
+  if (/^flowed$/i.test(part.params.get('format') ?? ''))
+    text = unflow(text, /^yes$/i.test(part.params.get('delsp') ?? ''));
   return text;
 }
 
@@ -84,7 +101,9 @@ function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent:
   // The whole message encrypted or S/MIME-wrapped; a .p7m file attached to a readable message is
   // an attachment like any other and follows the policy.
   if (ENCRYPTED.has(part.type) && (part.depth === 0 || part.type === 'multipart/encrypted')) {
-    throw new UnsupportedContentError(`${part.type} content is encrypted or S/MIME-wrapped and cannot be read to relay it; send it unencrypted or clear-signed (multipart/signed)`);
+    throw new UnsupportedContentError(
+      `${part.type} content is encrypted or S/MIME-wrapped and cannot be read to relay it; send it unencrypted or clear-signed (multipart/signed)`,
+    );
   }
   if (part.multipart) {
     const alt = part.multipart === 'alternative' ? part : alternative;
@@ -93,18 +112,27 @@ function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent:
   }
   const attached = part.disposition === 'attachment';
   const named = Boolean(part.dispositionParams.get('filename') || part.params.get('name'));
-  if (!attached && (part.type === 'message/rfc822' || part.type === 'message/global') && walk.rfc822Depth < RFC822_INLINE_DEPTH) {
+  if (
+    !attached &&
+    (part.type === 'message/rfc822' || part.type === 'message/global') &&
+    walk.rfc822Depth < RFC822_INLINE_DEPTH
+  ) {
     inlineMessage(walk, part);
     return;
   }
   if (!attached && (part.type === 'text/plain' || part.type === 'text/html')) {
     const { bytes } = bytesOf(part);
-    addEntry(walk, alternative ?? part, part.type === 'text/html' ? 'html' : 'plain', { kind: 'text', value: textOf(part, bytes) });
+    addEntry(walk, alternative ?? part, part.type === 'text/html' ? 'html' : 'plain', {
+      kind: 'text',
+      value: textOf(part, bytes),
+    });
     return;
   }
   const signature = parent?.multipart === 'signed' && index > 0 && SIGNATURE_TYPES.has(part.type);
   // Report parts are shown even when named (Thunderbird names them MDNPart2.txt).
-  const showable = !attached && (REPORT_TEXT_TYPES.has(part.type) || (!named && part.type.startsWith('text/') && !TEXT_FILES.has(part.type)));
+  const showable =
+    !attached &&
+    (REPORT_TEXT_TYPES.has(part.type) || (!named && part.type.startsWith('text/') && !TEXT_FILES.has(part.type)));
   if (showable && !(alternative && part.type.startsWith('text/'))) {
     const { bytes } = bytesOf(part);
     addEntry(walk, alternative ?? part, 'plain', { kind: 'text', value: textOf(part, bytes) });
@@ -136,10 +164,20 @@ function inlineMessage(walk: Walk, part: MimePart): void {
   const { bytes } = bytesOf(part);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const root = parseTree(buf, walk.budget, part.depth + 1);
-  const inner: Walk = { ...walk, entries: new Map(), kinds: new Set(), attachments: [], rfc822Depth: walk.rfc822Depth + 1 };
+  const inner: Walk = {
+    ...walk,
+    entries: new Map(),
+    kinds: new Set(),
+    attachments: [],
+    rfc822Depth: walk.rfc822Depth + 1,
+  };
   visit(inner, root, null, null, 0);
   const fields = headerFields(root);
-  const header: Entry = { kind: 'header', plain: walk.format.formatTextHeader(fields), html: walk.format.formatHtmlHeader(fields) };
+  const header: Entry = {
+    kind: 'header',
+    plain: walk.format.formatTextHeader(fields),
+    html: walk.format.formatHtmlHeader(fields),
+  };
   // As postal-mime renders it: the header block joins the text body unless the message has HTML only.
   if (inner.kinds.has('plain') || !inner.kinds.has('html')) addEntry(walk, part, 'plain', header);
   if (inner.kinds.has('html')) addEntry(walk, part, 'html', header);
@@ -150,7 +188,8 @@ function inlineMessage(walk: Walk, part: MimePart): void {
 
 function headerFields(root: MimePart): Parameters<TextFormat['formatTextHeader']>[0] {
   const value = (key: string): string | undefined => root.headers.find((h) => h.key === key)?.value;
-  const addresses = (key: string) => root.headers.filter((h) => h.key === key).flatMap((h) => addressParser(normalizeWords(h.value)));
+  const addresses = (key: string) =>
+    root.headers.filter((h) => h.key === key).flatMap((h) => addressParser(normalizeWords(h.value)));
   const fields: Parameters<TextFormat['formatTextHeader']>[0] = {};
   const from = addresses('from')[0];
   if (from) fields.from = from;
@@ -204,4 +243,3 @@ function unflow(text: string, delSp: boolean): string {
   }
   return out;
 }
-

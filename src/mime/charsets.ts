@@ -24,13 +24,26 @@ const ALIASES: Record<string, string> = {
   cp936: 'gbk',
   ms936: 'gbk',
   cp949: 'euc-kr',
-  'ks_c_5601': 'euc-kr',
+  ks_c_5601: 'euc-kr',
   cp950: 'big5',
   'x-mac-roman': 'macintosh',
   latin9: 'iso-8859-15',
   'iso8859-15': 'iso-8859-15',
 };
-const ASCII_LABELS = new Set(['', 'us-ascii', 'ascii', 'us', 'ansi_x3.4-1968', 'iso646-us', 'iso-ir-6', 'cp367', 'ibm367', 'csascii', '7bit', '8bit']);
+const ASCII_LABELS = new Set([
+  '',
+  'us-ascii',
+  'ascii',
+  'us',
+  'ansi_x3.4-1968',
+  'iso646-us',
+  'iso-ir-6',
+  'cp367',
+  'ibm367',
+  'csascii',
+  '7bit',
+  '8bit',
+]);
 const UTF7_LABELS = new Set(['utf-7', 'utf7', 'unicode-1-1-utf-7', 'csunicode11utf7', 'x-utf-7']);
 
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
@@ -45,7 +58,13 @@ function decoderFor(label: string): TextDecoder | null {
   const cached = decoders.get(label);
   if (cached !== undefined) return cached;
   let decoder: TextDecoder | null = null;
-  for (const candidate of [label, ALIASES[label], label.replace(/^x-/, ''), label.replace(/^(?:cp|ms)-?(\d+)$/, 'windows-$1'), label.replace(/^(iso)[-_]?(8859)[-_]?(\d+)$/, 'iso-8859-$3')]) {
+  for (const candidate of [
+    label,
+    ALIASES[label],
+    label.replace(/^x-/, ''),
+    label.replace(/^(?:cp|ms)-?(\d+)$/, 'windows-$1'),
+    label.replace(/^(iso)[-_]?(8859)[-_]?(\d+)$/, 'iso-8859-$3'),
+  ]) {
     if (!candidate) continue;
     try {
       decoder = new TextDecoder(candidate);
@@ -75,7 +94,12 @@ export function decodeUnlabelled(bytes: Uint8Array): string {
 
 /** Normalised charset label: lower case, quotes and an RFC 2231 language suffix removed. */
 export function normalizeLabel(label: string | undefined | null): string {
-  return (label ?? '').trim().replace(/^["']|["']$/g, '').replace(/\*.*$/, '').trim().toLowerCase();
+  return (label ?? '')
+    .trim()
+    .replace(/^["']|["']$/g, '')
+    .replace(/\*.*$/, '')
+    .trim()
+    .toLowerCase();
 }
 
 export function decodeBytes(bytes: Uint8Array, rawLabel: string | undefined | null): string {

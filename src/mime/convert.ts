@@ -26,14 +26,18 @@ export function toParsedMessage(root: MimePart, budget: TreeBudget, format: Text
     const name = cleanLine(h.name);
     if (name) headers.push({ name, value: capHeader(h.key, cleanLine(decodeHeaderValue(h.value))) });
   }
-  const all = (key: string): Mailbox[] => root.headers.filter((h) => h.key === key).flatMap((h) => mailboxes(parseAddressList(h.value)));
+  const all = (key: string): Mailbox[] =>
+    root.headers.filter((h) => h.key === key).flatMap((h) => mailboxes(parseAddressList(h.value)));
   const replyTo = root.headers.find((h) => h.key === 'reply-to');
   const subject = root.headers.find((h) => h.key === 'subject');
   const body = collect(root, budget, format);
   const text = bodyText(body.text);
   const html = bodyText(body.html);
   const lost = lostMultipart(root);
-  if (lost) throw new NoBodyError(`no message body could be found: the boundary of a ${lost.type} part never appears at the start of a line`);
+  if (lost)
+    throw new NoBodyError(
+      `no message body could be found: the boundary of a ${lost.type} part never appears at the start of a line`,
+    );
   return {
     // Every mailbox of every From field: the duplicate check needs to see all of them.
     from: all('from'),

@@ -81,6 +81,8 @@ export function decodeHeaderValue(raw: string): string {
 export function normalizeWords(raw: string): string {
   if (!raw.includes('=?') && !/[\x80-\xff]/.test(raw)) return raw;
   return pieces(raw)
-    .map((p) => (p.kind === 'text' ? p.value : p.value ? `=?utf-8?B?${Buffer.from(p.value, 'utf8').toString('base64')}?=` : ''))
+    .map((p) =>
+      p.kind === 'text' ? p.value : p.value ? `=?utf-8?B?${Buffer.from(p.value, 'utf8').toString('base64')}?=` : '',
+    )
     .join('');
 }

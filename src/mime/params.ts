@@ -128,7 +128,14 @@ function assemble(raws: Array<[string, string, boolean]>, params: Map<string, st
       bytes.push(s.extended ? percentDecode(v) : Buffer.from(v, 'latin1'));
     });
     const joined = Buffer.concat(bytes);
-    params.set(name, name === 'boundary' ? joined.toString('latin1') : charset ? decodeBytes(joined, charset) : decodeHeaderValue(joined.toString('latin1')));
+    params.set(
+      name,
+      name === 'boundary'
+        ? joined.toString('latin1')
+        : charset
+          ? decodeBytes(joined, charset)
+          : decodeHeaderValue(joined.toString('latin1')),
+    );
   }
   for (const [name, value] of plain) {
     // A plain value may hold encoded words (`name="=?utf-8?B?…?="`, against RFC 2047 §5 but

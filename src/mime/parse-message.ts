@@ -24,7 +24,8 @@ export async function parseMessage(buf: ArrayBuffer, limits: ParseLimits): Promi
 
 function classify(err: unknown): ParseFailure {
   if (err instanceof MimeLimitError) return { kind: 'limit', limit: err.limit, detail: err.detail };
-  if (err instanceof UnsupportedContentError || err instanceof NoBodyError) return { kind: 'malformed', detail: err.message };
+  if (err instanceof UnsupportedContentError || err instanceof NoBodyError)
+    return { kind: 'malformed', detail: err.message };
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof RangeError) {
     // Call-stack or allocation overflow: the message's structure caused it.

@@ -21,11 +21,15 @@ port.on('message', (req: ParseRequest) => {
     if (result.ok) {
       // TextEncoder gives each its own ArrayBuffer (never Node's shared pool), so both transfer.
       const m = result.message;
-      m.bodyJson = { text: m.text === null ? null : utf8.encode(JSON.stringify(m.text)), html: m.html === null ? null : utf8.encode(JSON.stringify(m.html)) };
+      m.bodyJson = {
+        text: m.text === null ? null : utf8.encode(JSON.stringify(m.text)),
+        html: m.html === null ? null : utf8.encode(JSON.stringify(m.html)),
+      };
       for (const b of [m.bodyJson.text, m.bodyJson.html]) if (b) transfer.add(b.buffer as ArrayBuffer);
       for (const a of result.message.attachments) {
         const buffer = a.content.buffer;
-        if (buffer instanceof ArrayBuffer && (buffer === req.buf || buffer.byteLength > Buffer.poolSize)) transfer.add(buffer);
+        if (buffer instanceof ArrayBuffer && (buffer === req.buf || buffer.byteLength > Buffer.poolSize))
+          transfer.add(buffer);
         else {
           a.content = new Uint8Array(a.content);
           transfer.add(a.content.buffer as ArrayBuffer);

@@ -111,12 +111,23 @@ interface Slot {
 
 export function createMessageParser(opts: MessageParserOptions): MessageParser {
   for (const [key, value] of Object.entries(opts)) {
-    if (!Number.isInteger(value) || value < (key === 'workers' ? 0 : 1)) throw new RangeError(`createMessageParser: ${key} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value < (key === 'workers' ? 0 : 1))
+      throw new RangeError(`createMessageParser: ${key} must be a positive integer, got ${value}`);
   }
   const limits: ParseLimits = { maxDepth: opts.maxDepth, maxParts: opts.maxParts, maxHeaderBytes: opts.maxHeaderBytes };
   const total = Math.max(2, opts.workers || availableParallelism());
   const largeCount = Math.max(1, Math.floor(total / 2));
-  const slots: Slot[] = Array.from({ length: total }, (_, i) => ({ worker: null, replies: null, read: () => undefined, ready: false, large: i < largeCount, handed: [], headSince: 0, timer: null, starting: [] }));
+  const slots: Slot[] = Array.from({ length: total }, (_, i) => ({
+    worker: null,
+    replies: null,
+    read: () => undefined,
+    ready: false,
+    large: i < largeCount,
+    handed: [],
+    headSince: 0,
+    timer: null,
+    starting: [],
+  }));
   const queue: Job[] = [];
   const overruns = new Set<string>();
   const digestOf = (raw: Uint8Array): string => createHash('sha256').update(raw).digest('base64');
@@ -157,7 +168,10 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     slot.replies = replies;
     slot.ready = false;
     const crashed = (detail: string): ParseResult => failure({ kind: 'crashed', detail });
-    const startup = setTimeout(() => broken(slot, worker, crashed(`not ready within ${STARTUP_GRACE_MS} ms`)), STARTUP_GRACE_MS);
+    const startup = setTimeout(
+      () => broken(slot, worker, crashed(`not ready within ${STARTUP_GRACE_MS} ms`)),
+      STARTUP_GRACE_MS,
+    );
     slot.read = (m: WorkerReply) => {
       if (slot.worker !== worker) return;
       if (m.kind !== 'ready') return answered(slot, m);
@@ -178,7 +192,11 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
       const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
       const head = slot.handed.find((h) => h.posted);
       if (oom && head && slot.worker === worker) remember(head.job.raw);
-      broken(slot, worker, crashed(oom ? `parse worker exceeded its ${opts.heapMb} MB heap` : `parse worker failed: ${err.message}`));
+      broken(
+        slot,
+        worker,
+        crashed(oom ? `parse worker exceeded its ${opts.heapMb} MB heap` : `parse worker failed: ${err.message}`),
+      );
     });
     worker.once('exit', (code) => {
       clearTimeout(startup);
@@ -211,7 +229,8 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     if (!started) {
       const why = result.ok ? '' : `: ${result.failure.detail}`;
       for (const done of slot.starting.splice(0)) done(`parse worker failed to start${why}`);
-      for (const h of slot.handed.splice(0)) settle(h, failure({ kind: 'crashed', detail: `parse worker failed to start${why}` }));
+      for (const h of slot.handed.splice(0))
+        settle(h, failure({ kind: 'crashed', detail: `parse worker failed to start${why}` }));
       return pump();
     }
     const [head, ...behind] = slot.handed.splice(0);
@@ -251,7 +270,13 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
         h.posted = true;
       } catch (err) {
         slot.handed.splice(slot.handed.indexOf(h), 1);
-        settle(h, failure({ kind: 'crashed', detail: `could not hand the message to a parse worker: ${err instanceof Error ? err.message : String(err)}` }));
+        settle(
+          h,
+          failure({
+            kind: 'crashed',
+            detail: `could not hand the message to a parse worker: ${err instanceof Error ? err.message : String(err)}`,
+          }),
+        );
       }
     }
     arm(slot);
@@ -292,7 +317,8 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     const port = slot.replies;
     // The port belongs to the slot's current worker: never read a successor's answers here.
     if (!port || slot.worker !== worker) return;
-    for (let m = receiveMessageOnPort(port); m && slot.worker === worker; m = receiveMessageOnPort(port)) slot.read(m.message as WorkerReply);
+    for (let m = receiveMessageOnPort(port); m && slot.worker === worker; m = receiveMessageOnPort(port))
+      slot.read(m.message as WorkerReply);
   }
 
   function expire(slot: Slot): void {
@@ -306,9 +332,13 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
     if (head?.posted && now >= headLimit(slot, head)) {
       // Only a parse that had the whole deadline to itself marks the message as a bomb: one cut
       // short by queue wait may be an ordinary message on a busy pool, and gets 451 only.
-      const whole = headLimit(slot, head) - slot.headSince >= opts.timeoutMs - Math.max(QUEUE_TOLERANCE_MS, opts.timeoutMs * QUEUE_TOLERANCE_SHARE);
+      const whole =
+        headLimit(slot, head) - slot.headSince >=
+        opts.timeoutMs - Math.max(QUEUE_TOLERANCE_MS, opts.timeoutMs * QUEUE_TOLERANCE_SHARE);
       if (whole) remember(head.job.raw);
-      const detail = whole ? `MIME parse took longer than ${opts.timeoutMs} ms` : `MIME parse not finished ${opts.timeoutMs} ms after the message arrived (it waited for a parse worker first)`;
+      const detail = whole
+        ? `MIME parse took longer than ${opts.timeoutMs} ms`
+        : `MIME parse not finished ${opts.timeoutMs} ms after the message arrived (it waited for a parse worker first)`;
       return broken(slot, worker, failure({ kind: 'timeout', detail }));
     }
     const stalled = stalledAt(slot);
@@ -347,7 +377,7 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
 
   function pump(): void {
     if (closed) return;
-    for (let i = 0; i < queue.length; ) {
+    for (let i = 0; i < queue.length;) {
       const job = queue[i] as Job;
       if (Date.now() >= job.deadline) {
         queue.splice(i, 1);
@@ -366,7 +396,13 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
           spawn(slot);
         } catch (err) {
           const h = slot.handed.pop() as Handed;
-          settle(h, failure({ kind: 'crashed', detail: `parse worker unavailable: ${err instanceof Error ? err.message : String(err)}` }));
+          settle(
+            h,
+            failure({
+              kind: 'crashed',
+              detail: `parse worker unavailable: ${err instanceof Error ? err.message : String(err)}`,
+            }),
+          );
           retire(slot);
           continue;
         }
@@ -381,17 +417,34 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
         if (closed) return resolve(failure({ kind: 'crashed', detail: 'parser closed' }));
         try {
           if (overruns.size > 0 && overruns.has(digestOf(raw))) {
-            return resolve(failure({ kind: 'limit', limit: 'parse_time', detail: `message already exceeded the parse deadline (${opts.timeoutMs} ms) or heap once; refused without parsing it again` }));
+            return resolve(
+              failure({
+                kind: 'limit',
+                limit: 'parse_time',
+                detail: `message already exceeded the parse deadline (${opts.timeoutMs} ms) or heap once; refused without parsing it again`,
+              }),
+            );
           }
           // One copy (a memcpy), transferred to the worker without another: the caller keeps its
           // bytes (the dedupe key is a hash of them), and a Buffer from Node's pool must never be
           // detached.
           const copy = new Uint8Array(raw.byteLength);
           copy.set(raw);
-          queue.push({ buf: copy.buffer, large: raw.byteLength > LARGE_MESSAGE_BYTES, raw, deadline: Date.now() + opts.timeoutMs, resolve });
+          queue.push({
+            buf: copy.buffer,
+            large: raw.byteLength > LARGE_MESSAGE_BYTES,
+            raw,
+            deadline: Date.now() + opts.timeoutMs,
+            resolve,
+          });
           pump();
         } catch (err) {
-          resolve(failure({ kind: 'crashed', detail: `could not hand the message to a parse worker: ${err instanceof Error ? err.message : String(err)}` }));
+          resolve(
+            failure({
+              kind: 'crashed',
+              detail: `could not hand the message to a parse worker: ${err instanceof Error ? err.message : String(err)}`,
+            }),
+          );
         }
       });
     },
@@ -403,7 +456,9 @@ export function createMessageParser(opts: MessageParserOptions): MessageParser {
           spawn(slot);
         } catch (err) {
           retire(slot);
-          outcomes.push(Promise.resolve(`parse worker unavailable: ${err instanceof Error ? err.message : String(err)}`));
+          outcomes.push(
+            Promise.resolve(`parse worker unavailable: ${err instanceof Error ? err.message : String(err)}`),
+          );
           continue;
         }
         outcomes.push(new Promise((resolve) => slot.starting.push(resolve)));

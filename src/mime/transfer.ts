@@ -8,7 +8,25 @@ export type TransferResult = { ok: true; bytes: Uint8Array; uuFilename?: string 
 // Besides RFC 2045's own tokens, spellings that broken mailers write where they mean "not
 // encoded": a charset name or a word put in the wrong header. Decoding them as identity shows
 // exactly the bytes that were sent, as mail programs do.
-const IDENTITY = new Set(['', '7bit', '8bit', 'binary', '7-bit', '8-bit', '7bits', '8bits', 'none', 'plain', 'text', 'utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1']);
+const IDENTITY = new Set([
+  '',
+  '7bit',
+  '8bit',
+  'binary',
+  '7-bit',
+  '8-bit',
+  '7bits',
+  '8bits',
+  'none',
+  'plain',
+  'text',
+  'utf-8',
+  'utf8',
+  'us-ascii',
+  'ascii',
+  'iso-8859-1',
+  'latin1',
+]);
 const BASE64 = new Set(['base64', 'base-64']);
 const QUOTED_PRINTABLE = new Set(['quoted-printable', 'quoted_printable', 'quotedprintable']);
 const UUENCODE = new Set(['x-uuencode', 'uuencode', 'x-uue', 'uue']);
@@ -16,7 +34,12 @@ const UUENCODE = new Set(['x-uuencode', 'uuencode', 'x-uue', 'uue']);
 /** The first token of a Content-Transfer-Encoding value, lower case, comments and quotes removed. */
 export function transferToken(value: string): string {
   // Real values are one short token; the cut keeps a hostile megabyte value from costing time.
-  return (/[\w.-]+/.exec(value.slice(0, 256).replace(/\([^)]*\)/g, ' ').toLowerCase()) ?? [''])[0];
+  return (/[\w.-]+/.exec(
+    value
+      .slice(0, 256)
+      .replace(/\([^)]*\)/g, ' ')
+      .toLowerCase(),
+  ) ?? [''])[0];
 }
 
 export function decodeTransfer(encoding: string, body: Uint8Array): TransferResult {
@@ -113,9 +136,16 @@ function decodeUuencode(body: Uint8Array): { bytes: Uint8Array; uuFilename?: str
     const chars = (p: number): number => ((line.charCodeAt(p) || 32) - 32) & 63;
     let written = 0;
     for (let p = 1; written < count; p += 4) {
-      const a = chars(p), b = chars(p + 1), c = chars(p + 2), d = chars(p + 3);
+      const a = chars(p),
+        b = chars(p + 1),
+        c = chars(p + 2),
+        d = chars(p + 3);
       const triple = [(a << 2) | (b >> 4), ((b & 15) << 4) | (c >> 2), ((c & 3) << 6) | d];
-      for (const byte of triple) if (written < count) { out[n++] = byte & 0xff; written++; }
+      for (const byte of triple)
+        if (written < count) {
+          out[n++] = byte & 0xff;
+          written++;
+        }
     }
   }
   return name ? { bytes: out.subarray(0, n), uuFilename: name } : { bytes: out.subarray(0, n) };

@@ -74,8 +74,16 @@ export function parseTree(buf: Buffer, budget: TreeBudget, depth = 0, parentMult
   return parsePart(buf, 0, buf.length, budget, depth, parentMultipart);
 }
 
-function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, depth: number, parentMultipart: string | null): MimePart {
-  if (depth > budget.limits.maxDepth) throw new MimeLimitError('depth', `MIME nesting depth exceeds ${budget.limits.maxDepth}`);
+function parsePart(
+  buf: Buffer,
+  start: number,
+  end: number,
+  budget: TreeBudget,
+  depth: number,
+  parentMultipart: string | null,
+): MimePart {
+  if (depth > budget.limits.maxDepth)
+    throw new MimeLimitError('depth', `MIME nesting depth exceeds ${budget.limits.maxDepth}`);
   const { headers, bodyStart } = readHeaders(buf, start, end, budget, depth === 0);
   const first = (key: string): RawHeader | undefined => headers.find((h) => h.key === key);
 
@@ -111,7 +119,8 @@ function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, 
     let i = 0;
     while (i < delimiters.length && !(delimiters[i] as Delimiter).close) {
       budget.parts++;
-      if (budget.parts > budget.limits.maxParts) throw new MimeLimitError('parts', `MIME part count exceeds ${budget.limits.maxParts}`);
+      if (budget.parts > budget.limits.maxParts)
+        throw new MimeLimitError('parts', `MIME part count exceeds ${budget.limits.maxParts}`);
       const start = (delimiters[i] as Delimiter).lineEnd;
       const next = delimiters[i + 1];
       const saved = { parts: budget.parts, headerBytes: budget.headerBytes };
@@ -126,7 +135,14 @@ function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, 
         const closing = delimiters[close];
         budget.parts = saved.parts;
         budget.headerBytes = saved.headerBytes;
-        child = parsePart(buf, start, closing ? before(buf, start, closing.at) : end, budget, depth + 1, part.multipart);
+        child = parsePart(
+          buf,
+          start,
+          closing ? before(buf, start, closing.at) : end,
+          budget,
+          depth + 1,
+          part.multipart,
+        );
         i = close + 1;
       }
       part.children.push(child);
@@ -135,7 +151,13 @@ function parsePart(buf: Buffer, start: number, end: number, budget: TreeBudget, 
   return part;
 }
 
-function readHeaders(buf: Buffer, start: number, end: number, budget: TreeBudget, topLevel: boolean): { headers: RawHeader[]; bodyStart: number } {
+function readHeaders(
+  buf: Buffer,
+  start: number,
+  end: number,
+  budget: TreeBudget,
+  topLevel: boolean,
+): { headers: RawHeader[]; bodyStart: number } {
   const headers: RawHeader[] = [];
   const folded: string[][] = [];
   let pos = start;

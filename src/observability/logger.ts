@@ -11,7 +11,16 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       base: { service: 'smtp-gateway' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
-        paths: ['password', '*.password', 'token', '*.token', 'access_token', 'refresh_token', 'authorization', '*.authorization'],
+        paths: [
+          'password',
+          '*.password',
+          'token',
+          '*.token',
+          'access_token',
+          'refresh_token',
+          'authorization',
+          '*.authorization',
+        ],
         censor: '[redacted]',
       },
     },

@@ -27,7 +27,6 @@ export type CircuitPermit = { ok: true; probe: boolean } | { ok: false; retryInS
 /** What one call's outcome means for the breaker. */
 export type CallVerdict = 'success' | 'transient_failure' | 'neutral';
 
-
 export class CircuitBreaker {
   readonly #o: Required<Omit<CircuitOptions, 'onTransition'>> & Pick<CircuitOptions, 'onTransition'>;
   #state: CircuitState = 'closed';
@@ -78,7 +77,8 @@ export class CircuitBreaker {
     this.#counts.add(1, verdict === 'transient_failure' ? 1 : 0);
     if (this.#state !== 'closed') return;
     const { a: requests, b: failures } = this.#counts.totals();
-    if (requests >= this.#o.minRequests && failures / requests >= this.#o.failureRatio) this.#open({ failures, requests });
+    if (requests >= this.#o.minRequests && failures / requests >= this.#o.failureRatio)
+      this.#open({ failures, requests });
   }
 
   #open(info: { failures: number; requests: number }): void {

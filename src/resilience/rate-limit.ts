@@ -38,12 +38,17 @@ export class RateLimits {
     if (!this.enabled || this.#o.trusted(ip)) return { ok: true };
     if (this.#o.ipPerMinute > 0) {
       const waitMs = await this.#take(async () => `rl:ip:${clientKey(ip)}`, this.#o.ipPerMinute);
-      if (waitMs > 0) return { ok: false, limit: 'ip', perMinute: this.#o.ipPerMinute, retryS: Math.ceil(waitMs / 1000) };
+      if (waitMs > 0)
+        return { ok: false, limit: 'ip', perMinute: this.#o.ipPerMinute, retryS: Math.ceil(waitMs / 1000) };
     }
     if (this.#o.accountPerMinute > 0) {
       // An account key can hold a login name: hashed like every name in the store.
-      const waitMs = await this.#take(async () => `rl:acct:${await this.#hash.of(accountKey)}`, this.#o.accountPerMinute);
-      if (waitMs > 0) return { ok: false, limit: 'account', perMinute: this.#o.accountPerMinute, retryS: Math.ceil(waitMs / 1000) };
+      const waitMs = await this.#take(
+        async () => `rl:acct:${await this.#hash.of(accountKey)}`,
+        this.#o.accountPerMinute,
+      );
+      if (waitMs > 0)
+        return { ok: false, limit: 'account', perMinute: this.#o.accountPerMinute, retryS: Math.ceil(waitMs / 1000) };
     }
     return { ok: true };
   }

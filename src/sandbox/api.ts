@@ -45,13 +45,22 @@ const SENDER_PATH = /^\/brands\/default\/senders\/([^/]+)$/;
 export function createApi(deps: ApiDeps): (req: ApiRequest) => HttpResult {
   return (req) => {
     if (req.path === '/token') return req.method === 'POST' ? token(deps, req) : methodNotAllowed();
-    if (req.path === '/brands/default/senders') return req.method === 'GET' ? withAuth(deps, req, senders) : methodNotAllowed();
+    if (req.path === '/brands/default/senders')
+      return req.method === 'GET' ? withAuth(deps, req, senders) : methodNotAllowed();
     const senderMatch = SENDER_PATH.exec(req.path);
     if (senderMatch) {
-      return req.method === 'GET' ? withAuth(deps, req, (_r, accountId) => sender(accountId, senderMatch[1]!)) : methodNotAllowed();
+      return req.method === 'GET'
+        ? withAuth(deps, req, (_r, accountId) => sender(accountId, senderMatch[1]!))
+        : methodNotAllowed();
     }
-    if (req.path === '/v2/emails') return req.method === 'POST' ? withAuth(deps, req, (r, accountId) => submit(deps, r, accountId)) : methodNotAllowed();
-    if (req.path === '/v2/logs/emails') return req.method === 'GET' ? withAuth(deps, req, (r, accountId) => emailLogs(r.query, deps.store.list(), accountId)) : methodNotAllowed();
+    if (req.path === '/v2/emails')
+      return req.method === 'POST'
+        ? withAuth(deps, req, (r, accountId) => submit(deps, r, accountId))
+        : methodNotAllowed();
+    if (req.path === '/v2/logs/emails')
+      return req.method === 'GET'
+        ? withAuth(deps, req, (r, accountId) => emailLogs(r.query, deps.store.list(), accountId))
+        : methodNotAllowed();
     return notFound();
   };
 }
@@ -65,16 +74,26 @@ function token(deps: ApiDeps, req: ApiRequest): HttpResult {
     issues.push(enumIssue(['query', 'version'], ['v1', 'v2']));
   }
   if (req.mediaType !== 'application/x-www-form-urlencoded') {
-    issues.push({ loc: ['body'], msg: 'Content-Type must be application/x-www-form-urlencoded', type: 'value_error.content_type' });
+    issues.push({
+      loc: ['body'],
+      msg: 'Content-Type must be application/x-www-form-urlencoded',
+      type: 'value_error.content_type',
+    });
     return validationError(issues);
   }
   const form = new URLSearchParams(req.body.toString('utf8'));
   const grantType = form.get('grant_type') ?? 'password';
-  if (grantType !== 'password' && grantType !== 'refresh_token') issues.push(enumIssue(['body', 'grant_type'], ['password', 'refresh_token']));
+  if (grantType !== 'password' && grantType !== 'refresh_token')
+    issues.push(enumIssue(['body', 'grant_type'], ['password', 'refresh_token']));
 
   const scopesRaw = form.get('scopes');
   if (scopesRaw !== null && !SCOPES_PATTERN.test(scopesRaw)) {
-    issues.push({ loc: ['body', 'scopes'], msg: `string does not match regex "${SCOPES_PATTERN.source}"`, type: 'value_error.str.regex', ctx: { pattern: SCOPES_PATTERN.source } });
+    issues.push({
+      loc: ['body', 'scopes'],
+      msg: `string does not match regex "${SCOPES_PATTERN.source}"`,
+      type: 'value_error.str.regex',
+      ctx: { pattern: SCOPES_PATTERN.source },
+    });
   }
   const expiration = formInt(form, 'expiration_seconds', 600, issues);
   const accountId = formInt(form, 'account_id', undefined, issues);
@@ -82,7 +101,8 @@ function token(deps: ApiDeps, req: ApiRequest): HttpResult {
   if (grantType === 'password') {
     const username = form.get('username');
     if (username === null) issues.push(missing(['body', 'username']));
-    else if (!isEmailAddress(username)) issues.push({ loc: ['body', 'username'], msg: 'value is not a valid email address', type: 'value_error.email' });
+    else if (!isEmailAddress(username))
+      issues.push({ loc: ['body', 'username'], msg: 'value is not a valid email address', type: 'value_error.email' });
     if (form.get('password') === null) issues.push(missing(['body', 'password']));
   } else if (grantType === 'refresh_token' && form.get('refresh_token') === null) {
     issues.push(missing(['body', 'refresh_token']));
@@ -91,7 +111,11 @@ function token(deps: ApiDeps, req: ApiRequest): HttpResult {
 
   const scopes = scopesRaw === null ? ['user'] : scopesRaw.split(',');
   if (grantType === 'refresh_token') {
-    const rotated = deps.tokens.rotate(form.get('refresh_token')!, { accountId, scopes: scopesRaw === null ? undefined : scopes, ttlSeconds: expiration });
+    const rotated = deps.tokens.rotate(form.get('refresh_token')!, {
+      accountId,
+      scopes: scopesRaw === null ? undefined : scopes,
+      ttlSeconds: expiration,
+    });
     if (rotated === 'unknown') return unauthorized('Invalid refresh token');
     if (rotated === 'account_denied') return accountDenied();
     return json(200, rotated);
@@ -106,7 +130,12 @@ function token(deps: ApiDeps, req: ApiRequest): HttpResult {
 }
 
 /** An integer form field; pydantic parses numeric strings for form data. */
-function formInt(form: URLSearchParams, name: string, min: number | undefined, issues: ValidationIssue[]): number | undefined {
+function formInt(
+  form: URLSearchParams,
+  name: string,
+  min: number | undefined,
+  issues: ValidationIssue[],
+): number | undefined {
   const raw = form.get(name);
   if (raw === null) return undefined;
   const n = /^-?\d{1,15}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
@@ -147,7 +176,13 @@ function queryInt(raw: string, loc: (string | number)[], min: number, max?: numb
   const n = /^[-+]?\d{1,15}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n)) return { loc, msg: 'value is not a valid integer', type: 'type_error.integer' };
   if (n < min) return geIssue(loc, min);
-  if (max !== undefined && n > max) return { loc, msg: `ensure this value is less than or equal to ${max}`, type: 'value_error.number.not_le', ctx: { limit_value: max } };
+  if (max !== undefined && n > max)
+    return {
+      loc,
+      msg: `ensure this value is less than or equal to ${max}`,
+      type: 'value_error.number.not_le',
+      ctx: { limit_value: max },
+    };
   return n;
 }
 
@@ -172,11 +207,21 @@ function senders(req: ApiRequest, accountId: number): HttpResult {
   const wc = req.query.get('with_count');
   if (wc !== null) {
     if (TRUE_WORDS.has(wc.toLowerCase())) withCount = true;
-    else if (!FALSE_WORDS.has(wc.toLowerCase())) issues.push({ loc: ['query', 'with_count'], msg: 'value could not be parsed to a boolean', type: 'type_error.bool' });
+    else if (!FALSE_WORDS.has(wc.toLowerCase()))
+      issues.push({
+        loc: ['query', 'with_count'],
+        msg: 'value could not be parsed to a boolean',
+        type: 'type_error.bool',
+      });
   }
   const sort = req.query.get('sort');
   if (sort !== null && !SORT_PATTERN.test(sort)) {
-    issues.push({ loc: ['query', 'sort'], msg: `string does not match regex "${SORT_PATTERN.source}"`, type: 'value_error.str.regex', ctx: { pattern: SORT_PATTERN.source } });
+    issues.push({
+      loc: ['query', 'sort'],
+      msg: `string does not match regex "${SORT_PATTERN.source}"`,
+      type: 'value_error.str.regex',
+      ctx: { pattern: SORT_PATTERN.source },
+    });
   }
   if (issues.length) return validationError(issues);
 
@@ -211,14 +256,18 @@ function sender(accountId: number, rawId: string): HttpResult {
 
 function submit(deps: ApiDeps, req: ApiRequest, accountId: number): HttpResult {
   if (req.mediaType !== 'application/json' && !req.mediaType.endsWith('+json')) {
-    return validationError([{ loc: ['body'], msg: 'Content-Type must be application/json', type: 'value_error.content_type' }]);
+    return validationError([
+      { loc: ['body'], msg: 'Content-Type must be application/json', type: 'value_error.content_type' },
+    ]);
   }
   if (req.body.length === 0) return validationError([missing(['body'])]);
   let body: unknown;
   try {
     body = JSON.parse(req.body.toString('utf8'));
   } catch (err) {
-    return validationError([{ loc: ['body'], msg: `Invalid JSON: ${(err as Error).message}`, type: 'value_error.jsondecode' }]);
+    return validationError([
+      { loc: ['body'], msg: `Invalid JSON: ${(err as Error).message}`, type: 'value_error.jsondecode' },
+    ]);
   }
   const checked = validateSubmitEmail(body);
   if (!checked.ok) return validationError(checked.issues);
@@ -232,14 +281,28 @@ function submit(deps: ApiDeps, req: ApiRequest, accountId: number): HttpResult {
   if (payload.list_id !== undefined && !SEED_LISTS.some((l) => l.id === payload.list_id && l.accountId === accountId)) {
     problems.push({ msg: 'List not found', loc: ['body', 'list_id'] });
   }
-  if (payload.content.template !== undefined) problems.push({ msg: 'Template not found', loc: ['body', 'content', 'template', 'id'] });
+  if (payload.content.template !== undefined)
+    problems.push({ msg: 'Template not found', loc: ['body', 'content', 'template', 'id'] });
   if (problems.length) return json(400, { detail: problems.map((p) => ({ type: 'bad_request', ...p })) });
 
   const id = randomUUID();
   const domain = payload.email.slice(payload.email.lastIndexOf('@') + 1).toLowerCase();
   const status = domain === REJECTED_DOMAIN ? 'rejected' : 'queued';
-  if (status === 'queued') deps.store.add({ id, receivedAt: new Date().toISOString(), accountId, payload, status, ...(req.answerLost ? { answerLost: req.answerLost } : {}) });
-  const response: SubmitEmailResponse = { email: payload.email, object: 'email', submitted: true, data: { id, status } };
+  if (status === 'queued')
+    deps.store.add({
+      id,
+      receivedAt: new Date().toISOString(),
+      accountId,
+      payload,
+      status,
+      ...(req.answerLost ? { answerLost: req.answerLost } : {}),
+    });
+  const response: SubmitEmailResponse = {
+    email: payload.email,
+    object: 'email',
+    submitted: true,
+    data: { id, status },
+  };
   return json(201, response);
 }
 
@@ -250,7 +313,12 @@ function missing(loc: (string | number)[]): ValidationIssue {
 }
 
 function geIssue(loc: (string | number)[], min: number): ValidationIssue {
-  return { loc, msg: `ensure this value is greater than or equal to ${min}`, type: 'value_error.number.not_ge', ctx: { limit_value: min } };
+  return {
+    loc,
+    msg: `ensure this value is greater than or equal to ${min}`,
+    type: 'value_error.number.not_ge',
+    ctx: { limit_value: min },
+  };
 }
 
 function enumIssue(loc: (string | number)[], values: string[]): ValidationIssue {

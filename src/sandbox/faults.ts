@@ -61,7 +61,10 @@ function parseOne(v: unknown, where: string, errors: string[]): Fault | null {
     errors.push(`${where}mode: must be one of ${FAULT_MODES.join(', ')}`);
   }
   const status = o.status;
-  if (status !== undefined && (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599)) {
+  if (
+    status !== undefined &&
+    (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599)
+  ) {
     errors.push(`${where}status: must be an integer 200..599`);
   }
   if (status !== undefined && mode !== 'respond') errors.push(`${where}status: only meaningful with mode "respond"`);
@@ -72,7 +75,11 @@ function parseOne(v: unknown, where: string, errors: string[]): Fault | null {
     errors.push(`${where}count: must be an integer >= 1`);
   }
   const paths = o.paths ?? ['/v2/emails'];
-  if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string' && p.startsWith('/') && !p.includes('?'))) {
+  if (
+    !Array.isArray(paths) ||
+    paths.length === 0 ||
+    !paths.every((p) => typeof p === 'string' && p.startsWith('/') && !p.includes('?'))
+  ) {
     errors.push(`${where}paths: must be a non-empty array of paths like "/v2/emails" (no query string)`);
   } else if (paths.some((p) => p.startsWith('/_sandbox'))) {
     errors.push(`${where}paths: /_sandbox paths cannot be faulted`);
@@ -83,8 +90,15 @@ function parseOne(v: unknown, where: string, errors: string[]): Fault | null {
   }
   let retryAfter: string | undefined;
   if (o.retryAfter !== undefined) {
-    if (typeof o.retryAfter === 'number' && Number.isInteger(o.retryAfter) && o.retryAfter >= 0) retryAfter = String(o.retryAfter);
-    else if (typeof o.retryAfter === 'string' && o.retryAfter.length > 0 && o.retryAfter.length <= 100 && /^[\x20-\x7e]+$/.test(o.retryAfter)) retryAfter = o.retryAfter;
+    if (typeof o.retryAfter === 'number' && Number.isInteger(o.retryAfter) && o.retryAfter >= 0)
+      retryAfter = String(o.retryAfter);
+    else if (
+      typeof o.retryAfter === 'string' &&
+      o.retryAfter.length > 0 &&
+      o.retryAfter.length <= 100 &&
+      /^[\x20-\x7e]+$/.test(o.retryAfter)
+    )
+      retryAfter = o.retryAfter;
     else errors.push(`${where}retryAfter: must be delay seconds or an HTTP-date (printable ASCII)`);
     if (status === undefined) errors.push(`${where}retryAfter: needs a status`);
   }
@@ -94,7 +108,12 @@ function parseOne(v: unknown, where: string, errors: string[]): Fault | null {
   }
   if (errors.length > start) return null;
 
-  const fault: Fault = { mode: mode as FaultMode, rate: rate as number, paths: paths as string[], latencyMs: latencyMs as number };
+  const fault: Fault = {
+    mode: mode as FaultMode,
+    rate: rate as number,
+    paths: paths as string[],
+    latencyMs: latencyMs as number,
+  };
   if (status !== undefined) fault.status = status as number;
   if (count !== undefined) fault.count = count as number;
   if (retryAfter !== undefined) fault.retryAfter = retryAfter;
@@ -138,7 +157,11 @@ export class FaultController {
 /** Default error body of an injected status: the API's `{detail: [...]}` family. */
 export function faultBody(status: number, statusText: string): unknown {
   if (status < 400) return {};
-  const type = statusText.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'error';
+  const type =
+    statusText
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_|_$/g, '') || 'error';
   const item: Record<string, unknown> = { type, msg: `${statusText} (sandbox fault)` };
   if (status === 422) item.loc = ['body'];
   return { detail: [item] };

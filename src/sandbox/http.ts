@@ -25,7 +25,13 @@ export function json(status: number, value: unknown, headers?: Record<string, st
 }
 
 /** `{"detail": [ {type, msg, ...} ]}`: the error family of every documented status. */
-export function detailError(status: number, type: string, msg: string, extra: Partial<ErrorDetail> = {}, headers?: Record<string, string>): HttpResult {
+export function detailError(
+  status: number,
+  type: string,
+  msg: string,
+  extra: Partial<ErrorDetail> = {},
+  headers?: Record<string, string>,
+): HttpResult {
   return json(status, { detail: [{ type, msg, ...extra }] }, headers);
 }
 
@@ -78,7 +84,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyRead>
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(tooLarge ? { ok: false, reason: 'too_large' } : { ok: true, body: Buffer.concat(chunks) }));
+    req.on('end', () =>
+      resolve(tooLarge ? { ok: false, reason: 'too_large' } : { ok: true, body: Buffer.concat(chunks) }),
+    );
     req.on('error', () => resolve({ ok: false, reason: 'aborted' }));
     req.on('close', () => {
       if (!req.complete) resolve({ ok: false, reason: 'aborted' });

@@ -5,7 +5,15 @@
 // inherits this CSP) looks like the email; remote images are deliberately blocked, so opening an
 // email never pings a tracker.
 import type { HttpResult } from './http.ts';
-import { DEMO_ACCOUNT_ID, DEMO_LIST_ID, DEMO_PAT, DEMO_PASSWORD, DEMO_USERNAME, MFA_USERNAME, SEED_SENDERS } from './seed.ts';
+import {
+  DEMO_ACCOUNT_ID,
+  DEMO_LIST_ID,
+  DEMO_PAT,
+  DEMO_PASSWORD,
+  DEMO_USERNAME,
+  MFA_USERNAME,
+  SEED_SENDERS,
+} from './seed.ts';
 import type { StoredEmail } from './store.ts';
 import { attachmentsOf } from './validate.ts';
 
@@ -99,7 +107,14 @@ ${body}
 const SHOWN_BASE64_CHARS = 2048;
 
 function abbreviateAttachments(this: unknown, key: string, value: unknown): unknown {
-  if (key === 'content' && typeof value === 'string' && value.length > SHOWN_BASE64_CHARS && this !== null && typeof this === 'object' && 'filename' in this) {
+  if (
+    key === 'content' &&
+    typeof value === 'string' &&
+    value.length > SHOWN_BASE64_CHARS &&
+    this !== null &&
+    typeof this === 'object' &&
+    'filename' in this
+  ) {
     return `${value.slice(0, SHOWN_BASE64_CHARS)}… (${value.length} characters in total; see the raw JSON)`;
   }
   return value;
@@ -122,7 +137,10 @@ function tags(email: StoredEmail): string {
 
 export function renderInbox(emails: StoredEmail[]): HttpResult {
   if (emails.length === 0) {
-    return page('Sandbox inbox', `<p class="empty">No email received yet. Send one through the gateway, or <code>POST /v2/emails</code>.</p>`);
+    return page(
+      'Sandbox inbox',
+      `<p class="empty">No email received yet. Send one through the gateway, or <code>POST /v2/emails</code>.</p>`,
+    );
   }
   const rows = emails
     .map((e) => {
@@ -136,27 +154,41 @@ export function renderInbox(emails: StoredEmail[]): HttpResult {
 </a></li>`;
     })
     .join('\n');
-  return page(`Sandbox inbox (${emails.length})`, `<p class="muted">${emails.length} email(s), newest first.</p>\n<ul class="list">\n${rows}\n</ul>`);
+  return page(
+    `Sandbox inbox (${emails.length})`,
+    `<p class="muted">${emails.length} email(s), newest first.</p>\n<ul class="list">\n${rows}\n</ul>`,
+  );
 }
 
 export function renderEmail(email: StoredEmail | undefined): HttpResult {
-  if (!email) return page('Not found', '<p class="empty">No such email (it may have been cleared or evicted).</p>', 404);
+  if (!email)
+    return page('Not found', '<p class="empty">No such email (it may have been cleared or evicted).</p>', 404);
   const p = email.payload;
-  const tracking = p.tracking ? Object.entries(p.tracking).map(([k, v]) => `${k}: ${v}`).join(', ') : '(defaults)';
-  const headers = (p.additional_headers ?? []).map((h) => `<div><code>${escapeHtml(h.name)}</code>: ${escapeHtml(h.value)}</div>`).join('') || '(none)';
+  const tracking = p.tracking
+    ? Object.entries(p.tracking)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')
+    : '(defaults)';
+  const headers =
+    (p.additional_headers ?? [])
+      .map((h) => `<div><code>${escapeHtml(h.name)}</code>: ${escapeHtml(h.value)}</div>`)
+      .join('') || '(none)';
   const attachments = attachmentsOf(p);
   const attachmentList = attachments.length
     ? `<ul>${attachments
         .map((a, i) => {
-          const size = Math.floor((a.content.length * 3) / 4) - (a.content.endsWith('==') ? 2 : a.content.endsWith('=') ? 1 : 0);
+          const size =
+            Math.floor((a.content.length * 3) / 4) - (a.content.endsWith('==') ? 2 : a.content.endsWith('=') ? 1 : 0);
           return `<li><a href="/_sandbox/emails/${escapeHtml(email.id)}/attachments/${i}">${escapeHtml(a.filename)}</a> <span class="muted">${escapeHtml(a.type)}, ${size} bytes</span></li>`;
         })
         .join('')}</ul>`
     : '<p class="muted">(none)</p>';
-  const html = p.content.html !== undefined
-    ? `<section><h2>HTML</h2><iframe sandbox="" referrerpolicy="no-referrer" title="HTML part" srcdoc="${escapeHtml(p.content.html)}"></iframe><p class="muted">Scripts and remote images are blocked.</p></section>`
-    : '';
-  const text = p.content.text !== undefined ? `<section><h2>Text</h2><pre>${escapeHtml(p.content.text)}</pre></section>` : '';
+  const html =
+    p.content.html !== undefined
+      ? `<section><h2>HTML</h2><iframe sandbox="" referrerpolicy="no-referrer" title="HTML part" srcdoc="${escapeHtml(p.content.html)}"></iframe><p class="muted">Scripts and remote images are blocked.</p></section>`
+      : '';
+  const text =
+    p.content.text !== undefined ? `<section><h2>Text</h2><pre>${escapeHtml(p.content.text)}</pre></section>` : '';
   const body = `<h1 class="subject">${escapeHtml(p.content.subject)}</h1>
 <section><dl>
 <dt>Received</dt><dd>${escapeHtml(formatTime(email.receivedAt))}</dd>

@@ -20,9 +20,22 @@ export function emailLogs(query: URLSearchParams, emails: readonly StoredEmail[]
     const raw = query.get(name);
     if (raw === null) return undefined;
     const n = /^[-+]?\d{1,15}$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(n)) issues.push({ loc: ['query', name], msg: 'value is not a valid integer', type: 'type_error.integer' });
-    else if (n < min) issues.push({ loc: ['query', name], msg: `ensure this value is greater than or equal to ${min}`, type: 'value_error.number.not_ge', ctx: { limit_value: min } });
-    else if (max !== undefined && n > max) issues.push({ loc: ['query', name], msg: `ensure this value is less than or equal to ${max}`, type: 'value_error.number.not_le', ctx: { limit_value: max } });
+    if (!Number.isSafeInteger(n))
+      issues.push({ loc: ['query', name], msg: 'value is not a valid integer', type: 'type_error.integer' });
+    else if (n < min)
+      issues.push({
+        loc: ['query', name],
+        msg: `ensure this value is greater than or equal to ${min}`,
+        type: 'value_error.number.not_ge',
+        ctx: { limit_value: min },
+      });
+    else if (max !== undefined && n > max)
+      issues.push({
+        loc: ['query', name],
+        msg: `ensure this value is less than or equal to ${max}`,
+        type: 'value_error.number.not_le',
+        ctx: { limit_value: max },
+      });
     else return n;
     return undefined;
   };
@@ -30,7 +43,8 @@ export function emailLogs(query: URLSearchParams, emails: readonly StoredEmail[]
     const raw = query.get(name);
     if (raw === null) return false;
     if (BOOL_TRUE.has(raw.toLowerCase())) return true;
-    if (!BOOL_FALSE.has(raw.toLowerCase())) issues.push({ loc: ['query', name], msg: 'value could not be parsed to a boolean', type: 'type_error.bool' });
+    if (!BOOL_FALSE.has(raw.toLowerCase()))
+      issues.push({ loc: ['query', name], msg: 'value could not be parsed to a boolean', type: 'type_error.bool' });
     return false;
   };
 
@@ -50,10 +64,16 @@ export function emailLogs(query: URLSearchParams, emails: readonly StoredEmail[]
     });
   }
   const emailId = query.get('email_id');
-  if (emailId !== null && !UUID.test(emailId)) issues.push({ loc: ['query', 'email_id'], msg: 'value is not a valid uuid', type: 'type_error.uuid' });
+  if (emailId !== null && !UUID.test(emailId))
+    issues.push({ loc: ['query', 'email_id'], msg: 'value is not a valid uuid', type: 'type_error.uuid' });
   const sort = query.get('sort');
   if (sort !== null && !SORT.test(sort)) {
-    issues.push({ loc: ['query', 'sort'], msg: `string does not match regex "${SORT.source}"`, type: 'value_error.str.regex', ctx: { pattern: SORT.source } });
+    issues.push({
+      loc: ['query', 'sort'],
+      msg: `string does not match regex "${SORT.source}"`,
+      type: 'value_error.str.regex',
+      ctx: { pattern: SORT.source },
+    });
   }
   const tags = parseTagsFilter(query.get('tags'), issues);
   if (issues.length) return validationError(issues);
@@ -78,7 +98,9 @@ export function emailLogs(query: URLSearchParams, emails: readonly StoredEmail[]
 
   const pagination: { page: number; per_page: number; count?: number } = { page, per_page: perPage };
   if (withCount) pagination.count = entries.length;
-  const data = entries.slice((page - 1) * perPage, page * perPage).map((e) => (isoTime ? { ...e, time: new Date(e.time * 1000).toISOString() } : e));
+  const data = entries
+    .slice((page - 1) * perPage, page * perPage)
+    .map((e) => (isoTime ? { ...e, time: new Date(e.time * 1000).toISOString() } : e));
   return json(200, { pagination, data });
 }
 
@@ -93,8 +115,16 @@ function parseTagsFilter(raw: string | null, issues: ValidationIssue[]): string[
     return null;
   }
   const list = typeof parsed === 'string' ? [parsed] : parsed;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((t): t is string => typeof t === 'string' && t.length > 0)) {
-    issues.push({ loc: ['query', 'tags'], msg: 'tags filter must be a JSON string or a non-empty JSON array of strings', type: 'value_error.tags_filter' });
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    !list.every((t): t is string => typeof t === 'string' && t.length > 0)
+  ) {
+    issues.push({
+      loc: ['query', 'tags'],
+      msg: 'tags filter must be a JSON string or a non-empty JSON array of strings',
+      type: 'value_error.tags_filter',
+    });
     return null;
   }
   return list;

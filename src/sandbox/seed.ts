@@ -37,8 +37,20 @@ export interface SeedUser {
 }
 
 export const SEED_USERS: readonly SeedUser[] = Object.freeze([
-  Object.freeze({ id: 501, username: DEMO_USERNAME, password: DEMO_PASSWORD, accounts: Object.freeze([DEMO_ACCOUNT_ID]), mfa: false }),
-  Object.freeze({ id: 502, username: MFA_USERNAME, password: MFA_PASSWORD, accounts: Object.freeze([MFA_ACCOUNT_ID]), mfa: true }),
+  Object.freeze({
+    id: 501,
+    username: DEMO_USERNAME,
+    password: DEMO_PASSWORD,
+    accounts: Object.freeze([DEMO_ACCOUNT_ID]),
+    mfa: false,
+  }),
+  Object.freeze({
+    id: 502,
+    username: MFA_USERNAME,
+    password: MFA_PASSWORD,
+    accounts: Object.freeze([MFA_ACCOUNT_ID]),
+    mfa: true,
+  }),
 ]);
 
 export interface SeedPat {
@@ -50,7 +62,13 @@ export interface SeedPat {
 }
 
 export const SEED_PATS: readonly SeedPat[] = Object.freeze([
-  Object.freeze({ token: DEMO_PAT, userId: 501, email: DEMO_USERNAME, accounts: Object.freeze([DEMO_ACCOUNT_ID]), scopes: Object.freeze(['emailapi:send', 'senders:read', 'lists:read']) }),
+  Object.freeze({
+    token: DEMO_PAT,
+    userId: 501,
+    email: DEMO_USERNAME,
+    accounts: Object.freeze([DEMO_ACCOUNT_ID]),
+    scopes: Object.freeze(['emailapi:send', 'senders:read', 'lists:read']),
+  }),
 ]);
 
 export interface SeedList {
@@ -59,7 +77,9 @@ export interface SeedList {
   readonly name: string;
 }
 
-export const SEED_LISTS: readonly SeedList[] = Object.freeze([Object.freeze({ id: DEMO_LIST_ID, accountId: DEMO_ACCOUNT_ID, name: 'Demo list' })]);
+export const SEED_LISTS: readonly SeedList[] = Object.freeze([
+  Object.freeze({ id: DEMO_LIST_ID, accountId: DEMO_ACCOUNT_ID, name: 'Demo list' }),
+]);
 
 /** `SenderFullResponse` (docs/cakemail-api.md §7.2): the shared `Sender` plus the confirmation timestamp. */
 export type SenderFull = Sender & { last_confirmation_sent_on?: number };
@@ -83,7 +103,14 @@ export const SEED_SENDERS: readonly SenderFull[] = Object.freeze([
   confirmed(DEMO_SENDER_ID, 'Demo Sender', DEMO_USERNAME),
   ...Array.from({ length: EXTRA_SENDER_COUNT - 30 }, (_, i) => extra(i + 31)),
   confirmed(NOREPLY_SENDER_ID, 'No Reply', 'noreply@example.com'),
-  Object.freeze({ id: PENDING_SENDER_ID, name: 'Pending', email: 'pending@example.com', confirmed: false, language: 'en_US', last_confirmation_sent_on: CONFIRMED_ON }),
+  Object.freeze({
+    id: PENDING_SENDER_ID,
+    name: 'Pending',
+    email: 'pending@example.com',
+    confirmed: false,
+    language: 'en_US',
+    last_confirmation_sent_on: CONFIRMED_ON,
+  }),
 ]);
 
 /** Which account owns the seeded senders (all of them belong to the demo account). */

@@ -52,8 +52,10 @@ const INBOX_EMAIL_PATH = /^\/emails\/([0-9a-f-]{36})$/;
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const tokenTtl = opts.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  if (!Number.isSafeInteger(tokenTtl) || tokenTtl < 1) throw new RangeError(`tokenTtlSeconds must be a positive integer, got ${tokenTtl}`);
-  if (!Number.isSafeInteger(maxBody) || maxBody < 1) throw new RangeError(`maxBodyBytes must be a positive integer, got ${maxBody}`);
+  if (!Number.isSafeInteger(tokenTtl) || tokenTtl < 1)
+    throw new RangeError(`tokenTtlSeconds must be a positive integer, got ${tokenTtl}`);
+  if (!Number.isSafeInteger(maxBody) || maxBody < 1)
+    throw new RangeError(`maxBodyBytes must be a positive integer, got ${maxBody}`);
 
   const store = new EmailStore(opts.maxEmails);
   const tokens = new TokenStore(tokenTtl);
@@ -100,7 +102,15 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     if (!body.ok) return body.reason === 'too_large' ? finish(tooLarge(maxBody)) : log(req, path, 'aborted');
 
     const processRequest = (answerLost?: string): HttpResult =>
-      api({ method, path, query, authorization: req.headers.authorization, mediaType: mediaType(req), body: body.body, ...(answerLost ? { answerLost } : {}) });
+      api({
+        method,
+        path,
+        query,
+        authorization: req.headers.authorization,
+        mediaType: mediaType(req),
+        body: body.body,
+        ...(answerLost ? { answerLost } : {}),
+      });
 
     if (!fault) return finish(processRequest());
     if (fault.latencyMs > 0) {
@@ -174,5 +184,9 @@ function injected(fault: Fault): HttpResult {
   const status = fault.status!;
   const headers: Record<string, string> = {};
   if (fault.retryAfter !== undefined) headers['Retry-After'] = fault.retryAfter;
-  return json(status, fault.body !== undefined ? fault.body : faultBody(status, STATUS_CODES[status] ?? 'Error'), headers);
+  return json(
+    status,
+    fault.body !== undefined ? fault.body : faultBody(status, STATUS_CODES[status] ?? 'Error'),
+    headers,
+  );
 }

@@ -61,11 +61,17 @@ export class TokenStore {
 
   /** Password grant: issues a fresh access + refresh token pair. */
   issueFor(user: SeedUser, accountId: number, scopes: readonly string[], ttlSeconds?: number): TokenResponse {
-    return this.issue({ userId: user.id, email: user.username, accounts: user.accounts, accountId, scopes }, ttlSeconds);
+    return this.issue(
+      { userId: user.id, email: user.username, accounts: user.accounts, accountId, scopes },
+      ttlSeconds,
+    );
   }
 
   /** Refresh grant: rotates the refresh token; 'unknown' when it is unknown, already used or expired. */
-  rotate(refreshToken: string, opts: { accountId?: number; scopes?: readonly string[]; ttlSeconds?: number }): TokenResponse | 'unknown' | 'account_denied' {
+  rotate(
+    refreshToken: string,
+    opts: { accountId?: number; scopes?: readonly string[]; ttlSeconds?: number },
+  ): TokenResponse | 'unknown' | 'account_denied' {
     const record = this.refresh.get(refreshToken);
     if (!record || record.expiresAt <= this.now()) {
       this.refresh.delete(refreshToken);

@@ -16,12 +16,43 @@ interface Field {
 
 /** `Encoding` enum of the spec (docs/cakemail-api.md §3.1). */
 export const ENCODINGS = [
-  'utf-8', 'armscii-8', 'ascii', 'big-5', 'cp51932', 'cp866', 'cp936',
-  'euc-cn', 'euc-jp', 'eucjp-win', 'euc-kr', 'euc-tw', 'hz',
-  'iso-2022-jp', 'iso-2022-jp-ms', 'iso-2022-kr',
-  'iso-8859-1', 'iso-8859-10', 'iso-8859-13', 'iso-8859-14', 'iso-8859-15', 'iso-8859-16',
-  'iso-8859-2', 'iso-8859-3', 'iso-8859-4', 'iso-8859-5', 'iso-8859-6', 'iso-8859-7', 'iso-8859-8', 'iso-8859-9',
-  'jis', 'koi8-r', 'sjis', 'sjis-win', 'uhc', 'windows-1251', 'windows-1252',
+  'utf-8',
+  'armscii-8',
+  'ascii',
+  'big-5',
+  'cp51932',
+  'cp866',
+  'cp936',
+  'euc-cn',
+  'euc-jp',
+  'eucjp-win',
+  'euc-kr',
+  'euc-tw',
+  'hz',
+  'iso-2022-jp',
+  'iso-2022-jp-ms',
+  'iso-2022-kr',
+  'iso-8859-1',
+  'iso-8859-10',
+  'iso-8859-13',
+  'iso-8859-14',
+  'iso-8859-15',
+  'iso-8859-16',
+  'iso-8859-2',
+  'iso-8859-3',
+  'iso-8859-4',
+  'iso-8859-5',
+  'iso-8859-6',
+  'iso-8859-7',
+  'iso-8859-8',
+  'iso-8859-9',
+  'jis',
+  'koi8-r',
+  'sjis',
+  'sjis-win',
+  'uhc',
+  'windows-1251',
+  'windows-1252',
 ] as const;
 
 export const EMAIL_TYPES = ['marketing', 'transactional'] as const;
@@ -77,17 +108,29 @@ function str(opts: StrOpts = {}): Rule {
     if (typeof v !== 'string') return issue(out, loc, 'str type expected', 'type_error.str');
     if (opts.oneOf && !opts.oneOf.includes(v)) {
       const permitted = opts.oneOf.map((e) => `'${e}'`).join(', ');
-      return issue(out, loc, `value is not a valid enumeration member; permitted: ${permitted}`, 'type_error.enum', { enum_values: [...opts.oneOf] });
+      return issue(out, loc, `value is not a valid enumeration member; permitted: ${permitted}`, 'type_error.enum', {
+        enum_values: [...opts.oneOf],
+      });
     }
     const length = [...v].length;
     if (opts.min !== undefined && length < opts.min) {
-      return issue(out, loc, `ensure this value has at least ${opts.min} characters`, 'value_error.any_str.min_length', { limit_value: opts.min });
+      return issue(
+        out,
+        loc,
+        `ensure this value has at least ${opts.min} characters`,
+        'value_error.any_str.min_length',
+        { limit_value: opts.min },
+      );
     }
     if (opts.max !== undefined && length > opts.max) {
-      return issue(out, loc, `ensure this value has at most ${opts.max} characters`, 'value_error.any_str.max_length', { limit_value: opts.max });
+      return issue(out, loc, `ensure this value has at most ${opts.max} characters`, 'value_error.any_str.max_length', {
+        limit_value: opts.max,
+      });
     }
     if (opts.pattern && !opts.pattern.test(v)) {
-      return issue(out, loc, `string does not match regex "${opts.pattern.text}"`, 'value_error.str.regex', { pattern: opts.pattern.text });
+      return issue(out, loc, `string does not match regex "${opts.pattern.text}"`, 'value_error.str.regex', {
+        pattern: opts.pattern.text,
+      });
     }
     if (opts.email && !isEmailAddress(v)) issue(out, loc, 'value is not a valid email address', 'value_error.email');
   };
@@ -95,9 +138,12 @@ function str(opts: StrOpts = {}): Rule {
 
 function int(opts: { ge?: number } = {}): Rule {
   return (v, loc, out) => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v)) return issue(out, loc, 'value is not a valid integer', 'type_error.integer');
+    if (typeof v !== 'number' || !Number.isSafeInteger(v))
+      return issue(out, loc, 'value is not a valid integer', 'type_error.integer');
     if (opts.ge !== undefined && v < opts.ge) {
-      issue(out, loc, `ensure this value is greater than or equal to ${opts.ge}`, 'value_error.number.not_ge', { limit_value: opts.ge });
+      issue(out, loc, `ensure this value is greater than or equal to ${opts.ge}`, 'value_error.number.not_ge', {
+        limit_value: opts.ge,
+      });
     }
   };
 }
@@ -118,11 +164,15 @@ function list(item: Rule): Rule {
 }
 
 function nonNull(rule: Rule): Rule {
-  return (v, loc, out) => (v === null ? issue(out, loc, 'none is not an allowed value', 'type_error.none.not_allowed') : rule(v, loc, out));
+  return (v, loc, out) =>
+    v === null ? issue(out, loc, 'none is not an allowed value', 'type_error.none.not_allowed') : rule(v, loc, out);
 }
 
 /** A pydantic model with `extra = forbid`; `check` runs model-level rules when the fields were valid. */
-function model(fields: Record<string, Field>, check?: (o: Record<string, unknown>, loc: Loc, out: ValidationIssue[]) => void): Rule {
+function model(
+  fields: Record<string, Field>,
+  check?: (o: Record<string, unknown>, loc: Loc, out: ValidationIssue[]) => void,
+): Rule {
   return (v, loc, out) => {
     if (!isPlainObject(v)) return issue(out, loc, 'value is not a valid dict', 'type_error.dict');
     const before = out.length;
@@ -141,13 +191,19 @@ function model(fields: Record<string, Field>, check?: (o: Record<string, unknown
 }
 
 const attachment = model({
-  filename: { rule: str({ pattern: { test: (s) => ATTACHMENT_FILENAME_PATTERN.test(s), text: ATTACHMENT_FILENAME_PATTERN.source } }), required: true },
+  filename: {
+    rule: str({
+      pattern: { test: (s) => ATTACHMENT_FILENAME_PATTERN.test(s), text: ATTACHMENT_FILENAME_PATTERN.source },
+    }),
+    required: true,
+  },
   type: { rule: str({ oneOf: ATTACHMENT_TYPES }), required: true },
   content: { rule: str({ pattern: { test: isStrictBase64, text: BASE64_PATTERN_TEXT } }), required: true },
 });
 
 /** `attachment` is one `Attachment` object or an array of them (docs/cakemail-api.md §3.1). */
-const attachmentOrList: Rule = (v, loc, out) => (Array.isArray(v) ? list(attachment)(v, loc, out) : attachment(v, loc, out));
+const attachmentOrList: Rule = (v, loc, out) =>
+  Array.isArray(v) ? list(attachment)(v, loc, out) : attachment(v, loc, out);
 
 const content = model(
   {
@@ -156,7 +212,9 @@ const content = model(
     html: { rule: str({ min: 1 }) },
     text: { rule: str({ min: 1 }) },
     template: { rule: model({ id: { rule: int(), required: true } }) },
-    custom_attributes: { rule: list(model({ name: { rule: str({ min: 1 }), required: true }, value: { rule: str(), required: true } })) },
+    custom_attributes: {
+      rule: list(model({ name: { rule: str({ min: 1 }), required: true }, value: { rule: str(), required: true } })),
+    },
     encoding: { rule: str({ oneOf: ENCODINGS }) },
     markup: { rule: anyObject },
   },
@@ -172,11 +230,18 @@ const submitEmail = model({
   email: { rule: str({ email: true }), required: true },
   list_id: { rule: int({ ge: 1 }) },
   contact_id: { rule: int({ ge: 1 }) },
-  sender: { rule: model({ id: { rule: str({ min: 1 }), required: true }, name: { rule: str({ min: 1 }) } }), required: true },
+  sender: {
+    rule: model({ id: { rule: str({ min: 1 }), required: true }, name: { rule: str({ min: 1 }) } }),
+    required: true,
+  },
   content: { rule: content, required: true },
-  tags: { rule: list(str({ min: 1, max: 255, pattern: { test: (s) => TAG_PATTERN.test(s), text: TAG_PATTERN_TEXT } })) },
+  tags: {
+    rule: list(str({ min: 1, max: 255, pattern: { test: (s) => TAG_PATTERN.test(s), text: TAG_PATTERN_TEXT } })),
+  },
   tracking: { rule: model({ opens: { rule: bool }, clicks_html: { rule: bool }, clicks_text: { rule: bool } }) },
-  additional_headers: { rule: list(model({ name: { rule: str(), required: true }, value: { rule: str(), required: true } })) },
+  additional_headers: {
+    rule: list(model({ name: { rule: str(), required: true }, value: { rule: str(), required: true } })),
+  },
   attachment: { rule: attachmentOrList },
 });
 

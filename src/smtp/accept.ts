@@ -73,7 +73,10 @@ export function acceptConnection(raw: net.Socket, o: AcceptOptions): void {
     settled = true;
     const reply = connectionReplies.tlsHandshake(o.handshakeTimeoutMs);
     o.metrics.deadlinesExceeded.inc({ limit: reply.label });
-    o.logger.info({ listener: o.listener, client: peer, limit: reply.label }, 'connection closed: TLS handshake not completed in time');
+    o.logger.info(
+      { listener: o.listener, client: peer, limit: reply.label },
+      'connection closed: TLS handshake not completed in time',
+    );
     // A client that sent nothing at all can be told why, in cleartext; a half-done handshake cannot.
     if (top === raw && raw.bytesRead === 0) endWith(raw, reply);
     else top.destroy();
@@ -131,7 +134,11 @@ export function acceptConnection(raw: net.Socket, o: AcceptOptions): void {
     if (result.kind === 'invalid') return fail(connectionReplies.proxyInvalid, peer, result.reason);
     if (result.kind === 'not_proxy') return fail(connectionReplies.proxyRequired, peer);
     const source = result.source;
-    withClient(source ? { address: normalizeIp(source.address), port: source.port, peer, proxied: true } : { address: peer, port: raw.remotePort ?? 0, peer, proxied: false });
+    withClient(
+      source
+        ? { address: normalizeIp(source.address), port: source.port, peer, proxied: true }
+        : { address: peer, port: raw.remotePort ?? 0, peer, proxied: false },
+    );
   });
 }
 

@@ -87,7 +87,10 @@ const LIBRARY_REWRITES: { code: number; prefix: string; reply: Reply }[] = [
  * by the library's own check, at a cost of microseconds instead of 100 ms. (Greeting in the
  * same turn would let such bytes through: test/integration/greeting.test.ts.)
  */
-function greetPromptly(conn: Connection, server: { connections: Set<unknown>; options: { maxClients?: number } }): () => void {
+function greetPromptly(
+  conn: Connection,
+  server: { connections: Set<unknown>; options: { maxClients?: number } },
+): () => void {
   return () =>
     conn._setListeners(() => {
       if (server.options.maxClients && server.connections.size > server.options.maxClients) {
@@ -152,7 +155,10 @@ export class GatewaySmtpServer extends SMTPServer {
     const add = connections.add.bind(connections);
     connections.add = (conn: Connection) => {
       conn.send = rewrite(conn, conn.send.bind(conn), ehloExtra);
-      conn.init = greetPromptly(conn, this as unknown as { connections: Set<unknown>; options: { maxClients?: number } });
+      conn.init = greetPromptly(
+        conn,
+        this as unknown as { connections: Set<unknown>; options: { maxClients?: number } },
+      );
       this.#attach(conn);
       return add(conn);
     };
@@ -216,7 +222,9 @@ export class GatewaySmtpServer extends SMTPServer {
   }
 
   #tlsOptions(): tls.TLSSocketOptions {
-    const server = this as unknown as { _resolveSNI(name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void };
+    const server = this as unknown as {
+      _resolveSNI(name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void;
+    };
     return {
       isServer: true,
       server: this.server,
@@ -245,7 +253,8 @@ export class GatewaySmtpServer extends SMTPServer {
       ...incoming,
       deadlines: new SessionDeadlines(limits, {
         inData: () => Boolean(conn._parser && conn._parser._dataMode),
-        waitingOnServer: () => conn._handlerPending || Boolean(conn._dataStream && conn._parser && !conn._parser._dataMode),
+        waitingOnServer: () =>
+          conn._handlerPending || Boolean(conn._dataStream && conn._parser && !conn._parser._dataMode),
         upgrading: () => conn._upgrading,
         closed: () => conn._closing || conn._closed,
         cut: (reply) => {
@@ -349,7 +358,8 @@ export class GatewaySmtpServer extends SMTPServer {
     };
     const startDataMode = parser.startDataMode.bind(parser);
     parser.startDataMode = (maxBytes) => {
-      const queued = afterLastCommand + Math.max(0, parser.writableLength - Math.max(inflight, 0)) + conn._socket.readableLength;
+      const queued =
+        afterLastCommand + Math.max(0, parser.writableLength - Math.max(inflight, 0)) + conn._socket.readableLength;
       current = undefined;
       deadlines.onDataStart();
       const stream = startDataMode(maxBytes);

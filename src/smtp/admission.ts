@@ -117,7 +117,11 @@ export class Ticket {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#admission.leave(this.listener, this.#key, this.#admitted ? (performance.now() - this.#started) / 1000 : undefined);
+    this.#admission.leave(
+      this.listener,
+      this.#key,
+      this.#admitted ? (performance.now() - this.#started) / 1000 : undefined,
+    );
   }
 }
 
@@ -132,7 +136,10 @@ const MAX_TRACKED = 10_000;
 class RefusalLog {
   readonly #logger: Logger;
   readonly #intervalMs: number;
-  readonly #entries = new Map<string, { until: number; suppressed: number; reason: string; listener: ListenerName; client: string }>();
+  readonly #entries = new Map<
+    string,
+    { until: number; suppressed: number; reason: string; listener: ListenerName; client: string }
+  >();
   #overflow = 0;
   readonly #timer: NodeJS.Timeout;
 
@@ -155,7 +162,10 @@ class RefusalLog {
       this.#overflow++;
       return;
     }
-    this.#logger.warn({ reason, listener, client, ...(detail ? { detail } : {}), suppressed: entry?.suppressed ?? 0 }, 'connection refused');
+    this.#logger.warn(
+      { reason, listener, client, ...(detail ? { detail } : {}), suppressed: entry?.suppressed ?? 0 },
+      'connection refused',
+    );
     this.#entries.set(key, { until: now + this.#intervalMs, suppressed: 0, reason, listener, client });
   }
 
@@ -164,11 +174,18 @@ class RefusalLog {
     const now = Date.now();
     for (const [key, e] of this.#entries) {
       if (now < e.until && !all) continue;
-      if (e.suppressed > 0) this.#logger.warn({ reason: e.reason, listener: e.listener, client: e.client, suppressed: e.suppressed }, 'connection refusals not logged individually');
+      if (e.suppressed > 0)
+        this.#logger.warn(
+          { reason: e.reason, listener: e.listener, client: e.client, suppressed: e.suppressed },
+          'connection refusals not logged individually',
+        );
       this.#entries.delete(key);
     }
     if (this.#overflow > 0) {
-      this.#logger.warn({ suppressed: this.#overflow }, 'connection refusals from too many addresses to log individually');
+      this.#logger.warn(
+        { suppressed: this.#overflow },
+        'connection refusals from too many addresses to log individually',
+      );
       this.#overflow = 0;
     }
   }

@@ -51,7 +51,9 @@ const realClock: AuthClock = { now: Date.now, sleep: (ms) => new Promise((r) => 
  * released() or failed() gives them back. A refusal says whether the limit was taken by real
  * failures or, after waiting, still by logins in progress (`pending`).
  */
-export type AuthCheck = { ok: true; ipKey: string | null; userKey: string | null } | { ok: false; scope: 'ip' | 'user'; retryS: number; pending: boolean };
+export type AuthCheck =
+  | { ok: true; ipKey: string | null; userKey: string | null }
+  | { ok: false; scope: 'ip' | 'user'; retryS: number; pending: boolean };
 
 export interface FailureResult {
   /** This failure blocked the IP. */
@@ -108,17 +110,23 @@ export class AuthGuard {
       const ipFail = `auth:ipfail:${client}`;
       const ipRes = await this.#reserve(`auth:ippend:${client}`, ipFail, this.#l.maxFailuresPerIp);
       let busy: 'ip' | 'user' | null = null;
-      if (ipRes.kind === 'full') return { ok: false, scope: 'ip', retryS: await this.#windowLeft(ipFail), pending: false };
+      if (ipRes.kind === 'full')
+        return { ok: false, scope: 'ip', retryS: await this.#windowLeft(ipFail), pending: false };
       if (ipRes.kind === 'busy') busy = 'ip';
       else if (user === null) return { ok: true, ipKey: ipRes.key, userKey: null };
       else {
         const userFail = `auth:userfail:${user}`;
         // An IP that logged in as this user recently is never refused for the username's sake,
         // but its attempts still count against the username.
-        const userRes = await this.#reserve(`auth:userpend:${user}`, userFail, vouched ? Number.POSITIVE_INFINITY : this.#l.maxFailuresPerUser);
+        const userRes = await this.#reserve(
+          `auth:userpend:${user}`,
+          userFail,
+          vouched ? Number.POSITIVE_INFINITY : this.#l.maxFailuresPerUser,
+        );
         if (userRes.kind === 'taken') return { ok: true, ipKey: ipRes.key, userKey: userRes.key };
         await this.#release(ipRes.key);
-        if (userRes.kind === 'full') return { ok: false, scope: 'user', retryS: await this.#windowLeft(userFail), pending: false };
+        if (userRes.kind === 'full')
+          return { ok: false, scope: 'user', retryS: await this.#windowLeft(userFail), pending: false };
         busy = 'user';
       }
 

@@ -7,7 +7,14 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AuthCheck, AuthGuard } from './auth-guard.ts';
 import type { NegativeAuthCache } from './auth-negative-cache.ts';
-import { authConnectionLimit, authIpBlocked, authLoginsInProgress, authUserLocked, sessionReplies, type Reply } from './replies.ts';
+import {
+  authConnectionLimit,
+  authIpBlocked,
+  authLoginsInProgress,
+  authUserLocked,
+  sessionReplies,
+  type Reply,
+} from './replies.ts';
 
 /** Delay before answering a failed AUTH: slows guessing without costing a real user much. */
 const AUTH_FAILURE_DELAY_MS = 1000;
@@ -60,7 +67,10 @@ export class Authenticator {
         // Rare for real clients (a very slow token service, or many pods' logins at once), so
         // worth a line each time.
         const reply = authLoginsInProgress(gate.scope, gate.retryS);
-        a.log.warn({ ...who, result: reply.label, retryS: gate.retryS }, 'authentication refused: too many logins from this client or for this username still in progress');
+        a.log.warn(
+          { ...who, result: reply.label, retryS: gate.retryS },
+          'authentication refused: too many logins from this client or for this username still in progress',
+        );
         return this.#failure(a, reply);
       }
       const reply = gate.scope === 'ip' ? authIpBlocked(gate.retryS, false) : authUserLocked(gate.retryS);
@@ -104,7 +114,8 @@ export class Authenticator {
     a.log.warn({ ...fields, result: sessionReplies.authInvalid.label }, 'authentication failed');
     const counted = await this.#d.guard.failed(a.remote, a.username, gate);
     if (counted.ipBlocked) a.log.warn({ remote: a.remote }, 'client IP blocked after too many failed logins');
-    if (counted.userLocked) a.log.warn({ username: fields.username }, 'username locked to its known IPs after too many failed logins');
+    if (counted.userLocked)
+      a.log.warn({ username: fields.username }, 'username locked to its known IPs after too many failed logins');
     return this.#failure(a, sessionReplies.authInvalid);
   }
 

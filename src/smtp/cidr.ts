@@ -33,7 +33,9 @@ export function clientKey(address: string): string {
  * Parses a comma-separated list of CIDRs (`10.0.0.0/8, 2001:db8::/32`); a bare address is a
  * single host. Returns the canonical entries, or the entries that are not valid.
  */
-export function parseCidrList(text: string | undefined): { ok: true; cidrs: string[] } | { ok: false; invalid: string[] } {
+export function parseCidrList(
+  text: string | undefined,
+): { ok: true; cidrs: string[] } | { ok: false; invalid: string[] } {
   const entries = (text ?? '')
     .split(',')
     .map((s) => s.trim())

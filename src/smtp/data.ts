@@ -20,11 +20,15 @@ export async function readData(stream: Readable & { sizeExceeded?: boolean }, ma
     if (size <= maxBytes) chunks.push(chunk);
   }
   if (size > maxBytes || stream.sizeExceeded) {
-    return { ok: false, refusal: { kind: 'too_large', reason: `message is ${size} bytes, the limit is ${maxBytes} bytes` } };
+    return {
+      ok: false,
+      refusal: { kind: 'too_large', reason: `message is ${size} bytes, the limit is ${maxBytes} bytes` },
+    };
   }
   const raw = Buffer.concat(chunks, size);
   const nul = raw.indexOf(0);
-  if (nul !== -1) return { ok: false, refusal: { kind: 'content_invalid', reason: `message contains a NUL byte (offset ${nul})` } };
+  if (nul !== -1)
+    return { ok: false, refusal: { kind: 'content_invalid', reason: `message contains a NUL byte (offset ${nul})` } };
   if (!hasStrayLineEnding(raw)) return { ok: true, raw, normalized: false };
   return { ok: true, raw: normalizeLineEndings(raw), normalized: true };
 }

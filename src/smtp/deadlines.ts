@@ -121,9 +121,11 @@ export class SessionDeadlines {
     const waiting = this.#conn.waitingOnServer();
     if (this.#handshakeEnd !== undefined) {
       if (!this.#conn.upgrading()) this.#handshakeEnd = undefined;
-      else if (now >= this.#handshakeEnd) return this.#finish(connectionReplies.tlsHandshake(limits.tlsHandshakeTimeoutMs), false);
+      else if (now >= this.#handshakeEnd)
+        return this.#finish(connectionReplies.tlsHandshake(limits.tlsHandshakeTimeoutMs), false);
     }
-    if (now >= this.#sessionEnd && !waiting) return this.#finish(connectionReplies.sessionMax(limits.sessionMaxMs), !this.#conn.upgrading());
+    if (now >= this.#sessionEnd && !waiting)
+      return this.#finish(connectionReplies.sessionMax(limits.sessionMaxMs), !this.#conn.upgrading());
     let next = now >= this.#sessionEnd ? now + SESSION_RECHECK_MS : this.#sessionEnd;
     if (this.#handshakeEnd !== undefined) next = Math.min(next, this.#handshakeEnd);
     if (this.#conn.inData()) {

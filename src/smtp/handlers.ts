@@ -30,7 +30,8 @@ import {
 type Callback<T = void> = (err?: Error | null, result?: T) => void;
 
 /** A simple `local@domain` check; smtp-server has already parsed the angle brackets. */
-const ADDRESS = /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const ADDRESS =
+  /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export interface HandlerDeps {
   auth: Authenticator;
@@ -86,14 +87,21 @@ export class SessionHandlers {
       if (refusal) {
         // Counted (auth_blocked_total{scope="ip"}); the block itself was logged once when it
         // began, and a blocked client reconnecting in a loop must not flood the log.
-        this.#log(session).debug({ remote: session.remoteAddress, result: refusal.label }, 'connection refused: IP blocked after failed logins');
+        this.#log(session).debug(
+          { remote: session.remoteAddress, result: refusal.label },
+          'connection refused: IP blocked after failed logins',
+        );
         return callback(new SmtpReplyError(refusal));
       }
       callback();
     });
   };
 
-  onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, callback: Callback<{ user: unknown }>): void => {
+  onAuth = (
+    auth: SMTPServerAuthentication,
+    session: SMTPServerSession,
+    callback: Callback<{ user: unknown }>,
+  ): void => {
     const attempt = {
       method: auth.method,
       username: auth.username ?? '',
@@ -124,7 +132,10 @@ export class SessionHandlers {
       if (r.ok) return callback();
       this.#d.metrics.rateLimited.inc({ limit: r.limit });
       const reply = rateLimited(r.limit, r.perMinute, r.retryS);
-      this.#log(session).info({ remote: session.remoteAddress, result: reply.label, retryS: r.retryS }, 'MAIL refused by rate limit');
+      this.#log(session).info(
+        { remote: session.remoteAddress, result: reply.label, retryS: r.retryS },
+        'MAIL refused by rate limit',
+      );
       callback(new SmtpReplyError(reply));
     });
   };
@@ -154,7 +165,15 @@ export class SessionHandlers {
     const work = this.#transaction(stream, session).then((reply) => {
       this.#d.metrics.messages.inc({ outcome: reply.label });
       this.#d.metrics.messageDuration.observe((performance.now() - started) / 1000);
-      this.#log(session).info({ code: reply.code, enhanced: reply.enhanced, outcome: reply.label, ms: Math.round(performance.now() - started) }, 'message answered');
+      this.#log(session).info(
+        {
+          code: reply.code,
+          enhanced: reply.enhanced,
+          outcome: reply.label,
+          ms: Math.round(performance.now() - started),
+        },
+        'message answered',
+      );
       if (reply.code === 250) callback(null, replyMessage(reply));
       else callback(new SmtpReplyError(reply));
     });

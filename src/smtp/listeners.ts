@@ -23,7 +23,14 @@ export interface Listener {
   port: number;
 }
 
-export function createListeners(config: Config, tls: TlsMaterial, handlers: SessionHandlers, admission: Admission, logger: Logger, metrics: Metrics) {
+export function createListeners(
+  config: Config,
+  tls: TlsMaterial,
+  handlers: SessionHandlers,
+  admission: Admission,
+  logger: Logger,
+  metrics: Metrics,
+) {
   const proxyFrom = cidrMatcher(config.proxyProtocolCidrs);
   const limits = {
     tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
@@ -77,7 +84,10 @@ export function createListeners(config: Config, tls: TlsMaterial, handlers: Sess
       // A client that resets its connection (in the middle of a transaction, say) is the
       // client's business, not a fault of ours: info, so a reset flood does not look like one.
       const reset = err.code !== undefined && CLIENT_RESETS.has(err.code);
-      logger[reset ? 'info' : 'warn']({ listener: name, client: err.remoteAddress, code: err.code, err: err.message }, reset ? 'SMTP connection reset by the client' : 'SMTP connection error');
+      logger[reset ? 'info' : 'warn'](
+        { listener: name, client: err.remoteAddress, code: err.code, err: err.message },
+        reset ? 'SMTP connection reset by the client' : 'SMTP connection error',
+      );
     });
     return server;
   };

@@ -60,7 +60,10 @@ function prefixState(buf: Buffer, prefix: Buffer): 'match' | 'partial' | 'no' {
 
 function parseV1(buf: Buffer): ProxyParse {
   const lf = buf.indexOf(0x0a);
-  if (lf === -1) return buf.length >= V1_MAX ? { kind: 'invalid', reason: 'v1 header longer than 107 bytes' } : { kind: 'incomplete' };
+  if (lf === -1)
+    return buf.length >= V1_MAX
+      ? { kind: 'invalid', reason: 'v1 header longer than 107 bytes' }
+      : { kind: 'incomplete' };
   if (lf + 1 > V1_MAX) return { kind: 'invalid', reason: 'v1 header longer than 107 bytes' };
   if (buf[lf - 1] !== 0x0d) return { kind: 'invalid', reason: 'v1 header does not end with CRLF' };
   const line = buf.toString('latin1', 0, lf - 1);
@@ -73,7 +76,8 @@ function parseV1(buf: Buffer): ProxyParse {
   if (!isFamily) return { kind: 'invalid', reason: `v1 protocol must be TCP4, TCP6 or UNKNOWN` };
   if (!isFamily(src) || !isFamily(dst)) return { kind: 'invalid', reason: `v1 addresses are not ${proto} addresses` };
   const port = parsePort(sport);
-  if (port === undefined || parsePort(dport) === undefined) return { kind: 'invalid', reason: 'v1 ports must be 0-65535 without leading zeros' };
+  if (port === undefined || parsePort(dport) === undefined)
+    return { kind: 'invalid', reason: 'v1 ports must be 0-65535 without leading zeros' };
   return { kind: 'header', header: { version: 1, source: { address: ipaddr.parse(src).toString(), port }, length } };
 }
 
@@ -93,17 +97,24 @@ function parseV2(buf: Buffer): ProxyParse {
   if (command > 1) return { kind: 'invalid', reason: `v2 command ${command} is neither LOCAL nor PROXY` };
   const family = famProto >> 4;
   const transport = famProto & 0x0f;
-  if (family > 3 || transport > 2) return { kind: 'invalid', reason: `v2 family/transport byte 0x${famProto.toString(16)} is not defined` };
-  if (payload > V2_MAX_PAYLOAD) return { kind: 'invalid', reason: `v2 header of ${payload} bytes is over the ${V2_MAX_PAYLOAD}-byte limit` };
+  if (family > 3 || transport > 2)
+    return { kind: 'invalid', reason: `v2 family/transport byte 0x${famProto.toString(16)} is not defined` };
+  if (payload > V2_MAX_PAYLOAD)
+    return { kind: 'invalid', reason: `v2 header of ${payload} bytes is over the ${V2_MAX_PAYLOAD}-byte limit` };
   const length = 16 + payload;
   if (buf.length < length) return { kind: 'incomplete' };
   // LOCAL: the balancer's own connection (a health check); the real endpoints apply.
   if (command === 0) return { kind: 'header', header: { version: 2, length } };
-  if (transport === 2) return { kind: 'invalid', reason: 'v2 header announces a datagram transport on a stream connection' };
+  if (transport === 2)
+    return { kind: 'invalid', reason: 'v2 header announces a datagram transport on a stream connection' };
   // AF_UNSPEC and AF_UNIX carry no IP client: the connection's own peer address applies.
   if (family !== 1 && family !== 2) return { kind: 'header', header: { version: 2, length } };
   const addrLen = family === 1 ? 4 : 16;
-  if (payload < 2 * addrLen + 4) return { kind: 'invalid', reason: `v2 ${family === 1 ? 'IPv4' : 'IPv6'} address block is ${payload} bytes, too short` };
+  if (payload < 2 * addrLen + 4)
+    return {
+      kind: 'invalid',
+      reason: `v2 ${family === 1 ? 'IPv4' : 'IPv6'} address block is ${payload} bytes, too short`,
+    };
   const address = ipaddr.fromByteArray([...buf.subarray(16, 16 + addrLen)]).toString();
   const port = buf.readUInt16BE(16 + 2 * addrLen);
   return { kind: 'header', header: { version: 2, source: { address, port }, length } };
@@ -115,7 +126,10 @@ export function encodeV1(src: string, srcPort: number, dst: string, dstPort: num
 }
 
 /** Test and tool helper: a v2 PROXY (or LOCAL, without addresses) header, optional TLV bytes. */
-export function encodeV2(addr?: { src: string; srcPort: number; dst: string; dstPort: number }, tlvs: Buffer = Buffer.alloc(0)): Buffer {
+export function encodeV2(
+  addr?: { src: string; srcPort: number; dst: string; dstPort: number },
+  tlvs: Buffer = Buffer.alloc(0),
+): Buffer {
   if (!addr) {
     const head = Buffer.from([...V2_SIGNATURE, 0x20, 0x00, 0, 0]);
     head.writeUInt16BE(tlvs.length, 14);

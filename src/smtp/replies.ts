@@ -22,12 +22,32 @@ export const sessionReplies = {
     text: 'This Cakemail login has multi-factor authentication; MFA logins cannot be used over SMTP. Use a personal access token (ck_pat_...) as the password',
     label: 'auth_mfa',
   },
-  authUnavailable: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure: Cakemail token service unavailable, try again later', label: 'auth_unavailable' },
+  authUnavailable: {
+    code: 454,
+    enhanced: '4.7.0',
+    text: 'Temporary authentication failure: Cakemail token service unavailable, try again later',
+    label: 'auth_unavailable',
+  },
   authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required', label: 'auth_required' },
-  tlsRequired: { code: 538, enhanced: '5.7.11', text: 'Encryption required: issue STARTTLS first', label: 'tls_required' },
-  shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', label: 'shutting_down' },
+  tlsRequired: {
+    code: 538,
+    enhanced: '5.7.11',
+    text: 'Encryption required: issue STARTTLS first',
+    label: 'tls_required',
+  },
+  shuttingDown: {
+    code: 421,
+    enhanced: '4.3.2',
+    text: 'Service shutting down, try again later',
+    label: 'shutting_down',
+  },
   idleTimeout: { code: 421, enhanced: '4.4.2', text: 'Idle timeout, closing connection', label: 'idle_timeout' },
-  earlyTalker: { code: 421, enhanced: '4.5.0', text: 'Protocol error: command sent before the greeting', label: 'early_talker' },
+  earlyTalker: {
+    code: 421,
+    enhanced: '4.5.0',
+    text: 'Protocol error: command sent before the greeting',
+    label: 'early_talker',
+  },
   senderOk: { code: 250, enhanced: '2.1.0', text: 'Sender ok', label: 'mail_ok' },
   recipientOk: { code: 250, enhanced: '2.1.5', text: 'Recipient ok', label: 'rcpt_ok' },
   messageTooLarge: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds the fixed limit', label: 'too_large' },
@@ -97,21 +117,71 @@ export function rateLimited(limit: 'ip' | 'account', perMinute: number, retryS: 
  * connection (labels of `smtp_gateway_deadlines_exceeded_total{limit}`). See docs/security.md.
  */
 export const connectionReplies = {
-  maxConnections: { code: 421, enhanced: '4.3.2', text: 'Too many connections to this server (MAX_CONNECTIONS), try again later', label: 'max_connections' },
-  perIp: { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later', label: 'per_ip' },
+  maxConnections: {
+    code: 421,
+    enhanced: '4.3.2',
+    text: 'Too many connections to this server (MAX_CONNECTIONS), try again later',
+    label: 'max_connections',
+  },
+  perIp: {
+    code: 421,
+    enhanced: '4.7.0',
+    text: 'Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later',
+    label: 'per_ip',
+  },
   draining: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', label: 'draining' },
-  proxyRequired: { code: 421, enhanced: '4.7.0', text: 'PROXY protocol header required from this address (PROXY_PROTOCOL_CIDRS)', label: 'proxy_required' },
+  proxyRequired: {
+    code: 421,
+    enhanced: '4.7.0',
+    text: 'PROXY protocol header required from this address (PROXY_PROTOCOL_CIDRS)',
+    label: 'proxy_required',
+  },
   proxyInvalid: { code: 421, enhanced: '4.7.0', text: 'Invalid PROXY protocol header', label: 'proxy_invalid' },
-  proxyForbidden: { code: 421, enhanced: '4.7.0', text: 'PROXY protocol header not accepted from this address (PROXY_PROTOCOL_CIDRS)', label: 'proxy_forbidden' },
+  proxyForbidden: {
+    code: 421,
+    enhanced: '4.7.0',
+    text: 'PROXY protocol header not accepted from this address (PROXY_PROTOCOL_CIDRS)',
+    label: 'proxy_forbidden',
+  },
   /** RFC 2920 §3.1: DATA ends a command group; the message may only follow the 354. */
-  pipelinedData: { code: 554, enhanced: '5.5.0', text: 'Protocol synchronization error: message data sent before the 354 reply', label: 'pipelined_data' },
+  pipelinedData: {
+    code: 554,
+    enhanced: '5.5.0',
+    text: 'Protocol synchronization error: message data sent before the 354 reply',
+    label: 'pipelined_data',
+  },
   /** Sent (in cleartext) only to an implicit-TLS client that sent nothing; a half-done handshake is just dropped. */
-  tlsHandshake: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `TLS handshake not completed within ${seconds(ms)} (TLS_HANDSHAKE_TIMEOUT_MS), closing connection`, label: 'tls_handshake' }),
-  commandTimeout: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Command line not completed within ${seconds(ms)} (SMTP_COMMAND_TIMEOUT_MS), closing connection`, label: 'command' }),
-  dataRate: (bytesPerS: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Message data slower than ${bytesPerS} bytes/s (DATA_MIN_RATE_BYTES_PER_S), closing connection`, label: 'data_rate' }),
-  sessionMax: (ms: number): Reply => ({ code: 421, enhanced: '4.4.2', text: `Session longer than ${seconds(ms)} (SESSION_MAX_MS), closing connection`, label: 'session' }),
+  tlsHandshake: (ms: number): Reply => ({
+    code: 421,
+    enhanced: '4.4.2',
+    text: `TLS handshake not completed within ${seconds(ms)} (TLS_HANDSHAKE_TIMEOUT_MS), closing connection`,
+    label: 'tls_handshake',
+  }),
+  commandTimeout: (ms: number): Reply => ({
+    code: 421,
+    enhanced: '4.4.2',
+    text: `Command line not completed within ${seconds(ms)} (SMTP_COMMAND_TIMEOUT_MS), closing connection`,
+    label: 'command',
+  }),
+  dataRate: (bytesPerS: number): Reply => ({
+    code: 421,
+    enhanced: '4.4.2',
+    text: `Message data slower than ${bytesPerS} bytes/s (DATA_MIN_RATE_BYTES_PER_S), closing connection`,
+    label: 'data_rate',
+  }),
+  sessionMax: (ms: number): Reply => ({
+    code: 421,
+    enhanced: '4.4.2',
+    text: `Session longer than ${seconds(ms)} (SESSION_MAX_MS), closing connection`,
+    label: 'session',
+  }),
   /** Never sent: the connection is dropped (it is in the middle of a TLS handshake). */
-  tlsRenegotiation: { code: 421, enhanced: '4.7.0', text: 'Client-initiated TLS renegotiation refused', label: 'tls_renegotiation' },
+  tlsRenegotiation: {
+    code: 421,
+    enhanced: '4.7.0',
+    text: 'Client-initiated TLS renegotiation refused',
+    label: 'tls_renegotiation',
+  },
   /** No reply can reach a client that went away during DATA; the row gives the outcome label. */
   connectionClosed: { code: 421, enhanced: '4.4.2', text: 'Connection closed during DATA', label: 'connection_closed' },
 } as const;
@@ -138,7 +208,12 @@ export function nonAsciiAddress(address: string): Reply {
 }
 
 export function smtputf8NotOffered(): Reply {
-  return { code: 555, enhanced: '5.6.7', text: 'SMTPUTF8 is not supported: Cakemail needs ASCII addresses', label: 'smtputf8_refused' };
+  return {
+    code: 555,
+    enhanced: '5.6.7',
+    text: 'SMTPUTF8 is not supported: Cakemail needs ASCII addresses',
+    label: 'smtputf8_refused',
+  };
 }
 
 export function refusalReply(r: Refusal): Reply {
@@ -146,7 +221,12 @@ export function refusalReply(r: Refusal): Reply {
     case 'content_invalid':
       return { code: 554, enhanced: '5.6.0', text: `Message refused: ${clean(r.reason)}`, label: 'content_invalid' };
     case 'attachment_refused':
-      return { code: 554, enhanced: '5.6.1', text: `Attachment refused: ${clean(r.reason)}`, label: 'attachment_refused' };
+      return {
+        code: 554,
+        enhanced: '5.6.1',
+        text: `Attachment refused: ${clean(r.reason)}`,
+        label: 'attachment_refused',
+      };
     case 'too_large':
       return { code: 552, enhanced: '5.3.4', text: `Message refused: ${clean(r.reason)}`, label: 'too_large' };
     case 'sender_not_allowed':
@@ -157,7 +237,12 @@ export function refusalReply(r: Refusal): Reply {
         label: 'sender_not_allowed',
       };
     case 'recipient_invalid':
-      return { code: 550, enhanced: '5.1.3', text: `Recipient <${clean(r.address)}> refused: ${clean(r.reason)}`, label: 'recipient_invalid' };
+      return {
+        code: 550,
+        enhanced: '5.1.3',
+        text: `Recipient <${clean(r.address)}> refused: ${clean(r.reason)}`,
+        label: 'recipient_invalid',
+      };
   }
 }
 
@@ -178,11 +263,26 @@ export function tempFailureReply(f: TempFailure): Reply {
   const reason = clean(f.reason);
   switch (f.kind) {
     case 'api_unavailable':
-      return { code: 451, enhanced: '4.4.1', text: `Cakemail API unavailable (${reason}), try again later`, label: 'api_unavailable' };
+      return {
+        code: 451,
+        enhanced: '4.4.1',
+        text: `Cakemail API unavailable (${reason}), try again later`,
+        label: 'api_unavailable',
+      };
     case 'api_timeout':
-      return { code: 451, enhanced: '4.4.2', text: `Cakemail API did not answer in time (${reason}), try again later`, label: 'api_timeout' };
+      return {
+        code: 451,
+        enhanced: '4.4.2',
+        text: `Cakemail API did not answer in time (${reason}), try again later`,
+        label: 'api_timeout',
+      };
     case 'api_dns':
-      return { code: 451, enhanced: '4.4.3', text: `Cakemail API host could not be resolved (${reason}), try again later`, label: 'api_dns' };
+      return {
+        code: 451,
+        enhanced: '4.4.3',
+        text: `Cakemail API host could not be resolved (${reason}), try again later`,
+        label: 'api_dns',
+      };
     case 'api_rate_limited':
       return {
         code: 451,
@@ -191,15 +291,35 @@ export function tempFailureReply(f: TempFailure): Reply {
         label: 'api_rate_limited',
       };
     case 'api_auth':
-      return { code: 451, enhanced: '4.3.5', text: `Cakemail API refused the gateway's credentials (${reason}), try again later`, label: 'api_auth' };
+      return {
+        code: 451,
+        enhanced: '4.3.5',
+        text: `Cakemail API refused the gateway's credentials (${reason}), try again later`,
+        label: 'api_auth',
+      };
     case 'circuit_open':
       return circuitOpenReply(f.retryInS);
     case 'in_progress':
-      return { code: 451, enhanced: '4.3.0', text: 'This message is being delivered in another session, try again later', label: 'in_progress' };
+      return {
+        code: 451,
+        enhanced: '4.3.0',
+        text: 'This message is being delivered in another session, try again later',
+        label: 'in_progress',
+      };
     case 'parse_timeout':
-      return { code: 451, enhanced: '4.3.0', text: `Message could not be processed in time (${reason}), try again later`, label: 'parse_timeout' };
+      return {
+        code: 451,
+        enhanced: '4.3.0',
+        text: `Message could not be processed in time (${reason}), try again later`,
+        label: 'parse_timeout',
+      };
     case 'local_error':
-      return { code: 451, enhanced: '4.3.0', text: `Local error in processing (${reason}), try again later`, label: 'local_error' };
+      return {
+        code: 451,
+        enhanced: '4.3.0',
+        text: `Local error in processing (${reason}), try again later`,
+        label: 'local_error',
+      };
   }
 }
 
@@ -258,11 +378,26 @@ function acceptedNote(o: Extract<MessageOutcome, { kind: 'accepted' }>): string 
 function apiRefusedReply(kind: 'api_invalid' | 'api_rejected' | 'api_too_large', reason: string): Reply {
   switch (kind) {
     case 'api_invalid':
-      return { code: 554, enhanced: '5.6.0', text: `Cakemail refused the message: ${clean(reason)}`, label: 'api_invalid' };
+      return {
+        code: 554,
+        enhanced: '5.6.0',
+        text: `Cakemail refused the message: ${clean(reason)}`,
+        label: 'api_invalid',
+      };
     case 'api_rejected':
-      return { code: 550, enhanced: '5.7.1', text: `Cakemail rejected the message: ${clean(reason)}`, label: 'api_rejected' };
+      return {
+        code: 550,
+        enhanced: '5.7.1',
+        text: `Cakemail rejected the message: ${clean(reason)}`,
+        label: 'api_rejected',
+      };
     case 'api_too_large':
-      return { code: 552, enhanced: '5.3.4', text: `Cakemail refused the message as too large: ${clean(reason)}`, label: 'api_too_large' };
+      return {
+        code: 552,
+        enhanced: '5.3.4',
+        text: `Cakemail refused the message as too large: ${clean(reason)}`,
+        label: 'api_too_large',
+      };
   }
 }
 
@@ -272,7 +407,10 @@ function apiRefusedReply(kind: 'api_invalid' | 'api_rejected' | 'api_too_large',
  */
 export function clean(text: string, max = 300): string {
   // eslint-disable-next-line no-control-regex
-  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const flat = text
+    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 }
 

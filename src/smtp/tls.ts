@@ -36,7 +36,11 @@ export function tlsPolicy(material: TlsMaterial) {
   };
 }
 
-export async function loadTlsMaterial(certFile: string | undefined, keyFile: string | undefined, serverName: string): Promise<TlsMaterial> {
+export async function loadTlsMaterial(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  serverName: string,
+): Promise<TlsMaterial> {
   if (certFile && keyFile) return readTlsFiles(certFile, keyFile);
   const names = [...new Set([serverName, 'localhost'])];
   const pems = await generate([{ name: 'commonName', value: serverName }], {
@@ -47,10 +51,21 @@ export async function loadTlsMaterial(certFile: string | undefined, keyFile: str
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [...names.map((value) => ({ type: 2 as const, value })), { type: 7 as const, ip: '127.0.0.1' }, { type: 7 as const, ip: '::1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          ...names.map((value) => ({ type: 2 as const, value })),
+          { type: 7 as const, ip: '127.0.0.1' },
+          { type: 7 as const, ip: '::1' },
+        ],
+      },
     ],
   });
-  return { cert: pems.cert, key: pems.private, source: 'self-signed (development only: set TLS_CERT_FILE/TLS_KEY_FILE)' };
+  return {
+    cert: pems.cert,
+    key: pems.private,
+    source: 'self-signed (development only: set TLS_CERT_FILE/TLS_KEY_FILE)',
+  };
 }
 
 /** The configured files, checked at start: a missing file or a bad pair names its setting. */
@@ -83,18 +98,31 @@ export function certificateNotAfter(certPem: string): number {
  * Watch the certificate files and call `apply` with new material when both are readable and
  * form a pair. A half-written rotation (new cert, old key) is skipped until it completes.
  */
-export function watchTlsFiles(certFile: string, keyFile: string, intervalMs: number, apply: (m: TlsMaterial) => void, logger: Logger): () => void {
+export function watchTlsFiles(
+  certFile: string,
+  keyFile: string,
+  intervalMs: number,
+  apply: (m: TlsMaterial) => void,
+  logger: Logger,
+): () => void {
   let last = signature(certFile, keyFile);
   const check = () => {
     const now = signature(certFile, keyFile);
     if (now === last) return;
     try {
-      const material = { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), source: `files ${certFile}` };
+      const material = {
+        cert: readFileSync(certFile, 'utf8'),
+        key: readFileSync(keyFile, 'utf8'),
+        source: `files ${certFile}`,
+      };
       apply(material);
       last = now;
       logger.info({ certFile }, 'TLS certificate reloaded');
     } catch (err) {
-      logger.warn({ certFile, err: (err as Error).message }, 'TLS certificate change not applied yet (keeping the current one)');
+      logger.warn(
+        { certFile, err: (err as Error).message },
+        'TLS certificate change not applied yet (keeping the current one)',
+      );
     }
   };
   watchFile(certFile, { interval: intervalMs, persistent: false }, check);

@@ -62,7 +62,8 @@ async function run(b: SpoolBackend, sub: string, args: readonly string[], io: Ou
       return 0;
     }
     case 'retry': {
-      if (flags.has('--all-dead') === Boolean(id)) return usage(io, 'spool retry needs a message id or --all-dead (not both)');
+      if (flags.has('--all-dead') === Boolean(id))
+        return usage(io, 'spool retry needs a message id or --all-dead (not both)');
       const ids = await b.retry(id ? { id } : { allDead: true });
       if (id && ids.length === 0) {
         io.err(`No spooled message ${id} to retry.\n`);
@@ -94,11 +95,22 @@ function table(entries: readonly SpoolEntry[]): string {
   const rows = entries.map((e) => {
     const delivered = e.recipients.filter((r) => r.state === 'delivered').length;
     const lastError = e.recipients.map((r) => r.last_error).find((x) => x !== null) ?? '';
-    return [e.id, e.state, e.received_at, e.envelope_from || '<>', `${delivered}/${e.recipients.length} delivered`, lastError];
+    return [
+      e.id,
+      e.state,
+      e.received_at,
+      e.envelope_from || '<>',
+      `${delivered}/${e.recipients.length} delivered`,
+      lastError,
+    ];
   });
   const head = ['ID', 'STATE', 'RECEIVED', 'FROM', 'RECIPIENTS', 'LAST ERROR'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 

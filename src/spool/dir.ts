@@ -102,7 +102,8 @@ export class DirSpool implements SpoolBackend {
     await fs.mkdir(this.#msgDir, { recursive: true, mode: 0o700 });
     await fs.mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
     // Never answered 250: a crash between the temp write and the rename.
-    if (this.#recover) for (const name of await fs.readdir(this.#tmpDir)) await fs.rm(join(this.#tmpDir, name), { force: true });
+    if (this.#recover)
+      for (const name of await fs.readdir(this.#tmpDir)) await fs.rm(join(this.#tmpDir, name), { force: true });
     this.#changedMtime = await this.#changedStamp();
     await this.#scan(this.#recover);
   }
@@ -122,7 +123,8 @@ export class DirSpool implements SpoolBackend {
     const head = Buffer.from(JSON.stringify(header) + '\n');
     const bytes = head.length + m.raw.length;
     const used = this.#bytes;
-    if (used + this.#reserved + bytes > this.#maxBytes) return { kind: 'full', bytes, usedBytes: used + this.#reserved, maxBytes: this.#maxBytes };
+    if (used + this.#reserved + bytes > this.#maxBytes)
+      return { kind: 'full', bytes, usedBytes: used + this.#reserved, maxBytes: this.#maxBytes };
     this.#reserved += bytes;
     const tmp = join(this.#tmpDir, `${m.id}.msg`);
     try {
@@ -132,7 +134,14 @@ export class DirSpool implements SpoolBackend {
       await writeDurably(this.#jnl(m.id), []);
       await fs.rename(tmp, this.#msg(m.id));
       await fsyncDir(this.#msgDir);
-      this.#set(m.id, { bytes, receivedAt: m.receivedAt, recipients: header.recipients, state: 'queued', nextAttemptAt: m.receivedAt, lease: null });
+      this.#set(m.id, {
+        bytes,
+        receivedAt: m.receivedAt,
+        recipients: header.recipients,
+        state: 'queued',
+        nextAttemptAt: m.receivedAt,
+        lease: null,
+      });
       return { kind: 'stored', bytes };
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -177,7 +186,15 @@ export class DirSpool implements SpoolBackend {
       const { header, raw, folded } = read;
       out.push({
         lease,
-        message: { id, receivedAt: header.receivedAt, envelopeFrom: header.envelopeFrom, recipients: header.recipients, raw, credential: header.credential, sessionId: header.sessionId },
+        message: {
+          id,
+          receivedAt: header.receivedAt,
+          envelopeFrom: header.envelopeFrom,
+          recipients: header.recipients,
+          raw,
+          credential: header.credential,
+          sessionId: header.sessionId,
+        },
         recipients: folded.recipients.map(({ history: _h, ...r }) => r),
         ageFrom: folded.ageFrom,
       });
@@ -193,7 +210,12 @@ export class DirSpool implements SpoolBackend {
     const e = this.#index.get(lease.id);
     if (!e) return { kind: 'gone' };
     if (e.lease?.token !== lease.token) return { kind: 'lost' };
-    const ok = await this.#append(lease.id, { type: 'settle', at: this.#now(), recipients: [...s.recipients], nextAttemptAt: s.nextAttemptAt });
+    const ok = await this.#append(lease.id, {
+      type: 'settle',
+      at: this.#now(),
+      recipients: [...s.recipients],
+      nextAttemptAt: s.nextAttemptAt,
+    });
     if (!ok) {
       this.#delete(lease.id);
       return { kind: 'gone' };
@@ -221,7 +243,9 @@ export class DirSpool implements SpoolBackend {
 
   async list(filter: ListFilter = {}): Promise<SpoolEntry[]> {
     await this.#refreshIfChanged();
-    const ids = [...this.#index.entries()].sort((a, b) => a[1].receivedAt - b[1].receivedAt || (a[0] < b[0] ? -1 : 1)).map(([id]) => id);
+    const ids = [...this.#index.entries()]
+      .sort((a, b) => a[1].receivedAt - b[1].receivedAt || (a[0] < b[0] ? -1 : 1))
+      .map(([id]) => id);
     const out: SpoolEntry[] = [];
     for (const id of ids) {
       const entry = await this.get(id);
@@ -237,12 +261,21 @@ export class DirSpool implements SpoolBackend {
     if (!isSpoolId(id)) return null;
     const read = await this.#read(id);
     if (!read) return null;
-    return entryOf({ id, receivedAt: read.header.receivedAt, envelopeFrom: read.header.envelopeFrom }, read.bytes, read.folded);
+    return entryOf(
+      { id, receivedAt: read.header.receivedAt, envelopeFrom: read.header.envelopeFrom },
+      read.bytes,
+      read.folded,
+    );
   }
 
   async retry(target: RetryTarget): Promise<string[]> {
     await this.#refreshIfChanged();
-    const ids = 'id' in target ? (isSpoolId(target.id) && this.#index.has(target.id) ? [target.id] : []) : [...this.#index.entries()].filter(([, e]) => e.state === 'dead').map(([id]) => id);
+    const ids =
+      'id' in target
+        ? isSpoolId(target.id) && this.#index.has(target.id)
+          ? [target.id]
+          : []
+        : [...this.#index.entries()].filter(([, e]) => e.state === 'dead').map(([id]) => id);
     const done: string[] = [];
     const at = this.#now();
     for (const id of ids) {
@@ -347,7 +380,9 @@ export class DirSpool implements SpoolBackend {
   }
 
   /** The message, its journal folded; null when it is gone. */
-  async #read(id: string): Promise<{ header: Header; raw: Buffer; folded: FoldedState; text: string; bytes: number } | null> {
+  async #read(
+    id: string,
+  ): Promise<{ header: Header; raw: Buffer; folded: FoldedState; text: string; bytes: number } | null> {
     let buf: Buffer;
     try {
       buf = await fs.readFile(this.#msg(id));
@@ -364,7 +399,8 @@ export class DirSpool implements SpoolBackend {
     const nl = buf.indexOf(0x0a);
     const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Header;
     const raw = buf.subarray(nl + 1);
-    if (raw.length !== header.rawBytes) throw new Error(`spool message ${id} is truncated (${raw.length} of ${header.rawBytes} bytes)`);
+    if (raw.length !== header.rawBytes)
+      throw new Error(`spool message ${id} is truncated (${raw.length} of ${header.rawBytes} bytes)`);
     return { header, raw, folded: foldJournal(header, text), text, bytes: buf.length };
   }
 
@@ -392,7 +428,13 @@ export class DirSpool implements SpoolBackend {
       // A put, lease, settle, retry or removal while the files were read: the index is newer
       // than what was read, and must not be overwritten with it.
       const current = this.#index.get(id);
-      if (current !== before || (current && was && (current.state !== was.state || current.nextAttemptAt !== was.nextAttemptAt || current.lease !== was.lease))) continue;
+      if (
+        current !== before ||
+        (current &&
+          was &&
+          (current.state !== was.state || current.nextAttemptAt !== was.nextAttemptAt || current.lease !== was.lease))
+      )
+        continue;
       const state = messageState(read.folded.recipients);
       if (state === 'delivered') {
         // Settled delivered, then the crash came before the files were removed.
@@ -400,12 +442,20 @@ export class DirSpool implements SpoolBackend {
         continue;
       }
       const lease = this.#index.get(id)?.lease ?? null;
-      this.#set(id, { bytes: read.bytes, receivedAt: read.header.receivedAt, recipients: read.header.recipients, state, nextAttemptAt: read.folded.nextAttemptAt, lease });
+      this.#set(id, {
+        bytes: read.bytes,
+        receivedAt: read.header.receivedAt,
+        recipients: read.header.recipients,
+        state,
+        nextAttemptAt: read.folded.nextAttemptAt,
+        lease,
+      });
     }
     for (const id of known) if (!seen.has(id)) this.#delete(id);
     if (recover) {
       // A journal without its message: a put that crashed before the rename, or a drop after it.
-      for (const n of names) if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await fs.rm(join(this.#msgDir, n), { force: true });
+      for (const n of names)
+        if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await fs.rm(join(this.#msgDir, n), { force: true });
     }
   }
 

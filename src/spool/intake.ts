@@ -42,7 +42,10 @@ export class SpoolIntake {
     const prepared = await this.#d.pipeline.prepare(tx, AbortSignal.timeout(this.#d.senderCheckMs));
     if (prepared.kind === 'final') return prepared.outcome;
     if (prepared.kind === 'sender_unchecked') {
-      log.warn({ failure: prepared.failure }, 'confirmed sender not checked (API unavailable): spooling, checked again at delivery');
+      log.warn(
+        { failure: prepared.failure },
+        'confirmed sender not checked (API unavailable): spooling, checked again at delivery',
+      );
     }
     const id = newSpoolId();
     const started = performance.now();
@@ -64,7 +67,10 @@ export class SpoolIntake {
     }
     if (put.kind === 'full') {
       this.#d.metrics.spoolFull.inc();
-      log.warn({ bytes: put.bytes, usedBytes: put.usedBytes, maxBytes: put.maxBytes }, 'spool full: message refused with 452 4.3.1');
+      log.warn(
+        { bytes: put.bytes, usedBytes: put.usedBytes, maxBytes: put.maxBytes },
+        'spool full: message refused with 452 4.3.1',
+      );
       return { kind: 'spool_full' };
     }
     this.#d.metrics.spoolWriteSeconds.observe((performance.now() - started) / 1000);

@@ -66,7 +66,11 @@ export function foldJournal(message: Pick<SpoolMessage, 'recipients' | 'received
   return { recipients, ...state };
 }
 
-function apply(rec: StoredRecord, byAddress: Map<string, FoldedRecipient>, state: { nextAttemptAt: number; ageFrom: number }): void {
+function apply(
+  rec: StoredRecord,
+  byAddress: Map<string, FoldedRecipient>,
+  state: { nextAttemptAt: number; ageFrom: number },
+): void {
   switch (rec.type) {
     case 'open': {
       const r = byAddress.get(rec.recipient.toLowerCase());
@@ -157,7 +161,11 @@ export function messageState(recipients: readonly { state: RecipientState }[]): 
   return recipients.some((r) => r.state === 'dead') ? 'dead' : 'delivered';
 }
 
-export function entryOf(message: Pick<SpoolMessage, 'id' | 'receivedAt' | 'envelopeFrom'>, bytes: number, folded: FoldedState): SpoolEntry {
+export function entryOf(
+  message: Pick<SpoolMessage, 'id' | 'receivedAt' | 'envelopeFrom'>,
+  bytes: number,
+  folded: FoldedState,
+): SpoolEntry {
   const state = messageState(folded.recipients);
   return {
     id: message.id,
@@ -194,7 +202,8 @@ function parseRecord(line: string): StoredRecord | null {
   if (typeof v !== 'object' || v === null) return null;
   const o = v as Record<string, unknown>;
   if (typeof o.type !== 'string' || !TYPES.has(o.type) || typeof o.at !== 'number') return null;
-  if ((o.type === 'open' || o.type === 'result') && (typeof o.recipient !== 'string' || typeof o.tag !== 'string')) return null;
+  if ((o.type === 'open' || o.type === 'result') && (typeof o.recipient !== 'string' || typeof o.tag !== 'string'))
+    return null;
   if (o.type === 'result' && (typeof o.result !== 'object' || o.result === null)) return null;
   if (o.type === 'settle' && (!Array.isArray(o.recipients) || typeof o.nextAttemptAt !== 'number')) return null;
   return o as unknown as StoredRecord;

@@ -23,28 +23,54 @@ export async function openSpool(config: Config, owner: boolean): Promise<OpenedS
   if (config.spoolBackend === 'redis') return openRedis(config);
   const dir = resolve(config.spoolDir);
   const key = config.spoolKey !== undefined ? (parseSpoolKey(config.spoolKey) as Buffer) : await dirKey(dir);
-  const backend = await openDirSpool({ dir, maxBytes: config.spoolMaxBytes, recover: owner }).catch((err: NodeJS.ErrnoException) => {
-    throw new StartupError('SPOOL_DIR', `spool directory ${dir} cannot be used: ${err.message}`, 'point SPOOL_DIR at a writable directory on a persistent volume', err);
-  });
+  const backend = await openDirSpool({ dir, maxBytes: config.spoolMaxBytes, recover: owner }).catch(
+    (err: NodeJS.ErrnoException) => {
+      throw new StartupError(
+        'SPOOL_DIR',
+        `spool directory ${dir} cannot be used: ${err.message}`,
+        'point SPOOL_DIR at a writable directory on a persistent volume',
+        err,
+      );
+    },
+  );
   return { backend, key, location: dir, warnings: [] };
 }
 
 /** Config validation made REDIS_URL and SPOOL_KEY required with SPOOL_BACKEND=redis. */
 async function openRedis(config: Config): Promise<OpenedSpool> {
   const url = config.redisUrl as string;
-  const backend = await openRedisSpool({ url, prefix: config.redisKeyPrefix, maxBytes: config.spoolMaxBytes }).catch((err: Error) => {
-    throw new StartupError('REDIS_URL', `the Redis spool cannot be opened: ${err.message}`, 'start Redis (with appendonly yes) or point REDIS_URL at it; SPOOL_BACKEND=redis needs it at start', err);
-  });
+  const backend = await openRedisSpool({ url, prefix: config.redisKeyPrefix, maxBytes: config.spoolMaxBytes }).catch(
+    (err: Error) => {
+      throw new StartupError(
+        'REDIS_URL',
+        `the Redis spool cannot be opened: ${err.message}`,
+        'start Redis (with appendonly yes) or point REDIS_URL at it; SPOOL_BACKEND=redis needs it at start',
+        err,
+      );
+    },
+  );
   const warnings: string[] = [];
   // INFO may be refused by a managed Redis's ACLs: then nothing is said, the docs say what is needed.
   if ((await backend.appendOnly().catch(() => true)) === false) {
-    warnings.push('Redis keeps no append-only file (appendonly no): messages answered 250 are lost if Redis restarts; see docs/operations.md#spool-on-redis');
+    warnings.push(
+      'Redis keeps no append-only file (appendonly no): messages answered 250 are lost if Redis restarts; see docs/operations.md#spool-on-redis',
+    );
   }
-  return { backend, key: parseSpoolKey(config.spoolKey as string) as Buffer, location: `${config.redisKeyPrefix}spool:`, warnings };
+  return {
+    backend,
+    key: parseSpoolKey(config.spoolKey as string) as Buffer,
+    location: `${config.redisKeyPrefix}spool:`,
+    warnings,
+  };
 }
 
 async function dirKey(dir: string): Promise<Buffer> {
   return dirSpoolKey(dir).catch((err: Error) => {
-    throw new StartupError('SPOOL_KEY', `no SPOOL_KEY and none could be kept in ${dir}: ${err.message}`, 'set SPOOL_KEY (openssl rand -hex 32) or make SPOOL_DIR writable', err);
+    throw new StartupError(
+      'SPOOL_KEY',
+      `no SPOOL_KEY and none could be kept in ${dir}: ${err.message}`,
+      'set SPOOL_KEY (openssl rand -hex 32) or make SPOOL_DIR writable',
+      err,
+    );
   });
 }

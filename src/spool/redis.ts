@@ -79,7 +79,8 @@ const PRUNE_EVERY_MS = 5 * 60 * 1000;
 /** A settle or retry retried this often when admin changes keep landing in between. */
 const MAX_FOLDS = 5;
 
-type ScriptName = 'spoolPut' | 'spoolLease' | 'spoolJournal' | 'spoolSettle' | 'spoolRetry' | 'spoolDrop' | 'spoolPrune';
+type ScriptName =
+  'spoolPut' | 'spoolLease' | 'spoolJournal' | 'spoolSettle' | 'spoolRetry' | 'spoolDrop' | 'spoolPrune';
 type Arg = string | number | Buffer | Uint8Array;
 
 export async function openRedisSpool(opts: RedisSpoolOptions): Promise<RedisSpool> {
@@ -173,14 +174,19 @@ export class RedisSpool implements SpoolBackend {
     // Counted as the directory spool counts a message file: its header line and its bytes.
     const bytes = Buffer.byteLength(headJson) + 1 + m.raw.length;
     const k = this.#keys;
-    const [stored, used] = (await this.#script('put', 'spoolPut', [messageKey(k, m.id), journalKey(k, m.id), k.stream, k.all, k.queued, k.bytes], [
-      m.id,
-      bytes,
-      this.#maxBytes,
-      headJson,
-      Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.byteLength),
-      m.receivedAt,
-    ])) as [number, number];
+    const [stored, used] = (await this.#script(
+      'put',
+      'spoolPut',
+      [messageKey(k, m.id), journalKey(k, m.id), k.stream, k.all, k.queued, k.bytes],
+      [
+        m.id,
+        bytes,
+        this.#maxBytes,
+        headJson,
+        Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.byteLength),
+        m.receivedAt,
+      ],
+    )) as [number, number];
     if (stored === 1) return { kind: 'stored', bytes };
     return { kind: 'full', bytes, usedBytes: Number(used), maxBytes: this.#maxBytes };
   }
@@ -193,18 +199,23 @@ export class RedisSpool implements SpoolBackend {
     const reclaim = this.#unsure.has(req.owner);
     let granted: string[];
     try {
-      granted = (await this.#script('lease', 'spoolLease', [k.stream, k.delayed, k.leased], [
-        k.base,
-        SPOOL_GROUP,
-        req.owner,
-        now,
-        req.leaseMs,
-        req.max,
-        randomUUID(),
-        PROMOTE_MAX,
-        reclaim ? '1' : '0',
-        ...(reclaim ? held.keys() : []),
-      ])) as string[];
+      granted = (await this.#script(
+        'lease',
+        'spoolLease',
+        [k.stream, k.delayed, k.leased],
+        [
+          k.base,
+          SPOOL_GROUP,
+          req.owner,
+          now,
+          req.leaseMs,
+          req.max,
+          randomUUID(),
+          PROMOTE_MAX,
+          reclaim ? '1' : '0',
+          ...(reclaim ? held.keys() : []),
+        ],
+      )) as string[];
     } catch (err) {
       this.#unsure.add(req.owner);
       throw err;
@@ -244,7 +255,12 @@ export class RedisSpool implements SpoolBackend {
 
   async journal(lease: Lease, record: JournalRecord): Promise<boolean> {
     const k = this.#keys;
-    const appended = await this.#script('journal', 'spoolJournal', [messageKey(k, lease.id), journalKey(k, lease.id)], [JSON.stringify(record)]);
+    const appended = await this.#script(
+      'journal',
+      'spoolJournal',
+      [messageKey(k, lease.id), journalKey(k, lease.id)],
+      [JSON.stringify(record)],
+    );
     return Number(appended) === 1;
   }
 
@@ -255,7 +271,12 @@ export class RedisSpool implements SpoolBackend {
   }
 
   async #settle(lease: Lease, s: Settlement): Promise<SettleResult> {
-    const record: StoredRecord = { type: 'settle', at: this.#now(), recipients: [...s.recipients], nextAttemptAt: s.nextAttemptAt };
+    const record: StoredRecord = {
+      type: 'settle',
+      at: this.#now(),
+      recipients: [...s.recipients],
+      nextAttemptAt: s.nextAttemptAt,
+    };
     for (let fold = 0; fold < MAX_FOLDS; fold++) {
       const read = await this.#read(lease.id, false);
       if (!read) return { kind: 'gone' };
@@ -292,12 +313,21 @@ export class RedisSpool implements SpoolBackend {
     if (!isSpoolId(id)) return null;
     const read = await this.#read(id, false);
     if (!read) return null;
-    return entryOf({ id, receivedAt: read.head.receivedAt, envelopeFrom: read.head.envelopeFrom }, read.bytes, read.folded);
+    return entryOf(
+      { id, receivedAt: read.head.receivedAt, envelopeFrom: read.head.envelopeFrom },
+      read.bytes,
+      read.folded,
+    );
   }
 
   async retry(target: RetryTarget): Promise<string[]> {
     const k = this.#keys;
-    const ids = 'id' in target ? (isSpoolId(target.id) ? [target.id] : []) : await this.#op('retry', () => this.#redis.zrange(k.dead, '0', '-1'));
+    const ids =
+      'id' in target
+        ? isSpoolId(target.id)
+          ? [target.id]
+          : []
+        : await this.#op('retry', () => this.#redis.zrange(k.dead, '0', '-1'));
     const at = this.#now();
     const record: StoredRecord = { type: 'retry', at };
     const done: string[] = [];
@@ -327,7 +357,9 @@ export class RedisSpool implements SpoolBackend {
       if (err) throw new SpoolUnavailableError('usage', err);
       return value;
     });
-    const oldest = [v[4], v[5]].flatMap((pair) => ((pair as string[]).length === 2 ? [Number((pair as string[])[1])] : []));
+    const oldest = [v[4], v[5]].flatMap((pair) =>
+      (pair as string[]).length === 2 ? [Number((pair as string[])[1])] : [],
+    );
     return {
       bytes: Number(v[0] ?? 0),
       messages: { queued: Number(v[1]), retrying: Number(v[2]), dead: Number(v[3]) },
@@ -348,13 +380,12 @@ export class RedisSpool implements SpoolBackend {
       if (!read) return false;
       if (messageState(read.folded.recipients) === 'delivered') return false;
       const state: SpoolState = messageState(foldJournal(read.head, read.text + encodeRecord(record)).recipients);
-      const res = (await this.#script('retry', 'spoolRetry', [messageKey(k, id), journalKey(k, id), k.stream, k.delayed, k.queued, k.retrying, k.dead], [
-        id,
-        read.length,
-        JSON.stringify(record),
-        state,
-        record.at,
-      ])) as string;
+      const res = (await this.#script(
+        'retry',
+        'spoolRetry',
+        [messageKey(k, id), journalKey(k, id), k.stream, k.delayed, k.queued, k.retrying, k.dead],
+        [id, read.length, JSON.stringify(record), state, record.at],
+      )) as string;
       if (res === 'stale') continue;
       return res === 'ok';
     }
@@ -372,26 +403,58 @@ export class RedisSpool implements SpoolBackend {
   /** Keys of the scripts that may touch every index (settle, drop). */
   #allKeys(id: string): string[] {
     const k = this.#keys;
-    return [messageKey(k, id), journalKey(k, id), k.stream, k.leased, k.delayed, k.all, k.queued, k.retrying, k.dead, k.bytes];
+    return [
+      messageKey(k, id),
+      journalKey(k, id),
+      k.stream,
+      k.leased,
+      k.delayed,
+      k.all,
+      k.queued,
+      k.retrying,
+      k.dead,
+      k.bytes,
+    ];
   }
 
   /** The message and its folded journal; null when it is gone. `withRaw` also fetches the bytes. */
   async #read(
     id: string,
     withRaw: boolean,
-  ): Promise<{ head: Head; raw: Buffer | null; bytes: number; folded: FoldedState; text: string; length: number } | null> {
+  ): Promise<{
+    head: Head;
+    raw: Buffer | null;
+    bytes: number;
+    folded: FoldedState;
+    text: string;
+    length: number;
+  } | null> {
     const m = messageKey(this.#keys, id);
     const fields = withRaw ? ['head', 'bytes', 'raw'] : ['head', 'bytes'];
-    const r = await this.#op('read', () => this.#redis.multi().hmgetBuffer(m, ...fields).lrange(journalKey(this.#keys, id), 0, -1).exec());
+    const r = await this.#op('read', () =>
+      this.#redis
+        .multi()
+        .hmgetBuffer(m, ...fields)
+        .lrange(journalKey(this.#keys, id), 0, -1)
+        .exec(),
+    );
     const [[e1, hash], [e2, records]] = (r ?? []) as [[Error | null, (Buffer | null)[]], [Error | null, string[]]];
     if (e1 || e2) throw new SpoolUnavailableError('read', e1 ?? e2);
     const [headBuf, bytesBuf, raw = null] = hash;
     if (!headBuf || !bytesBuf) return null;
     const head = JSON.parse(headBuf.toString('utf8')) as Head;
-    if (withRaw && (!raw || raw.length !== head.rawBytes)) throw new Error(`spool message ${id} is truncated (${raw?.length ?? 0} of ${head.rawBytes} bytes)`);
+    if (withRaw && (!raw || raw.length !== head.rawBytes))
+      throw new Error(`spool message ${id} is truncated (${raw?.length ?? 0} of ${head.rawBytes} bytes)`);
     // One record per list element; framed as the journal text the fold reads.
     const text = records.map((json) => `\n${json}\n`).join('');
-    return { head, raw, bytes: Number(bytesBuf.toString()), folded: foldJournal(head, text), text, length: records.length };
+    return {
+      head,
+      raw,
+      bytes: Number(bytesBuf.toString()),
+      folded: foldJournal(head, text),
+      text,
+      length: records.length,
+    };
   }
 
   async #pruneConsumers(now: number): Promise<void> {

@@ -60,8 +60,13 @@ export function sealLogin(key: Buffer, spoolId: string, login: SpoolLogin): stri
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(Buffer.from(spoolId));
-  const body = Buffer.concat([c.update(JSON.stringify({ u: login.username, p: login.password, a: login.accountId ?? null })), c.final()]);
-  return [VERSION, iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join('.');
+  const body = Buffer.concat([
+    c.update(JSON.stringify({ u: login.username, p: login.password, a: login.accountId ?? null })),
+    c.final(),
+  ]);
+  return [VERSION, iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join(
+    '.',
+  );
 }
 
 /** null when the seal does not open (another key, another message, tampered). */

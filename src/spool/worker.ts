@@ -114,7 +114,9 @@ export class SpoolWorker {
 
   #track(p: Promise<void>): void {
     const tracked = p
-      .catch((err: Error) => this.#d.logger.error({ err: err.message, stack: err.stack }, 'spool delivery failed unexpectedly'))
+      .catch((err: Error) =>
+        this.#d.logger.error({ err: err.message, stack: err.stack }, 'spool delivery failed unexpectedly'),
+      )
       .finally(() => {
         this.#inflight.delete(tracked);
         // A slot is free: more may be due.
@@ -136,25 +138,48 @@ export class SpoolWorker {
     const pending = m.recipients.filter((r) => r.state === 'queued' || r.state === 'retrying');
     const decide = (s: RecipientSettlement) => decisions.set(s.address.toLowerCase(), s);
     const journalResult = (r: RecipientRecord | string, tag: string, result: AttemptResult) =>
-      this.#d.backend.journal(m.lease, { type: 'result', recipient: typeof r === 'string' ? r : r.address, tag, at: Date.now(), result });
+      this.#d.backend.journal(m.lease, {
+        type: 'result',
+        recipient: typeof r === 'string' ? r : r.address,
+        tag,
+        at: Date.now(),
+        result,
+      });
 
     const login = unsealLogin(this.#d.key, id, m.message.credential);
     if (!login) {
-      for (const r of pending) decide({ address: r.address, state: 'dead', reason: 'the stored SMTP login cannot be opened with this SPOOL_KEY' });
+      for (const r of pending)
+        decide({
+          address: r.address,
+          state: 'dead',
+          reason: 'the stored SMTP login cannot be opened with this SPOOL_KEY',
+        });
       return this.#settle(m, decisions, notBefore, log);
     }
     const auth = await this.#d.tokens.authenticate(login.username, login.password, signal);
     if (!auth.ok) {
       if (auth.reason === 'unavailable') {
-        for (const r of pending) decide({ address: r.address, state: 'pending', error: `Cakemail token endpoint unavailable: ${auth.detail}` });
+        for (const r of pending)
+          decide({
+            address: r.address,
+            state: 'pending',
+            error: `Cakemail token endpoint unavailable: ${auth.detail}`,
+          });
       } else {
-        const why = auth.reason === 'mfa' ? 'the SMTP login now needs MFA' : 'Cakemail refused the SMTP login at delivery (password changed?)';
+        const why =
+          auth.reason === 'mfa'
+            ? 'the SMTP login now needs MFA'
+            : 'Cakemail refused the SMTP login at delivery (password changed?)';
         for (const r of pending) decide({ address: r.address, state: 'dead', reason: why });
       }
       return this.#settle(m, decisions, notBefore, log);
     }
-    const base: Credential = login.accountId !== undefined ? auth.credential.forAccount(login.accountId) : auth.credential;
-    const prepared = await this.#d.pipeline.prepare({ sessionId: m.message.sessionId, credential: base, envelopeFrom: m.message.envelopeFrom, raw: m.message.raw }, signal);
+    const base: Credential =
+      login.accountId !== undefined ? auth.credential.forAccount(login.accountId) : auth.credential;
+    const prepared = await this.#d.pipeline.prepare(
+      { sessionId: m.message.sessionId, credential: base, envelopeFrom: m.message.envelopeFrom, raw: m.message.raw },
+      signal,
+    );
     const credential = prepared.kind === 'ready' ? prepared.message.credential : base;
 
     // 1. Attempts left open by a crash or a lost answer: were they sent?
@@ -169,16 +194,29 @@ export class SpoolWorker {
         toSend.push(r.address);
         continue;
       }
-      const res = await reconcile(this.#d.client, credential, r.address, [{ tag: r.open.tag, at: Math.floor(r.open.at / 1000) }], signal);
+      const res = await reconcile(
+        this.#d.client,
+        credential,
+        r.address,
+        [{ tag: r.open.tag, at: Math.floor(r.open.at / 1000) }],
+        signal,
+      );
       if (res.kind === 'unknown') {
         const f = tempFailureOf(res.error);
-        decide({ address: r.address, state: 'pending', error: `could not check an earlier unanswered send: ${f.reason}` });
+        decide({
+          address: r.address,
+          state: 'pending',
+          error: `could not check an earlier unanswered send: ${f.reason}`,
+        });
         continue;
       }
       if (res.kind === 'found') {
         this.#d.metrics.spoolAttempts.inc({ result: 'reconciled' });
         await journalResult(r, r.open.tag, { kind: 'reconciled', found: true, cakemailId: res.id });
-        log.info({ to: r.address, tag: r.open.tag, cakemailId: res.id }, 'unanswered send found in the API logs: delivered');
+        log.info(
+          { to: r.address, tag: r.open.tag, cakemailId: res.id },
+          'unanswered send found in the API logs: delivered',
+        );
         decide({ address: r.address, state: 'delivered', cakemailId: res.id });
         continue;
       }
@@ -186,7 +224,11 @@ export class SpoolWorker {
       if (Date.now() < readyAt) {
         // Absent from young logs proves little: the API may still commit it, or its logs lag.
         notBefore = Math.max(notBefore, readyAt);
-        decide({ address: r.address, state: 'pending', error: 'an earlier send is unanswered and too recent to rule out' });
+        decide({
+          address: r.address,
+          state: 'pending',
+          error: 'an earlier send is unanswered and too recent to rule out',
+        });
         continue;
       }
       this.#d.metrics.spoolAttempts.inc({ result: 'reconciled' });
@@ -199,7 +241,11 @@ export class SpoolWorker {
     if (Date.now() - m.ageFrom > c.spoolMaxAgeS * 1000) {
       for (const r of pending) {
         if (decisions.get(r.address.toLowerCase())?.state === 'delivered') continue;
-        decide({ address: r.address, state: 'dead', reason: `expired: not delivered within SPOOL_MAX_AGE_S (${c.spoolMaxAgeS} s)${r.lastError ? `; last error: ${r.lastError}` : ''}` });
+        decide({
+          address: r.address,
+          state: 'dead',
+          reason: `expired: not delivered within SPOOL_MAX_AGE_S (${c.spoolMaxAgeS} s)${r.lastError ? `; last error: ${r.lastError}` : ''}`,
+        });
         this.#d.metrics.spoolDeadLetters.inc({ reason: 'expired' });
       }
       return this.#settle(m, decisions, notBefore, log);
@@ -216,8 +262,10 @@ export class SpoolWorker {
           } else decide({ address: a, state: 'pending', error: `${reply.code} ${replyMessage(reply)}` });
         }
       } else if (prepared.kind === 'sender_unchecked') {
-        for (const a of toSend) decide({ address: a, state: 'pending', error: `confirmed sender not checked: ${prepared.failure.reason}` });
-        if (prepared.failure.kind === 'api_rate_limited' && prepared.failure.retryAfterS) notBefore = Math.max(notBefore, Date.now() + prepared.failure.retryAfterS * 1000);
+        for (const a of toSend)
+          decide({ address: a, state: 'pending', error: `confirmed sender not checked: ${prepared.failure.reason}` });
+        if (prepared.failure.kind === 'api_rate_limited' && prepared.failure.retryAfterS)
+          notBefore = Math.max(notBefore, Date.now() + prepared.failure.retryAfterS * 1000);
       } else {
         const tags = new Map<string, string>();
         const results = await this.#d.pipeline.sendTo(prepared.message, toSend, {
@@ -234,7 +282,10 @@ export class SpoolWorker {
           const tag = tags.get(r.recipient.toLowerCase());
           notBefore = Math.max(notBefore, await this.#record(r, tag, journalResult, decide, log));
         }
-        await this.#d.pipeline.forgetAnonymous(prepared.message, results.filter((r) => r.status !== 'failed').map((r) => r.recipient));
+        await this.#d.pipeline.forgetAnonymous(
+          prepared.message,
+          results.filter((r) => r.status !== 'failed').map((r) => r.recipient),
+        );
       }
     }
     return this.#settle(m, decisions, notBefore, log);
@@ -257,15 +308,28 @@ export class SpoolWorker {
         decide({ address: r.recipient, state: 'delivered', cakemailId: r.id });
         return 0;
       case 'refused':
-        if (tag) await journalResult(r.recipient, tag, { kind: 'refused', reason: r.reason, ...(r.apiStatus !== undefined ? { apiStatus: r.apiStatus } : {}) });
+        if (tag)
+          await journalResult(r.recipient, tag, {
+            kind: 'refused',
+            reason: r.reason,
+            ...(r.apiStatus !== undefined ? { apiStatus: r.apiStatus } : {}),
+          });
         this.#d.metrics.spoolAttempts.inc({ result: 'refused' });
         this.#d.metrics.spoolDeadLetters.inc({ reason: 'refused' });
         this.#d.metrics.recipients.inc({ result: 'refused' });
-        log.warn({ to: r.recipient, reason: r.reason, apiStatus: r.apiStatus }, 'spooled recipient refused by Cakemail: dead letter');
+        log.warn(
+          { to: r.recipient, reason: r.reason, apiStatus: r.apiStatus },
+          'spooled recipient refused by Cakemail: dead letter',
+        );
         decide({ address: r.recipient, state: 'dead', reason: `Cakemail refused it: ${r.reason}` });
         return 0;
       case 'failed': {
-        if (tag) await journalResult(r.recipient, tag, { kind: 'failed', reason: r.failure.reason, ...(r.ambiguous ? { ambiguous: true } : {}) });
+        if (tag)
+          await journalResult(r.recipient, tag, {
+            kind: 'failed',
+            reason: r.failure.reason,
+            ...(r.ambiguous ? { ambiguous: true } : {}),
+          });
         if (tag) this.#d.metrics.spoolAttempts.inc({ result: 'failed' });
         decide({ address: r.recipient, state: 'pending', error: `${r.failure.kind}: ${r.failure.reason}` });
         const f = r.failure;
@@ -276,12 +340,20 @@ export class SpoolWorker {
     }
   }
 
-  async #settle(m: LeasedMessage, decisions: Map<string, RecipientSettlement>, notBefore: number, log: Logger): Promise<void> {
+  async #settle(
+    m: LeasedMessage,
+    decisions: Map<string, RecipientSettlement>,
+    notBefore: number,
+    log: Logger,
+  ): Promise<void> {
     const c = this.#d.config;
     const recipients = [...decisions.values()];
     // The n-th wait grows with the attempts the message has had.
     const attempts = Math.max(1, ...m.recipients.map((r) => r.attempts + 1));
-    const nextAttemptAt = Math.max(notBefore, Date.now() + spoolBackoffMs(attempts, c.spoolRetryBaseMs, c.spoolRetryCapMs));
+    const nextAttemptAt = Math.max(
+      notBefore,
+      Date.now() + spoolBackoffMs(attempts, c.spoolRetryBaseMs, c.spoolRetryCapMs),
+    );
     const res = await this.#d.backend.settle(m.lease, { recipients, nextAttemptAt });
     this.#d.settled();
     switch (res.kind) {
@@ -299,7 +371,13 @@ export class SpoolWorker {
         log.warn({ recipients: recipients.filter((r) => r.state === 'dead') }, 'spooled message is a dead letter');
         return;
       case 'rescheduled':
-        log.info({ nextAttemptAt: new Date(nextAttemptAt).toISOString(), pending: recipients.filter((r) => r.state === 'pending').map((r) => r.address) }, 'spooled message rescheduled');
+        log.info(
+          {
+            nextAttemptAt: new Date(nextAttemptAt).toISOString(),
+            pending: recipients.filter((r) => r.state === 'pending').map((r) => r.address),
+          },
+          'spooled message rescheduled',
+        );
         return;
       case 'gone':
         log.info('spooled message was dropped during delivery');

@@ -32,8 +32,16 @@ export class StoreHealth {
     const first = this.#up === undefined;
     this.#up = up;
     this.#metrics.stateStoreUp.set(up ? 1 : 0);
-    if (up) this.#logger.info({ detail }, first ? 'state store reachable' : 'state store reachable again: limits, blocks and dedupe enforced');
-    else this.#logger.warn({ detail }, 'state store unreachable: failing open (no dedupe, auth limits or rate limits) until it is back');
+    if (up)
+      this.#logger.info(
+        { detail },
+        first ? 'state store reachable' : 'state store reachable again: limits, blocks and dedupe enforced',
+      );
+    else
+      this.#logger.warn(
+        { detail },
+        'state store unreachable: failing open (no dedupe, auth limits or rate limits) until it is back',
+      );
   }
 
   failed(op: string, err: unknown): void {
@@ -53,12 +61,16 @@ export class MonitoredStore implements StateStore {
   }
 
   get = (key: string) => this.#run('get', () => this.#inner.get(key));
-  set = (key: string, value: string, ttlSeconds: number) => this.#run('set', () => this.#inner.set(key, value, ttlSeconds));
-  setIfAbsent = (key: string, value: string, ttlSeconds: number) => this.#run('setIfAbsent', () => this.#inner.setIfAbsent(key, value, ttlSeconds));
+  set = (key: string, value: string, ttlSeconds: number) =>
+    this.#run('set', () => this.#inner.set(key, value, ttlSeconds));
+  setIfAbsent = (key: string, value: string, ttlSeconds: number) =>
+    this.#run('setIfAbsent', () => this.#inner.setIfAbsent(key, value, ttlSeconds));
   delete = (key: string) => this.#run('delete', () => this.#inner.delete(key));
-  increment = (key: string, ttlSeconds: number, by?: number) => this.#run('increment', () => this.#inner.increment(key, ttlSeconds, by));
+  increment = (key: string, ttlSeconds: number, by?: number) =>
+    this.#run('increment', () => this.#inner.increment(key, ttlSeconds, by));
   ttlMs = (key: string) => this.#run('ttlMs', () => this.#inner.ttlMs(key));
-  takeToken = (key: string, capacity: number, refillPerMinute: number) => this.#run('takeToken', () => this.#inner.takeToken(key, capacity, refillPerMinute));
+  takeToken = (key: string, capacity: number, refillPerMinute: number) =>
+    this.#run('takeToken', () => this.#inner.takeToken(key, capacity, refillPerMinute));
 
   close(): Promise<void> {
     return this.#inner.close();

@@ -98,7 +98,9 @@ export class RedisStore implements StateStore {
   }
 
   async takeToken(key: string, capacity: number, refillPerMinute: number): Promise<number> {
-    const redis = this.#redis as unknown as { gatewayTakeToken(key: string, capacity: number, perMinute: number): Promise<number> };
+    const redis = this.#redis as unknown as {
+      gatewayTakeToken(key: string, capacity: number, perMinute: number): Promise<number>;
+    };
     return Number(await redis.gatewayTakeToken(this.#prefix + key, capacity, refillPerMinute));
   }
 

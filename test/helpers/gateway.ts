@@ -31,7 +31,8 @@ export function captureLogs(): { logs: Record<string, unknown>[]; logger: Logger
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        logs.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });
@@ -68,7 +69,11 @@ export async function sandboxRequests(gw: Gateway): Promise<Record<string, numbe
 }
 
 export async function setFault(gw: Gateway, fault: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault) });
+  const res = await fetch(`${gw.apiUrl}/_sandbox/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(fault),
+  });
   if (!res.ok) throw new Error(`fault not set: ${res.status} ${await res.text()}`);
 }
 

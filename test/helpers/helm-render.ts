@@ -164,7 +164,8 @@ function parseTemplate(src: string): Parsed {
     const body = list();
     if (body.stop === 'end') return { t: 'if', pipe, then: body.nodes, else: [] };
     if (body.stop === 'else') return { t: 'if', pipe, then: body.nodes, else: expectEnd(list()) };
-    if (body.stop.startsWith('else if ')) return { t: 'if', pipe, then: body.nodes, else: [ifNode(body.stop.slice(8))] };
+    if (body.stop.startsWith('else if '))
+      return { t: 'if', pipe, then: body.nodes, else: [ifNode(body.stop.slice(8))] };
     throw new Error(`if closed by ${body.stop}`);
   };
   const r = list();
@@ -184,8 +185,13 @@ function str(v: unknown): string {
   if (typeof v === 'object') return stringifyYaml(v).trimEnd();
   return String(v);
 }
-const toYaml = (v: unknown) => (v === undefined || v === null ? 'null' : stringifyYaml(v, { sortMapEntries: true, lineWidth: 0 }).trimEnd());
-const indent = (n: number, s: string) => s.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+const toYaml = (v: unknown) =>
+  v === undefined || v === null ? 'null' : stringifyYaml(v, { sortMapEntries: true, lineWidth: 0 }).trimEnd();
+const indent = (n: number, s: string) =>
+  s
+    .split('\n')
+    .map((l) => ' '.repeat(n) + l)
+    .join('\n');
 
 class Scope {
   vars = new Map<string, unknown>();
@@ -223,7 +229,11 @@ export function renderChart(input: RenderInput): Map<string, string> {
   const root = {
     Values: input.values,
     Chart: { Name: chart.name, Version: chart.version, AppVersion: chart.appVersion },
-    Release: { Name: input.release?.name ?? 'smtp', Namespace: input.release?.namespace ?? 'smtp-gateway', Service: 'Helm' },
+    Release: {
+      Name: input.release?.name ?? 'smtp',
+      Namespace: input.release?.namespace ?? 'smtp-gateway',
+      Service: 'Helm',
+    },
     Template: { BasePath: `${chart.name}/templates` },
     Files: { Get: (path: string) => readFileSync(join(input.chartDir, path), 'utf8') },
   };
@@ -261,7 +271,8 @@ export function renderChart(input: RenderInput): Map<string, string> {
     and: (...a: unknown[]) => a.find((v) => !truthy(v)) ?? a[a.length - 1],
     or: (...a: unknown[]) => a.find((v) => truthy(v)) ?? a[a.length - 1],
     list: (...a: unknown[]) => a,
-    index: (coll: any, ...keys: unknown[]) => keys.reduce((c: any, k) => (c == null ? undefined : c[k as string]), coll),
+    index: (coll: any, ...keys: unknown[]) =>
+      keys.reduce((c: any, k) => (c == null ? undefined : c[k as string]), coll),
     keys: (m: Record<string, unknown>) => Object.keys(m),
     sortAlpha: (l: unknown[]) => [...l].map(str).sort(),
     deepCopy: (v: unknown) => structuredClone(v),
@@ -271,7 +282,17 @@ export function renderChart(input: RenderInput): Map<string, string> {
     },
     empty: (v: unknown) => !truthy(v),
     kindIs: (kind: string, v: unknown) =>
-      kind === 'invalid' ? v == null : kind === 'map' ? isMap(v) : kind === 'slice' ? Array.isArray(v) : kind === 'string' ? typeof v === 'string' : kind === 'bool' ? typeof v === 'boolean' : false,
+      kind === 'invalid'
+        ? v == null
+        : kind === 'map'
+          ? isMap(v)
+          : kind === 'slice'
+            ? Array.isArray(v)
+            : kind === 'string'
+              ? typeof v === 'string'
+              : kind === 'bool'
+                ? typeof v === 'boolean'
+                : false,
     fail: (msg: string) => {
       throw new Error(`fail: ${msg}`);
     },
@@ -327,7 +348,9 @@ export function renderChart(input: RenderInput): Map<string, string> {
         if (n.pipe.decl.length) scope.set(n.pipe.decl[0]!, v, !n.pipe.assign);
         else out += str(v);
       } else if (n.t === 'if') {
-        out += truthy(evalPipe(n.pipe, dot, scope)) ? exec(n.then, dot, new Scope(scope), _data) : exec(n.else, dot, new Scope(scope), _data);
+        out += truthy(evalPipe(n.pipe, dot, scope))
+          ? exec(n.then, dot, new Scope(scope), _data)
+          : exec(n.else, dot, new Scope(scope), _data);
       } else if (n.t === 'with') {
         const v = evalPipe(n.pipe, dot, scope);
         out += truthy(v) ? exec(n.then, v, new Scope(scope), _data) : exec(n.else, dot, new Scope(scope), _data);
@@ -336,7 +359,9 @@ export function renderChart(input: RenderInput): Map<string, string> {
         const entries: [unknown, unknown][] = Array.isArray(coll)
           ? coll.map((v, i) => [i, v])
           : isMap(coll)
-            ? Object.keys(coll).sort().map((k) => [k, coll[k]])
+            ? Object.keys(coll)
+                .sort()
+                .map((k) => [k, coll[k]])
             : [];
         if (entries.length === 0) out += exec(n.else, dot, new Scope(scope), _data);
         for (const [k, v] of entries) {
@@ -364,7 +389,10 @@ export function renderChart(input: RenderInput): Map<string, string> {
 }
 
 /** Deep merge of values overlays, as helm's -f does (maps merge, everything else replaces). */
-export function mergeValues(base: Record<string, unknown>, ...overlays: Record<string, unknown>[]): Record<string, unknown> {
+export function mergeValues(
+  base: Record<string, unknown>,
+  ...overlays: Record<string, unknown>[]
+): Record<string, unknown> {
   const merge = (a: unknown, b: unknown): unknown => {
     if (isMap(a) && isMap(b)) {
       const r: Record<string, unknown> = { ...a };
@@ -373,5 +401,8 @@ export function mergeValues(base: Record<string, unknown>, ...overlays: Record<s
     }
     return b === undefined ? a : b;
   };
-  return overlays.reduce<Record<string, unknown>>((acc, o) => merge(acc, o) as Record<string, unknown>, structuredClone(base));
+  return overlays.reduce<Record<string, unknown>>(
+    (acc, o) => merge(acc, o) as Record<string, unknown>,
+    structuredClone(base),
+  );
 }

@@ -18,7 +18,8 @@ export const CC = 'carol@example.org';
 export const BCC = 'dave.hidden-bcc@example.com';
 export const RECIPIENTS = [...TO, CC, BCC];
 export const SUBJECT = 'Reçu n° 42 — merci';
-export const TEXT = 'Bonjour,\n\nMerci pour votre commande n° 42 — total : 42,00 €.\nVotre reçu est joint (PDF).\n\nL’équipe Démo';
+export const TEXT =
+  'Bonjour,\n\nMerci pour votre commande n° 42 — total : 42,00 €.\nVotre reçu est joint (PDF).\n\nL’équipe Démo';
 export const HTML =
   '<!doctype html><html><body><h1>Reçu n° 42</h1><p>Merci pour votre commande — total : <b>42,00&nbsp;€</b>.</p>' +
   '<p>Votre reçu est joint (PDF).</p><p>L’équipe Démo</p></body></html>';
@@ -49,11 +50,18 @@ export function makePdf(): Buffer {
     at += obj.length;
   });
   // A comment line of every byte value except line ends (a PDF comment runs to EOL), then CR LF.
-  const binary = Buffer.from([0x25, ...Array.from({ length: 256 }, (_, i) => i).filter((b) => b !== 10 && b !== 13), 0x0d, 0x0a]);
+  const binary = Buffer.from([
+    0x25,
+    ...Array.from({ length: 256 }, (_, i) => i).filter((b) => b !== 10 && b !== 13),
+    0x0d,
+    0x0a,
+  ]);
   parts.push(binary);
   at += binary.length;
   const xref = `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
-  parts.push(Buffer.from(`${xref}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${at}\n%%EOF\n`, 'latin1'));
+  parts.push(
+    Buffer.from(`${xref}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${at}\n%%EOF\n`, 'latin1'),
+  );
   return Buffer.concat(parts);
 }
 
@@ -70,8 +78,17 @@ export function matrixDir(prefix: string): { dir: string; pdfPath: string; clean
 /** Everything a client script needs, as JSON (one argument, no shell quoting worries). */
 export function matrixSpec(extra: Record<string, unknown>): string {
   return JSON.stringify({
-    fromAddress: FROM_ADDRESS, fromName: FROM_NAME, to: TO, toNames: TO_NAMES, cc: CC, bcc: BCC,
-    subject: SUBJECT, text: TEXT, html: HTML, pdfName: PDF_NAME, ...extra,
+    fromAddress: FROM_ADDRESS,
+    fromName: FROM_NAME,
+    to: TO,
+    toNames: TO_NAMES,
+    cc: CC,
+    bcc: BCC,
+    subject: SUBJECT,
+    text: TEXT,
+    html: HTML,
+    pdfName: PDF_NAME,
+    ...extra,
   });
 }
 
@@ -81,7 +98,8 @@ export function matrixSpec(extra: Record<string, unknown>): string {
  * adds a Bcc header (for `sendmail -t`, which must strip it).
  */
 export function rawMessage(opts: { bccHeader?: boolean; messageId: string }): string {
-  const b64 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s, 'utf8') : s).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const b64 = (s: string | Buffer) =>
+    (typeof s === 'string' ? Buffer.from(s, 'utf8') : s).toString('base64').replace(/.{76}/g, '$&\r\n');
   const word = (s: string) => `=?UTF-8?B?${Buffer.from(s, 'utf8').toString('base64')}?=`;
   const crlf = (s: string) => s.replace(/\r?\n/g, '\r\n');
   const lines = [
@@ -159,16 +177,37 @@ export async function assertMatrixPayloads(gw: Gateway, opts: { envelopeFrom?: s
       [{ filename: PDF_NAME, type: 'pdf', length: PDF.length }],
       `${who}: attachment`,
     );
-    assert.equal(attachments[0]!.content, expectedPdf, `${who}: attachment content is the base64 of the exact PDF bytes`);
-    const headers = new Map(((p.additional_headers ?? []) as { name: string; value: string }[]).map((h) => [h.name.toLowerCase(), h.value]));
-    assert.match(headers.get('message-id') ?? '', /^<[^<>@\s]+@[^<>@\s]+>$/, `${who}: Message-ID in additional_headers`);
-    if (opts.envelopeFrom) assert.equal(headers.get('x-sender-envelope-from'), opts.envelopeFrom, `${who}: X-Sender-Envelope-From`);
+    assert.equal(
+      attachments[0]!.content,
+      expectedPdf,
+      `${who}: attachment content is the base64 of the exact PDF bytes`,
+    );
+    const headers = new Map(
+      ((p.additional_headers ?? []) as { name: string; value: string }[]).map((h) => [h.name.toLowerCase(), h.value]),
+    );
+    assert.match(
+      headers.get('message-id') ?? '',
+      /^<[^<>@\s]+@[^<>@\s]+>$/,
+      `${who}: Message-ID in additional_headers`,
+    );
+    if (opts.envelopeFrom)
+      assert.equal(headers.get('x-sender-envelope-from'), opts.envelopeFrom, `${who}: X-Sender-Envelope-From`);
     if (p.email !== BCC) {
-      assert.ok(!JSON.stringify(p).toLowerCase().includes(BCC.toLowerCase()), `${who} mentions the Bcc address: ${JSON.stringify(p)}`);
+      assert.ok(
+        !JSON.stringify(p).toLowerCase().includes(BCC.toLowerCase()),
+        `${who} mentions the Bcc address: ${JSON.stringify(p)}`,
+      );
     }
   }
   // All four are the same message: one Message-ID.
-  const ids = new Set(emails.map((e) => ((e.payload.additional_headers ?? []) as { name: string; value: string }[]).find((h) => h.name.toLowerCase() === 'message-id')?.value));
+  const ids = new Set(
+    emails.map(
+      (e) =>
+        ((e.payload.additional_headers ?? []) as { name: string; value: string }[]).find(
+          (h) => h.name.toLowerCase() === 'message-id',
+        )?.value,
+    ),
+  );
   assert.equal(ids.size, 1, 'the same Message-ID in every payload');
   return emails;
 }

@@ -15,8 +15,12 @@ export interface PrivateRedis {
 export async function startPrivateRedis(opts: { port?: number; aofDir?: string } = {}): Promise<PrivateRedis> {
   // Above Linux's ephemeral range (32768-60999), so no outgoing socket already holds it.
   const port = opts.port ?? randomInt(61_000, 65_000);
-  const persistence = opts.aofDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.aofDir] : ['--appendonly', 'no'];
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const persistence = opts.aofDir
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.aofDir]
+    : ['--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const onData = (d: Buffer) => {

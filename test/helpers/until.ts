@@ -8,7 +8,11 @@ import assert from 'node:assert/strict';
  * with the last value either way: for a wait whose outcome the test then asserts on with its own
  * message (a log it prints, say).
  */
-export async function settled<T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
+export async function settled<T>(
+  read: () => T | Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs: number,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await read();
@@ -17,7 +21,11 @@ export async function settled<T>(read: () => T | Promise<T>, done: (value: T) =>
   }
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | false | undefined | null>, timeoutMs = 20_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | false | undefined | null>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

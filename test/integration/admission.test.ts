@@ -31,7 +31,10 @@ test('per-IP cap: the next connection from that IP gets 421 4.7.0 at the greetin
     for (let i = 0; i < 3; i++) open.push(await RawSmtp.connect(gw.ports.submission));
     for (const c of open) assert.match(c.greeting, /^220 /);
     const refused = await RawSmtp.connect(gw.ports.submission);
-    assert.equal(refused.greeting, '421 4.7.0 Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later');
+    assert.equal(
+      refused.greeting,
+      '421 4.7.0 Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later',
+    );
     assert.ok(await refused.closed(), 'refused connection closed');
     // The cap counts connections on both listeners: implicit TLS from the same IP is refused
     // too, by closing (nothing readable can be written before a TLS handshake).
@@ -74,7 +77,11 @@ test('MAX_CONNECTIONS is one budget for both listeners: 421 4.3.2 once it is spe
 });
 
 test('TRUSTED_CIDRS are exempt from the per-IP cap (not from MAX_CONNECTIONS)', async () => {
-  const gw = await startTestGateway({ MAX_CONNECTIONS_PER_IP: '1', MAX_CONNECTIONS: '4', TRUSTED_CIDRS: '127.0.0.1/32, ::1' });
+  const gw = await startTestGateway({
+    MAX_CONNECTIONS_PER_IP: '1',
+    MAX_CONNECTIONS: '4',
+    TRUSTED_CIDRS: '127.0.0.1/32, ::1',
+  });
   const open: RawSmtp[] = [];
   try {
     for (let i = 0; i < 4; i++) open.push(await RawSmtp.connect(gw.ports.submission));
@@ -99,13 +106,19 @@ test('the connection gauge stays exact through a flood of refused and dropped co
     // 300 sockets from three addresses on both listeners, most refused, all dropped at once,
     // some before the server had time to answer.
     const sockets = await Promise.all(
-      Array.from({ length: 300 }, (_, i) =>
-        new Promise<net.Socket>((resolve) => {
-          const s = net.connect({ port: i % 2 ? gw.ports.smtps : gw.ports.submission, host: '127.0.0.1', localAddress: `127.0.0.${1 + (i % 3)}` });
-          s.on('error', () => undefined);
-          s.once('connect', () => resolve(s));
-          s.once('close', () => resolve(s));
-        }),
+      Array.from(
+        { length: 300 },
+        (_, i) =>
+          new Promise<net.Socket>((resolve) => {
+            const s = net.connect({
+              port: i % 2 ? gw.ports.smtps : gw.ports.submission,
+              host: '127.0.0.1',
+              localAddress: `127.0.0.${1 + (i % 3)}`,
+            });
+            s.on('error', () => undefined);
+            s.once('connect', () => resolve(s));
+            s.once('close', () => resolve(s));
+          }),
       ),
     );
     // The kernel completes a connection before the gateway accepts it: on a loaded machine the
@@ -114,19 +127,33 @@ test('the connection gauge stays exact through a flood of refused and dropped co
     let open = 0;
     await eventually(async () => {
       m = await metrics(gw);
-      open = metric(m, 'smtp_gateway_connections{listener="submission"}') + metric(m, 'smtp_gateway_connections{listener="smtps"}');
+      open =
+        metric(m, 'smtp_gateway_connections{listener="submission"}') +
+        metric(m, 'smtp_gateway_connections{listener="smtps"}');
       return open >= 15 || (open > 0 && metric(m, 'smtp_gateway_connections_refused_total{reason="per_ip"}') > 0);
     });
     assert.ok(open <= 15, `open connections within the caps: ${open}`);
     for (const s of sockets) s.destroy();
     await eventually(async () => {
       m = await metrics(gw);
-      return metric(m, 'smtp_gateway_connections{listener="submission"}') === 0 && metric(m, 'smtp_gateway_connections{listener="smtps"}') === 0;
+      return (
+        metric(m, 'smtp_gateway_connections{listener="submission"}') === 0 &&
+        metric(m, 'smtp_gateway_connections{listener="smtps"}') === 0
+      );
     });
-    const refused = metric(m, 'smtp_gateway_connections_refused_total{reason="per_ip"}') + metric(m, 'smtp_gateway_connections_refused_total{reason="max_connections"}');
-    const accepted = metric(m, 'smtp_gateway_connections_total{listener="submission"}') + metric(m, 'smtp_gateway_connections_total{listener="smtps"}');
+    const refused =
+      metric(m, 'smtp_gateway_connections_refused_total{reason="per_ip"}') +
+      metric(m, 'smtp_gateway_connections_refused_total{reason="max_connections"}');
+    const accepted =
+      metric(m, 'smtp_gateway_connections_total{listener="submission"}') +
+      metric(m, 'smtp_gateway_connections_total{listener="smtps"}');
     assert.ok(refused > 0, 'refusals counted');
-    assert.equal(metric(m, 'smtp_gateway_connection_duration_seconds_count{listener="submission"}') + metric(m, 'smtp_gateway_connection_duration_seconds_count{listener="smtps"}'), accepted, 'every admitted connection closed exactly once');
+    assert.equal(
+      metric(m, 'smtp_gateway_connection_duration_seconds_count{listener="submission"}') +
+        metric(m, 'smtp_gateway_connection_duration_seconds_count{listener="smtps"}'),
+      accepted,
+      'every admitted connection closed exactly once',
+    );
     // A normal client is served after the flood.
     const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
     c.close();
@@ -139,11 +166,19 @@ test('refusals are logged without flooding: one line per reason and client per i
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', MAX_CONNECTIONS_PER_IP: '1' });
+  const loaded = loadConfig({
+    SMTP_SUBMISSION_PORT: '0',
+    SMTP_SMTPS_PORT: '0',
+    SMTP_ALT_SUBMISSION_PORT: '0',
+    ADMIN_PORT: '0',
+    SANDBOX_PORT: '0',
+    MAX_CONNECTIONS_PER_IP: '1',
+  });
   assert.ok(loaded.ok);
   const gw = await startGateway(loaded.config, pino({ level: 'warn' }, sink));
   const held = await RawSmtp.connect(gw.ports.submission);
@@ -183,6 +218,9 @@ test('shutdown with connections still in a PROXY header or a TLS handshake close
   await Promise.all(sockets.map((s) => (s.destroyed ? undefined : new Promise((r) => s.once('close', r)))));
   await eventually(async () => {
     const m = await gw.metrics.registry.metrics();
-    return metric(m, 'smtp_gateway_connections{listener="smtps"}') === 0 && metric(m, 'smtp_gateway_connections{listener="submission"}') === 0;
+    return (
+      metric(m, 'smtp_gateway_connections{listener="smtps"}') === 0 &&
+      metric(m, 'smtp_gateway_connections{listener="submission"}') === 0
+    );
   });
 });

@@ -27,10 +27,16 @@ test('alt_submission: STARTTLS required before AUTH, then a message is queued an
     await c.startTls();
     await c.cmd('EHLO client.example');
     assert.match(await c.authPlain(DEMO_USER, DEMO_PASSWORD), /^235 /);
-    assert.match(await c.transaction(DEMO_USER, ['alt@example.org'], `From: ${DEMO_USER}\r\nSubject: alt listener\r\n\r\nhi\r\n`), /^250 2\.0\.0 Ok: queued as /);
+    assert.match(
+      await c.transaction(DEMO_USER, ['alt@example.org'], `From: ${DEMO_USER}\r\nSubject: alt listener\r\n\r\nhi\r\n`),
+      /^250 2\.0\.0 Ok: queued as /,
+    );
     c.close();
     const emails = await sandboxEmails(gw);
-    assert.deepEqual(emails.map((e) => e.payload.email), ['alt@example.org']);
+    assert.deepEqual(
+      emails.map((e) => e.payload.email),
+      ['alt@example.org'],
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${gw.ports.admin}/metrics`)).text();
     assert.match(metrics, /smtp_gateway_connections_total\{listener="alt_submission"\} 1/);
   } finally {

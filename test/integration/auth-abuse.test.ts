@@ -29,7 +29,10 @@ test('three failures on one connection: 535, 535, then 421 4.7.0 and the connect
   const started = Date.now();
   assert.match(await c.authPlain('someone@example.com', 'wrong-1'), /^535 5\.7\.8 Authentication credentials invalid$/);
   assert.match(await c.authPlain('someone@example.com', 'wrong-2'), /^535 5\.7\.8 /);
-  assert.match(await c.authPlain('someone@example.com', 'wrong-3'), /^421 4\.7\.0 Authentication credentials invalid; too many failed AUTH attempts \(3\) on this connection, closing$/);
+  assert.match(
+    await c.authPlain('someone@example.com', 'wrong-3'),
+    /^421 4\.7\.0 Authentication credentials invalid; too many failed AUTH attempts \(3\) on this connection, closing$/,
+  );
   assert.ok(Date.now() - started >= 3000, 'each failure is answered after the 1 s delay');
   assert.equal(await c.closed(), true, 'the server closed the connection');
   assert.equal(await tokenCalls(), 3);
@@ -68,7 +71,10 @@ test('AUTH_MAX_FAILURES_PER_IP failures block the IP: 421 at connect, 454 at AUT
   // Two connections × two failures, in parallel.
   const guess = async (n: number) => {
     const c = await open(ip);
-    const r = [await c.authPlain(`victim${n}@example.com`, `guess-${n}-a`), await c.authPlain(`victim${n}@example.com`, `guess-${n}-b`)];
+    const r = [
+      await c.authPlain(`victim${n}@example.com`, `guess-${n}-a`),
+      await c.authPlain(`victim${n}@example.com`, `guess-${n}-b`),
+    ];
     c.close();
     return r;
   };
@@ -76,10 +82,16 @@ test('AUTH_MAX_FAILURES_PER_IP failures block the IP: 421 at connect, 454 at AUT
   const before = await tokenCalls();
 
   const refused = await RawSmtp.connect(gw().ports.smtps, { tls: true, localAddress: ip });
-  assert.match(refused.greeting, /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in [1-4] s$/);
+  assert.match(
+    refused.greeting,
+    /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in [1-4] s$/,
+  );
   assert.equal(await refused.closed(), true);
 
-  assert.match(await early.authPlain(DEMO_USER, DEMO_PASSWORD), /^454 4\.7\.0 Too many failed logins from your IP address: blocked, try again in [1-4] s$/);
+  assert.match(
+    await early.authPlain(DEMO_USER, DEMO_PASSWORD),
+    /^454 4\.7\.0 Too many failed logins from your IP address: blocked, try again in [1-4] s$/,
+  );
   early.close();
   assert.equal(await tokenCalls(), before, 'a blocked attempt never reaches /token');
 
@@ -96,7 +108,11 @@ test('20 parallel guesses from one IP: exactly AUTH_MAX_FAILURES_PER_IP reach Ca
   const replies = await Promise.all(conns.map((c, i) => c.authPlain(`parallel${i}@example.com`, `guess-${i}`)));
   for (const c of conns) c.close();
   assert.equal(replies.filter((r) => r.startsWith('535 5.7.8 ')).length, 4, replies.join('\n'));
-  assert.equal(replies.filter((r) => /^454 4\.7\.0 Too many failed logins from your IP address/.test(r)).length, 16, replies.join('\n'));
+  assert.equal(
+    replies.filter((r) => /^454 4\.7\.0 Too many failed logins from your IP address/.test(r)).length,
+    16,
+    replies.join('\n'),
+  );
   assert.equal(await tokenCalls(), 4);
 });
 
@@ -105,7 +121,11 @@ test('12 IPs guessing one username at once: exactly AUTH_MAX_FAILURES_PER_USER r
   const replies = await Promise.all(conns.map((c, i) => c.authPlain('botnet-target@example.com', `guess-${i}`)));
   for (const c of conns) c.close();
   assert.equal(replies.filter((r) => r.startsWith('535 5.7.8 ')).length, 5, replies.join('\n'));
-  assert.equal(replies.filter((r) => /^454 4\.7\.0 Too many failed logins for this username/.test(r)).length, 7, replies.join('\n'));
+  assert.equal(
+    replies.filter((r) => /^454 4\.7\.0 Too many failed logins for this username/.test(r)).length,
+    7,
+    replies.join('\n'),
+  );
   assert.equal(await tokenCalls(), 5);
 });
 
@@ -131,14 +151,21 @@ test('a distributed guesser locks the username for new IPs only: the application
   await Promise.all(
     [21, 22, 23, 24, 25].map(async (n) => {
       const c = await open(`127.0.0.${n}`);
-      assert.match(await c.authPlain(user.toUpperCase(), `guess-${n}`), /^535 5\.7\.8 /, 'case does not make a new username');
+      assert.match(
+        await c.authPlain(user.toUpperCase(), `guess-${n}`),
+        /^535 5\.7\.8 /,
+        'case does not make a new username',
+      );
       c.close();
     }),
   );
   const before = await tokenCalls();
   // A sixth IP, even with the right password, is refused without asking Cakemail.
   const fresh = await open('127.0.0.26');
-  assert.match(await fresh.authPlain(user, DEMO_PASSWORD), /^454 4\.7\.0 Too many failed logins for this username: only addresses it recently logged in from may try it for the next [1-4] s$/);
+  assert.match(
+    await fresh.authPlain(user, DEMO_PASSWORD),
+    /^454 4\.7\.0 Too many failed logins for this username: only addresses it recently logged in from may try it for the next [1-4] s$/,
+  );
   fresh.close();
   assert.equal(await tokenCalls(), before);
   // The application server's IP still logs in.

@@ -12,7 +12,12 @@ import { skipWithoutRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
 const TOKEN_LATENCY_MS = 500;
-const LIMITS = { AUTH_MAX_FAILURES_PER_IP: '10', AUTH_MAX_FAILURES_PER_USER: '10', AUTH_FAILURE_WINDOW_S: '600', AUTH_BLOCK_S: '600' };
+const LIMITS = {
+  AUTH_MAX_FAILURES_PER_IP: '10',
+  AUTH_MAX_FAILURES_PER_USER: '10',
+  AUTH_FAILURE_WINDOW_S: '600',
+  AUTH_BLOCK_S: '600',
+};
 
 /** One connection's AUTH PLAIN reply. */
 async function login(gw: Gateway, from: string, user: string, password: string): Promise<string> {
@@ -29,7 +34,9 @@ test('twenty correct logins at once from one address are all accepted while /tok
   const gw = await startTestGateway(LIMITS);
   try {
     await setFault(gw, { latencyMs: TOKEN_LATENCY_MS, paths: ['/token'] });
-    const replies = await Promise.all(Array.from({ length: 20 }, () => login(gw, '127.0.0.140', DEMO_USER, DEMO_PASSWORD)));
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, () => login(gw, '127.0.0.140', DEMO_USER, DEMO_PASSWORD)),
+    );
     assert.deepEqual(
       replies.filter((r) => !r.startsWith('235 ')),
       [],
@@ -46,42 +53,57 @@ test('twenty wrong passwords at once from one address: no more than AUTH_MAX_FAI
   const gw = await startTestGateway(LIMITS);
   try {
     await setFault(gw, { latencyMs: TOKEN_LATENCY_MS, paths: ['/token'] });
-    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => login(gw, '127.0.0.141', `guess${i}@example.com`, `wrong-${i}`)));
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => login(gw, '127.0.0.141', `guess${i}@example.com`, `wrong-${i}`)),
+    );
     const checked = replies.filter((r) => r.startsWith('535 '));
     const refused = replies.filter((r) => r.startsWith('454 4.7.0 Too many failed logins from your IP address'));
     assert.equal(checked.length, 10, replies.join('\n'));
     assert.equal(refused.length, 10, replies.join('\n'));
     assert.equal((await sandboxRequests(gw))['POST /token'], 10, 'only ten passwords were checked');
     const after = await RawSmtp.connect(gw.ports.smtps, { tls: true, localAddress: '127.0.0.141' });
-    assert.match(after.greeting, /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in \d+ s$/, 'the ten failures blocked the address');
+    assert.match(
+      after.greeting,
+      /^421 4\.7\.0 Too many failed logins from your IP address: blocked, try again in \d+ s$/,
+      'the ten failures blocked the address',
+    );
     after.close();
   } finally {
     await gw.shutdown();
   }
 });
 
-test('two gateways sharing Redis: twenty correct logins at once from one address, split between them, are all accepted', { skip: await skipWithoutRedis() }, async () => {
-  const prefix = `test:${randomUUID()}:`;
-  const shared = { ...LIMITS, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix };
-  const a = await startTestGateway({ ...shared, SANDBOX_ENABLED: 'true' });
-  const b = await startTestGateway({ ...shared, SANDBOX_ENABLED: 'false', CAKEMAIL_API_URL: a.apiUrl });
-  const redis = new Redis(TEST_REDIS_URL);
-  try {
-    await setFault(a, { latencyMs: TOKEN_LATENCY_MS, paths: ['/token'] });
-    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => login(i % 2 ? a : b, '127.0.0.142', DEMO_USER, DEMO_PASSWORD)));
-    assert.deepEqual(
-      replies.filter((r) => !r.startsWith('235 ')),
-      [],
-    );
-    // Every reservation was given back: no failure counted, nothing pending in the fleet's store.
-    const keys = await redis.keys(`${prefix}auth:*`);
-    assert.deepEqual(keys.filter((k) => k.includes(':ipfail:') || k.includes(':userfail:')), []);
-    for (const k of keys.filter((k) => k.includes('pend:'))) assert.equal(await redis.get(k), '0', k);
-  } finally {
-    await b.shutdown();
-    await a.shutdown();
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  }
-});
+test(
+  'two gateways sharing Redis: twenty correct logins at once from one address, split between them, are all accepted',
+  { skip: await skipWithoutRedis() },
+  async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const shared = { ...LIMITS, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix };
+    const a = await startTestGateway({ ...shared, SANDBOX_ENABLED: 'true' });
+    const b = await startTestGateway({ ...shared, SANDBOX_ENABLED: 'false', CAKEMAIL_API_URL: a.apiUrl });
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      await setFault(a, { latencyMs: TOKEN_LATENCY_MS, paths: ['/token'] });
+      const replies = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => login(i % 2 ? a : b, '127.0.0.142', DEMO_USER, DEMO_PASSWORD)),
+      );
+      assert.deepEqual(
+        replies.filter((r) => !r.startsWith('235 ')),
+        [],
+      );
+      // Every reservation was given back: no failure counted, nothing pending in the fleet's store.
+      const keys = await redis.keys(`${prefix}auth:*`);
+      assert.deepEqual(
+        keys.filter((k) => k.includes(':ipfail:') || k.includes(':userfail:')),
+        [],
+      );
+      for (const k of keys.filter((k) => k.includes('pend:'))) assert.equal(await redis.get(k), '0', k);
+    } finally {
+      await b.shutdown();
+      await a.shutdown();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  },
+);

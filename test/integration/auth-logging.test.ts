@@ -16,7 +16,14 @@ test('an 8,253-character username is logged truncated to 64 characters, with its
       done();
     },
   });
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', SHUTDOWN_TIMEOUT_MS: '2000' });
+  const loaded = loadConfig({
+    SMTP_SUBMISSION_PORT: '0',
+    SMTP_SMTPS_PORT: '0',
+    SMTP_ALT_SUBMISSION_PORT: '0',
+    ADMIN_PORT: '0',
+    SANDBOX_PORT: '0',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+  });
   assert.ok(loaded.ok);
   const gw = await startGateway(loaded.config, pino({ level: 'info' }, sink));
   try {
@@ -29,7 +36,9 @@ test('an 8,253-character username is logged truncated to 64 characters, with its
     assert.match(await c.cmd(Buffer.from(username).toString('base64')), /^334 /);
     assert.match(await c.cmd(Buffer.from(password).toString('base64')), /^535 5\.7\.8 /);
     c.close();
-    const auth = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'authentication failed');
+    const auth = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'authentication failed');
     assert.equal(auth.length, 1);
     assert.equal(auth[0]!.username, `${'a'.repeat(64)}...(${username.length} chars)`);
     for (const l of lines) {

@@ -18,7 +18,13 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHECKOUT_BIN = join(ROOT, 'bin/smtp-gateway.js');
 /** Free ports only: never the defaults (the machine is shared). */
-const FREE_PORTS = { SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0' };
+const FREE_PORTS = {
+  SMTP_SUBMISSION_PORT: '0',
+  SMTP_SMTPS_PORT: '0',
+  SMTP_ALT_SUBMISSION_PORT: '0',
+  ADMIN_PORT: '0',
+  SANDBOX_PORT: '0',
+};
 const STACK_LINE = /^\s+at .+\(.*:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
 
 interface Result {
@@ -30,7 +36,11 @@ interface Result {
 /** Run the CLI to completion with only the given environment (plus PATH and HOME). */
 async function cli(bin: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
   try {
-    const r = await run(process.execPath, [bin, ...args], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 60_000 });
+    const r = await run(process.execPath, [bin, ...args], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      timeout: 60_000,
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number | null; stdout: string; stderr: string };
@@ -76,8 +86,21 @@ async function serveOneMessage(bin: string): Promise<void> {
       });
       child.once('exit', () => reject(new Error(`exited early: ${banner}`)));
     });
-    const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: DEMO_USER, pass: DEMO_PASSWORD } });
-    const info = await transport.sendMail({ from: DEMO_USER, to: 'built@example.org', subject: 'through the CLI', text: 'parsed in a worker thread', attachments: [{ filename: 'a.csv', content: 'x,y\n' }] });
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port,
+      secure: false,
+      requireTLS: true,
+      tls: { rejectUnauthorized: false },
+      auth: { user: DEMO_USER, pass: DEMO_PASSWORD },
+    });
+    const info = await transport.sendMail({
+      from: DEMO_USER,
+      to: 'built@example.org',
+      subject: 'through the CLI',
+      text: 'parsed in a worker thread',
+      attachments: [{ filename: 'a.csv', content: 'x,y\n' }],
+    });
     transport.close();
     assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
     child.kill('SIGTERM');
@@ -101,7 +124,8 @@ describe('from the checkout (sources through tsx)', () => {
     assert.doesNotMatch(r.stdout, /hunter2/);
   });
 
-  test('serve: a message goes through the parse worker (TypeScript in the worker too); SIGTERM exits 0', () => serveOneMessage(CHECKOUT_BIN));
+  test('serve: a message goes through the parse worker (TypeScript in the worker too); SIGTERM exits 0', () =>
+    serveOneMessage(CHECKOUT_BIN));
 
   test('invalid configuration: every error listed, exit 2, no stack', async () => {
     const r = await cli(CHECKOUT_BIN, ['config'], { SMTP_SUBMISSION_PORT: 'x', MAX_RECIPIENTS: '0' });
@@ -117,7 +141,11 @@ describe('start-up errors name the setting and the fix', () => {
     const held = await occupiedPort();
     try {
       const r = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_SUBMISSION_PORT: String(held.port) });
-      assertNamesSetting(r, 'SMTP_SUBMISSION_PORT', new RegExp(`port ${held.port} on 127\\.0\\.0\\.1 is already in use`));
+      assertNamesSetting(
+        r,
+        'SMTP_SUBMISSION_PORT',
+        new RegExp(`port ${held.port} on 127\\.0\\.0\\.1 is already in use`),
+      );
     } finally {
       held.server.close();
     }
@@ -137,7 +165,7 @@ describe('start-up errors name the setting and the fix', () => {
     }
   });
 
-  test('a bind address that is not this machine\'s → SMTP_HOST', async () => {
+  test("a bind address that is not this machine's → SMTP_HOST", async () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a local address; binding sends no traffic.
     const r = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_HOST: '192.0.2.1' });
     assertNamesSetting(r, 'SMTP_HOST', /address 192\.0\.2\.1 is not an address of this machine/);
@@ -146,13 +174,25 @@ describe('start-up errors name the setting and the fix', () => {
   test('missing certificate file → TLS_CERT_FILE; missing key → TLS_KEY_FILE; a directory → named', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cli-tls-'));
     try {
-      const cert = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, TLS_CERT_FILE: join(dir, 'tls.crt'), TLS_KEY_FILE: join(dir, 'tls.key') });
+      const cert = await cli(CHECKOUT_BIN, ['serve'], {
+        ...FREE_PORTS,
+        TLS_CERT_FILE: join(dir, 'tls.crt'),
+        TLS_KEY_FILE: join(dir, 'tls.key'),
+      });
       assertNamesSetting(cert, 'TLS_CERT_FILE', /TLS_CERT_FILE: file .*tls\.crt does not exist/);
       writeFileSync(join(dir, 'tls.crt'), 'not a certificate\n');
-      const key = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, TLS_CERT_FILE: join(dir, 'tls.crt'), TLS_KEY_FILE: join(dir, 'tls.key') });
+      const key = await cli(CHECKOUT_BIN, ['serve'], {
+        ...FREE_PORTS,
+        TLS_CERT_FILE: join(dir, 'tls.crt'),
+        TLS_KEY_FILE: join(dir, 'tls.key'),
+      });
       assertNamesSetting(key, 'TLS_KEY_FILE', /TLS_KEY_FILE: file .*tls\.key does not exist/);
       // A Secret mounted where a file was expected.
-      const dirAsFile = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, TLS_CERT_FILE: dir, TLS_KEY_FILE: join(dir, 'tls.crt') });
+      const dirAsFile = await cli(CHECKOUT_BIN, ['serve'], {
+        ...FREE_PORTS,
+        TLS_CERT_FILE: dir,
+        TLS_KEY_FILE: join(dir, 'tls.crt'),
+      });
       assertNamesSetting(dirAsFile, 'TLS_CERT_FILE', /TLS_CERT_FILE: .* is a directory/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -164,7 +204,11 @@ describe('start-up errors name the setting and the fix', () => {
     try {
       writeFileSync(join(dir, 'tls.crt'), 'not a certificate\n');
       writeFileSync(join(dir, 'tls.key'), 'not a key\n');
-      const r = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, TLS_CERT_FILE: join(dir, 'tls.crt'), TLS_KEY_FILE: join(dir, 'tls.key') });
+      const r = await cli(CHECKOUT_BIN, ['serve'], {
+        ...FREE_PORTS,
+        TLS_CERT_FILE: join(dir, 'tls.crt'),
+        TLS_KEY_FILE: join(dir, 'tls.key'),
+      });
       assertNamesSetting(r, 'TLS_CERT_FILE', /are not a PEM certificate chain and its private key/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -189,9 +233,22 @@ describe('from the build (compiled dist/, no TypeScript sources, as installed or
     cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
     cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
     // Production dependencies only, as in the image: proves dist/ needs neither tsx nor typescript.
-    await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: dir, timeout: 300_000 });
+    await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], {
+      cwd: dir,
+      timeout: 300_000,
+    });
     // The real build command, into the copy's dist/.
-    await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { timeout: 300_000 });
+    await run(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        join(dir, 'dist'),
+      ],
+      { timeout: 300_000 },
+    );
     bin = join(dir, 'bin/smtp-gateway.js');
     assert.equal(existsSync(join(dir, 'node_modules/tsx')), false, 'tsx is not a production dependency');
   });

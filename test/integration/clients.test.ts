@@ -38,7 +38,9 @@ async function receivedOne(recipient: string, subject: string, envelopeFrom = DE
   assert.equal(p.content.type, 'transactional');
   assert.equal(p.content.encoding, 'utf-8');
   assert.equal(typeof p.sender.id, 'string');
-  const headers = new Map((p.additional_headers as { name: string; value: string }[]).map((h) => [h.name.toLowerCase(), h.value]));
+  const headers = new Map(
+    (p.additional_headers as { name: string; value: string }[]).map((h) => [h.name.toLowerCase(), h.value]),
+  );
   assert.match(headers.get('message-id') ?? '', /^<.+@.+>$/);
   assert.equal(headers.get('x-sender-envelope-from'), envelopeFrom);
   return { payload: p, id: emails[0]!.id };
@@ -90,7 +92,12 @@ s.quit()
 
 for (const mode of ['starttls', 'ssl']) {
   test(`Python smtplib over ${mode}`, async () => {
-    const { stdout } = await run('python3', ['-c', PY, mode, String(mode === 'ssl' ? gw().ports.smtps : gw().ports.submission)]);
+    const { stdout } = await run('python3', [
+      '-c',
+      PY,
+      mode,
+      String(mode === 'ssl' ? gw().ports.smtps : gw().ports.submission),
+    ]);
     assert.match(stdout, /^250 2\.0\.0 Ok: queued as /);
     const { payload, id } = await receivedOne('bob@example.org', `smtplib ${mode}`, 'noreply@example.com');
     assert.ok(stdout.includes(id));
@@ -100,25 +107,53 @@ for (const mode of ['starttls', 'ssl']) {
 }
 
 for (const scheme of ['smtp', 'smtps']) {
-  test(`curl ${scheme}:// ${scheme === 'smtp' ? 'with --ssl-reqd' : '(implicit TLS)'}`, { skip: skipWithout('curl') }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw()-curl-'));
-    const file = join(dir, 'msg.eml');
-    writeFileSync(file, `From: demo@example.com\r\nTo: carol@example.org\r\nSubject: curl ${scheme}\r\n\r\ncurl body\r\n`);
-    const port = scheme === 'smtps' ? gw().ports.smtps : gw().ports.submission;
-    const { stderr } = await run('curl', [
-      '-sS', '-v', '-k', '--url', `${scheme}://127.0.0.1:${port}`, ...(scheme === 'smtp' ? ['--ssl-reqd'] : []),
-      '--user', `${DEMO_USER}:${DEMO_PASSWORD}`, '--mail-from', DEMO_USER, '--mail-rcpt', 'carol@example.org', '--upload-file', file,
-    ]);
-    const { payload, id } = await receivedOne('carol@example.org', `curl ${scheme}`);
-    assert.ok(stderr.includes(`250 2.0.0 Ok: queued as ${id}`), 'curl saw the 250 naming the id');
-    assert.equal(payload.content.text.trim(), 'curl body');
-  });
+  test(
+    `curl ${scheme}:// ${scheme === 'smtp' ? 'with --ssl-reqd' : '(implicit TLS)'}`,
+    { skip: skipWithout('curl') },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gw()-curl-'));
+      const file = join(dir, 'msg.eml');
+      writeFileSync(
+        file,
+        `From: demo@example.com\r\nTo: carol@example.org\r\nSubject: curl ${scheme}\r\n\r\ncurl body\r\n`,
+      );
+      const port = scheme === 'smtps' ? gw().ports.smtps : gw().ports.submission;
+      const { stderr } = await run('curl', [
+        '-sS',
+        '-v',
+        '-k',
+        '--url',
+        `${scheme}://127.0.0.1:${port}`,
+        ...(scheme === 'smtp' ? ['--ssl-reqd'] : []),
+        '--user',
+        `${DEMO_USER}:${DEMO_PASSWORD}`,
+        '--mail-from',
+        DEMO_USER,
+        '--mail-rcpt',
+        'carol@example.org',
+        '--upload-file',
+        file,
+      ]);
+      const { payload, id } = await receivedOne('carol@example.org', `curl ${scheme}`);
+      assert.ok(stderr.includes(`250 2.0.0 Ok: queued as ${id}`), 'curl saw the 250 naming the id');
+      assert.equal(payload.content.text.trim(), 'curl body');
+    },
+  );
 }
 
 test('swaks, the README example', { skip: skipWithout('swaks') }, async () => {
   const { stdout } = await run('swaks', [
-    '--server', `127.0.0.1:${gw().ports.submission}`, '--tls', '--auth-user', DEMO_USER, '--auth-password', DEMO_PASSWORD,
-    '--from', DEMO_USER, '--to', 'someone@example.org',
+    '--server',
+    `127.0.0.1:${gw().ports.submission}`,
+    '--tls',
+    '--auth-user',
+    DEMO_USER,
+    '--auth-password',
+    DEMO_PASSWORD,
+    '--from',
+    DEMO_USER,
+    '--to',
+    'someone@example.org',
   ]);
   const emails = await sandboxEmails(gw());
   assert.equal(emails.length, 1);

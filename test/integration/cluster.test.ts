@@ -30,7 +30,16 @@ describe('WORKERS > 1', () => {
   it('serves from two processes sharing the ports, counts every message once, says state is per process, and drains on SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
       cwd: ROOT,
-      env: { ...process.env, WORKERS: '2', CAKEMAIL_API_URL: api.url, SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        WORKERS: '2',
+        CAKEMAIL_API_URL: api.url,
+        SMTP_SUBMISSION_PORT: '0',
+        SMTP_SMTPS_PORT: '0',
+        SMTP_ALT_SUBMISSION_PORT: '0',
+        ADMIN_PORT: '0',
+        LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -40,7 +49,12 @@ describe('WORKERS > 1', () => {
     try {
       // The banner goes to stderr at once; the log line goes to stdout through pino's
       // asynchronous destination and can arrive a few ms later: wait for both.
-      for (let i = 0; i < 300 && !(stderr.includes('Shared state') && stdout.includes('WORKERS > 1 without REDIS_URL')); i++) await new Promise((r) => setTimeout(r, 100));
+      for (
+        let i = 0;
+        i < 300 && !(stderr.includes('Shared state') && stdout.includes('WORKERS > 1 without REDIS_URL'));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
       assert.match(stderr, /running \(2 worker processes\)/);
       assert.match(stderr, /Shared state:\s+none: dedupe records are per worker process \(set REDIS_URL/);
       assert.match(stdout, /WORKERS > 1 without REDIS_URL/);
@@ -48,7 +62,18 @@ describe('WORKERS > 1', () => {
       const admin = /(http:\/\/[^\s]+)\/metrics/.exec(stderr)?.[1];
       assert.equal((await fetch(`${admin}/health/ready`)).status, 200);
 
-      const parsed = parseLoadOptions(['--port', String(port), '--insecure', '--no-progress', '--messages', '40', '--concurrency', '8', '--per-connection', '5']);
+      const parsed = parseLoadOptions([
+        '--port',
+        String(port),
+        '--insecure',
+        '--no-progress',
+        '--messages',
+        '40',
+        '--concurrency',
+        '8',
+        '--per-connection',
+        '5',
+      ]);
       assert.equal(parsed.ok, true);
       if (parsed.ok !== true) return;
       const r = await runLoad(parsed.options);

@@ -7,7 +7,14 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { startGateway, type Gateway } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, sandboxRequests, setFault, startTestGateway } from '../helpers/gateway.ts';
+import {
+  DEMO_PASSWORD,
+  DEMO_USER,
+  sandboxEmails,
+  sandboxRequests,
+  setFault,
+  startTestGateway,
+} from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
 const authed = (gw: Gateway) => RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
@@ -44,12 +51,18 @@ async function withGateway(env: Record<string, string>, fn: (gw: Gateway) => Pro
 }
 
 describe('circuit breaker', () => {
-  const env = { API_MAX_ATTEMPTS: '1', CIRCUIT_MIN_REQUESTS: '4', CIRCUIT_OPEN_MS: '60000', MESSAGE_DEADLINE_MS: '5000' };
+  const env = {
+    API_MAX_ATTEMPTS: '1',
+    CIRCUIT_MIN_REQUESTS: '4',
+    CIRCUIT_OPEN_MS: '60000',
+    MESSAGE_DEADLINE_MS: '5000',
+  };
 
   test('after CIRCUIT_MIN_REQUESTS transient failures, RCPT answers 451 4.4.1 with the seconds until the probe and no API call is made', async () => {
     await withGateway(env, async (gw) => {
       await setFault(gw, { status: 503 });
-      for (let i = 0; i < 4; i++) assert.match(await sendOnce(gw, ['r@example.org'], message(`cb ${i}`)), /^451 4\.4\.1 /);
+      for (let i = 0; i < 4; i++)
+        assert.match(await sendOnce(gw, ['r@example.org'], message(`cb ${i}`)), /^451 4\.4\.1 /);
       assert.equal((await gw.metrics.circuitState.get()).values[0]?.value, 2, 'gauge says open');
       const posts = (await sandboxRequests(gw))['POST /v2/emails'];
       assert.equal(posts, 4);
@@ -57,17 +70,21 @@ describe('circuit breaker', () => {
       const c = await authed(gw);
       assert.match(await c.cmd(`MAIL FROM:<${DEMO_USER}>`), /^250 /);
       const rcpt = await c.cmd('RCPT TO:<r@example.org>');
-      assert.match(rcpt, /^451 4\.4\.1 Cakemail API unavailable \(circuit open after repeated failures\), next try in (59|60) s$/);
+      assert.match(
+        rcpt,
+        /^451 4\.4\.1 Cakemail API unavailable \(circuit open after repeated failures\), next try in (59|60) s$/,
+      );
       assert.match(await c.cmd('DATA'), /^503 /, 'no recipient accepted, so no body is uploaded');
       c.close();
       assert.equal((await sandboxRequests(gw))['POST /v2/emails'], posts, 'zero API calls while open');
     });
   });
 
-  test('400/422 answers are the sender\'s problem and never open the circuit', async () => {
+  test("400/422 answers are the sender's problem and never open the circuit", async () => {
     await withGateway(env, async (gw) => {
       await setFault(gw, { status: 422 });
-      for (let i = 0; i < 6; i++) assert.match(await sendOnce(gw, ['r@example.org'], message(`cb422 ${i}`)), /^554 5\.6\.0 /);
+      for (let i = 0; i < 6; i++)
+        assert.match(await sendOnce(gw, ['r@example.org'], message(`cb422 ${i}`)), /^554 5\.6\.0 /);
       assert.equal((await gw.metrics.circuitState.get()).values[0]?.value, 0);
       const c = await authed(gw);
       await c.cmd(`MAIL FROM:<${DEMO_USER}>`);
@@ -79,7 +96,17 @@ describe('circuit breaker', () => {
   test('after CIRCUIT_OPEN_MS a probe goes through and a success closes the circuit; one log line per transition', async () => {
     const lines: { msg: string; from?: string; to?: string }[] = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
-    const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0', API_RETRY_BASE_MS: '20', API_RETRY_CAP_MS: '100', ...env, CIRCUIT_OPEN_MS: '300' });
+    const loaded = loadConfig({
+      SMTP_SUBMISSION_PORT: '0',
+      SMTP_SMTPS_PORT: '0',
+      SMTP_ALT_SUBMISSION_PORT: '0',
+      ADMIN_PORT: '0',
+      SANDBOX_PORT: '0',
+      API_RETRY_BASE_MS: '20',
+      API_RETRY_CAP_MS: '100',
+      ...env,
+      CIRCUIT_OPEN_MS: '300',
+    });
     assert.ok(loaded.ok);
     const gw = await startGateway(loaded.config, logger);
     try {
@@ -103,7 +130,8 @@ describe('retry budget', () => {
     await withGateway({ API_MAX_ATTEMPTS: '3', CIRCUIT_MIN_REQUESTS: '100000' }, async (gw) => {
       await setFault(gw, { status: 503 });
       const messages = 40;
-      for (let i = 0; i < messages; i++) assert.match(await sendOnce(gw, ['r@example.org'], message(`storm ${i}`)), /^451 4\.4\.1 /);
+      for (let i = 0; i < messages; i++)
+        assert.match(await sendOnce(gw, ['r@example.org'], message(`storm ${i}`)), /^451 4\.4\.1 /);
       const posts = (await sandboxRequests(gw))['POST /v2/emails'] ?? 0;
       // 40 first attempts + a floor of 3 retries/s over the 10 s window; without the budget: 120.
       assert.ok(posts <= messages + 30, `${posts} calls`);
@@ -113,10 +141,11 @@ describe('retry budget', () => {
 });
 
 describe('message identity and dedupe', () => {
-  test('a message without Message-ID sent three times is delivered three times (the cron job\'s static alert was swallowed)', async () => {
+  test("a message without Message-ID sent three times is delivered three times (the cron job's static alert was swallowed)", async () => {
     await withGateway({}, async (gw) => {
       const body = message(`cron ${randomUUID()}`, { messageId: null });
-      for (let i = 0; i < 3; i++) assert.match(await sendOnce(gw, ['oncall@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
+      for (let i = 0; i < 3; i++)
+        assert.match(await sendOnce(gw, ['oncall@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
       assert.equal((await sandboxEmails(gw)).length, 3);
     });
   });
@@ -126,10 +155,16 @@ describe('message identity and dedupe', () => {
       const subject = `resend ${randomUUID()}`;
       const body = message(subject);
       assert.match(await sendOnce(gw, ['a@example.org'], body), /^250 /);
-      assert.match(await sendOnce(gw, ['a@example.org'], body), /^250 2\.0\.0 .*already accepted earlier, not sent again/);
+      assert.match(
+        await sendOnce(gw, ['a@example.org'], body),
+        /^250 2\.0\.0 .*already accepted earlier, not sent again/,
+      );
       assert.equal(await copies(gw, subject), 1);
       assert.equal(await counter(gw, 'dedupeHits'), 1);
-      assert.match(await sendOnce(gw, ['a@example.org'], body.replace('body of', 'corrected body of')), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
+      assert.match(
+        await sendOnce(gw, ['a@example.org'], body.replace('body of', 'corrected body of')),
+        /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/,
+      );
       assert.equal(await copies(gw, subject), 2);
     });
   });
@@ -142,9 +177,22 @@ describe('message identity and dedupe', () => {
       // SEND_CONCURRENCY=1: a@ goes first and gets the 503, b@ is queued.
       assert.match(await sendOnce(gw, ['a@example.org', 'b@example.org'], body), /^451 4\.4\.1 /);
       assert.equal(await copies(gw, subject), 1);
-      assert.match(await sendOnce(gw, ['a@example.org', 'b@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}; 1 of 2 recipients already accepted earlier, not sent again$/);
-      assert.deepEqual((await sandboxEmails(gw)).filter((e) => e.payload.content.subject === subject).map((e) => e.payload.email).sort(), ['a@example.org', 'b@example.org']);
-      assert.match(await sendOnce(gw, ['a@example.org', 'b@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/, 'finished, so the same bytes again are a new message');
+      assert.match(
+        await sendOnce(gw, ['a@example.org', 'b@example.org'], body),
+        /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}; 1 of 2 recipients already accepted earlier, not sent again$/,
+      );
+      assert.deepEqual(
+        (await sandboxEmails(gw))
+          .filter((e) => e.payload.content.subject === subject)
+          .map((e) => e.payload.email)
+          .sort(),
+        ['a@example.org', 'b@example.org'],
+      );
+      assert.match(
+        await sendOnce(gw, ['a@example.org', 'b@example.org'], body),
+        /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/,
+        'finished, so the same bytes again are a new message',
+      );
       assert.equal(await copies(gw, subject), 4);
     });
   });
@@ -175,8 +223,14 @@ describe('ambiguous sends', () => {
         assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.[12] /);
         assert.equal(await counter(gw, 'apiAmbiguous'), 1);
         const first = (await sandboxEmails(gw)).find((e) => e.payload.content.subject === subject);
-        assert.ok(first?.payload.tags?.some((t: string) => /^gw-[0-9a-f]{32}$/.test(t)), 'the send carried its attempt tag');
-        assert.match(await sendOnce(gw, ['x@example.org'], body), /^250 2\.0\.0 .*already accepted earlier, not sent again/);
+        assert.ok(
+          first?.payload.tags?.some((t: string) => /^gw-[0-9a-f]{32}$/.test(t)),
+          'the send carried its attempt tag',
+        );
+        assert.match(
+          await sendOnce(gw, ['x@example.org'], body),
+          /^250 2\.0\.0 .*already accepted earlier, not sent again/,
+        );
         assert.equal(await copies(gw, subject), 1);
         const req = await sandboxRequests(gw);
         assert.equal(req['POST /v2/emails'], 1);
@@ -196,7 +250,11 @@ describe('ambiguous sends', () => {
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.2 /);
       const firstAnswered = Date.now();
       assert.equal(await copies(gw, subject), 0);
-      assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.2 .*too recent to rule out/, 'a slow API might still commit it');
+      assert.match(
+        await sendOnce(gw, ['x@example.org'], body),
+        /^451 4\.4\.2 .*too recent to rule out/,
+        'a slow API might still commit it',
+      );
       assert.equal(await copies(gw, subject), 0);
       await new Promise((r) => setTimeout(r, Math.max(0, firstAnswered + waitMs + 1100 - Date.now())));
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
@@ -211,7 +269,10 @@ describe('ambiguous sends', () => {
       await setFault(gw, { mode: 'commit_then_reset', count: 1 });
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 /);
       await setFault(gw, { status: 503, paths: ['/v2/logs/emails'], count: 1 });
-      assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.1 .*could not check an earlier unanswered send/);
+      assert.match(
+        await sendOnce(gw, ['x@example.org'], body),
+        /^451 4\.4\.1 .*could not check an earlier unanswered send/,
+      );
       assert.equal(await copies(gw, subject), 1);
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^250 .*already accepted earlier/);
       assert.equal(await copies(gw, subject), 1);

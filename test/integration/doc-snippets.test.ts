@@ -72,27 +72,41 @@ test('README nodemailer example (+ tls: { rejectUnauthorized: false })', async (
   assert.match((await sandboxEmails(gw()))[0]!.payload.content.html, /^<p>Hi<\/p>\s*$/);
 });
 
-test('README Python smtplib example (+ ssl._create_unverified_context())', { skip: skipWithout('python3') }, async () => {
-  const setting = localSetting('s.starttls(context=ssl._create_unverified_context())');
-  const code = 'import ssl\n' + local(snippet('**Python (smtplib)**')).replace('s.starttls()', setting);
-  await run('python3', ['-c', code], { env, timeout: 30_000 });
-  await receivedHi();
-});
+test(
+  'README Python smtplib example (+ ssl._create_unverified_context())',
+  { skip: skipWithout('python3') },
+  async () => {
+    const setting = localSetting('s.starttls(context=ssl._create_unverified_context())');
+    const code = 'import ssl\n' + local(snippet('**Python (smtplib)**')).replace('s.starttls()', setting);
+    await run('python3', ['-c', code], { env, timeout: 30_000 });
+    await receivedHi();
+  },
+);
 
-test('README curl examples: the quick start one as written, the production one (+ -k)', { skip: skipWithout('curl') }, async () => {
-  // The quick start's own example targets `npm start`'s port 2525: only the port differs here.
-  const quick = snippet('For example, against `npm start`:').replaceAll('127.0.0.1:2525', `127.0.0.1:${gw().ports.submission}`);
-  await run('bash', ['-euo', 'pipefail', '-c', quick], { cwd: work, env, timeout: 30_000 });
-  await receivedHi();
-  await fetch(`${gw().apiUrl}/_sandbox/emails`, { method: 'DELETE' });
-  // Other bytes than the first run's, or the gateway rightly answers it as an accepted resend.
-  writeFileSync(join(work, 'message.eml'), 'From: Shop <noreply@example.com>\r\nTo: alice@example.org\r\nSubject: Hi\r\nX-Run: 2\r\n\r\nHi\r\n');
+test(
+  'README curl examples: the quick start one as written, the production one (+ -k)',
+  { skip: skipWithout('curl') },
+  async () => {
+    // The quick start's own example targets `npm start`'s port 2525: only the port differs here.
+    const quick = snippet('For example, against `npm start`:').replaceAll(
+      '127.0.0.1:2525',
+      `127.0.0.1:${gw().ports.submission}`,
+    );
+    await run('bash', ['-euo', 'pipefail', '-c', quick], { cwd: work, env, timeout: 30_000 });
+    await receivedHi();
+    await fetch(`${gw().apiUrl}/_sandbox/emails`, { method: 'DELETE' });
+    // Other bytes than the first run's, or the gateway rightly answers it as an accepted resend.
+    writeFileSync(
+      join(work, 'message.eml'),
+      'From: Shop <noreply@example.com>\r\nTo: alice@example.org\r\nSubject: Hi\r\nX-Run: 2\r\n\r\nHi\r\n',
+    );
 
-  localSetting('| curl | `-k` (`--insecure`) |');
-  const prod = local(snippet('**curl**')).replace(/^curl /, 'curl -k ');
-  await run('bash', ['-euo', 'pipefail', '-c', prod], { cwd: work, env, timeout: 30_000 });
-  await receivedHi();
-});
+    localSetting('| curl | `-k` (`--insecure`) |');
+    const prod = local(snippet('**curl**')).replace(/^curl /, 'curl -k ');
+    await run('bash', ['-euo', 'pipefail', '-c', prod], { cwd: work, env, timeout: 30_000 });
+    await receivedHi();
+  },
+);
 
 test('README curl example says EHLO with the URL path, not the file name', { skip: skipWithout('curl') }, async () => {
   const prod = local(snippet('**curl**')).replace(/^curl /, 'curl -k -v ');
@@ -120,7 +134,9 @@ async function receivedInvoice(recipients: string[]): Promise<void> {
   const emails = await sandboxEmails(gw());
   assert.deepEqual(emails.map((e) => e.payload.email).sort(), [...recipients].sort());
   for (const e of emails) {
-    assert.deepEqual(e.payload.attachment, [{ filename: 'invoice-42.pdf', type: 'pdf', content: PDF.toString('base64') }]);
+    assert.deepEqual(e.payload.attachment, [
+      { filename: 'invoice-42.pdf', type: 'pdf', content: PDF.toString('base64') },
+    ]);
   }
 }
 
@@ -131,7 +147,10 @@ function clientsWork(): string {
 }
 
 test('docs/clients.md nodemailer snippet (+ tls: { rejectUnauthorized: false })', async () => {
-  const code = local(snippet('### Node.js (nodemailer)', CLIENTS)).replace('requireTLS: true,', 'requireTLS: true, tls: { rejectUnauthorized: false },');
+  const code = local(snippet('### Node.js (nodemailer)', CLIENTS)).replace(
+    'requireTLS: true,',
+    'requireTLS: true, tls: { rejectUnauthorized: false },',
+  );
   const dir = join(ROOT, '.tmp');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `clients-nodemailer-${process.pid}.mjs`);
@@ -144,11 +163,20 @@ test('docs/clients.md nodemailer snippet (+ tls: { rejectUnauthorized: false })'
   await receivedInvoice(CLIENT_RECIPIENTS);
 });
 
-test('docs/clients.md Python smtplib snippet (+ ssl._create_unverified_context())', { skip: skipWithout('python3') }, async () => {
-  const code = 'import ssl\n' + local(snippet('### Python (smtplib)', CLIENTS)).replace('s.starttls()', 's.starttls(context=ssl._create_unverified_context())');
-  await run('python3', ['-c', code], { cwd: clientsWork(), env, timeout: 30_000 });
-  await receivedInvoice(CLIENT_RECIPIENTS);
-});
+test(
+  'docs/clients.md Python smtplib snippet (+ ssl._create_unverified_context())',
+  { skip: skipWithout('python3') },
+  async () => {
+    const code =
+      'import ssl\n' +
+      local(snippet('### Python (smtplib)', CLIENTS)).replace(
+        's.starttls()',
+        's.starttls(context=ssl._create_unverified_context())',
+      );
+    await run('python3', ['-c', code], { cwd: clientsWork(), env, timeout: 30_000 });
+    await receivedInvoice(CLIENT_RECIPIENTS);
+  },
+);
 
 test('docs/clients.md curl snippet (+ -k)', { skip: skipWithout('curl') }, async () => {
   const dir = clientsWork();

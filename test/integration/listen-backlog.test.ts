@@ -17,7 +17,11 @@ const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').tr
  * Returns how many completed their TCP handshake within 700 ms.
  */
 function connectedWhileBlocked(port: number): Promise<number> {
-  const child = spawn(process.execPath, ['-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const net = require('node:net');
     let ok = 0;
     for (let i = 0; i < ${BURST}; i++) {
@@ -26,13 +30,18 @@ function connectedWhileBlocked(port: number): Promise<number> {
       s.on('error', () => {});
     }
     setTimeout(() => { process.stdout.write(String(ok)); process.exit(0); }, 700);
-  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  `,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const done = new Promise<number>((resolve) => child.on('exit', () => resolve(Number(out))));
   // Block until the child has certainly started, connected and counted (node start-up included).
   const until = Date.now() + 2500;
-  while (Date.now() < until) { /* the gateway accepts nothing meanwhile */ }
+  while (Date.now() < until) {
+    /* the gateway accepts nothing meanwhile */
+  }
   return done;
 }
 

@@ -16,7 +16,16 @@ function options(argv: string[]): LoadOptions {
 
 function assertReportShape(r: LoadReport): void {
   assert.equal(r.tool, 'smtp-gateway-loadtest');
-  for (const k of ['elapsedS', 'attempted', 'accepted', 'rejected', 'msgPerS', 'msgPerHour', 'recipientsPerS', 'connections'] as const) {
+  for (const k of [
+    'elapsedS',
+    'attempted',
+    'accepted',
+    'rejected',
+    'msgPerS',
+    'msgPerHour',
+    'recipientsPerS',
+    'connections',
+  ] as const) {
     assert.equal(typeof r[k], 'number', k);
   }
   for (const l of [r.latencyMs.dot, r.latencyMs.transaction, r.latencyMs.session]) {
@@ -33,7 +42,20 @@ describe('loadtest against the gateway', () => {
   const gw = useTestGateway();
 
   it('sends the exact count over STARTTLS + AUTH PLAIN, several messages per connection, and the API gets one call per recipient', async () => {
-    const r = await runLoad(options(['--port', String(gw().ports.submission), '--messages', '24', '--concurrency', '3', '--per-connection', '5', '--recipients', '2']));
+    const r = await runLoad(
+      options([
+        '--port',
+        String(gw().ports.submission),
+        '--messages',
+        '24',
+        '--concurrency',
+        '3',
+        '--per-connection',
+        '5',
+        '--recipients',
+        '2',
+      ]),
+    );
     assertReportShape(r);
     assert.equal(r.accepted, 24);
     assert.equal(r.rejected, 0);
@@ -44,23 +66,73 @@ describe('loadtest against the gateway', () => {
   });
 
   it('one message per connection over implicit TLS with AUTH LOGIN', async () => {
-    const r = await runLoad(options(['--port', String(gw().ports.smtps), '--tls', 'implicit', '--auth', 'login', '--messages', '6', '--concurrency', '2', '--per-connection', '1']));
+    const r = await runLoad(
+      options([
+        '--port',
+        String(gw().ports.smtps),
+        '--tls',
+        'implicit',
+        '--auth',
+        'login',
+        '--messages',
+        '6',
+        '--concurrency',
+        '2',
+        '--per-connection',
+        '1',
+      ]),
+    );
     assert.equal(r.accepted, 6);
     assert.equal(r.connections, 6);
     assert.equal(r.latencyMs.session.count, 6);
   });
 
   it('counts refusals by stage and reply code', async () => {
-    const r = await runLoad(options(['--port', String(gw().ports.submission), '--pass', 'wrong-password', '--messages', '2', '--concurrency', '2']));
+    const r = await runLoad(
+      options([
+        '--port',
+        String(gw().ports.submission),
+        '--pass',
+        'wrong-password',
+        '--messages',
+        '2',
+        '--concurrency',
+        '2',
+      ]),
+    );
     assert.equal(r.accepted, 0);
     assert.deepEqual(r.rejectedBy, { 'auth 535': 2 });
     assert.match(r.rejectedSample['auth 535'] ?? '', /^535 5\.7\.8 /);
-    const unknownSender = await runLoad(options(['--port', String(gw().ports.submission), '--from', 'nobody@example.com', '--messages', '3', '--concurrency', '1']));
+    const unknownSender = await runLoad(
+      options([
+        '--port',
+        String(gw().ports.submission),
+        '--from',
+        'nobody@example.com',
+        '--messages',
+        '3',
+        '--concurrency',
+        '1',
+      ]),
+    );
     assert.deepEqual(unknownSender.rejectedBy, { 'dot 550': 3 });
   });
 
   it('stops at the duration when the count is unbounded', async () => {
-    const r = await runLoad(options(['--port', String(gw().ports.submission), '--messages', '0', '--duration', '0.5', '--concurrency', '2', '--rate', '10']));
+    const r = await runLoad(
+      options([
+        '--port',
+        String(gw().ports.submission),
+        '--messages',
+        '0',
+        '--duration',
+        '0.5',
+        '--concurrency',
+        '2',
+        '--rate',
+        '10',
+      ]),
+    );
     // A rate of 10/s for 0.5 s releases about 5 messages: never more than the schedule allows.
     assert.ok(r.accepted >= 1 && r.accepted <= 6, `accepted ${r.accepted}`);
     assert.equal(r.rejected, 0);
@@ -69,13 +141,49 @@ describe('loadtest against the gateway', () => {
 
   it('a warm-up is left out of latencies and msg/s but its replies are still counted', async () => {
     // 10/s for 1 s, the first 0.5 s warm-up: about half the messages are measured, all are counted.
-    const r = await runLoad(options(['--port', String(gw().ports.submission), '--messages', '0', '--duration', '1', '--warmup', '0.5', '--concurrency', '2', '--rate', '10']));
+    const r = await runLoad(
+      options([
+        '--port',
+        String(gw().ports.submission),
+        '--messages',
+        '0',
+        '--duration',
+        '1',
+        '--warmup',
+        '0.5',
+        '--concurrency',
+        '2',
+        '--rate',
+        '10',
+      ]),
+    );
     assert.equal(r.load.warmupS, 0.5);
     assert.ok(r.accepted >= 8, `accepted ${r.accepted}`);
-    assert.ok(r.latencyMs.dot.count > 0 && r.latencyMs.dot.count < r.accepted, `measured ${r.latencyMs.dot.count} of ${r.accepted}`);
-    const bad = await runLoad(options(['--port', String(gw().ports.submission), '--pass', 'wrong-password', '--messages', '2', '--concurrency', '2', '--duration', '5', '--warmup', '4']));
+    assert.ok(
+      r.latencyMs.dot.count > 0 && r.latencyMs.dot.count < r.accepted,
+      `measured ${r.latencyMs.dot.count} of ${r.accepted}`,
+    );
+    const bad = await runLoad(
+      options([
+        '--port',
+        String(gw().ports.submission),
+        '--pass',
+        'wrong-password',
+        '--messages',
+        '2',
+        '--concurrency',
+        '2',
+        '--duration',
+        '5',
+        '--warmup',
+        '4',
+      ]),
+    );
     assert.deepEqual(bad.rejectedBy, { 'auth 535': 2 }, 'a rejection in the warm-up is still reported');
-    assert.deepEqual(parseLoadOptions(['--duration', '1', '--warmup', '1']), { ok: false, errors: ['--warmup: must be shorter than --duration'] });
+    assert.deepEqual(parseLoadOptions(['--duration', '1', '--warmup', '1']), {
+      ok: false,
+      errors: ['--warmup: must be shorter than --duration'],
+    });
   });
 
   it('works with the demo credentials as defaults', () => {
@@ -95,7 +203,20 @@ describe('loadtest against the bare sink', () => {
   it('counts match what the sink received, for every shape', async () => {
     for (const shape of ['text1k', 'html20k', 'pdf300k']) {
       const before = sink.messages();
-      const r = await runLoad(options(['--port', String(sink.ports.submission), '--shape', shape, '--messages', '10', '--concurrency', '2', '--per-connection', '10']));
+      const r = await runLoad(
+        options([
+          '--port',
+          String(sink.ports.submission),
+          '--shape',
+          shape,
+          '--messages',
+          '10',
+          '--concurrency',
+          '2',
+          '--per-connection',
+          '10',
+        ]),
+      );
       assertReportShape(r);
       assert.equal(r.accepted, 10, shape);
       assert.equal(sink.messages() - before, 10, shape);
@@ -105,7 +226,20 @@ describe('loadtest against the bare sink', () => {
   it('reports message sizes that match the shape names', async () => {
     const sizes: Record<string, number> = {};
     for (const shape of ['text1k', 'html20k', 'pdf300k']) {
-      const r = await runLoad(options(['--port', String(sink.ports.smtps), '--tls', 'implicit', '--shape', shape, '--messages', '1', '--concurrency', '1']));
+      const r = await runLoad(
+        options([
+          '--port',
+          String(sink.ports.smtps),
+          '--tls',
+          'implicit',
+          '--shape',
+          shape,
+          '--messages',
+          '1',
+          '--concurrency',
+          '1',
+        ]),
+      );
       sizes[shape] = r.load.messageBytes;
     }
     assert.ok((sizes.text1k ?? 0) > 800 && (sizes.text1k ?? 0) < 1600, JSON.stringify(sizes));

@@ -5,14 +5,24 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Gateway } from '../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, sandboxRequests, startTestGateway } from '../helpers/gateway.ts';
+import {
+  DEMO_PASSWORD,
+  DEMO_USER,
+  clearSandbox,
+  sandboxEmails,
+  sandboxRequests,
+  startTestGateway,
+} from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
 let gw: Gateway;
 let drop: Gateway;
 
 before(async () => {
-  gw = await startTestGateway({ MAX_ATTACHMENT_BYTES: String(64 * 1024), MAX_TOTAL_ATTACHMENT_BYTES: String(96 * 1024) });
+  gw = await startTestGateway({
+    MAX_ATTACHMENT_BYTES: String(64 * 1024),
+    MAX_TOTAL_ATTACHMENT_BYTES: String(96 * 1024),
+  });
   drop = await startTestGateway({ ATTACHMENT_POLICY: 'drop' });
 });
 after(async () => {
@@ -33,11 +43,13 @@ async function submit(target: Gateway, rcpts: string[], data: string): Promise<s
   }
 }
 
-const head = (subject: string, extra = '') => `From: "Shop" <${DEMO_USER}>\r\nTo: a@example.org\r\nSubject: ${subject}\r\nMIME-Version: 1.0\r\n${extra}`;
+const head = (subject: string, extra = '') =>
+  `From: "Shop" <${DEMO_USER}>\r\nTo: a@example.org\r\nSubject: ${subject}\r\nMIME-Version: 1.0\r\n${extra}`;
 
 function nested(depth: number): string {
   let body = 'Content-Type: text/plain\r\n\r\ninnermost\r\n';
-  for (let i = depth; i > 0; i--) body = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${body}--b${i}--\r\n`;
+  for (let i = depth; i > 0; i--)
+    body = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${body}--b${i}--\r\n`;
   return body;
 }
 
@@ -54,7 +66,11 @@ test('MIME nesting deeper than the limit → 554 5.6.0 naming it, no API call', 
 
 test('more MIME parts than the limit → 554 5.6.0 naming it', async () => {
   const parts = Array.from({ length: 1001 }, (_, i) => `--p\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`).join('');
-  const r = await submit(gw, ['a@example.org'], `${head('many parts')}Content-Type: multipart/mixed; boundary="p"\r\n\r\n${parts}--p--\r\n`);
+  const r = await submit(
+    gw,
+    ['a@example.org'],
+    `${head('many parts')}Content-Type: multipart/mixed; boundary="p"\r\n\r\n${parts}--p--\r\n`,
+  );
   assert.match(r, /^554 5\.6\.0 .*part/i);
 });
 
@@ -62,7 +78,11 @@ test('a parse that overruns its deadline → 451 4.3.0 and the gateway keeps ser
   const slow = await startTestGateway({ PARSE_TIMEOUT_MS: '1' });
   try {
     const big = 'x'.repeat(76) + '\r\n';
-    const r = await submit(slow, ['a@example.org'], `${head('slow')}Content-Type: text/plain\r\n\r\n${big.repeat(60_000)}`);
+    const r = await submit(
+      slow,
+      ['a@example.org'],
+      `${head('slow')}Content-Type: text/plain\r\n\r\n${big.repeat(60_000)}`,
+    );
     assert.match(r, /^451 4\.3\.0 /);
     assert.equal((await sandboxRequests(slow))['POST /v2/emails'] ?? 0, 0);
   } finally {
@@ -88,18 +108,29 @@ test('the same message overrunning the deadline again → 554 5.6.0 (a bomb is n
 
 test('parts behind an RFC 2231 boundary count: 5,000 parts → 554 5.6.0', async () => {
   const parts = '--part\r\n\r\nx\r\n'.repeat(5000);
-  const r = await submit(gw, ['a@example.org'], `${head('2231')}Content-Type: multipart/mixed; boundary*0="pa"; boundary*1="rt"\r\n\r\n${parts}--part--\r\n`);
+  const r = await submit(
+    gw,
+    ['a@example.org'],
+    `${head('2231')}Content-Type: multipart/mixed; boundary*0="pa"; boundary*1="rt"\r\n\r\n${parts}--part--\r\n`,
+  );
   assert.match(r, /^554 5\.6\.0 .*part count/);
 });
 
 test('a multipart whose boundary never appears → 554 5.6.0 saying no body was found, never a blank body', async () => {
-  const r = await submit(gw, ['a@example.org'], `${head('lost body')}Content-Type: multipart/mixed; boundary="declared"\r\n\r\n--other\r\n\r\nthe text\r\n--other--\r\n`);
+  const r = await submit(
+    gw,
+    ['a@example.org'],
+    `${head('lost body')}Content-Type: multipart/mixed; boundary="declared"\r\n\r\n--other\r\n\r\nthe text\r\n--other--\r\n`,
+  );
   assert.match(r, /^554 5\.6\.0 .*no message body could be found/);
   assert.equal((await sandboxEmails(gw)).length, 0);
 });
 
 test('S/MIME clear-signed mail → 250, the content is delivered, the signature left out and counted', async () => {
-  const raw = readFileSync(new URL('../fixtures/eml/signed-smime.eml', import.meta.url), 'latin1').replace(/^From: .*$/m, `From: "Shop" <${DEMO_USER}>`);
+  const raw = readFileSync(new URL('../fixtures/eml/signed-smime.eml', import.meta.url), 'latin1').replace(
+    /^From: .*$/m,
+    `From: "Shop" <${DEMO_USER}>`,
+  );
   assert.match(await submit(gw, ['a@example.org'], raw), /^250 /);
   const [email] = await sandboxEmails(gw);
   assert.equal(email!.payload.content.text, 'The contract is signed; see you Monday.\n');
@@ -109,13 +140,21 @@ test('S/MIME clear-signed mail → 250, the content is delivered, the signature 
 });
 
 test('attachment of a type the API cannot carry → 554 5.6.1 naming the file, its type and the allowed list', async () => {
-  const r = await submit(gw, ['a@example.org'], withAttachment('setup.exe', 'application/x-msdownload', Buffer.from('MZ\x90\x00binary')));
+  const r = await submit(
+    gw,
+    ['a@example.org'],
+    withAttachment('setup.exe', 'application/x-msdownload', Buffer.from('MZ\x90\x00binary')),
+  );
   assert.match(r, /^554 5\.6\.1 .*setup\.exe.*application\/x-msdownload.*pdf/);
   assert.equal((await sandboxEmails(gw)).length, 0);
 });
 
 test('ATTACHMENT_POLICY=drop → delivered without it, counted', async () => {
-  const r = await submit(drop, ['a@example.org'], withAttachment('setup.exe', 'application/x-msdownload', Buffer.from('MZ\x90\x00binary')));
+  const r = await submit(
+    drop,
+    ['a@example.org'],
+    withAttachment('setup.exe', 'application/x-msdownload', Buffer.from('MZ\x90\x00binary')),
+  );
   assert.match(r, /^250 2\.0\.0 /);
   const [email] = await sandboxEmails(drop);
   assert.equal(email!.payload.attachment, undefined);
@@ -126,7 +165,10 @@ test('ATTACHMENT_POLICY=drop → delivered without it, counted', async () => {
 
 test('an allowed attachment arrives byte-exact with a sanitised name; .jpg becomes .jpeg', async () => {
   const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 256))]);
-  assert.match(await submit(gw, ['a@example.org'], withAttachment('Relevé de compte.pdf', 'application/pdf', pdf)), /^250 /);
+  assert.match(
+    await submit(gw, ['a@example.org'], withAttachment('Relevé de compte.pdf', 'application/pdf', pdf)),
+    /^250 /,
+  );
   const [email] = await sandboxEmails(gw);
   const [att] = email!.payload.attachment as { filename: string; type: string; content: string }[];
   assert.equal(att!.type, 'pdf');
@@ -134,30 +176,58 @@ test('an allowed attachment arrives byte-exact with a sanitised name; .jpg becom
   assert.match(att!.filename, /^Releve/);
   assert.deepEqual(Buffer.from(att!.content, 'base64'), pdf);
   await clearSandbox(gw);
-  assert.match(await submit(gw, ['a@example.org'], withAttachment('photo.jpg', 'image/jpeg', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]))), /^250 /);
+  assert.match(
+    await submit(
+      gw,
+      ['a@example.org'],
+      withAttachment('photo.jpg', 'image/jpeg', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3])),
+    ),
+    /^250 /,
+  );
   const [jpeg] = (await sandboxEmails(gw))[0]!.payload.attachment as { filename: string; type: string }[];
   assert.deepEqual([jpeg!.filename, jpeg!.type], ['photo.jpeg', 'jpeg']);
 });
 
 test('an attachment over the per-attachment limit → 552 5.3.4 naming the part', async () => {
-  const r = await submit(gw, ['a@example.org'], withAttachment('big.pdf', 'application/pdf', Buffer.alloc(80 * 1024, 1)));
+  const r = await submit(
+    gw,
+    ['a@example.org'],
+    withAttachment('big.pdf', 'application/pdf', Buffer.alloc(80 * 1024, 1)),
+  );
   assert.match(r, /^552 5\.3\.4 .*big\.pdf/);
   assert.equal((await sandboxEmails(gw)).length, 0);
 });
 
 test('encoded-word header injection never reaches the API as a line break or a recipient', async () => {
   const inj = '=?UTF-8?B?aGkNCkJjYzogdmljdGltQGV2aWwuZXhhbXBsZQ==?='; // "hi\r\nBcc: victim@evil.example"
-  const r = await submit(gw, ['a@example.org'], `From: "Shop" <${DEMO_USER}>\r\nTo: a@example.org\r\nSubject: ${inj}\r\nReply-To: ${inj} <r@example.org>\r\nX-Custom: ${inj}\r\n\r\nbody\r\n`);
+  const r = await submit(
+    gw,
+    ['a@example.org'],
+    `From: "Shop" <${DEMO_USER}>\r\nTo: a@example.org\r\nSubject: ${inj}\r\nReply-To: ${inj} <r@example.org>\r\nX-Custom: ${inj}\r\n\r\nbody\r\n`,
+  );
   assert.match(r, /^250 /);
   const emails = await sandboxEmails(gw);
   assert.equal(emails.length, 1);
   const json = JSON.stringify(emails[0]!.payload);
-  assert.ok(!/\\r|\\n|\\u0000/.test(JSON.stringify([emails[0]!.payload.content.subject, emails[0]!.payload.additional_headers, emails[0]!.payload.sender])), json);
+  assert.ok(
+    !/\\r|\\n|\\u0000/.test(
+      JSON.stringify([
+        emails[0]!.payload.content.subject,
+        emails[0]!.payload.additional_headers,
+        emails[0]!.payload.sender,
+      ]),
+    ),
+    json,
+  );
   assert.equal(emails[0]!.payload.email, 'a@example.org');
 });
 
-test('Bcc: an envelope recipient absent from To/Cc is never revealed in another recipient\'s payload', async () => {
-  const r = await submit(gw, ['to@example.org', 'cc@example.org', 'hidden@example.org'], `${head('bcc', 'Cc: cc@example.org\r\nBcc: hidden@example.org\r\n')}\r\nhello\r\n`);
+test("Bcc: an envelope recipient absent from To/Cc is never revealed in another recipient's payload", async () => {
+  const r = await submit(
+    gw,
+    ['to@example.org', 'cc@example.org', 'hidden@example.org'],
+    `${head('bcc', 'Cc: cc@example.org\r\nBcc: hidden@example.org\r\n')}\r\nhello\r\n`,
+  );
   assert.match(r, /^250 /);
   const emails = await sandboxEmails(gw);
   assert.equal(emails.length, 3);
@@ -168,25 +238,42 @@ test('Bcc: an envelope recipient absent from To/Cc is never revealed in another 
 });
 
 test('control headers are consumed: tags, type, tracking, list; an invalid one → 554 5.6.0 naming it', async () => {
-  const ctl = 'X-Tags: welcome, onboarding flow\r\nX-Email-Api-Type: marketing\r\nX-Track-Opens: false\r\nX-List-Id: 1\r\n';
+  const ctl =
+    'X-Tags: welcome, onboarding flow\r\nX-Email-Api-Type: marketing\r\nX-Track-Opens: false\r\nX-List-Id: 1\r\n';
   assert.match(await submit(gw, ['a@example.org'], `${head('controls', ctl)}\r\nhi\r\n`), /^250 /);
   const [e] = await sandboxEmails(gw);
   assert.equal(e!.payload.content.type, 'marketing');
   assert.ok((e!.payload.tags as string[]).includes('welcome'));
   assert.equal(e!.payload.tracking.opens, false);
-  assert.ok(!JSON.stringify(e!.payload.additional_headers).toLowerCase().includes('x-tags'), 'control headers not forwarded');
-  assert.match(await submit(gw, ['a@example.org'], `${head('bad control', 'X-Email-Api-Type: bulk\r\n')}\r\nhi\r\n`), /^554 5\.6\.0 .*X-Email-Api-Type/i);
+  assert.ok(
+    !JSON.stringify(e!.payload.additional_headers).toLowerCase().includes('x-tags'),
+    'control headers not forwarded',
+  );
+  assert.match(
+    await submit(gw, ['a@example.org'], `${head('bad control', 'X-Email-Api-Type: bulk\r\n')}\r\nhi\r\n`),
+    /^554 5\.6\.0 .*X-Email-Api-Type/i,
+  );
 });
 
 test('two From headers → 554 5.6.0', async () => {
-  const r = await submit(gw, ['a@example.org'], `From: ${DEMO_USER}\r\nFrom: noreply@example.com\r\nSubject: two from\r\n\r\nhi\r\n`);
+  const r = await submit(
+    gw,
+    ['a@example.org'],
+    `From: ${DEMO_USER}\r\nFrom: noreply@example.com\r\nSubject: two from\r\n\r\nhi\r\n`,
+  );
   assert.match(r, /^554 5\.6\.0 .*From/);
 });
 
 test('X-Account-Id selects the sub-account per message; one the login may not use → 554 naming it', async () => {
-  assert.match(await submit(gw, ['a@example.org'], `${head('own account', 'X-Account-Id: 1001\r\n')}\r\nhi\r\n`), /^250 /);
+  assert.match(
+    await submit(gw, ['a@example.org'], `${head('own account', 'X-Account-Id: 1001\r\n')}\r\nhi\r\n`),
+    /^250 /,
+  );
   const [e] = await sandboxEmails(gw);
   assert.equal((e as unknown as { accountId: number }).accountId, 1001);
   assert.ok(!JSON.stringify(e!.payload).toLowerCase().includes('x-account-id'));
-  assert.match(await submit(gw, ['a@example.org'], `${head('other account', 'X-Account-Id: 4242\r\n')}\r\nhi\r\n`), /^554 5\.6\.0 .*X-Account-Id 4242/);
+  assert.match(
+    await submit(gw, ['a@example.org'], `${head('other account', 'X-Account-Id: 4242\r\n')}\r\nhi\r\n`),
+    /^554 5\.6\.0 .*X-Account-Id 4242/,
+  );
 });

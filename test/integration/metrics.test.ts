@@ -29,7 +29,12 @@ async function eventually(gw: Gateway, check: (text: string) => boolean, what: s
     if (check(text)) return text;
     await new Promise((r) => setTimeout(r, 50));
   }
-  assert.fail(`${what}; last scrape:\n${text.split('\n').filter((l) => l.startsWith('smtp_gateway_conn')).join('\n')}`);
+  assert.fail(
+    `${what}; last scrape:\n${text
+      .split('\n')
+      .filter((l) => l.startsWith('smtp_gateway_conn'))
+      .join('\n')}`,
+  );
 }
 
 const EXPOSED = [
@@ -67,7 +72,10 @@ describe('metrics', () => {
     const text = await scrape(gw());
     for (const [name, type] of EXPOSED) assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name);
     const names = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
-    assert.deepEqual(names.filter((n) => !n.startsWith('smtp_gateway_')), []);
+    assert.deepEqual(
+      names.filter((n) => !n.startsWith('smtp_gateway_')),
+      [],
+    );
     // Before any breaker exists the circuit is closed, and says so.
     assert.equal(value(text, 'smtp_gateway_circuit_state'), 0);
   });
@@ -81,7 +89,11 @@ describe('metrics', () => {
     assert.equal(value(during, 'smtp_gateway_connections{listener="smtps"}'), 1, 'one connection open');
     c.close();
 
-    const text = await eventually(gw(), (t) => value(t, 'smtp_gateway_connections{listener="smtps"}') === 0, 'the closed connection is uncounted');
+    const text = await eventually(
+      gw(),
+      (t) => value(t, 'smtp_gateway_connections{listener="smtps"}') === 0,
+      'the closed connection is uncounted',
+    );
     assert.equal(value(text, 'smtp_gateway_connections_total{listener="smtps"}'), 1);
     assert.equal(value(text, 'smtp_gateway_connection_duration_seconds_count{listener="smtps"}'), 1);
     assert.equal(value(text, 'smtp_gateway_auth_total{result="ok"}'), 1);
@@ -136,7 +148,11 @@ describe('the open-connections gauge never goes negative', () => {
       s.once('error', reject);
     });
     await new Promise((r) => setTimeout(r, 300));
-    await eventually(gw(), (t) => (value(t, 'smtp_gateway_connections{listener="submission"}') ?? 0) === 0, 'the gauge went back to 0');
+    await eventually(
+      gw(),
+      (t) => (value(t, 'smtp_gateway_connections{listener="submission"}') ?? 0) === 0,
+      'the gauge went back to 0',
+    );
   });
 
   test('a connection over MAX_CONNECTIONS (421) does not take the gauge below zero', async () => {
@@ -151,9 +167,17 @@ describe('the open-connections gauge never goes negative', () => {
     });
     assert.match(refused, /^421 /);
     await new Promise((r) => setTimeout(r, 300)); // the refused connection's onClose has run
-    assert.equal(value(await scrape(gw()), 'smtp_gateway_connections{listener="submission"}'), 1, 'the first one is still open and counted');
+    assert.equal(
+      value(await scrape(gw()), 'smtp_gateway_connections{listener="submission"}'),
+      1,
+      'the first one is still open and counted',
+    );
     first.close();
-    const text = await eventually(gw(), (t) => value(t, 'smtp_gateway_connections{listener="submission"}') === 0, 'the gauge went back to 0');
+    const text = await eventually(
+      gw(),
+      (t) => value(t, 'smtp_gateway_connections{listener="submission"}') === 0,
+      'the gauge went back to 0',
+    );
     // connections_total counts admitted connections: the first one, not the refused one.
     assert.equal(value(text, 'smtp_gateway_connections_total{listener="submission"}'), admittedBefore + 1);
     assert.match(text, /^smtp_gateway_connections_refused_total\{reason="[^"]+"\} [1-9]/m, 'the refusal is counted');

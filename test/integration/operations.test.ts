@@ -19,7 +19,10 @@ test('admin: liveness, readiness and Prometheus metrics with outcomes and API la
     assert.equal((await get(gw.ports.admin, '/health/live')).status, 200);
     assert.equal((await get(gw.ports.admin, '/health/ready')).status, 200);
     const c = await RawSmtp.login(gw.ports.smtps, DEMO_USER, DEMO_PASSWORD);
-    assert.match(await c.transaction(DEMO_USER, ['m@example.org'], `From: ${DEMO_USER}\r\nSubject: metrics\r\n\r\nhi\r\n`), /^250 /);
+    assert.match(
+      await c.transaction(DEMO_USER, ['m@example.org'], `From: ${DEMO_USER}\r\nSubject: metrics\r\n\r\nhi\r\n`),
+      /^250 /,
+    );
     c.close();
     const metrics = (await get(gw.ports.admin, '/metrics')).body;
     assert.match(metrics, /smtp_gateway_messages_total\{outcome="accepted"\} 1/);
@@ -61,7 +64,13 @@ test('logs: JSON lines, a session id on every SMTP line, no password, token or b
       cb();
     },
   });
-  const loaded = loadConfig({ SMTP_SUBMISSION_PORT: '0', SMTP_SMTPS_PORT: '0', SMTP_ALT_SUBMISSION_PORT: '0', ADMIN_PORT: '0', SANDBOX_PORT: '0' });
+  const loaded = loadConfig({
+    SMTP_SUBMISSION_PORT: '0',
+    SMTP_SMTPS_PORT: '0',
+    SMTP_ALT_SUBMISSION_PORT: '0',
+    ADMIN_PORT: '0',
+    SANDBOX_PORT: '0',
+  });
   assert.ok(loaded.ok);
   const gw = await startGateway(loaded.config, pino({ level: 'debug' }, sink));
   try {
@@ -69,15 +78,22 @@ test('logs: JSON lines, a session id on every SMTP line, no password, token or b
     await c.cmd('EHLO t');
     await c.authPlain(DEMO_USER, 'wrong-secret-password');
     await c.authPlain(DEMO_USER, DEMO_PASSWORD);
-    await c.transaction(DEMO_USER, ['log@example.org'], `From: ${DEMO_USER}\r\nSubject: secret subject line\r\n\r\nsecret body text\r\n`);
+    await c.transaction(
+      DEMO_USER,
+      ['log@example.org'],
+      `From: ${DEMO_USER}\r\nSubject: secret subject line\r\n\r\nsecret body text\r\n`,
+    );
     c.close();
   } finally {
     await gw.shutdown();
   }
   const all = lines.join('\n');
-  for (const secret of [DEMO_PASSWORD, 'wrong-secret-password', 'secret body text', 'secret subject line']) assert.ok(!all.includes(secret), `log leaks ${secret}`);
+  for (const secret of [DEMO_PASSWORD, 'wrong-secret-password', 'secret body text', 'secret subject line'])
+    assert.ok(!all.includes(secret), `log leaks ${secret}`);
   const emails = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  const smtpLines = emails.filter((l) => ['authenticated', 'authentication failed', 'message answered', 'recipient queued'].includes(l.msg as string));
+  const smtpLines = emails.filter((l) =>
+    ['authenticated', 'authentication failed', 'message answered', 'recipient queued'].includes(l.msg as string),
+  );
   assert.ok(smtpLines.length >= 4);
   for (const l of smtpLines) assert.equal(typeof l.session, 'string', `session id on "${l.msg}"`);
 });

@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Gateway } from '../../src/app.ts';
-import { captureLogs, clearSandbox, DEMO_PASSWORD, DEMO_USER, sandboxRequests, startTestGateway } from '../helpers/gateway.ts';
+import {
+  captureLogs,
+  clearSandbox,
+  DEMO_PASSWORD,
+  DEMO_USER,
+  sandboxRequests,
+  startTestGateway,
+} from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 import { until } from '../helpers/until.ts';
 
@@ -39,7 +46,11 @@ test('message data in a later write that arrived before the 354 → 554 5.5.0 (S
   // writes, is in the server's hands before it even reaches DATA.
   const plain = (pass: string) => `AUTH PLAIN ${Buffer.from(`\0${DEMO_USER}\0${pass}`).toString('base64')}\r\n`;
   c.write(plain('wrong-password'));
-  for (const part of [plain(DEMO_PASSWORD), `MAIL FROM:<${DEMO_USER}>\r\nRCPT TO:<sync2@example.org>\r\nDATA\r\n`, `${MESSAGE}.\r\n`]) {
+  for (const part of [
+    plain(DEMO_PASSWORD),
+    `MAIL FROM:<${DEMO_USER}>\r\nRCPT TO:<sync2@example.org>\r\nDATA\r\n`,
+    `${MESSAGE}.\r\n`,
+  ]) {
     await new Promise((r) => setTimeout(r, 50));
     c.write(part);
   }
@@ -78,7 +89,8 @@ test('a client hanging up in the middle of DATA (close or reset) is an info line
     c.write(`From: ${DEMO_USER}\r\nSubject: half\r\n\r\nhalf a mess`);
     await new Promise((r) => setTimeout(r, 100));
     // A reset (RST) under TLS: reset the TCP socket beneath it.
-    if (hangUp === 'reset') ((c.socket as unknown as { _parent?: import('node:net').Socket })._parent ?? c.socket).resetAndDestroy();
+    if (hangUp === 'reset')
+      ((c.socket as unknown as { _parent?: import('node:net').Socket })._parent ?? c.socket).resetAndDestroy();
     else c.close();
   }
   const closed = () => logs.filter((l) => l.msg === 'connection closed during DATA; message not sent');
@@ -90,7 +102,11 @@ test('a client hanging up in the middle of DATA (close or reset) is an info line
     assert.equal(line.level, 30);
     assert.equal(line.client, '127.0.0.1');
   }
-  assert.deepEqual(logs.filter((l) => (l.level as number) >= 40), [], 'no warning or error lines');
+  assert.deepEqual(
+    logs.filter((l) => (l.level as number) >= 40),
+    [],
+    'no warning or error lines',
+  );
   assert.equal(await emailsCalls(), 0);
 });
 

@@ -14,12 +14,15 @@ const logs = captured.logs;
 let gw: Gateway;
 
 before(async () => {
-  gw = await startTestGateway({
-    // 127.0.0.1 is the balancer; 127.0.0.2 is a client that talks to the gateway directly.
-    PROXY_PROTOCOL_CIDRS: '127.0.0.1/32',
-    MAX_CONNECTIONS_PER_IP: '1',
-    TLS_HANDSHAKE_TIMEOUT_MS: '500',
-  }, captured.logger);
+  gw = await startTestGateway(
+    {
+      // 127.0.0.1 is the balancer; 127.0.0.2 is a client that talks to the gateway directly.
+      PROXY_PROTOCOL_CIDRS: '127.0.0.1/32',
+      MAX_CONNECTIONS_PER_IP: '1',
+      TLS_HANDSHAKE_TIMEOUT_MS: '500',
+    },
+    captured.logger,
+  );
 });
 after(() => gw?.shutdown());
 
@@ -31,7 +34,10 @@ const metric = async (series: string): Promise<number> => {
 
 /** A whole submission through the balancer: header, TLS (implicit or STARTTLS), AUTH, one message. */
 async function sendThrough(listener: 'submission' | 'smtps', header: Buffer): Promise<string> {
-  const c = await RawSmtp.connect(listener === 'smtps' ? gw.ports.smtps : gw.ports.submission, { preamble: header, tls: listener === 'smtps' });
+  const c = await RawSmtp.connect(listener === 'smtps' ? gw.ports.smtps : gw.ports.submission, {
+    preamble: header,
+    tls: listener === 'smtps',
+  });
   try {
     assert.match(c.greeting, /^220 /);
     await c.cmd('EHLO client.example');
@@ -50,11 +56,22 @@ async function sendThrough(listener: 'submission' | 'smtps', header: Buffer): Pr
 const cases = (n: number) => [
   { name: 'v1 IPv4', header: encodeV1(`203.0.113.${n}`, 40001, '192.0.2.1', 587), client: `203.0.113.${n}` },
   { name: 'v1 IPv6', header: encodeV1(`2001:db8:${n}::7`, 40002, '2001:db8::1', 587), client: `2001:db8:${n}::7` },
-  { name: 'v2 IPv4', header: encodeV2({ src: `198.51.100.${n}`, srcPort: 40003, dst: '192.0.2.1', dstPort: 465 }), client: `198.51.100.${n}` },
-  { name: 'v2 IPv6', header: encodeV2({ src: `2001:db8:aa:${n}::9`, srcPort: 40004, dst: '2001:db8::1', dstPort: 465 }), client: `2001:db8:aa:${n}::9` },
+  {
+    name: 'v2 IPv4',
+    header: encodeV2({ src: `198.51.100.${n}`, srcPort: 40003, dst: '192.0.2.1', dstPort: 465 }),
+    client: `198.51.100.${n}`,
+  },
+  {
+    name: 'v2 IPv6',
+    header: encodeV2({ src: `2001:db8:aa:${n}::9`, srcPort: 40004, dst: '2001:db8::1', dstPort: 465 }),
+    client: `2001:db8:aa:${n}::9`,
+  },
 ];
 
-for (const [n, listener] of [[1, 'submission'], [2, 'smtps']] as const) {
+for (const [n, listener] of [
+  [1, 'submission'],
+  [2, 'smtps'],
+] as const) {
   for (const c of cases(n)) {
     test(`${listener}: PROXY ${c.name} → a full submission, logged under the client address`, async () => {
       logs.length = 0;
@@ -62,7 +79,8 @@ for (const [n, listener] of [[1, 'submission'], [2, 'smtps']] as const) {
       const connect = logs.find((l) => l.msg === 'connection');
       assert.equal(connect?.client, c.client);
       assert.equal(connect?.peer, '127.0.0.1');
-      for (const msg of ['authenticated', 'message answered']) assert.equal(logs.find((l) => l.msg === msg)?.client, c.client, `${msg} line carries the client`);
+      for (const msg of ['authenticated', 'message answered'])
+        assert.equal(logs.find((l) => l.msg === msg)?.client, c.client, `${msg} line carries the client`);
     });
   }
 }
@@ -71,12 +89,21 @@ test('the PROXY client address drives the per-IP cap (MAX_CONNECTIONS_PER_IP=1)'
   const header = encodeV1('203.0.113.50', 40010, '192.0.2.1', 587);
   const first = await RawSmtp.connect(gw.ports.submission, { preamble: header });
   assert.match(first.greeting, /^220 /);
-  const second = await RawSmtp.connect(gw.ports.submission, { preamble: encodeV2({ src: '203.0.113.50', srcPort: 40011, dst: '192.0.2.1', dstPort: 587 }) });
-  assert.equal(second.greeting, '421 4.7.0 Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later');
+  const second = await RawSmtp.connect(gw.ports.submission, {
+    preamble: encodeV2({ src: '203.0.113.50', srcPort: 40011, dst: '192.0.2.1', dstPort: 587 }),
+  });
+  assert.equal(
+    second.greeting,
+    '421 4.7.0 Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later',
+  );
   // The same balancer, another client: served. IPv6 clients count per /64.
-  const other = await RawSmtp.connect(gw.ports.submission, { preamble: encodeV1('2001:db8:1:2::1', 40012, '2001:db8::1', 587) });
+  const other = await RawSmtp.connect(gw.ports.submission, {
+    preamble: encodeV1('2001:db8:1:2::1', 40012, '2001:db8::1', 587),
+  });
   assert.match(other.greeting, /^220 /);
-  const sameSlash64 = await RawSmtp.connect(gw.ports.submission, { preamble: encodeV1('2001:db8:1:2::ffff', 40013, '2001:db8::1', 587) });
+  const sameSlash64 = await RawSmtp.connect(gw.ports.submission, {
+    preamble: encodeV1('2001:db8:1:2::ffff', 40013, '2001:db8::1', 587),
+  });
   assert.match(sameSlash64.greeting, /^421 4\.7\.0 /);
   for (const c of [first, second, other, sameSlash64]) c.close();
 });
@@ -94,7 +121,9 @@ test('from a listed balancer, no header or a bad header is refused with 421 4.7.
   const noHeader = await RawSmtp.connect(gw.ports.submission, { preamble: Buffer.from('EHLO client.example\r\n') });
   assert.equal(noHeader.greeting, '421 4.7.0 PROXY protocol header required from this address (PROXY_PROTOCOL_CIDRS)');
   assert.ok(await noHeader.closed());
-  const bad = await RawSmtp.connect(gw.ports.submission, { preamble: Buffer.from('PROXY TCP4 203.0.113.999 192.0.2.1 1 2\r\n') });
+  const bad = await RawSmtp.connect(gw.ports.submission, {
+    preamble: Buffer.from('PROXY TCP4 203.0.113.999 192.0.2.1 1 2\r\n'),
+  });
   assert.equal(bad.greeting, '421 4.7.0 Invalid PROXY protocol header');
   // Silence: the header is due within TLS_HANDSHAKE_TIMEOUT_MS.
   const started = Date.now();
@@ -111,7 +140,10 @@ test('from any other peer a PROXY header is refused and the connection closed (v
   const spoof = '203.0.113.66';
   // Each from its own address: MAX_CONNECTIONS_PER_IP is 1 here.
   let n = 10;
-  for (const header of [encodeV1(spoof, 1, '192.0.2.1', 587), encodeV2({ src: spoof, srcPort: 1, dst: '192.0.2.1', dstPort: 587 })]) {
+  for (const header of [
+    encodeV1(spoof, 1, '192.0.2.1', 587),
+    encodeV2({ src: spoof, srcPort: 1, dst: '192.0.2.1', dstPort: 587 }),
+  ]) {
     const s = await RawSmtp.connect(gw.ports.submission, { localAddress: `127.0.0.${n++}`, preamble: header });
     assert.equal(s.greeting, '421 4.7.0 PROXY protocol header not accepted from this address (PROXY_PROTOCOL_CIDRS)');
     assert.ok(await s.closed());
@@ -131,9 +163,15 @@ test('without PROXY_PROTOCOL_CIDRS a PROXY header is refused, and an IPv6 peer i
   const plain = await startTestGateway();
   const v6 = await startTestGateway({ SMTP_HOST: '::1', PROXY_PROTOCOL_CIDRS: '::1/128' });
   try {
-    const s = await RawSmtp.connect(plain.ports.submission, { preamble: encodeV1('203.0.113.66', 1, '192.0.2.1', 587) });
+    const s = await RawSmtp.connect(plain.ports.submission, {
+      preamble: encodeV1('203.0.113.66', 1, '192.0.2.1', 587),
+    });
     assert.match(s.greeting, /^421 4\.7\.0 PROXY protocol header not accepted/);
-    const c = await RawSmtp.connect(v6.ports.smtps, { host: '::1', tls: true, preamble: encodeV2({ src: '2001:db8::77', srcPort: 5, dst: '::1', dstPort: 465 }) });
+    const c = await RawSmtp.connect(v6.ports.smtps, {
+      host: '::1',
+      tls: true,
+      preamble: encodeV2({ src: '2001:db8::77', srcPort: 5, dst: '::1', dstPort: 465 }),
+    });
     assert.match(c.greeting, /^220 /);
     assert.match(await c.cmd('EHLO client.example'), /^250/);
     c.close();

@@ -6,11 +6,16 @@ import { test } from 'node:test';
 import { DEMO_PASSWORD, DEMO_USER, sandboxRequests, useTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
-const gw = useTestGateway({ RATE_LIMIT_IP_PER_MIN: '2', RATE_LIMIT_ACCOUNT_PER_MIN: '4', TRUSTED_CIDRS: '127.0.0.50/32' });
+const gw = useTestGateway({
+  RATE_LIMIT_IP_PER_MIN: '2',
+  RATE_LIMIT_ACCOUNT_PER_MIN: '4',
+  TRUSTED_CIDRS: '127.0.0.50/32',
+});
 
 const emailPosts = async () => (await sandboxRequests(gw()))['POST /v2/emails'] ?? 0;
 const login = (from: string) => RawSmtp.login(gw().ports.smtps, DEMO_USER, DEMO_PASSWORD, from);
-const body = (s: string) => `From: ${DEMO_USER}\r\nTo: r@example.org\r\nSubject: ${s}\r\nMessage-ID: <${s}@client.example>\r\n\r\nhello\r\n`;
+const body = (s: string) =>
+  `From: ${DEMO_USER}\r\nTo: r@example.org\r\nSubject: ${s}\r\nMessage-ID: <${s}@client.example>\r\n\r\nhello\r\n`;
 
 test('EHLO advertises RFC 9422 LIMITS with RCPTMAX', async () => {
   const c = await RawSmtp.connect(gw().ports.smtps, { tls: true, localAddress: '127.0.0.39' });
@@ -23,7 +28,9 @@ test('per IP: the bucket is spent after two messages; the third MAIL gets 451 4.
   assert.match(await c.transaction(DEMO_USER, ['r@example.org'], body('rl-ip-1')), /^250 /);
   assert.match(await c.transaction(DEMO_USER, ['r@example.org'], body('rl-ip-2')), /^250 /);
   const refused = await c.cmd(`MAIL FROM:<${DEMO_USER}>`);
-  const m = /^451 4\.7\.1 Rate limit of 2 messages per minute reached for your IP address: try again in (\d+) s$/.exec(refused);
+  const m = /^451 4\.7\.1 Rate limit of 2 messages per minute reached for your IP address: try again in (\d+) s$/.exec(
+    refused,
+  );
   assert.ok(m, refused);
   assert.ok(Number(m[1]) >= 15 && Number(m[1]) <= 30, '2 per minute: the next token within 30 s');
   // The session goes on: the client may wait and try again on the same connection.
@@ -54,7 +61,10 @@ test('per account: the account bucket holds across IPs (two tokens left after th
   }
   assert.match(replies[0]!, /^250 /);
   assert.match(replies[1]!, /^250 /);
-  const m = /^451 4\.7\.1 Rate limit of 4 messages per minute reached for this Cakemail account: try again in (\d+) s$/.exec(replies[2]!);
+  const m =
+    /^451 4\.7\.1 Rate limit of 4 messages per minute reached for this Cakemail account: try again in (\d+) s$/.exec(
+      replies[2]!,
+    );
   assert.ok(m, replies[2]);
   assert.ok(Number(m[1]) >= 1 && Number(m[1]) <= 15, '4 per minute: the next token within 15 s');
   const text = await (await fetch(`http://127.0.0.1:${gw().ports.admin}/metrics`)).text();

@@ -15,7 +15,12 @@ const TRIALS = 20;
 test('two gateways sharing Redis, same message at the same moment: exactly one copy in every trial (check-then-set sent two)', async () => {
   const prefix = `test:${randomUUID()}:`;
   const a = await startTestGateway({ REDIS_URL, REDIS_KEY_PREFIX: prefix });
-  const b = await startTestGateway({ REDIS_URL, REDIS_KEY_PREFIX: prefix, SANDBOX_ENABLED: 'false', CAKEMAIL_API_URL: a.apiUrl });
+  const b = await startTestGateway({
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    SANDBOX_ENABLED: 'false',
+    CAKEMAIL_API_URL: a.apiUrl,
+  });
   try {
     // Slow answers widen the window in which both sessions are between "not yet sent" and "sent".
     await setFault(a, { latencyMs: 150 });
@@ -29,10 +34,17 @@ test('two gateways sharing Redis, same message at the same moment: exactly one c
       replies.push(...got);
       const n = (await sandboxEmails(a)).filter((e) => e.payload.content.subject === subject).length;
       assert.equal(n, 1, `trial ${trial}: ${n} copies; replies ${JSON.stringify(got)}`);
-      assert.ok(got.some((r) => /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/.test(r)), `trial ${trial}: one fresh 250`);
-      for (const r of got) assert.match(r, /^(250 2\.0\.0 Ok: queued as |451 4\.3\.0 This message is being delivered in another session)/);
+      assert.ok(
+        got.some((r) => /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/.test(r)),
+        `trial ${trial}: one fresh 250`,
+      );
+      for (const r of got)
+        assert.match(r, /^(250 2\.0\.0 Ok: queued as |451 4\.3\.0 This message is being delivered in another session)/);
     }
-    assert.ok(replies.some((r) => r.startsWith('451 4.3.0')), 'the sessions did overlap in at least one trial');
+    assert.ok(
+      replies.some((r) => r.startsWith('451 4.3.0')),
+      'the sessions did overlap in at least one trial',
+    );
   } finally {
     await b.shutdown();
     await a.shutdown();

@@ -2,7 +2,16 @@
 // sandbox with fault injection. Each case also checks what the API did (or did not) receive.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, sandboxRequests, setFault, startTestGateway, useTestGateway } from '../helpers/gateway.ts';
+import {
+  DEMO_PASSWORD,
+  DEMO_USER,
+  clearSandbox,
+  sandboxEmails,
+  sandboxRequests,
+  setFault,
+  startTestGateway,
+  useTestGateway,
+} from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 
 const gw = useTestGateway({ API_TIMEOUT_MS: '400', MESSAGE_DEADLINE_MS: '5000' });
@@ -20,7 +29,8 @@ const emailPosts = async () => (await sandboxRequests(gw()))['POST /v2/emails'] 
 test('EHLO before TLS offers STARTTLS and no AUTH; after TLS, AUTH PLAIN LOGIN and no STARTTLS', async () => {
   const c = await RawSmtp.connect(gw().ports.submission);
   const before = await c.cmd('EHLO client.example');
-  for (const ext of ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE 10485760', 'STARTTLS']) assert.ok(before.includes(ext), `${ext} offered`);
+  for (const ext of ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE 10485760', 'STARTTLS'])
+    assert.ok(before.includes(ext), `${ext} offered`);
   assert.ok(!before.includes('AUTH'), 'no AUTH before TLS');
   assert.ok(!before.includes('SMTPUTF8'), 'SMTPUTF8 not offered: the API cannot carry non-ASCII addresses');
   assert.match(await c.cmd('AUTH PLAIN AGRlbW9AZXhhbXBsZS5jb20AZGVtby1wYXNzd29yZA=='), /^538 5\.7\.11 /);
@@ -36,7 +46,10 @@ test('wrong password → 535 5.7.8; MFA login → 535 saying MFA cannot be used;
   const c = await RawSmtp.connect(gw().ports.smtps, { tls: true });
   await c.cmd('EHLO client.example');
   assert.match(await c.authPlain(DEMO_USER, 'wrong'), /^535 5\.7\.8 /);
-  assert.match(await c.authPlain('mfa@example.com', 'mfa-password'), /^535 5\.7\.8 .*MFA logins cannot be used over SMTP/);
+  assert.match(
+    await c.authPlain('mfa@example.com', 'mfa-password'),
+    /^535 5\.7\.8 .*MFA logins cannot be used over SMTP/,
+  );
   assert.match(await c.authPlain(DEMO_USER, DEMO_PASSWORD), /^235 2\.7\.0 /);
   c.close();
 });
@@ -70,7 +83,12 @@ test('a From that is not a confirmed sender → 550 5.7.1 naming it, and no API 
 
 test('sender match is case-insensitive and the display name becomes sender.name', async () => {
   const c = await authed();
-  const r = await send(c, DEMO_USER, ['x@example.org'], message('"Big Shop" <NoReply@Example.COM>', 'x@example.org', 'casing'));
+  const r = await send(
+    c,
+    DEMO_USER,
+    ['x@example.org'],
+    message('"Big Shop" <NoReply@Example.COM>', 'x@example.org', 'casing'),
+  );
   assert.match(r, /^250 2\.0\.0 /);
   const [email] = await sandboxEmails(gw());
   assert.equal(email!.payload.sender.name, 'Big Shop');
@@ -102,7 +120,13 @@ test('envelope encoding: invalid UTF-8 → 501 5.1.7; non-ASCII → 553 5.6.7; S
 test('SIZE over the limit → 552 at MAIL; an oversized DATA → 552 5.3.4 with zero API calls', async () => {
   const c = await authed();
   assert.match(await c.cmd('MAIL FROM:<demo@example.com> SIZE=999999999'), /^552 /);
-  const big = message(DEMO_USER, 'x@example.org', 'big', '').replace('body of big', 'x'.repeat(1000).concat('\r\n').repeat(11 * 1024));
+  const big = message(DEMO_USER, 'x@example.org', 'big', '').replace(
+    'body of big',
+    'x'
+      .repeat(1000)
+      .concat('\r\n')
+      .repeat(11 * 1024),
+  );
   const r = await send(c, DEMO_USER, ['x@example.org'], big);
   assert.match(r, /^552 5\.3\.4 /);
   assert.equal(await emailPosts(), 0);
@@ -111,21 +135,36 @@ test('SIZE over the limit → 552 at MAIL; an oversized DATA → 552 5.3.4 with 
 
 test('one message to several recipients: one API call each, 250 with a gateway id', async () => {
   const c = await authed();
-  const r = await send(c, DEMO_USER, ['a@example.org', 'b@example.org', 'A@example.org'], message(DEMO_USER, 'a@example.org', 'fanout'));
+  const r = await send(
+    c,
+    DEMO_USER,
+    ['a@example.org', 'b@example.org', 'A@example.org'],
+    message(DEMO_USER, 'a@example.org', 'fanout'),
+  );
   assert.match(r, /^250 2\.0\.0 Ok: queued as /);
   const emails = await sandboxEmails(gw());
-  assert.deepEqual(emails.map((e) => String(e.payload.email).toLowerCase()).sort(), ['a@example.org', 'b@example.org'], 'envelope duplicates (any case) sent once');
+  assert.deepEqual(
+    emails.map((e) => String(e.payload.email).toLowerCase()).sort(),
+    ['a@example.org', 'b@example.org'],
+    'envelope duplicates (any case) sent once',
+  );
   c.close();
 });
 
 test('API 5xx once → retried → 250; API 5xx throughout → 451 4.4.1 after the attempt budget', async () => {
   const c = await authed();
   await setFault(gw(), { status: 503, count: 1 });
-  assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'retry-ok')), /^250 2\.0\.0 /);
+  assert.match(
+    await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'retry-ok')),
+    /^250 2\.0\.0 /,
+  );
   assert.equal((await sandboxEmails(gw())).length, 1);
   await clearSandbox(gw());
   await setFault(gw(), { status: 503 });
-  assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'retry-fail')), /^451 4\.4\.1 /);
+  assert.match(
+    await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'retry-fail')),
+    /^451 4\.4\.1 /,
+  );
   assert.equal(await emailPosts(), 3, 'three attempts, then 451');
   assert.equal((await sandboxEmails(gw())).length, 0);
   c.close();
@@ -135,32 +174,55 @@ test('API 429 with a Retry-After beyond the deadline → 451 4.4.5 at once', asy
   const c = await authed();
   await setFault(gw(), { status: 429, retryAfter: '3600' });
   const started = Date.now();
-  assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'ratelimited')), /^451 4\.4\.5 .*retry after 3600 s/);
+  assert.match(
+    await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'ratelimited')),
+    /^451 4\.4\.5 .*retry after 3600 s/,
+  );
   assert.ok(Date.now() - started < 2000);
   c.close();
 });
 
 test('API validation error → 554 5.6.0 with the API message; 201 "rejected" → 550 5.7.1', async () => {
   const c = await authed();
-  await setFault(gw(), { status: 422, body: { detail: [{ loc: ['body', 'content', 'html'], msg: 'html is\r\nnot valid', type: 'value_error' }] } });
-  assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'invalid')), /^554 5\.6\.0 Cakemail refused the message: content\.html: html is not valid$/);
+  await setFault(gw(), {
+    status: 422,
+    body: { detail: [{ loc: ['body', 'content', 'html'], msg: 'html is\r\nnot valid', type: 'value_error' }] },
+  });
+  assert.match(
+    await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'invalid')),
+    /^554 5\.6\.0 Cakemail refused the message: content\.html: html is not valid$/,
+  );
   await clearSandbox(gw());
-  assert.match(await send(c, DEMO_USER, ['x@rejected.example'], message(DEMO_USER, 'x@rejected.example', 'rejected')), /^550 5\.7\.1 Cakemail rejected/);
+  assert.match(
+    await send(c, DEMO_USER, ['x@rejected.example'], message(DEMO_USER, 'x@rejected.example', 'rejected')),
+    /^550 5\.7\.1 Cakemail rejected/,
+  );
   c.close();
 });
 
 test('some recipients refused by Cakemail, the others queued → 250 with the count refused', async () => {
   const c = await authed();
-  const r = await send(c, DEMO_USER, ['ok@example.org', 'no@rejected.example'], message(DEMO_USER, 'ok@example.org', 'partial-refusal'));
+  const r = await send(
+    c,
+    DEMO_USER,
+    ['ok@example.org', 'no@rejected.example'],
+    message(DEMO_USER, 'ok@example.org', 'partial-refusal'),
+  );
   assert.match(r, /^250 2\.0\.0 Ok: queued as \S+; 1 of 2 recipients refused by Cakemail$/);
-  assert.deepEqual((await sandboxEmails(gw())).map((e) => e.payload.email), ['ok@example.org']);
+  assert.deepEqual(
+    (await sandboxEmails(gw())).map((e) => e.payload.email),
+    ['ok@example.org'],
+  );
   c.close();
 });
 
 test('no answer within the attempt deadline (API committed, then hung) → 451 4.4.2, not retried blindly', async () => {
   const c = await authed();
   await setFault(gw(), { mode: 'commit_then_hang', count: 1 });
-  assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'hang')), /^451 4\.4\.2 /);
+  assert.match(
+    await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'hang')),
+    /^451 4\.4\.2 /,
+  );
   assert.equal(await emailPosts(), 1, 'an ambiguous attempt is not sent again');
   c.close();
 });
@@ -168,7 +230,10 @@ test('no answer within the attempt deadline (API committed, then hung) → 451 4
 test('connection reset before the API read the request → 451 4.4.1', async () => {
   const c = await authed();
   await setFault(gw(), { mode: 'reset_before_read' });
-  assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'reset')), /^451 4\.4\.1 /);
+  assert.match(
+    await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'reset')),
+    /^451 4\.4\.1 /,
+  );
   assert.equal((await sandboxEmails(gw())).length, 0);
   c.close();
 });
@@ -177,7 +242,10 @@ test('401 on send → the token is renewed once and the send retried → 250', a
   const c = await authed();
   await fetch(`${gw().apiUrl}/_sandbox/requests`, { method: 'DELETE' });
   await setFault(gw(), { status: 401, count: 1 });
-  assert.match(await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'renew')), /^250 2\.0\.0 /);
+  assert.match(
+    await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'renew')),
+    /^250 2\.0\.0 /,
+  );
   const req = await sandboxRequests(gw());
   assert.equal(req['POST /v2/emails'], 2);
   assert.equal(req['POST /token'], 1, 'one token renewal');
@@ -202,9 +270,16 @@ test('partial transient failure → 451; the retry sends only the recipients not
     const body = message(DEMO_USER, 'a@example.org', 'partial');
     await setFault(one, { status: 503, count: 1 });
     assert.match(await send(c, DEMO_USER, ['a@example.org', 'b@example.org'], body), /^451 4\.4\.1 /);
-    assert.deepEqual((await sandboxEmails(one)).map((e) => e.payload.email), ['b@example.org']);
+    assert.deepEqual(
+      (await sandboxEmails(one)).map((e) => e.payload.email),
+      ['b@example.org'],
+    );
     assert.match(await send(c, DEMO_USER, ['a@example.org', 'b@example.org'], body), /^250 2\.0\.0 /);
-    assert.deepEqual((await sandboxEmails(one)).map((e) => e.payload.email).sort(), ['a@example.org', 'b@example.org'], 'each recipient exactly once');
+    assert.deepEqual(
+      (await sandboxEmails(one)).map((e) => e.payload.email).sort(),
+      ['a@example.org', 'b@example.org'],
+      'each recipient exactly once',
+    );
     c.close();
   } finally {
     await one.shutdown();

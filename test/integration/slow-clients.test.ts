@@ -45,7 +45,10 @@ test('a command line trickled one byte at a time is cut at SMTP_COMMAND_TIMEOUT_
   const c = await RawSmtp.connect(gw.ports.submission);
   const started = Date.now();
   const sending = trickle(c, 'EHLO a-very-slow-client.example.com\r\n', 40);
-  assert.equal(await c.reply(3000), '421 4.4.2 Command line not completed within 0.5 s (SMTP_COMMAND_TIMEOUT_MS), closing connection');
+  assert.equal(
+    await c.reply(3000),
+    '421 4.4.2 Command line not completed within 0.5 s (SMTP_COMMAND_TIMEOUT_MS), closing connection',
+  );
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 450 && elapsed < 2500, `cut after ${elapsed} ms`);
   assert.ok(await c.closed());
@@ -80,7 +83,10 @@ test('DATA slower than DATA_MIN_RATE_BYTES_PER_S after the grace gets 421 4.4.2 
       await sleep(50);
     }
   })();
-  assert.equal(await c.reply(3000), '421 4.4.2 Message data slower than 2000 bytes/s (DATA_MIN_RATE_BYTES_PER_S), closing connection');
+  assert.equal(
+    await c.reply(3000),
+    '421 4.4.2 Message data slower than 2000 bytes/s (DATA_MIN_RATE_BYTES_PER_S), closing connection',
+  );
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 300 && elapsed < 2500, `cut after ${elapsed} ms`);
   await sending;
@@ -126,7 +132,10 @@ test('implicit TLS: a client that never starts the handshake is told why and the
   const started = Date.now();
   await new Promise((r) => s.once('close', r));
   const elapsed = Date.now() - started;
-  assert.equal(got, '421 4.4.2 TLS handshake not completed within 0.4 s (TLS_HANDSHAKE_TIMEOUT_MS), closing connection\r\n');
+  assert.equal(
+    got,
+    '421 4.4.2 TLS handshake not completed within 0.4 s (TLS_HANDSHAKE_TIMEOUT_MS), closing connection\r\n',
+  );
   assert.ok(elapsed >= 350 && elapsed < 2500, `closed after ${elapsed} ms`);
   assert.equal(await metric('smtp_gateway_deadlines_exceeded_total{limit="tls_handshake"}'), before + 1);
   assert.equal(await metric('smtp_gateway_connections{listener="smtps"}'), 0);
@@ -170,7 +179,12 @@ test('client-initiated TLS renegotiation is refused on both listeners (the conne
   for (const mode of ['implicit', 'starttls'] as const) {
     let socket: tls.TLSSocket;
     if (mode === 'implicit') {
-      socket = tls.connect({ port: gw.ports.smtps, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
+      socket = tls.connect({
+        port: gw.ports.smtps,
+        host: '127.0.0.1',
+        rejectUnauthorized: false,
+        maxVersion: 'TLSv1.2',
+      });
       await new Promise((r) => socket.once('secureConnect', r));
     } else {
       const tcp = net.connect({ port: gw.ports.submission, host: '127.0.0.1' });

@@ -79,9 +79,10 @@ async function scrape(gw: Gateway): Promise<string> {
 }
 
 async function copies(gw: Gateway, subject: string): Promise<{ to: string }[]> {
-  return (await sandboxEmails(gw)).filter((e) => e.payload.content.subject === subject).map((e) => ({ to: e.payload.email as string }));
+  return (await sandboxEmails(gw))
+    .filter((e) => e.payload.content.subject === subject)
+    .map((e) => ({ to: e.payload.email as string }));
 }
-
 
 const spooledId = (reply: string): string => {
   const m = /^250 2\.0\.0 Ok: spooled as ([A-Za-z0-9-]+)$/.exec(reply);
@@ -91,7 +92,9 @@ const spooledId = (reply: string): string => {
 
 async function cli(dir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [BIN, 'spool', ...args], { env: { ...process.env, SPOOL_DIR: dir, LOG_LEVEL: 'silent' } });
+    const r = await run(process.execPath, [BIN, 'spool', ...args], {
+      env: { ...process.env, SPOOL_DIR: dir, LOG_LEVEL: 'silent' },
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -109,7 +112,10 @@ describe('spool mode', () => {
       await until('delivery', async () => (await copies(gw, subject)).length === 2);
       await until('the spool to empty', async () => (await admin(gw, '/spool')).body.length === 0);
       assert.equal((await admin(gw, `/spool/${id}`)).status, 404);
-      assert.deepEqual((await copies(gw, subject)).map((c) => c.to.toLowerCase()).sort(), ['a@example.org', 'b@example.org']);
+      assert.deepEqual((await copies(gw, subject)).map((c) => c.to.toLowerCase()).sort(), [
+        'a@example.org',
+        'b@example.org',
+      ]);
       // The entry is gone from disk before its removal returns and the counter moves (the
       // directory fsync comes between): wait for the counter rather than read it at once.
       await until('the delivered counter', async () => (await gw.metrics.spoolDelivered.get()).values[0]?.value === 1);
@@ -127,7 +133,8 @@ describe('spool mode', () => {
     const sync = await startTestGateway(limits);
     try {
       let nested = 'Content-Type: text/plain\r\n\r\ndeep\r\n';
-      for (let i = 0; i < 5; i++) nested = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${nested}--b${i}--\r\n`;
+      for (let i = 0; i < 5; i++)
+        nested = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${nested}--b${i}--\r\n`;
       const cases: [string, string][] = [
         ['unknown sender', message('unknown sender', 'nobody@not-confirmed.example')],
         ['over size', message('too big') + 'x'.repeat(25_000) + '\r\n'],
@@ -161,7 +168,12 @@ describe('spool mode', () => {
       const retrying = await until('attempts recorded', async () => {
         const list = (await admin(gw, '/spool')).body as SpoolEntry[];
         const attempts = list.reduce((n, e) => n + e.recipients.reduce((k, r) => k + r.attempts, 0), 0);
-        return list.length === 3 && attempts >= 2 && list.every((e) => e.state === 'retrying' && e.recipients.every((r) => r.last_error)) && list;
+        return (
+          list.length === 3 &&
+          attempts >= 2 &&
+          list.every((e) => e.state === 'retrying' && e.recipients.every((r) => r.last_error)) &&
+          list
+        );
       });
       assert.match(retrying[0]?.recipients[0]?.last_error ?? '', /HTTP 503|circuit/);
       // Once the circuit opens, later tries fail before a send and journal no attempt: the
@@ -174,7 +186,11 @@ describe('spool mode', () => {
         }
         return false;
       });
-      assert.deepEqual(first.result, { kind: 'failed', reason: 'HTTP 503' }, 'spool show carries each attempt with the API answer');
+      assert.deepEqual(
+        first.result,
+        { kind: 'failed', reason: 'HTTP 503' },
+        'spool show carries each attempt with the API answer',
+      );
       // With the circuit open, synchronous mode refuses RCPT; spool mode still takes mail.
       await until('the circuit to open', async () => (await gw.metrics.circuitState.get()).values[0]?.value === 2);
       const late = `outage late ${randomUUID()}`;
@@ -182,7 +198,8 @@ describe('spool mode', () => {
       spooledId(await send(gw, ['x@example.org'], message(late)));
 
       await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'DELETE' });
-      for (const s of subjects) await until(`delivery of ${s}`, async () => (await copies(gw, s)).length === (s === late ? 1 : 2));
+      for (const s of subjects)
+        await until(`delivery of ${s}`, async () => (await copies(gw, s)).length === (s === late ? 1 : 2));
       await until('the spool to empty', async () => (await admin(gw, '/spool')).body.length === 0);
       // Exactly once: one copy per recipient, however many attempts failed before.
       await new Promise((r) => setTimeout(r, 300));
@@ -204,10 +221,14 @@ describe('spool mode', () => {
       await setFault(gw, { status: 503, paths: ['/brands/default/senders'] });
       const good = `sender later ${randomUUID()}`;
       spooledId(await send(gw, ['s@example.org'], message(good)));
-      const badId = spooledId(await send(gw, ['s@example.org'], message(`bad sender ${randomUUID()}`, 'stranger@not-confirmed.example')));
+      const badId = spooledId(
+        await send(gw, ['s@example.org'], message(`bad sender ${randomUUID()}`, 'stranger@not-confirmed.example')),
+      );
       await until('attempts while the sender lookup is down', async () => {
         const list = (await admin(gw, '/spool')).body as SpoolEntry[];
-        return list.length === 2 && list.every((e) => /confirmed sender not checked/.test(e.recipients[0]?.last_error ?? ''));
+        return (
+          list.length === 2 && list.every((e) => /confirmed sender not checked/.test(e.recipients[0]?.last_error ?? ''))
+        );
       });
       assert.equal((await copies(gw, good)).length, 0);
       await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'DELETE' });
@@ -217,7 +238,10 @@ describe('spool mode', () => {
         return list.length === 1 && list;
       });
       assert.equal(dead[0]?.id, badId);
-      assert.match(dead[0]?.recipients[0]?.last_error ?? '', /^550 5\.7\.1 Sender <stranger@not-confirmed\.example> is not a confirmed sender/);
+      assert.match(
+        dead[0]?.recipients[0]?.last_error ?? '',
+        /^550 5\.7\.1 Sender <stranger@not-confirmed\.example> is not a confirmed sender/,
+      );
     } finally {
       await gw.shutdown();
     }
@@ -225,7 +249,9 @@ describe('spool mode', () => {
 
   test('a hung sender lookup holds DATA no longer than SPOOL_SENDER_CHECK_MS: the message is spooled, checked at delivery', async () => {
     const dir = await spoolDir();
-    const gw = await startTestGateway(spoolEnv(dir, { SPOOL_SENDER_CHECK_MS: '300', API_TIMEOUT_MS: '20000', MESSAGE_DEADLINE_MS: '30000' }));
+    const gw = await startTestGateway(
+      spoolEnv(dir, { SPOOL_SENDER_CHECK_MS: '300', API_TIMEOUT_MS: '20000', MESSAGE_DEADLINE_MS: '30000' }),
+    );
     try {
       await setFault(gw, { latencyMs: 15_000, paths: ['/brands/default/senders'], count: 1 });
       const subject = `hung sender ${randomUUID()}`;
@@ -271,11 +297,26 @@ describe('spool mode', () => {
       assert.equal(dead[0]?.id, id);
       assert.equal(dead[0]?.recipients[0]?.state, 'dead');
       assert.match(dead[0]?.recipients[0]?.last_error ?? '', /^Cakemail refused it: /);
-      assert.equal((await gw.metrics.spoolDeadLetters.get()).values.find((v) => v.labels.reason === 'refused')?.value, 1);
+      assert.equal(
+        (await gw.metrics.spoolDeadLetters.get()).values.find((v) => v.labels.reason === 'refused')?.value,
+        1,
+      );
       // The gauges the alerts and dashboard use follow the spool.
-      await until('the dead-letter gauge', async () => (await scrape(gw)).includes('smtp_gateway_spool_messages{state="dead"} 1'));
+      await until('the dead-letter gauge', async () =>
+        (await scrape(gw)).includes('smtp_gateway_spool_messages{state="dead"} 1'),
+      );
       const text = await scrape(gw);
-      for (const name of ['spool_messages', 'spool_bytes', 'spool_max_bytes', 'spool_oldest_age_seconds', 'spool_attempts_total', 'spool_dead_letters_total', 'spool_delivered_total', 'spool_full_total', 'spool_write_seconds_count']) {
+      for (const name of [
+        'spool_messages',
+        'spool_bytes',
+        'spool_max_bytes',
+        'spool_oldest_age_seconds',
+        'spool_attempts_total',
+        'spool_dead_letters_total',
+        'spool_delivered_total',
+        'spool_full_total',
+        'spool_write_seconds_count',
+      ]) {
         assert.match(text, new RegExp(`^smtp_gateway_${name}`, 'm'), name);
       }
       assert.match(text, /^smtp_gateway_spool_max_bytes 1073741824$/m);
@@ -310,18 +351,34 @@ describe('spool mode', () => {
       const listed = await cli(dir, 'list', '--dead', '--json');
       assert.equal(listed.code, 0, listed.stderr);
       const entries = JSON.parse(listed.stdout) as SpoolEntry[];
-      assert.deepEqual(entries.map((e) => e.id), [id, second]);
+      assert.deepEqual(
+        entries.map((e) => e.id),
+        [id, second],
+      );
       const e = entries[0] as SpoolEntry;
-      assert.deepEqual(Object.keys(e).filter((k) => ['id', 'state', 'received_at', 'envelope_from', 'recipients'].includes(k)).sort(), ['envelope_from', 'id', 'received_at', 'recipients', 'state']);
+      assert.deepEqual(
+        Object.keys(e)
+          .filter((k) => ['id', 'state', 'received_at', 'envelope_from', 'recipients'].includes(k))
+          .sort(),
+        ['envelope_from', 'id', 'received_at', 'recipients', 'state'],
+      );
       assert.equal(e.state, 'dead');
       assert.equal(e.envelope_from, DEMO_USER);
       assert.equal(e.recipients[0]?.address, 'late@example.org');
       assert.match(e.recipients[0]?.last_error ?? '', /^expired: not delivered within SPOOL_MAX_AGE_S \(1 s\)/);
       assert.ok((e.recipients[0]?.attempts ?? 0) >= 1);
-      assert.equal((await gw.metrics.spoolDeadLetters.get()).values.find((v) => v.labels.reason === 'expired')?.value, 2);
+      assert.equal(
+        (await gw.metrics.spoolDeadLetters.get()).values.find((v) => v.labels.reason === 'expired')?.value,
+        2,
+      );
 
       // Each CLI run is a process start: the independent ones run side by side.
-      const [table, shown, missing, dropped] = await Promise.all([cli(dir, 'list'), cli(dir, 'show', id), cli(dir, 'show', 'nope'), cli(dir, 'drop', second)]);
+      const [table, shown, missing, dropped] = await Promise.all([
+        cli(dir, 'list'),
+        cli(dir, 'show', id),
+        cli(dir, 'show', 'nope'),
+        cli(dir, 'drop', second),
+      ]);
       assert.match(table.stdout, new RegExp(`${id}\\s+dead`));
       assert.equal(shown.code, 0);
       assert.equal((JSON.parse(shown.stdout) as SpoolEntry).recipients[0]?.history[0]?.result?.kind, 'failed');
@@ -351,7 +408,10 @@ describe('spool mode', () => {
         if (reply.startsWith('250')) accepted.push(subject);
         else refused = reply;
       }
-      assert.equal(refused, '452 4.3.1 Insufficient system storage: the delivery spool is full (SPOOL_MAX_BYTES), try again later');
+      assert.equal(
+        refused,
+        '452 4.3.1 Insufficient system storage: the delivery spool is full (SPOOL_MAX_BYTES), try again later',
+      );
       assert.ok(accepted.length >= 1);
       // A client that declares its SIZE at MAIL learns it at RCPT, before uploading the body.
       await until('RCPT refused', async () => {

@@ -20,7 +20,11 @@ async function expiryGauge(adminPort: number): Promise<number> {
 
 test('certificateNotAfter reads the leaf certificate notAfter in Unix seconds', async () => {
   const notAfter = new Date(Math.floor(Date.now() / 1000) * 1000 + 30 * DAY);
-  const p = await generate([{ name: 'commonName', value: 'leaf.example' }], { keyType: 'ec', algorithm: 'sha256', notAfterDate: notAfter });
+  const p = await generate([{ name: 'commonName', value: 'leaf.example' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    notAfterDate: notAfter,
+  });
   assert.equal(certificateNotAfter(p.cert), notAfter.getTime() / 1000);
 });
 
@@ -40,7 +44,11 @@ test('expiry gauge: moves to the new notAfter when the certificate files are rot
   const key = join(dir, 'tls.key');
   const write = async (days: number) => {
     const notAfterDate = new Date(Math.floor(Date.now() / 1000) * 1000 + days * DAY);
-    const p = await generate([{ name: 'commonName', value: `in-${days}-days.example` }], { keyType: 'ec', algorithm: 'sha256', notAfterDate });
+    const p = await generate([{ name: 'commonName', value: `in-${days}-days.example` }], {
+      keyType: 'ec',
+      algorithm: 'sha256',
+      notAfterDate,
+    });
     writeFileSync(`${cert}.tmp`, p.cert);
     writeFileSync(`${key}.tmp`, p.private);
     renameSync(`${key}.tmp`, key);

@@ -8,11 +8,19 @@ import { test } from 'node:test';
 import { generate } from 'selfsigned';
 import { startTestGateway } from '../helpers/gateway.ts';
 
-function handshake(port: number, opts: tls.ConnectionOptions = {}): Promise<{ ok: true; fingerprint: string; protocol: string | null; cipher: string } | { ok: false; error: string }> {
+function handshake(
+  port: number,
+  opts: tls.ConnectionOptions = {},
+): Promise<{ ok: true; fingerprint: string; protocol: string | null; cipher: string } | { ok: false; error: string }> {
   return new Promise((resolve) => {
     const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...opts });
     s.once('secureConnect', () => {
-      const out = { ok: true as const, fingerprint: s.getPeerCertificate().fingerprint256, protocol: s.getProtocol(), cipher: s.getCipher().name };
+      const out = {
+        ok: true as const,
+        fingerprint: s.getPeerCertificate().fingerprint256,
+        protocol: s.getProtocol(),
+        cipher: s.getCipher().name,
+      };
       s.destroy();
       resolve(out);
     });
@@ -28,7 +36,11 @@ test('implicit TLS: TLS 1.0/1.1 and non-AEAD or non-ECDHE ciphers are refused', 
     assert.equal(good.protocol, 'TLSv1.3');
     assert.equal((await handshake(gw.ports.smtps, { maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).ok, false);
     for (const cipher of ['AES256-SHA', 'AES128-GCM-SHA256', 'ECDHE-RSA-AES128-SHA', 'ECDHE-ECDSA-AES128-SHA256']) {
-      assert.equal((await handshake(gw.ports.smtps, { maxVersion: 'TLSv1.2', ciphers: cipher })).ok, false, `${cipher} refused`);
+      assert.equal(
+        (await handshake(gw.ports.smtps, { maxVersion: 'TLSv1.2', ciphers: cipher })).ok,
+        false,
+        `${cipher} refused`,
+      );
     }
     const tls12 = await handshake(gw.ports.smtps, { maxVersion: 'TLSv1.2' });
     assert.ok(tls12.ok && /^ECDHE-.*(GCM|CHACHA20)/.test(tls12.cipher), 'TLS 1.2 negotiates ECDHE + AEAD');

@@ -41,8 +41,22 @@ describe('POST /v2/emails accepts a valid payload', () => {
     assert.equal(body.data.status, 'queued');
     assert.match(body.data.id, UUID_V4);
 
-    const second = (await (await submit(ctx.sb.url, validEmail({ email: 'bob@example.org', sender: { id: NOREPLY_SENDER_ID }, attachment: { filename: 'a.csv', type: 'csv', content: 'YSxiCg==' } }))).json()) as SubmitEmailResponse;
-    const listed = (await (await fetch(`${ctx.sb.url}/_sandbox/emails`)).json()) as { id: string; payload: unknown; accountId: number; receivedAt: string }[];
+    const second = (await (
+      await submit(
+        ctx.sb.url,
+        validEmail({
+          email: 'bob@example.org',
+          sender: { id: NOREPLY_SENDER_ID },
+          attachment: { filename: 'a.csv', type: 'csv', content: 'YSxiCg==' },
+        }),
+      )
+    ).json()) as SubmitEmailResponse;
+    const listed = (await (await fetch(`${ctx.sb.url}/_sandbox/emails`)).json()) as {
+      id: string;
+      payload: unknown;
+      accountId: number;
+      receivedAt: string;
+    }[];
     assert.equal(listed[0]!.id, second.data.id, 'newest first');
     const first = listed.find((e) => e.id === body.data.id)!;
     assert.deepEqual(first.payload, payload);
@@ -55,7 +69,11 @@ describe('POST /v2/emails accepts a valid payload', () => {
   });
 
   it('accepts the minimal payload and a template-free text-only message', async () => {
-    const res = await submit(ctx.sb.url, { email: 'c@example.org', sender: { id: NOREPLY_SENDER_ID }, content: { subject: 'x', type: 'marketing', text: 't' } });
+    const res = await submit(ctx.sb.url, {
+      email: 'c@example.org',
+      sender: { id: NOREPLY_SENDER_ID },
+      content: { subject: 'x', type: 'marketing', text: 't' },
+    });
     assert.equal(res.status, 201);
   });
 
@@ -72,21 +90,42 @@ describe('POST /v2/emails accepts a valid payload', () => {
 
 describe('POST /v2/emails schema violations → 422 with pydantic loc paths', () => {
   it('attachment filename with a space or an extra dot', async () => {
-    await expect422(validEmail({ attachment: [{ filename: 'my file.jpg', type: 'jpeg', content: 'AAAA' }] }), ['["body","attachment",0,"filename"]']);
-    await expect422(validEmail({ attachment: [{ filename: 'ok.pdf', type: 'pdf', content: 'AAAA' }, { filename: 'a.b.pdf', type: 'pdf', content: 'AAAA' }] }), ['["body","attachment",1,"filename"]']);
-    await expect422(validEmail({ attachment: { filename: 'photo.jpg', type: 'jpeg', content: 'AAAA' } }), ['["body","attachment","filename"]']);
+    await expect422(validEmail({ attachment: [{ filename: 'my file.jpg', type: 'jpeg', content: 'AAAA' }] }), [
+      '["body","attachment",0,"filename"]',
+    ]);
+    await expect422(
+      validEmail({
+        attachment: [
+          { filename: 'ok.pdf', type: 'pdf', content: 'AAAA' },
+          { filename: 'a.b.pdf', type: 'pdf', content: 'AAAA' },
+        ],
+      }),
+      ['["body","attachment",1,"filename"]'],
+    );
+    await expect422(validEmail({ attachment: { filename: 'photo.jpg', type: 'jpeg', content: 'AAAA' } }), [
+      '["body","attachment","filename"]',
+    ]);
   });
 
   it('missing content.type, with the exact pydantic item', async () => {
     const res = await submit(ctx.sb.url, withContent({}, ['type']));
     assert.equal(res.status, 422);
-    assert.deepEqual(await res.json(), { detail: [{ loc: ['body', 'content', 'type'], msg: 'field required', type: 'value_error.missing' }] });
+    assert.deepEqual(await res.json(), {
+      detail: [{ loc: ['body', 'content', 'type'], msg: 'field required', type: 'value_error.missing' }],
+    });
   });
 
   it('non-strict base64 (line breaks), bad attachment type, missing attachment fields', async () => {
-    await expect422(validEmail({ attachment: [{ filename: 'r.pdf', type: 'pdf', content: 'JVBERi0x\nLjQK' }] }), ['["body","attachment",0,"content"]']);
-    await expect422(validEmail({ attachment: [{ filename: 'r.pdf', type: 'pdf', content: 'JVBERi0' }] }), ['["body","attachment",0,"content"]']);
-    await expect422(validEmail({ attachment: [{ filename: 'r.gif', type: 'gif', content: 'AAAA' }] }), ['["body","attachment",0,"filename"]', '["body","attachment",0,"type"]']);
+    await expect422(validEmail({ attachment: [{ filename: 'r.pdf', type: 'pdf', content: 'JVBERi0x\nLjQK' }] }), [
+      '["body","attachment",0,"content"]',
+    ]);
+    await expect422(validEmail({ attachment: [{ filename: 'r.pdf', type: 'pdf', content: 'JVBERi0' }] }), [
+      '["body","attachment",0,"content"]',
+    ]);
+    await expect422(validEmail({ attachment: [{ filename: 'r.gif', type: 'gif', content: 'AAAA' }] }), [
+      '["body","attachment",0,"filename"]',
+      '["body","attachment",0,"type"]',
+    ]);
     await expect422(validEmail({ attachment: [{ filename: 'r.pdf', content_type: 'application/pdf' }] }), [
       '["body","attachment",0,"type"]',
       '["body","attachment",0,"content"]',
@@ -126,7 +165,11 @@ describe('POST /v2/emails schema violations → 422 with pydantic loc paths', ()
       '["body","content","encoding"]',
     ]);
     await expect422(withContent({}, ['html', 'text']), ['["body","content"]']);
-    assert.equal((await submit(ctx.sb.url, withContent({ encoding: 'iso-8859-1' }, ['text']))).status, 201, 'any spec Encoding is accepted');
+    assert.equal(
+      (await submit(ctx.sb.url, withContent({ encoding: 'iso-8859-1' }, ['text']))).status,
+      201,
+      'any spec Encoding is accepted',
+    );
   });
 
   it('unknown fields are refused ("extra fields not permitted")', async () => {
@@ -139,7 +182,10 @@ describe('POST /v2/emails schema violations → 422 with pydantic loc paths', ()
   });
 
   it('additional_headers need name and value strings', async () => {
-    await expect422(validEmail({ additional_headers: [{ name: 'X-A' }, { name: 'X-B', value: 3 }] }), ['["body","additional_headers",0,"value"]', '["body","additional_headers",1,"value"]']);
+    await expect422(validEmail({ additional_headers: [{ name: 'X-A' }, { name: 'X-B', value: 3 }] }), [
+      '["body","additional_headers",0,"value"]',
+      '["body","additional_headers",1,"value"]',
+    ]);
   });
 
   it('body must be JSON with a JSON content type', async () => {

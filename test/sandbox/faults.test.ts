@@ -23,7 +23,11 @@ describe('fault injection', () => {
     const second = await submit(ctx.sb.url, validEmail());
     assert.equal(second.status, 201);
     assert.equal(ctx.sb.emails().length, 1);
-    assert.deepEqual(await (await fetch(`${ctx.sb.url}/_sandbox/faults`)).json(), { faults: [] }, 'expired after count');
+    assert.deepEqual(
+      await (await fetch(`${ctx.sb.url}/_sandbox/faults`)).json(),
+      { faults: [] },
+      'expired after count',
+    );
   });
 
   it('only matching paths are faulted; a custom body is sent as is', async () => {
@@ -50,7 +54,10 @@ describe('fault injection', () => {
   it('commit_then_hang stores the email while the client times out', async () => {
     await setFaults(ctx.sb.url, { mode: 'commit_then_hang', count: 1 });
     const started = Date.now();
-    await assert.rejects(submit(ctx.sb.url, validEmail({ email: 'hang@example.org' }), { signal: AbortSignal.timeout(300) }), (err: Error) => err.name === 'TimeoutError');
+    await assert.rejects(
+      submit(ctx.sb.url, validEmail({ email: 'hang@example.org' }), { signal: AbortSignal.timeout(300) }),
+      (err: Error) => err.name === 'TimeoutError',
+    );
     assert.ok(Date.now() - started >= 290);
     const stored = ctx.sb.emails();
     assert.equal(stored.length, 1);
@@ -99,11 +106,21 @@ describe('fault injection', () => {
   });
 
   it('nonsense fault JSON → 400 listing every problem, and nothing changes', async () => {
-    const res = await setFaults(ctx.sb.url, { status: 999, rate: 2, count: 0, mode: 'explode', paths: 'v2', colour: 'red' });
+    const res = await setFaults(ctx.sb.url, {
+      status: 999,
+      rate: 2,
+      count: 0,
+      mode: 'explode',
+      paths: 'v2',
+      colour: 'red',
+    });
     assert.equal(res.status, 400);
     const body = (await res.json()) as { errors: string[] };
     for (const key of ['status', 'rate', 'count', 'mode', 'paths', 'colour']) {
-      assert.ok(body.errors.some((e) => e.startsWith(key)), `error for ${key}: ${body.errors.join('; ')}`);
+      assert.ok(
+        body.errors.some((e) => e.startsWith(key)),
+        `error for ${key}: ${body.errors.join('; ')}`,
+      );
     }
     assert.equal((await setFaults(ctx.sb.url, { mode: 'respond' })).status, 400, 'respond needs status or latency');
     assert.equal((await setFaults(ctx.sb.url, { mode: 'commit_then_hang', status: 500 })).status, 400);

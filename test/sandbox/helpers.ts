@@ -42,17 +42,28 @@ export function validEmail(overrides: Record<string, unknown> = {}): Record<stri
   };
 }
 
-export function submit(base: string, body: unknown, init: { token?: string; query?: string; signal?: AbortSignal; contentType?: string } = {}): Promise<Response> {
+export function submit(
+  base: string,
+  body: unknown,
+  init: { token?: string; query?: string; signal?: AbortSignal; contentType?: string } = {},
+): Promise<Response> {
   return fetch(`${base}/v2/emails${init.query ?? ''}`, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${init.token ?? DEMO_PAT}`, 'Content-Type': init.contentType ?? 'application/json' },
+    headers: {
+      Authorization: `Bearer ${init.token ?? DEMO_PAT}`,
+      'Content-Type': init.contentType ?? 'application/json',
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
     ...(init.signal ? { signal: init.signal } : {}),
   });
 }
 
 export async function setFaults(base: string, fault: unknown): Promise<Response> {
-  return fetch(`${base}/_sandbox/faults`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(fault) });
+  return fetch(`${base}/_sandbox/faults`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(fault),
+  });
 }
 
 export interface Detail {

@@ -59,10 +59,17 @@ describe('web inbox', () => {
     assert.ok(iframe, 'has an iframe');
     assert.match(iframe, /\ssandbox=""/);
     assert.doesNotMatch(iframe, /allow-/);
-    assert.ok(iframe.includes('srcdoc="&lt;p onclick=&quot;x&quot;&gt;hi&lt;/p&gt;&lt;script&gt;alert(&quot;srcdoc&quot;)&lt;/script&gt;&quot;quote&#39;"'));
+    assert.ok(
+      iframe.includes(
+        'srcdoc="&lt;p onclick=&quot;x&quot;&gt;hi&lt;/p&gt;&lt;script&gt;alert(&quot;srcdoc&quot;)&lt;/script&gt;&quot;quote&#39;"',
+      ),
+    );
     assert.ok(html.includes('&lt;/pre&gt;&lt;script&gt;alert(2)&lt;/script&gt;'));
     assert.ok(html.includes(`/_sandbox/emails/${id}/attachments/0`));
-    assert.ok(html.includes('&quot;subject&quot;: &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;'), 'pretty JSON, escaped');
+    assert.ok(
+      html.includes('&quot;subject&quot;: &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;'),
+      'pretty JSON, escaped',
+    );
     assert.equal((await fetch(`${ctx.sb.url}/emails/00000000-0000-4000-8000-000000000000`)).status, 404);
   });
 
@@ -107,8 +114,12 @@ describe('admin endpoints', () => {
     const { startSandbox } = await import('../../src/sandbox/server.ts');
     const sb = await startSandbox({ host: '127.0.0.1', port: 0, maxEmails: 2 });
     try {
-      for (const who of ['a', 'b', 'c']) assert.equal((await submit(sb.url, validEmail({ email: `${who}@example.org` }))).status, 201);
-      assert.deepEqual(sb.emails().map((e) => e.payload.email), ['c@example.org', 'b@example.org']);
+      for (const who of ['a', 'b', 'c'])
+        assert.equal((await submit(sb.url, validEmail({ email: `${who}@example.org` }))).status, 201);
+      assert.deepEqual(
+        sb.emails().map((e) => e.payload.email),
+        ['c@example.org', 'b@example.org'],
+      );
     } finally {
       await sb.close();
     }

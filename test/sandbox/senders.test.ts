@@ -40,7 +40,10 @@ describe('GET /brands/default/senders', () => {
     for (const s of all) assert.equal(typeof s.id, 'string');
 
     const firstPage = new Set(pages[0]!.data.map((s) => s.email));
-    assert.ok(!(firstPage.has('demo@example.com') && firstPage.has('noreply@example.com')), 'paging must be needed to see both');
+    assert.ok(
+      !(firstPage.has('demo@example.com') && firstPage.has('noreply@example.com')),
+      'paging must be needed to see both',
+    );
   });
 
   it('count only with with_count; defaults page=1 per_page=50', async () => {

@@ -11,8 +11,16 @@ import { details, locs, passwordToken, submit, useSandbox, validEmail } from './
 
 const ctx = useSandbox();
 
-function form(base: string, fields: Record<string, string>, contentType = 'application/x-www-form-urlencoded'): Promise<Response> {
-  return fetch(`${base}/token`, { method: 'POST', headers: { 'Content-Type': contentType }, body: new URLSearchParams(fields).toString() });
+function form(
+  base: string,
+  fields: Record<string, string>,
+  contentType = 'application/x-www-form-urlencoded',
+): Promise<Response> {
+  return fetch(`${base}/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': contentType },
+    body: new URLSearchParams(fields).toString(),
+  });
 }
 
 describe('POST /token', () => {
@@ -24,7 +32,11 @@ describe('POST /token', () => {
     assert.equal(body.expires_in, 432000);
     assert.deepEqual(body.accounts, [DEMO_ACCOUNT_ID]);
     assert.match(body.access_token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'JWT-looking');
-    const claims = JSON.parse(Buffer.from(body.access_token.split('.')[1]!, 'base64url').toString()) as { exp: number; iat: number; iss: string };
+    const claims = JSON.parse(Buffer.from(body.access_token.split('.')[1]!, 'base64url').toString()) as {
+      exp: number;
+      iat: number;
+      iss: string;
+    };
     assert.equal(claims.iss, 'urn:cakemail');
     assert.equal(claims.exp - claims.iat, 432000);
     assert.ok(body.refresh_token.length >= 16);
@@ -70,11 +82,20 @@ describe('POST /token', () => {
   });
 
   it('validates the form: content type, scopes, expiration_seconds, grant_type, missing fields', async () => {
-    const json = await fetch(`${ctx.sb.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"username":"demo@example.com"}' });
+    const json = await fetch(`${ctx.sb.url}/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"username":"demo@example.com"}',
+    });
     assert.equal(json.status, 422);
     assert.deepEqual(locs(await details(json)), ['["body"]']);
 
-    const bad = await form(ctx.sb.url, { username: 'demo@example.com', password: 'demo-password', scopes: 'user,root', expiration_seconds: '599' });
+    const bad = await form(ctx.sb.url, {
+      username: 'demo@example.com',
+      password: 'demo-password',
+      scopes: 'user,root',
+      expiration_seconds: '599',
+    });
     assert.equal(bad.status, 422);
     assert.deepEqual(locs(await details(bad)).sort(), ['["body","expiration_seconds"]', '["body","scopes"]']);
 
@@ -91,7 +112,9 @@ describe('POST /token', () => {
   });
 
   it('honours expiration_seconds and checks account_id against the user accounts', async () => {
-    const short = (await (await passwordToken(ctx.sb.url, { expiration_seconds: '600', account_id: String(DEMO_ACCOUNT_ID) })).json()) as TokenResponse;
+    const short = (await (
+      await passwordToken(ctx.sb.url, { expiration_seconds: '600', account_id: String(DEMO_ACCOUNT_ID) })
+    ).json()) as TokenResponse;
     assert.equal(short.expires_in, 600);
     const denied = await passwordToken(ctx.sb.url, { account_id: '999' });
     assert.equal(denied.status, 400);
@@ -105,16 +128,24 @@ describe('POST /token', () => {
 describe('Bearer authentication', () => {
   it('the seeded PAT works and has the documented format', async () => {
     assert.match(DEMO_PAT, /^ck_pat_[0-9a-f]{40}$/);
-    const res = await fetch(`${ctx.sb.url}/brands/default/senders`, { headers: { Authorization: `Bearer ${DEMO_PAT}` } });
+    const res = await fetch(`${ctx.sb.url}/brands/default/senders`, {
+      headers: { Authorization: `Bearer ${DEMO_PAT}` },
+    });
     assert.equal(res.status, 200);
   });
 
   it('unknown or missing token on /v2/emails → 401 detail array, nothing stored', async () => {
     const before = ctx.sb.emails().length;
-    const unknown = await submit(ctx.sb.url, validEmail(), { token: 'ck_pat_0000000000000000000000000000000000000000' });
+    const unknown = await submit(ctx.sb.url, validEmail(), {
+      token: 'ck_pat_0000000000000000000000000000000000000000',
+    });
     assert.equal(unknown.status, 401);
     assert.equal((await details(unknown))[0]!.type, 'unauthorized');
-    const none = await fetch(`${ctx.sb.url}/v2/emails`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(validEmail()) });
+    const none = await fetch(`${ctx.sb.url}/v2/emails`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(validEmail()),
+    });
     assert.equal(none.status, 401);
     assert.equal((await details(none))[0]!.type, 'unauthorized');
     assert.equal(ctx.sb.emails().length, before);
@@ -151,15 +182,34 @@ describe('Bearer authentication', () => {
 describe('logging', () => {
   it('one debug line per request with method, path and status; no secrets', async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
-    const sb = await startSandbox({ host: '127.0.0.1', port: 0, maxEmails: 10, logger: pino({ level: 'debug' }, sink) });
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const sb = await startSandbox({
+      host: '127.0.0.1',
+      port: 0,
+      maxEmails: 10,
+      logger: pino({ level: 'debug' }, sink),
+    });
     try {
       const tok = (await (await passwordToken(sb.url)).json()) as TokenResponse;
       await submit(sb.url, validEmail(), { token: tok.access_token });
-      const requestLines = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'sandbox request');
-      assert.deepEqual(requestLines.map((l) => [l.method, l.path, l.status]), [['POST', '/token', 200], ['POST', '/v2/emails', 201]]);
+      const requestLines = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === 'sandbox request');
+      assert.deepEqual(
+        requestLines.map((l) => [l.method, l.path, l.status]),
+        [
+          ['POST', '/token', 200],
+          ['POST', '/v2/emails', 201],
+        ],
+      );
       const all = lines.join('');
-      for (const secret of ['demo-password', tok.access_token, tok.refresh_token, 'alice@example.org']) assert.ok(!all.includes(secret), `leaked ${secret.slice(0, 12)}`);
+      for (const secret of ['demo-password', tok.access_token, tok.refresh_token, 'alice@example.org'])
+        assert.ok(!all.includes(secret), `leaked ${secret.slice(0, 12)}`);
     } finally {
       await sb.close();
     }

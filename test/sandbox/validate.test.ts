@@ -6,7 +6,26 @@ import { isEmailAddress, isStrictBase64 } from '../../src/sandbox/validate.ts';
 
 describe('isStrictBase64', () => {
   it('agrees with STRICT_BASE64_PATTERN on tricky inputs', () => {
-    const samples = ['', 'AA==', 'AAA=', 'AAAA', 'A===', '====', '=AAA', 'AA=A', 'AAAAA', 'AAA', 'AA AA', 'AA\nA', 'ab+/', 'ab-_', 'QUJD\r\n', 'Zm9vYmFy', 'Zm9vYg==', 'Zm9vYmE='];
+    const samples = [
+      '',
+      'AA==',
+      'AAA=',
+      'AAAA',
+      'A===',
+      '====',
+      '=AAA',
+      'AA=A',
+      'AAAAA',
+      'AAA',
+      'AA AA',
+      'AA\nA',
+      'ab+/',
+      'ab-_',
+      'QUJD\r\n',
+      'Zm9vYmFy',
+      'Zm9vYg==',
+      'Zm9vYmE=',
+    ];
     for (const s of samples) assert.equal(isStrictBase64(s), STRICT_BASE64_PATTERN.test(s), JSON.stringify(s));
     const alphabet = 'AB+/=\n';
     for (let i = 0; i < 5000; i++) {
@@ -26,8 +45,23 @@ describe('isStrictBase64', () => {
 
 describe('isEmailAddress', () => {
   it('accepts ordinary addresses and refuses junk', () => {
-    for (const ok of ['a@example.org', 'first.last+tag@sub.example.co.uk', 'x_y-z@example-1.net']) assert.equal(isEmailAddress(ok), true, ok);
-    for (const bad of ['', 'a', 'a@', '@example.org', 'a@example', 'a b@example.org', 'a@exa mple.org', '.a@example.org', 'a..b@example.org', 'a@example.org\r\nBcc: x@y.z', 'a@-example.org', 'a@example.123', '<a@example.org>']) {
+    for (const ok of ['a@example.org', 'first.last+tag@sub.example.co.uk', 'x_y-z@example-1.net'])
+      assert.equal(isEmailAddress(ok), true, ok);
+    for (const bad of [
+      '',
+      'a',
+      'a@',
+      '@example.org',
+      'a@example',
+      'a b@example.org',
+      'a@exa mple.org',
+      '.a@example.org',
+      'a..b@example.org',
+      'a@example.org\r\nBcc: x@y.z',
+      'a@-example.org',
+      'a@example.123',
+      '<a@example.org>',
+    ]) {
       assert.equal(isEmailAddress(bad), false, JSON.stringify(bad));
     }
   });

@@ -9,7 +9,13 @@ import { cidrMatcher } from '../../src/smtp/cidr.ts';
 
 const make = (maxConnections = 3, maxPerIp = 2, trusted: string[] = []) => {
   const metrics = createMetrics();
-  const admission = new Admission({ maxConnections, maxPerIp, trusted: cidrMatcher(trusted), logger: pino({ level: 'silent' }), metrics });
+  const admission = new Admission({
+    maxConnections,
+    maxPerIp,
+    trusted: cidrMatcher(trusted),
+    logger: pino({ level: 'silent' }),
+    metrics,
+  });
   const gauge = async () => (await metrics.connections.get()).values.reduce((n, v) => n + v.value, 0);
   return { admission, metrics, gauge };
 };
@@ -70,7 +76,9 @@ test('a refused or released ticket frees its client count; draining refuses ever
   // Admitted = bound within the cap: the refused second one is not counted, nor its duration.
   const total = (await metrics.connectionsTotal.get()).values.reduce((n, v) => n + v.value, 0);
   assert.equal(total, 2);
-  const durations = (await metrics.connectionDuration.get()).values.find((v) => v.metricName === 'smtp_gateway_connection_duration_seconds_count');
+  const durations = (await metrics.connectionDuration.get()).values.find(
+    (v) => v.metricName === 'smtp_gateway_connection_duration_seconds_count',
+  );
   assert.equal(durations?.value, 1);
   admission.close();
 });

@@ -6,7 +6,14 @@ import { AuthGuard } from '../../src/smtp/auth-guard.ts';
 import { KeyedHash } from '../../src/state/keyed-hash.ts';
 import { MemoryStore } from '../../src/state/memory.ts';
 
-const limits = { maxFailuresPerIp: 3, maxFailuresPerUser: 5, windowS: 600, blockS: 900, pendingSlotMs: 12_500, pendingWaitMs: 10_000 };
+const limits = {
+  maxFailuresPerIp: 3,
+  maxFailuresPerUser: 5,
+  windowS: 600,
+  blockS: 900,
+  pendingSlotMs: 12_500,
+  pendingWaitMs: 10_000,
+};
 
 /** A guard on a fake clock: waiting for logins in progress moves time on, nothing sleeps. */
 function guard() {
@@ -79,8 +86,15 @@ test("a crashed attempt's reservation, never given back, stops counting after it
   assert.equal(clock.now(), before, 'without waiting');
   // A full limit of real failures is still needed to block: the crashed ones are not among them.
   await g.released('192.0.2.6', 'crashed@example.com', next);
-  for (let i = 0; i < 2; i++) assert.equal((await g.failed('192.0.2.6', 'crashed@example.com', await g.check('192.0.2.6', 'crashed@example.com'))).ipBlocked, false);
-  assert.equal((await g.failed('192.0.2.6', 'crashed@example.com', await g.check('192.0.2.6', 'crashed@example.com'))).ipBlocked, true);
+  for (let i = 0; i < 2; i++)
+    assert.equal(
+      (await g.failed('192.0.2.6', 'crashed@example.com', await g.check('192.0.2.6', 'crashed@example.com'))).ipBlocked,
+      false,
+    );
+  assert.equal(
+    (await g.failed('192.0.2.6', 'crashed@example.com', await g.check('192.0.2.6', 'crashed@example.com'))).ipBlocked,
+    true,
+  );
   await store.close();
 });
 
@@ -92,7 +106,8 @@ test('IPv6 clients are counted per /64, and an IPv4-mapped address as its IPv4 a
   }
   assert.equal(await g.ipBlockedFor('2001:db8:1:1::99'), 900);
   assert.equal(await g.ipBlockedFor('2001:db8:1:2::1'), null);
-  for (let i = 0; i < 3; i++) await g.failed('::ffff:198.51.100.7', 'v4@example.com', await g.check('::ffff:198.51.100.7', 'v4@example.com'));
+  for (let i = 0; i < 3; i++)
+    await g.failed('::ffff:198.51.100.7', 'v4@example.com', await g.check('::ffff:198.51.100.7', 'v4@example.com'));
   assert.equal(await g.ipBlockedFor('198.51.100.7'), 900);
   await store.close();
 });
@@ -111,9 +126,13 @@ test('usernames are stored only as HMACs: no key or value holds the name', async
   }
   const store = new Recording();
   const g = new AuthGuard(store, new KeyedHash(store), limits);
-  for (let i = 0; i < 5; i++) await g.failed('192.0.2.3', 'Secret.Person@Example.com', await g.check('192.0.2.3', 'Secret.Person@Example.com'));
+  for (let i = 0; i < 5; i++)
+    await g.failed('192.0.2.3', 'Secret.Person@Example.com', await g.check('192.0.2.3', 'Secret.Person@Example.com'));
   await g.succeeded('192.0.2.4', 'secret.person@example.com');
-  assert.ok(written.some((k) => k.startsWith('auth:userlock:')), 'the username was locked');
+  assert.ok(
+    written.some((k) => k.startsWith('auth:userlock:')),
+    'the username was locked',
+  );
   assert.ok(written.some((k) => k.startsWith('auth:good:')));
   for (const w of written) assert.ok(!/secret|person|example/i.test(w), w);
   await store.close();

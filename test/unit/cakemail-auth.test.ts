@@ -55,9 +55,16 @@ test('wrong password → invalid; MFA → mfa; token endpoint down → unavailab
   const cache = new TokenCache({ client, refreshMarginMs: 100 });
   assert.deepEqual(await cache.authenticate(DEMO.username, 'nope').then((r) => !r.ok && r.reason), 'invalid');
   assert.deepEqual(await cache.authenticate(DEMO.mfaUsername, DEMO.mfaPassword).then((r) => !r.ok && r.reason), 'mfa');
-  await fetch(`${sandbox.url}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 502, paths: ['/token'] }) });
+  await fetch(`${sandbox.url}/_sandbox/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ status: 502, paths: ['/token'] }),
+  });
   assert.deepEqual(await cache.authenticate('other@example.com', 'x').then((r) => !r.ok && r.reason), 'unavailable');
-  const down = new TokenCache({ client: new CakemailClient({ baseUrl: 'http://127.0.0.1:1', timeoutMs: 500 }), refreshMarginMs: 100 });
+  const down = new TokenCache({
+    client: new CakemailClient({ baseUrl: 'http://127.0.0.1:1', timeoutMs: 500 }),
+    refreshMarginMs: 100,
+  });
   assert.deepEqual(await down.authenticate(DEMO.username, DEMO.password).then((r) => !r.ok && r.reason), 'unavailable');
 });
 

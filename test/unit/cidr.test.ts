@@ -5,9 +5,15 @@ import { cidrMatcher, clientKey, normalizeIp, parseCidrList } from '../../src/sm
 import { loadConfig } from '../../src/config/load.ts';
 
 test('CIDR lists: IPv4 and IPv6, bare addresses are one host, entries canonical', () => {
-  assert.deepEqual(parseCidrList(' 10.0.0.0/8, 2001:DB8::/32 ,192.0.2.7,::1'), { ok: true, cidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7/32', '::1/128'] });
+  assert.deepEqual(parseCidrList(' 10.0.0.0/8, 2001:DB8::/32 ,192.0.2.7,::1'), {
+    ok: true,
+    cidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7/32', '::1/128'],
+  });
   assert.deepEqual(parseCidrList(undefined), { ok: true, cidrs: [] });
-  assert.deepEqual(parseCidrList('10.0.0.0/33, 0x0a.0.0.0/8, example.com, 10.0.0.0/8'), { ok: false, invalid: ['10.0.0.0/33', '0x0a.0.0.0/8', 'example.com'] });
+  assert.deepEqual(parseCidrList('10.0.0.0/33, 0x0a.0.0.0/8, example.com, 10.0.0.0/8'), {
+    ok: false,
+    invalid: ['10.0.0.0/33', '0x0a.0.0.0/8', 'example.com'],
+  });
 });
 
 test('matching: IPv4 peers of a dual-stack listener match IPv4 entries; families never cross', () => {

@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import { RetryBudget } from '../../src/resilience/budget.ts';
 import { CircuitBreaker, circuitGaugeValue, type CircuitState } from '../../src/resilience/circuit.ts';
 
-function breaker(overrides: Partial<{ failureRatio: number; minRequests: number; windowMs: number; openMs: number }> = {}) {
+function breaker(
+  overrides: Partial<{ failureRatio: number; minRequests: number; windowMs: number; openMs: number }> = {},
+) {
   let now = 1_000_000;
   const transitions: [CircuitState, CircuitState][] = [];
   const cb = new CircuitBreaker({
@@ -43,7 +45,7 @@ test('opens at CIRCUIT_FAILURE_RATIO, not below it', () => {
   assert.equal(cb.state, 'open', '11/22 = 50%');
 });
 
-test('neutral outcomes (400/422: the sender\'s problem) never count', () => {
+test("neutral outcomes (400/422: the sender's problem) never count", () => {
   const { cb, call } = breaker();
   for (let i = 0; i < 100; i++) call('neutral');
   for (let i = 0; i < 19; i++) call('transient_failure');
@@ -77,7 +79,11 @@ test('open for CIRCUIT_OPEN_MS with the seconds until the probe; then one probe 
   assert.ok(probe.ok);
   cb.record('success', probe);
   assert.equal(cb.state, 'closed');
-  assert.deepEqual(transitions, [['closed', 'open'], ['open', 'half_open'], ['half_open', 'closed']]);
+  assert.deepEqual(transitions, [
+    ['closed', 'open'],
+    ['open', 'half_open'],
+    ['half_open', 'closed'],
+  ]);
   call('transient_failure');
   assert.equal(cb.state, 'closed', 'a fresh window after closing');
 });
@@ -105,7 +111,10 @@ test('a neutral probe (a 422) frees the probe slot without deciding', () => {
 });
 
 test('gauge values: 0 closed, 1 half-open, 2 open', () => {
-  assert.deepEqual(['closed', 'half_open', 'open'].map((s) => circuitGaugeValue(s as CircuitState)), [0, 1, 2]);
+  assert.deepEqual(
+    ['closed', 'half_open', 'open'].map((s) => circuitGaugeValue(s as CircuitState)),
+    [0, 1, 2],
+  );
 });
 
 test('retry budget: a floor per second when quiet, then 10% of calls', () => {

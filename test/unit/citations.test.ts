@@ -22,7 +22,13 @@ test('no comment or doc cites design.md, threats.md or a cakemail-api.md outside
   // Allowed: `docs/cakemail-api.md`, and from inside docs/ a link `[…](cakemail-api.md)`.
   const outside = /(?<![\w\-/[(])(?:design|threats|cakemail-api)\.md\b/;
   const found: string[] = [];
-  for (const f of [...files(join(ROOT, 'src')), ...files(join(ROOT, 'test')), ...files(join(ROOT, 'docs')), ...files(join(ROOT, 'scripts')), join(ROOT, 'README.md')]) {
+  for (const f of [
+    ...files(join(ROOT, 'src')),
+    ...files(join(ROOT, 'test')),
+    ...files(join(ROOT, 'docs')),
+    ...files(join(ROOT, 'scripts')),
+    join(ROOT, 'README.md'),
+  ]) {
     readFileSync(f, 'utf8')
       .split('\n')
       .forEach((line, i) => {
@@ -44,7 +50,12 @@ function anchor(heading: string): string {
 test('every cited docs/<file>.md#anchor names a heading of that file', () => {
   const cite = /(?:docs\/|\]\()([\w-]+\.md)#([\w-]+)/g;
   const broken: string[] = [];
-  const sources = [...files(join(ROOT, 'src')), ...files(join(ROOT, 'test')), ...files(join(ROOT, 'docs')), join(ROOT, 'README.md')];
+  const sources = [
+    ...files(join(ROOT, 'src')),
+    ...files(join(ROOT, 'test')),
+    ...files(join(ROOT, 'docs')),
+    join(ROOT, 'README.md'),
+  ];
   for (const f of sources) {
     for (const m of readFileSync(f, 'utf8').matchAll(cite)) {
       const target = join(ROOT, 'docs', m[1]!);

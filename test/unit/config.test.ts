@@ -21,7 +21,12 @@ test('defaults load, are documented, and the result is frozen', () => {
 });
 
 test('environment values are coerced and validated', () => {
-  const r = loadConfig({ SMTP_SUBMISSION_PORT: '587', CAKEMAIL_API_URL: 'https://api.cakemail.dev', ATTACHMENT_POLICY: 'drop', SANDBOX_ENABLED: 'false' });
+  const r = loadConfig({
+    SMTP_SUBMISSION_PORT: '587',
+    CAKEMAIL_API_URL: 'https://api.cakemail.dev',
+    ATTACHMENT_POLICY: 'drop',
+    SANDBOX_ENABLED: 'false',
+  });
   assert.ok(r.ok);
   assert.equal(r.config.submissionPort, 587);
   assert.equal(r.config.attachmentPolicy, 'drop');
@@ -29,12 +34,20 @@ test('environment values are coerced and validated', () => {
 });
 
 test('every invalid setting is reported at once', () => {
-  const r = loadConfig({ SMTP_SUBMISSION_PORT: '70000', MAX_RECIPIENTS: 'many', CAKEMAIL_EMAIL_TYPE: 'bulk', CAKEMAIL_API_URL: 'not a url' });
+  const r = loadConfig({
+    SMTP_SUBMISSION_PORT: '70000',
+    MAX_RECIPIENTS: 'many',
+    CAKEMAIL_EMAIL_TYPE: 'bulk',
+    CAKEMAIL_API_URL: 'not a url',
+  });
   assert.equal(r.ok, false);
   if (r.ok) return;
   assert.equal(r.errors.length, 4);
   for (const name of ['SMTP_SUBMISSION_PORT', 'MAX_RECIPIENTS', 'CAKEMAIL_EMAIL_TYPE', 'CAKEMAIL_API_URL']) {
-    assert.ok(r.errors.some((e) => e.startsWith(`${name}=`)), `${name} reported`);
+    assert.ok(
+      r.errors.some((e) => e.startsWith(`${name}=`)),
+      `${name} reported`,
+    );
   }
 });
 
@@ -46,7 +59,12 @@ test('a parse worker heap too small for a worker to start is refused at start, n
 });
 
 test('cross-field rules are checked', () => {
-  const r = loadConfig({ TLS_CERT_FILE: '/tmp/cert.pem', SMTP_SUBMISSION_PORT: '2600', SMTP_SMTPS_PORT: '2600', SANDBOX_ENABLED: 'false' });
+  const r = loadConfig({
+    TLS_CERT_FILE: '/tmp/cert.pem',
+    SMTP_SUBMISSION_PORT: '2600',
+    SMTP_SMTPS_PORT: '2600',
+    SANDBOX_ENABLED: 'false',
+  });
   assert.equal(r.ok, false);
   if (r.ok) return;
   assert.ok(r.errors.some((e) => e.includes('TLS_CERT_FILE and TLS_KEY_FILE')));

@@ -24,7 +24,8 @@ test('bare LF becomes a line break and a stray CR a space, so neither can smuggl
 test('a NUL byte is refused, naming it', async () => {
   const r = await readData(stream('Subject: a\r\n\r\nb\u0000c\r\n'), 1000);
   assert.equal(r.ok, false);
-  if (!r.ok) assert.deepEqual([r.refusal.kind, /NUL/.test((r.refusal as { reason: string }).reason)], ['content_invalid', true]);
+  if (!r.ok)
+    assert.deepEqual([r.refusal.kind, /NUL/.test((r.refusal as { reason: string }).reason)], ['content_invalid', true]);
 });
 
 test('over the limit: drained, nothing kept, refused as too large', async () => {
@@ -36,7 +37,13 @@ test('over the limit: drained, nothing kept, refused as too large', async () => 
 test('envelope addresses: syntax, invalid UTF-8 and non-ASCII get their own replies', () => {
   assert.equal(checkAddress('someone@example.org'), null);
   assert.deepEqual([checkAddress('not-an-address')?.code, checkAddress('not-an-address')?.enhanced], [501, '5.1.3']);
-  assert.deepEqual([checkAddress('j\u00fcrgen@example.org')?.code, checkAddress('j\u00fcrgen@example.org')?.enhanced], [553, '5.6.7']);
-  assert.deepEqual([checkAddress('\uFFFD@example.org')?.code, checkAddress('\uFFFD@example.org')?.enhanced], [501, '5.1.7']);
+  assert.deepEqual(
+    [checkAddress('j\u00fcrgen@example.org')?.code, checkAddress('j\u00fcrgen@example.org')?.enhanced],
+    [553, '5.6.7'],
+  );
+  assert.deepEqual(
+    [checkAddress('\uFFFD@example.org')?.code, checkAddress('\uFFFD@example.org')?.enhanced],
+    [501, '5.1.7'],
+  );
   assert.equal(checkAddress('a\rb@example.org')?.code, 501);
 });

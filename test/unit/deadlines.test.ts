@@ -4,10 +4,23 @@ import { afterEach, beforeEach, mock, test } from 'node:test';
 import { SessionDeadlines, type GuardedConnection } from '../../src/smtp/deadlines.ts';
 import type { Reply } from '../../src/smtp/replies.ts';
 
-const LIMITS = { tlsHandshakeTimeoutMs: 10_000, commandTimeoutMs: 300_000, dataMinRate: 500, dataRateGraceMs: 30_000, sessionMaxMs: 1_800_000 };
+const LIMITS = {
+  tlsHandshakeTimeoutMs: 10_000,
+  commandTimeoutMs: 300_000,
+  dataMinRate: 500,
+  dataRateGraceMs: 30_000,
+  sessionMaxMs: 1_800_000,
+};
 
 function fake() {
-  const state = { inData: false, waiting: false, upgrading: false, closed: false, cut: [] as string[], aborted: [] as string[] };
+  const state = {
+    inData: false,
+    waiting: false,
+    upgrading: false,
+    closed: false,
+    cut: [] as string[],
+    aborted: [] as string[],
+  };
   const conn: GuardedConnection = {
     inData: () => state.inData,
     waitingOnServer: () => state.waiting,

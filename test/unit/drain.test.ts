@@ -14,11 +14,27 @@ import { SessionHandlers } from '../../src/smtp/handlers.ts';
 
 test('a DATA reaching the handler after shutdown began was sent while the process exited: now 421 4.3.2 and no delivery', async () => {
   let delivered = 0;
-  const pipeline = { deliver: async () => { delivered++; return { kind: 'accepted', id: 'x', recipients: 1, duplicate: false, skipped: 0 }; } } as unknown as DeliveryPipeline;
-  const handlers = new SessionHandlers({ auth: {} as Authenticator, rateLimits: {} as RateLimits, pipeline, logger: pino({ level: 'silent' }), metrics: createMetrics(), maxMessageBytes: 1000 });
+  const pipeline = {
+    deliver: async () => {
+      delivered++;
+      return { kind: 'accepted', id: 'x', recipients: 1, duplicate: false, skipped: 0 };
+    },
+  } as unknown as DeliveryPipeline;
+  const handlers = new SessionHandlers({
+    auth: {} as Authenticator,
+    rateLimits: {} as RateLimits,
+    pipeline,
+    logger: pino({ level: 'silent' }),
+    metrics: createMetrics(),
+    maxMessageBytes: 1000,
+  });
   handlers.drain();
   const stream = new PassThrough();
-  const session = { id: 's1', user: {}, envelope: { mailFrom: { address: 'a@example.com' }, rcptTo: [{ address: 'b@example.org' }] } };
+  const session = {
+    id: 's1',
+    user: {},
+    envelope: { mailFrom: { address: 'a@example.com' }, rcptTo: [{ address: 'b@example.org' }] },
+  };
   const err = await new Promise<Error & { responseCode?: number }>((resolve) => {
     handlers.onData(stream as never, session as never, (e) => resolve(e as Error & { responseCode?: number }));
     stream.end('Subject: x\r\n\r\nbody\r\n');

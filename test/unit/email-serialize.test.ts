@@ -8,7 +8,13 @@ import type { SubmitEmail } from '../../src/cakemail/types.ts';
 const base: Omit<SubmitEmail, 'email'> = {
   list_id: 1,
   sender: { id: '7', name: 'Shop "Ünïcode" \u2028' },
-  content: { subject: 'Héllo\u0000?', type: 'transactional', encoding: 'utf-8', html: '<p>é 🎉 </script></p>', text: 'line\r\nline' },
+  content: {
+    subject: 'Héllo\u0000?',
+    type: 'transactional',
+    encoding: 'utf-8',
+    html: '<p>é 🎉 </script></p>',
+    text: 'line\r\nline',
+  },
   tags: ['a', 'b'],
   tracking: { opens: true },
   additional_headers: [{ name: 'Message-ID', value: '<x@y>' }],
@@ -22,7 +28,12 @@ describe('EmailSerializer', () => {
       const email: SubmitEmail = { email: r, ...base };
       assert.equal(s.serialize(email).toString(), JSON.stringify(email));
     }
-    const minimal = { email: 'c@example.org', sender: { id: '1' }, content: { subject: 's', type: 'marketing' as const, text: 't' }, tags: undefined };
+    const minimal = {
+      email: 'c@example.org',
+      sender: { id: '1' },
+      content: { subject: 's', type: 'marketing' as const, text: 't' },
+      tags: undefined,
+    };
     assert.equal(s.serialize(minimal).toString(), JSON.stringify(minimal));
   });
 
@@ -36,13 +47,20 @@ describe('EmailSerializer', () => {
 
   test('the shared content is serialised once for all recipients of a message', () => {
     let calls = 0;
-    const content = { ...base.content, toJSON() { calls++; const { toJSON: _, ...rest } = this; return rest; } };
+    const content = {
+      ...base.content,
+      toJSON() {
+        calls++;
+        const { toJSON: _, ...rest } = this;
+        return rest;
+      },
+    };
     const s = new EmailSerializer();
     for (let i = 0; i < 5; i++) s.serialize({ email: `r${i}@example.org`, ...base, content } as SubmitEmail);
     assert.equal(calls, 1);
   });
 
-  test('JSON made in advance for a body (the parse worker\'s) is used while the body is unchanged, and the bytes are still exactly JSON.stringify', () => {
+  test("JSON made in advance for a body (the parse worker's) is used while the body is unchanged, and the bytes are still exactly JSON.stringify", () => {
     const html = '<p>é 🎉 "q" \u2028</p>';
     const content = { ...base.content, html };
     // Marked so that using it shows: the test must see the pre-made bytes go out.
@@ -52,7 +70,9 @@ describe('EmailSerializer', () => {
 
     const marked = { ...base.content, html };
     attachEncoded(marked, { html: { value: html, json: Buffer.from('"PRE"') } });
-    const out = new EmailSerializer().serialize({ email: 'a@example.org', ...base, content: marked } as SubmitEmail).toString();
+    const out = new EmailSerializer()
+      .serialize({ email: 'a@example.org', ...base, content: marked } as SubmitEmail)
+      .toString();
     assert.match(out, /"html":"PRE"/);
     assert.deepEqual(Object.keys(marked), Object.keys(base.content), 'the pre-made JSON is not an own enumerable key');
   });

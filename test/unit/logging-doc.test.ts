@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** The message of each log call: the last string literal before the call's closing paren. */
@@ -31,7 +33,9 @@ function logMessages(code: string): string[] {
 
 test('every log message in src/ is listed in docs/logging.md', () => {
   const doc = readFileSync(join(ROOT, 'docs/logging.md'), 'utf8');
-  const found = sources(join(ROOT, 'src')).flatMap((f) => logMessages(readFileSync(f, 'utf8')).map((msg) => ({ file: f.slice(ROOT.length), msg })));
+  const found = sources(join(ROOT, 'src')).flatMap((f) =>
+    logMessages(readFileSync(f, 'utf8')).map((msg) => ({ file: f.slice(ROOT.length), msg })),
+  );
   assert.ok(found.length >= 20, `found ${found.length} log calls; the extraction is broken`);
   const missing = found.filter(({ msg }) => !doc.includes(`\`${msg}\``));
   assert.deepEqual(missing, [], 'log events missing from docs/logging.md');

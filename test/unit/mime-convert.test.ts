@@ -46,16 +46,31 @@ describe('header injection (docs/threat-model.md T-09)', () => {
 
 describe('charsets', () => {
   test('Node 20 TextDecoder knows every legacy charset the corpus needs', () => {
-    for (const c of ['iso-8859-1', 'iso-8859-2', 'iso-8859-15', 'windows-1250', 'windows-1252', 'koi8-r', 'shift_jis', 'iso-2022-jp', 'gb2312', 'big5']) {
+    for (const c of [
+      'iso-8859-1',
+      'iso-8859-2',
+      'iso-8859-15',
+      'windows-1250',
+      'windows-1252',
+      'koi8-r',
+      'shift_jis',
+      'iso-2022-jp',
+      'gb2312',
+      'big5',
+    ]) {
       assert.doesNotThrow(() => new TextDecoder(c), c);
     }
   });
   test('windows-1252 bytes 0x80–0x9F are the Windows characters, not C1 controls', async () => {
     assert.equal(repairC1('\u0080 \u0096 \u0092 \u0081'), '€ – ’ \u0081');
-    const m = await parse(Buffer.concat([
-      Buffer.from('From: a@example.com\r\nSubject: =?windows-1252?Q?=93Hi=94_=96_=80?=\r\nContent-Type: text/plain; charset=windows-1252\r\n\r\n'),
-      Buffer.from([0x93, 0x48, 0x94, 0x20, 0x96, 0x20, 0x80, 0x0d, 0x0a]),
-    ]));
+    const m = await parse(
+      Buffer.concat([
+        Buffer.from(
+          'From: a@example.com\r\nSubject: =?windows-1252?Q?=93Hi=94_=96_=80?=\r\nContent-Type: text/plain; charset=windows-1252\r\n\r\n',
+        ),
+        Buffer.from([0x93, 0x48, 0x94, 0x20, 0x96, 0x20, 0x80, 0x0d, 0x0a]),
+      ]),
+    );
     assert.equal(m.subject, '“Hi” – €');
     assert.equal(m.text, '“H” – €\n');
   });
@@ -84,14 +99,24 @@ Content-ID: <part1@example.com>
 `);
     assert.deepEqual(
       m.attachments.map((a) => ({ ...a, content: Buffer.from(a.content).toString() })),
-      [{ filename: 'Résumé.pdf', contentType: 'application/pdf', disposition: 'attachment', contentId: 'part1@example.com', content: '%PDF' }],
+      [
+        {
+          filename: 'Résumé.pdf',
+          contentType: 'application/pdf',
+          disposition: 'attachment',
+          contentId: 'part1@example.com',
+          content: '%PDF',
+        },
+      ],
     );
   });
 });
 
 describe('parameters (params.ts)', () => {
   test('RFC 2231 sections join in order, with the charset of section 0; extended wins over plain', () => {
-    const v = parseStructured(`attachment; filename="plain.pdf"; filename*1*=%20final.pdf; filename*0*=utf-8'fr'R%C3%A9sum%C3%A9`);
+    const v = parseStructured(
+      `attachment; filename="plain.pdf"; filename*1*=%20final.pdf; filename*0*=utf-8'fr'R%C3%A9sum%C3%A9`,
+    );
     assert.equal(v.value, 'attachment');
     assert.equal(v.params.get('filename'), 'Résumé final.pdf');
   });
@@ -146,7 +171,9 @@ describe('charsets (charsets.ts)', () => {
 
 describe('header block (tree.ts)', () => {
   test('a header name with an 8-bit byte does not end the header block', async () => {
-    const m = await parse(Buffer.from('From: a@example.com\r\nS\xfcbject: x\r\nSubject: kept\r\n\r\nbody\r\n', 'latin1'));
+    const m = await parse(
+      Buffer.from('From: a@example.com\r\nS\xfcbject: x\r\nSubject: kept\r\n\r\nbody\r\n', 'latin1'),
+    );
     assert.equal(m.subject, 'kept');
     assert.equal(m.text, 'body\n');
   });
@@ -162,6 +189,9 @@ describe('uuencode (transfer.ts)', () => {
     assert.ok(r.ok);
     assert.equal(Buffer.from(r.bytes).toString(), 'hi');
     assert.equal(r.uuFilename, 'hi.txt');
-    assert.deepEqual(decodeTransfer('x-uuencode', Buffer.from('":&D*\r\n')), { ok: false, encoding: 'x-uuencode without a "begin" line' });
+    assert.deepEqual(decodeTransfer('x-uuencode', Buffer.from('":&D*\r\n')), {
+      ok: false,
+      encoding: 'x-uuencode without a "begin" line',
+    });
   });
 });

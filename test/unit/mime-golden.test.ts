@@ -9,7 +9,9 @@ import { ATTACHMENT_FILENAME_PATTERN, STRICT_BASE64_PATTERN, TAG_PATTERN } from 
 const parser = defaultParser();
 after(() => parser.close());
 
-const files = readdirSync(EML_DIR).filter((f) => f.endsWith('.eml')).sort();
+const files = readdirSync(EML_DIR)
+  .filter((f) => f.endsWith('.eml'))
+  .sort();
 
 describe('golden payloads', () => {
   test('the corpus is complete', () => {
@@ -30,7 +32,8 @@ function assertApiClean(golden: unknown): void {
   for (const outcome of [(golden as { reject?: unknown }).reject, (golden as { drop?: unknown }).drop]) {
     const payload = (outcome as { payload?: Record<string, any> } | undefined)?.payload;
     if (!payload) continue;
-    const singleLine = (s: string): void => assert.doesNotMatch(s, /[\r\n\0]/, `control character in ${JSON.stringify(s)}`);
+    const singleLine = (s: string): void =>
+      assert.doesNotMatch(s, /[\r\n\0]/, `control character in ${JSON.stringify(s)}`);
     singleLine(payload.content.subject);
     assert.ok(payload.content.subject.length >= 1);
     assert.ok((payload.content.text ?? '').length >= 1 || (payload.content.html ?? '').length >= 1);
@@ -38,7 +41,10 @@ function assertApiClean(golden: unknown): void {
     for (const h of payload.additional_headers ?? []) {
       singleLine(h.name);
       singleLine(h.value);
-      assert.doesNotMatch(h.name, /^(to|cc|bcc|from|sender|subject|received|return-path|dkim-signature|date|mime-version|content-.*)$/i);
+      assert.doesNotMatch(
+        h.name,
+        /^(to|cc|bcc|from|sender|subject|received|return-path|dkim-signature|date|mime-version|content-.*)$/i,
+      );
     }
     for (const t of payload.tags ?? []) assert.match(t, TAG_PATTERN);
     for (const a of payload.attachment ?? []) {

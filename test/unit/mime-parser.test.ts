@@ -36,7 +36,8 @@ function manyParts(n: number): string {
  * Node 24); a tighter cap made the replacement worker fail to start now and then.
  */
 const BOMB_HEAP_MB = 24;
-const heapBomb = (): Uint8Array => enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(25_000)}--b--\n`);
+const heapBomb = (): Uint8Array =>
+  enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(25_000)}--b--\n`);
 
 function failure(r: ParseResult) {
   assert.equal(r.ok, false, 'expected a parse failure');
@@ -45,7 +46,11 @@ function failure(r: ParseResult) {
 
 describe('message parser', () => {
   test('parses a simple message in a worker and decodes it', async () => {
-    const r = await parser.parse(enc('From: =?utf-8?Q?J=C3=B6rg?= <j@example.com>\nTo: a@x.example, b@y.example\nSubject: =?utf-8?B?w6l0w6k=?=\n\nhello\n'));
+    const r = await parser.parse(
+      enc(
+        'From: =?utf-8?Q?J=C3=B6rg?= <j@example.com>\nTo: a@x.example, b@y.example\nSubject: =?utf-8?B?w6l0w6k=?=\n\nhello\n',
+      ),
+    );
     assert.ok(r.ok);
     assert.deepEqual(r.message.from, [{ name: 'Jörg', address: 'j@example.com' }]);
     assert.equal(r.message.subject, 'été');
@@ -58,12 +63,20 @@ describe('message parser', () => {
 
   test('nesting depth 10 parses, depth 11 is a depth limit', async () => {
     assert.ok((await parser.parse(enc(nested(10)))).ok);
-    assert.deepEqual(failure(await parser.parse(enc(nested(11)))), { kind: 'limit', limit: 'depth', detail: 'MIME nesting depth exceeds 10' });
+    assert.deepEqual(failure(await parser.parse(enc(nested(11)))), {
+      kind: 'limit',
+      limit: 'depth',
+      detail: 'MIME nesting depth exceeds 10',
+    });
   });
 
   test('1000 parts parse, 1001 parts are a parts limit', async () => {
     assert.ok((await parser.parse(enc(manyParts(1000)))).ok);
-    assert.deepEqual(failure(await parser.parse(enc(manyParts(1001)))), { kind: 'limit', limit: 'parts', detail: 'MIME part count exceeds 1000' });
+    assert.deepEqual(failure(await parser.parse(enc(manyParts(1001)))), {
+      kind: 'limit',
+      limit: 'parts',
+      detail: 'MIME part count exceeds 1000',
+    });
   });
 
   test('a header block over the limit is a header_bytes limit', async () => {
@@ -86,7 +99,13 @@ describe('message parser', () => {
   });
 
   test('a worker over its heap cap is reported as crashed, not thrown, and a fresh worker parses the next message', async () => {
-    const capped = createMessageParser({ ...LIMITS, workers: 1, heapMb: BOMB_HEAP_MB, maxParts: 1_000_000, timeoutMs: 10_000 });
+    const capped = createMessageParser({
+      ...LIMITS,
+      workers: 1,
+      heapMb: BOMB_HEAP_MB,
+      maxParts: 1_000_000,
+      timeoutMs: 10_000,
+    });
     try {
       const f = failure(await capped.parse(heapBomb()));
       assert.equal(f.kind, 'crashed');
@@ -108,39 +127,54 @@ describe('message parser', () => {
     }
   });
 
-  test('warm() starts every worker before the first message, once; a worker that cannot start is reported with why', { skip: existsSync('/proc/self/task') ? false : 'counts threads in /proc' }, async () => {
-    const threads = () => readdirSync('/proc/self/task').length;
-    const pool = createMessageParser({ ...LIMITS, workers: 3 });
-    try {
-      await stat('.'); // libuv's thread pool starts on first use: not during the count
-      const before = threads();
-      assert.deepEqual(await pool.warm(), []);
-      const warmed = threads();
-      assert.ok(warmed - before >= 3, `three worker threads started (${before} → ${warmed})`);
-      assert.deepEqual(await pool.warm(), [], 'a second warm() is a no-op');
-      assert.ok((await pool.parse(enc('From: a@example.com\n\nwarm\n'))).ok);
-      assert.equal(threads(), warmed, 'the first message used a warm worker, none was started for it');
-    } finally {
-      await pool.close();
-    }
-    const tiny = createMessageParser({ ...LIMITS, workers: 1, heapMb: 4 });
-    try {
-      // One lane each: the minimum pool is two workers.
-      assert.deepEqual(await tiny.warm(), Array(2).fill('parse worker failed to start: parse worker exceeded its 4 MB heap'));
-    } finally {
-      await tiny.close();
-    }
-  });
+  test(
+    'warm() starts every worker before the first message, once; a worker that cannot start is reported with why',
+    { skip: existsSync('/proc/self/task') ? false : 'counts threads in /proc' },
+    async () => {
+      const threads = () => readdirSync('/proc/self/task').length;
+      const pool = createMessageParser({ ...LIMITS, workers: 3 });
+      try {
+        await stat('.'); // libuv's thread pool starts on first use: not during the count
+        const before = threads();
+        assert.deepEqual(await pool.warm(), []);
+        const warmed = threads();
+        assert.ok(warmed - before >= 3, `three worker threads started (${before} → ${warmed})`);
+        assert.deepEqual(await pool.warm(), [], 'a second warm() is a no-op');
+        assert.ok((await pool.parse(enc('From: a@example.com\n\nwarm\n'))).ok);
+        assert.equal(threads(), warmed, 'the first message used a warm worker, none was started for it');
+      } finally {
+        await pool.close();
+      }
+      const tiny = createMessageParser({ ...LIMITS, workers: 1, heapMb: 4 });
+      try {
+        // One lane each: the minimum pool is two workers.
+        assert.deepEqual(
+          await tiny.warm(),
+          Array(2).fill('parse worker failed to start: parse worker exceeded its 4 MB heap'),
+        );
+      } finally {
+        await tiny.close();
+      }
+    },
+  );
 
   test('parse never rejects: garbage, empty input, NULs, after close', async () => {
-    const inputs = [new Uint8Array(0), Uint8Array.from({ length: 4096 }, (_, i) => (i * 37) % 256), enc('\0\0\0\n\n\0'), enc('Content-Type: multipart/mixed; boundary=\n\n--\n--\n')];
+    const inputs = [
+      new Uint8Array(0),
+      Uint8Array.from({ length: 4096 }, (_, i) => (i * 37) % 256),
+      enc('\0\0\0\n\n\0'),
+      enc('Content-Type: multipart/mixed; boundary=\n\n--\n--\n'),
+    ];
     for (const raw of inputs) {
       const r = await parser.parse(raw);
       assert.equal(typeof r.ok, 'boolean');
     }
     const closed = createMessageParser({ ...LIMITS, workers: 1 });
     await closed.close();
-    assert.deepEqual(await closed.parse(enc('From: a@example.com\n\nx')), { ok: false, failure: { kind: 'crashed', detail: 'parser closed' } });
+    assert.deepEqual(await closed.parse(enc('From: a@example.com\n\nx')), {
+      ok: false,
+      failure: { kind: 'crashed', detail: 'parser closed' },
+    });
   });
 
   test('the caller keeps its bytes (the input is copied, not detached)', async () => {
@@ -160,7 +194,9 @@ describe('message parser', () => {
   test('a message that overran the deadline is refused at once (554 limit) when it comes back, not parsed again', async () => {
     const quick = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 40, maxHeaderBytes: 1 << 20 });
     // 20,000 addresses take well over 40 ms to parse; the worker's start-up is not counted.
-    const slow = enc(`From: a@example.com\nTo: ${Array.from({ length: 20_000 }, (_, i) => `u${i}@example.com`).join(',\n ')}\n\nx\n`);
+    const slow = enc(
+      `From: a@example.com\nTo: ${Array.from({ length: 20_000 }, (_, i) => `u${i}@example.com`).join(',\n ')}\n\nx\n`,
+    );
     try {
       assert.equal(failure(await quick.parse(slow)).kind, 'timeout');
       const again = failure(await quick.parse(slow));
@@ -176,8 +212,12 @@ describe('message parser', () => {
     const lanes = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 30_000, heapMb: 256 });
     try {
       await lanes.parse(enc('From: a@example.com\n\nwarm\n'));
-      const b64 = Buffer.alloc(2 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
-      const large = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
+      const b64 = Buffer.alloc(2 * 1024 * 1024, 7)
+        .toString('base64')
+        .replace(/.{76}/g, '$&\n');
+      const large = enc(
+        `From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`,
+      );
       const order: string[] = [];
       const bigs = [1, 2, 3].map((i) => lanes.parse(large).then(() => order.push(`large-${i}`)));
       const small = lanes.parse(enc('From: a@example.com\n\nsmall\n')).then(() => order.push('small'));
@@ -229,11 +269,17 @@ describe('message parser', () => {
     const busy = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 60, heapMb: 256 });
     try {
       await busy.parse(enc('From: a@example.com\n\nwarm\n'));
-      const b64 = Buffer.alloc(2 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\n');
-      const large = enc(`From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`);
+      const b64 = Buffer.alloc(2 * 1024 * 1024, 7)
+        .toString('base64')
+        .replace(/.{76}/g, '$&\n');
+      const large = enc(
+        `From: a@example.com\nContent-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n${b64}\n--z--\n`,
+      );
       // One large-lane worker: forty of these cannot all start within 60 ms of being handed over.
       const results = await Promise.all(Array.from({ length: 40 }, () => busy.parse(large)));
-      const waited = results.filter((r) => !r.ok && r.failure.kind === 'timeout' && /no parse worker was free/.test(r.failure.detail));
+      const waited = results.filter(
+        (r) => !r.ok && r.failure.kind === 'timeout' && /no parse worker was free/.test(r.failure.detail),
+      );
       assert.ok(waited.length > 0, JSON.stringify(results.map((r) => (r.ok ? 'ok' : r.failure.detail))));
       // Cut short by waiting, not by its own cost: the message is not marked as a bomb.
       assert.ok((await busy.parse(large)).ok);
@@ -245,20 +291,30 @@ describe('message parser', () => {
   // Each worker is handed a few small messages at a time (PIPELINE_DEPTH): one at a time capped the
   // pool at a couple of parses per event-loop turn, and messages waited 33 ms (p90) for a 0.3 ms
   // parse at 600 msg/s.
-  const slowSmall = () => enc(`From: a@example.com\nTo: ${Array.from({ length: 12_000 }, (_, i) => `u${i}@example.com`).join(',\n ')}\n\nx\n`);
+  const slowSmall = () =>
+    enc(
+      `From: a@example.com\nTo: ${Array.from({ length: 12_000 }, (_, i) => `u${i}@example.com`).join(',\n ')}\n\nx\n`,
+    );
 
   test('messages handed to a worker behind a long parse move to another worker and are answered first', async () => {
     const pool = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 10_000, stallMs: 5, maxHeaderBytes: 1 << 20 });
     try {
       // Both workers started (the second message goes to the idle one).
-      await Promise.all([pool.parse(enc('From: a@example.com\n\nwarm\n')), pool.parse(enc('From: a@example.com\n\nwarm\n'))]);
+      await Promise.all([
+        pool.parse(enc('From: a@example.com\n\nwarm\n')),
+        pool.parse(enc('From: a@example.com\n\nwarm\n')),
+      ]);
       const slow = slowSmall();
       assert.ok(slow.byteLength < 256 * 1024, 'the slow message must be in the small lane to be pipelined');
       const order: string[] = [];
       const all = [pool.parse(slow).then((r) => (order.push('slow'), r))];
-      for (let i = 0; i < 6; i++) all.push(pool.parse(enc(`From: a@example.com\n\nsmall ${i}\n`)).then((r) => (order.push(`small-${i}`), r)));
+      for (let i = 0; i < 6; i++)
+        all.push(pool.parse(enc(`From: a@example.com\n\nsmall ${i}\n`)).then((r) => (order.push(`small-${i}`), r)));
       const results = await Promise.all(all);
-      assert.ok(results.every((r) => r.ok), JSON.stringify(results.map((r) => (r.ok ? 'ok' : r.failure))));
+      assert.ok(
+        results.every((r) => r.ok),
+        JSON.stringify(results.map((r) => (r.ok ? 'ok' : r.failure))),
+      );
       assert.equal(order.at(-1), 'slow', order.join(' '));
     } finally {
       await pool.close();
@@ -266,12 +322,25 @@ describe('message parser', () => {
   });
 
   test('a parse that overruns fails alone: a message handed behind it is not blamed for it', async () => {
-    const pool = createMessageParser({ ...LIMITS, workers: 2, timeoutMs: 25, stallMs: 60_000, maxHeaderBytes: 1 << 20 });
+    const pool = createMessageParser({
+      ...LIMITS,
+      workers: 2,
+      timeoutMs: 25,
+      stallMs: 60_000,
+      maxHeaderBytes: 1 << 20,
+    });
     try {
-      await Promise.all([pool.parse(enc('From: a@example.com\n\nwarm\n')), pool.parse(enc('From: a@example.com\n\nwarm\n'))]);
+      await Promise.all([
+        pool.parse(enc('From: a@example.com\n\nwarm\n')),
+        pool.parse(enc('From: a@example.com\n\nwarm\n')),
+      ]);
       const innocent = enc('From: a@example.com\n\ninnocent\n');
       // slow → first worker, filler → second, innocent → behind slow (the tie goes to the first).
-      const [slow, , behind] = await Promise.all([pool.parse(slowSmall()), pool.parse(enc('From: a@example.com\n\nfiller\n')), pool.parse(innocent)]);
+      const [slow, , behind] = await Promise.all([
+        pool.parse(slowSmall()),
+        pool.parse(enc('From: a@example.com\n\nfiller\n')),
+        pool.parse(innocent),
+      ]);
       assert.equal(failure(slow).kind, 'timeout');
       // Answered (parsed after the fresh worker started, or timed out while waiting), never as a crash or a bomb.
       if (!behind.ok) assert.match(behind.failure.detail, /no parse worker was free|waited for a parse worker/);
@@ -283,12 +352,27 @@ describe('message parser', () => {
   });
 
   test('a worker that dies with messages handed behind it: only the one it was parsing fails, the others are parsed (their bytes copied again)', async () => {
-    const pool = createMessageParser({ ...LIMITS, workers: 2, heapMb: BOMB_HEAP_MB, maxParts: 1_000_000, timeoutMs: 10_000, stallMs: 60_000, maxHeaderBytes: 1 << 20 });
+    const pool = createMessageParser({
+      ...LIMITS,
+      workers: 2,
+      heapMb: BOMB_HEAP_MB,
+      maxParts: 1_000_000,
+      timeoutMs: 10_000,
+      stallMs: 60_000,
+      maxHeaderBytes: 1 << 20,
+    });
     try {
-      await Promise.all([pool.parse(enc('From: a@example.com\n\nwarm\n')), pool.parse(enc('From: a@example.com\n\nwarm\n'))]);
+      await Promise.all([
+        pool.parse(enc('From: a@example.com\n\nwarm\n')),
+        pool.parse(enc('From: a@example.com\n\nwarm\n')),
+      ]);
       const bomb = heapBomb();
       assert.ok(bomb.byteLength < 256 * 1024);
-      const [dead, filler, behind] = await Promise.all([pool.parse(bomb), pool.parse(enc('From: a@example.com\n\nfiller\n')), pool.parse(enc('From: a@example.com\n\nbehind\n'))]);
+      const [dead, filler, behind] = await Promise.all([
+        pool.parse(bomb),
+        pool.parse(enc('From: a@example.com\n\nfiller\n')),
+        pool.parse(enc('From: a@example.com\n\nbehind\n')),
+      ]);
       assert.equal(failure(dead).kind, 'crashed');
       assert.ok(filler.ok, JSON.stringify(filler));
       assert.ok(behind.ok, JSON.stringify(behind));
@@ -299,11 +383,23 @@ describe('message parser', () => {
   });
 
   test('a worker that answers one message and dies on the next, both seen in one late loop turn: the answered one keeps its answer', async () => {
-    const pool = createMessageParser({ ...LIMITS, workers: 2, heapMb: BOMB_HEAP_MB, maxParts: 1_000_000, timeoutMs: 10_000, stallMs: 60_000, maxHeaderBytes: 1 << 20 });
+    const pool = createMessageParser({
+      ...LIMITS,
+      workers: 2,
+      heapMb: BOMB_HEAP_MB,
+      maxParts: 1_000_000,
+      timeoutMs: 10_000,
+      stallMs: 60_000,
+      maxHeaderBytes: 1 << 20,
+    });
     try {
       await pool.warm();
       // Handed in turn to the two workers: the small-lane one gets the first and the third.
-      const parses = [pool.parse(enc('From: a@example.com\n\nfirst\n')), pool.parse(enc('From: a@example.com\n\nsecond\n')), pool.parse(heapBomb())] as const;
+      const parses = [
+        pool.parse(enc('From: a@example.com\n\nfirst\n')),
+        pool.parse(enc('From: a@example.com\n\nsecond\n')),
+        pool.parse(heapBomb()),
+      ] as const;
       // The main thread is busy while the worker answers the first and dies on the bomb: its
       // answer and its death are both waiting when the loop comes back.
       setImmediate(() => {

@@ -34,7 +34,13 @@ async function payload(file: string, attachmentPolicy: 'reject' | 'drop' = 'reje
   const inspected = inspectMessage(message);
   assert.ok(inspected.ok);
   const built = buildMessage(
-    { message, controls: inspected.controls, sender: inspected.from.name ? { id: 's', name: inspected.from.name } : { id: 's' }, envelopeFrom: 'b@example.com', newId: () => 'id' },
+    {
+      message,
+      controls: inspected.controls,
+      sender: inspected.from.name ? { id: 's', name: inspected.from.name } : { id: 's' },
+      envelopeFrom: 'b@example.com',
+      newId: () => 'id',
+    },
     { ...DEFAULT_POLICY, attachmentPolicy },
   );
   assert.ok(built.ok, built.ok ? '' : JSON.stringify(built.refusal));
@@ -58,18 +64,37 @@ describe('silent losses', () => {
 
   test('x_uuencode_part_is_decoded_to_the_original_bytes', async () => {
     const b = await payload('python-uuencode.eml');
-    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
-    assert.deepEqual(b.base.attachment?.map((a) => [a.filename, a.type, bytesOf(a.content)]), [['chart.png', 'png', png.toString('hex')]]);
+    const png = Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+      'base64',
+    );
+    assert.deepEqual(
+      b.base.attachment?.map((a) => [a.filename, a.type, bytesOf(a.content)]),
+      [['chart.png', 'png', png.toString('hex')]],
+    );
   });
 
   test('a_transfer_encoding_that_cannot_be_decoded_is_refused_naming_it', async () => {
-    assert.match(await refusal('hand-unknown-transfer-encoding.eml'), /^malformed: Content-Transfer-Encoding "x-binhex"/);
+    assert.match(
+      await refusal('hand-unknown-transfer-encoding.eml'),
+      /^malformed: Content-Transfer-Encoding "x-binhex"/,
+    );
   });
 
   test('8bit_binary_and_qp_attachments_are_byte_exact (CRs kept, no trailing LF added)', async () => {
-    const exact = Buffer.from('%PDF-1.4\r\n%\xe2\xe3\xcf\xd3\r\n1 0 obj <<>> endobj\r\ntrailer <<>>\r\n%%EOF', 'latin1').toString('hex');
+    const exact = Buffer.from(
+      '%PDF-1.4\r\n%\xe2\xe3\xcf\xd3\r\n1 0 obj <<>> endobj\r\ntrailer <<>>\r\n%%EOF',
+      'latin1',
+    ).toString('hex');
     const b = await payload('python-exact-attachments.eml');
-    assert.deepEqual(b.base.attachment?.map((a) => [a.filename, bytesOf(a.content)]), [['eightbit.pdf', exact], ['binary.pdf', exact], ['qp.pdf', exact]]);
+    assert.deepEqual(
+      b.base.attachment?.map((a) => [a.filename, bytesOf(a.content)]),
+      [
+        ['eightbit.pdf', exact],
+        ['binary.pdf', exact],
+        ['qp.pdf', exact],
+      ],
+    );
   });
 
   test('an_invalid_content_type_on_the_body_reads_as_text_plain', async () => {
@@ -87,7 +112,10 @@ describe('silent losses', () => {
 
   test('a_missing_header_body_separator_keeps_the_body', async () => {
     assert.equal((await payload('hand-no-separator.eml')).base.content.text, 'Backup finished without errors.\n');
-    assert.equal((await payload('hand-space-on-blank-line.eml')).base.content.text, 'Backup finished without errors.\n');
+    assert.equal(
+      (await payload('hand-space-on-blank-line.eml')).base.content.text,
+      'Backup finished without errors.\n',
+    );
   });
 
   test('no_body_found_while_the_raw_body_is_not_empty_is_refused, never sent as " "', async () => {
@@ -102,7 +130,10 @@ describe('silent losses', () => {
 
   test('a_missing_semicolon_before_name_keeps_the_pdf', async () => {
     const b = await payload('hand-missing-semicolon.eml');
-    assert.deepEqual(b.base.attachment?.map((a) => [a.filename, a.type]), [['invoice-2026-0042.pdf', 'pdf']]);
+    assert.deepEqual(
+      b.base.attachment?.map((a) => [a.filename, a.type]),
+      [['invoice-2026-0042.pdf', 'pdf']],
+    );
   });
 
   test('an_escaped_paren_in_a_display_name_comment_is_part_of_the_comment', async () => {
@@ -129,7 +160,10 @@ describe('signed mail, bounces and read receipts', () => {
     const bounce = await payload('hand-bounce.eml');
     assert.match(bounce.base.content.text ?? '', /Status: 5\.1\.1[\s\S]*Subject: Hello[\s\S]*Hello there\./);
     const mdn = await payload('hand-read-receipt.eml');
-    assert.match(mdn.base.content.text ?? '', /Disposition: manual-action\/MDN-sent-manually; displayed[\s\S]*Subject: Quarterly numbers/);
+    assert.match(
+      mdn.base.content.text ?? '',
+      /Disposition: manual-action\/MDN-sent-manually; displayed[\s\S]*Subject: Quarterly numbers/,
+    );
   });
 });
 
@@ -142,7 +176,11 @@ describe('bounded values and structure', () => {
 
   test('decoded header values are capped; References keeps whole Message-IDs, newest last', async () => {
     const ids = Array.from({ length: 400 }, (_, i) => `<id-${i}@example.com>`).join(' ');
-    const r = await parseBytes(Buffer.from(`From: a@example.com\r\nSubject: ${'s'.repeat(5000)}\r\nX-Long: ${'v'.repeat(9000)}\r\nReferences: ${ids}\r\n\r\nx\r\n`));
+    const r = await parseBytes(
+      Buffer.from(
+        `From: a@example.com\r\nSubject: ${'s'.repeat(5000)}\r\nX-Long: ${'v'.repeat(9000)}\r\nReferences: ${ids}\r\n\r\nx\r\n`,
+      ),
+    );
     assert.ok(r.ok);
     assert.equal(r.message.subject.length, 998);
     assert.equal(r.message.headers.find((h) => h.name === 'X-Long')?.value.length, 4000);
@@ -155,7 +193,11 @@ describe('bounded values and structure', () => {
 
   test('an RFC 2231 boundary (boundary*0, boundary*1) cannot bypass the part limit', async () => {
     const r = await parseBytes(Buffer.from(parts('boundary*0="pa"; boundary*1="rt"', 'part', 5000)));
-    assert.deepEqual(r.ok ? null : r.failure, { kind: 'limit', limit: 'parts', detail: 'MIME part count exceeds 1000' });
+    assert.deepEqual(r.ok ? null : r.failure, {
+      kind: 'limit',
+      limit: 'parts',
+      detail: 'MIME part count exceeds 1000',
+    });
   });
 
   test('a boundary longer than 200 characters cannot bypass the part limit', async () => {
@@ -168,6 +210,10 @@ describe('bounded values and structure', () => {
     const inner = parts('boundary="q"', 'q', 5000);
     const raw = `From: a@example.com\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(inner).toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`;
     const r = await parseBytes(Buffer.from(raw));
-    assert.deepEqual(r.ok ? null : r.failure, { kind: 'limit', limit: 'parts', detail: 'MIME part count exceeds 1000' });
+    assert.deepEqual(r.ok ? null : r.failure, {
+      kind: 'limit',
+      limit: 'parts',
+      detail: 'MIME part count exceeds 1000',
+    });
   });
 });

@@ -28,11 +28,23 @@ let parser: MessageParser;
 let config: Config;
 
 before(async () => {
-  const loaded = loadConfig({ SANDBOX_PORT: '0', LOG_LEVEL: 'silent', API_RETRY_BASE_MS: '20', API_RETRY_CAP_MS: '100' });
+  const loaded = loadConfig({
+    SANDBOX_PORT: '0',
+    LOG_LEVEL: 'silent',
+    API_RETRY_BASE_MS: '20',
+    API_RETRY_CAP_MS: '100',
+  });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   config = loaded.config;
   sandbox = await startSandbox({ host: '127.0.0.1', port: 0, maxEmails: 100 });
-  parser = createMessageParser({ workers: 1, timeoutMs: config.parseTimeoutMs, heapMb: config.parseHeapMb, maxDepth: config.mimeMaxDepth, maxParts: config.mimeMaxParts, maxHeaderBytes: config.mimeMaxHeaderBytes });
+  parser = createMessageParser({
+    workers: 1,
+    timeoutMs: config.parseTimeoutMs,
+    heapMb: config.parseHeapMb,
+    maxDepth: config.mimeMaxDepth,
+    maxParts: config.mimeMaxParts,
+    maxHeaderBytes: config.mimeMaxHeaderBytes,
+  });
 });
 
 after(async () => {
@@ -42,26 +54,57 @@ after(async () => {
 
 function message(n: number): Uint8Array {
   return Buffer.from(
-    [`From: Demo <${DEMO_USER}>`, 'To: rcpt@example.org', `Subject: journal failure ${n}`, `Message-ID: <journal-failure-${n}-${Date.now()}@example.com>`, '', 'Hello.', ''].join('\r\n'),
+    [
+      `From: Demo <${DEMO_USER}>`,
+      'To: rcpt@example.org',
+      `Subject: journal failure ${n}`,
+      `Message-ID: <journal-failure-${n}-${Date.now()}@example.com>`,
+      '',
+      'Hello.',
+      '',
+    ].join('\r\n'),
   );
 }
 
 test('a journal write that throws gives the circuit permit back: the circuit can still close', async () => {
   const logger = pino({ level: 'silent' });
   const metrics = createMetrics();
-  const client = new CakemailClient({ baseUrl: sandbox.url, timeoutMs: config.apiTimeoutMs, maxConnections: 4, metrics });
+  const client = new CakemailClient({
+    baseUrl: sandbox.url,
+    timeoutMs: config.apiTimeoutMs,
+    maxConnections: 4,
+    metrics,
+  });
   const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs });
   const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
-  const dedupe = new DedupeRecords(new MemoryStore(), { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS }, logger, metrics);
+  const dedupe = new DedupeRecords(
+    new MemoryStore(),
+    { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS },
+    logger,
+    metrics,
+  );
   const circuit = new CircuitBreaker({ failureRatio: 0.5, minRequests: 2, windowMs: 60_000, openMs: OPEN_MS });
-  const pipeline = new DeliveryPipeline({ config, parser, senders, client, dedupe, circuit, retryBudget: new RetryBudget(), logger, metrics });
+  const pipeline = new DeliveryPipeline({
+    config,
+    parser,
+    senders,
+    client,
+    dedupe,
+    circuit,
+    retryBudget: new RetryBudget(),
+    logger,
+    metrics,
+  });
 
   const auth = await tokens.authenticate(DEMO_USER, DEMO_PASSWORD);
   assert.ok(auth.ok, 'the sandbox demo login authenticates');
   const signal = AbortSignal.timeout(10_000);
   const deadline = Date.now() + 10_000;
   const prepare = async (n: number) => {
-    const p = await pipeline.prepare({ sessionId: `s${n}`, credential: auth.credential, envelopeFrom: DEMO_USER, raw: message(n) }, signal);
+    const p = await pipeline.prepare(
+      { sessionId: `s${n}`, credential: auth.credential, envelopeFrom: DEMO_USER, raw: message(n) },
+      signal,
+    );
     assert.equal(p.kind, 'ready');
     return p.message;
   };
@@ -78,13 +121,24 @@ test('a journal write that throws gives the circuit permit back: the circuit can
   assert.equal(circuit.state, 'half_open');
 
   // The probe's journal write fails (a Redis blip, a full disk): the send must not go out.
-  const failingHooks = { opened: async () => { throw new Error('disk error'); } };
-  await assert.rejects(pipeline.sendTo(first, ['rcpt@example.org'], { deadline, signal, hooks: failingHooks }), /disk error/);
+  const failingHooks = {
+    opened: async () => {
+      throw new Error('disk error');
+    },
+  };
+  await assert.rejects(
+    pipeline.sendTo(first, ['rcpt@example.org'], { deadline, signal, hooks: failingHooks }),
+    /disk error/,
+  );
   assert.equal(sandbox.emails().length, 0, 'nothing was sent without its journal entry');
 
   // The probe slot is free again: the next send probes, succeeds and closes the circuit.
   const second = await prepare(2);
-  const results = await pipeline.sendTo(second, ['rcpt@example.org'], { deadline, signal, hooks: { opened: async () => true } });
+  const results = await pipeline.sendTo(second, ['rcpt@example.org'], {
+    deadline,
+    signal,
+    hooks: { opened: async () => true },
+  });
   assert.equal(results[0]?.status, 'queued', `the next send goes out as the probe, got ${JSON.stringify(results[0])}`);
   assert.equal(circuit.state, 'closed');
   assert.equal(sandbox.emails().length, 1);

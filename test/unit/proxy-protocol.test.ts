@@ -1,7 +1,14 @@
 // The PROXY protocol parser against the HAProxy specification's v1 and v2 formats.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { V2_MAX_PAYLOAD, V2_SIGNATURE, encodeV1, encodeV2, parseProxyHeader, startsWithProxySignature } from '../../src/smtp/proxy-protocol.ts';
+import {
+  V2_MAX_PAYLOAD,
+  V2_SIGNATURE,
+  encodeV1,
+  encodeV2,
+  parseProxyHeader,
+  startsWithProxySignature,
+} from '../../src/smtp/proxy-protocol.ts';
 
 const header = (buf: Buffer) => {
   const r = parseProxyHeader(buf);
@@ -16,7 +23,11 @@ const invalid = (buf: Buffer) => {
 
 test('v1 TCP4 and TCP6: client address and port, header length, what follows is left alone', () => {
   const v4 = Buffer.concat([encodeV1('203.0.113.7', 51234, '10.0.0.5', 587), Buffer.from('EHLO x\r\n')]);
-  assert.deepEqual(header(v4), { version: 1, source: { address: '203.0.113.7', port: 51234 }, length: 'PROXY TCP4 203.0.113.7 10.0.0.5 51234 587\r\n'.length });
+  assert.deepEqual(header(v4), {
+    version: 1,
+    source: { address: '203.0.113.7', port: 51234 },
+    length: 'PROXY TCP4 203.0.113.7 10.0.0.5 51234 587\r\n'.length,
+  });
   const v6 = header(Buffer.from('PROXY TCP6 2001:DB8:0:0::7 2001:db8::1 65535 465\r\n'));
   assert.deepEqual(v6.source, { address: '2001:db8::7', port: 65535 });
 });
@@ -46,14 +57,19 @@ test('v1 malformed headers are invalid, with a reason', () => {
 
 test('v1 is incremental: a partial line waits, every split point gives the same result', () => {
   const full = encodeV1('198.51.100.1', 40000, '192.0.2.1', 25);
-  for (let i = 0; i < full.length; i++) assert.equal(parseProxyHeader(full.subarray(0, i)).kind, 'incomplete', `prefix ${i}`);
+  for (let i = 0; i < full.length; i++)
+    assert.equal(parseProxyHeader(full.subarray(0, i)).kind, 'incomplete', `prefix ${i}`);
   assert.equal(header(full).source?.address, '198.51.100.1');
 });
 
 test('v2 PROXY over IPv4 and IPv6, with TLVs, and what follows is not consumed', () => {
   const v4 = encodeV2({ src: '203.0.113.7', srcPort: 51234, dst: '10.0.0.5', dstPort: 465 });
   assert.equal(v4.length, 28);
-  assert.deepEqual(header(Buffer.concat([v4, Buffer.from([0x16, 0x03, 0x01])])), { version: 2, source: { address: '203.0.113.7', port: 51234 }, length: 28 });
+  assert.deepEqual(header(Buffer.concat([v4, Buffer.from([0x16, 0x03, 0x01])])), {
+    version: 2,
+    source: { address: '203.0.113.7', port: 51234 },
+    length: 28,
+  });
   const tlv = Buffer.from([0x04, 0x00, 0x03, 0x61, 0x62, 0x63]); // PP2_TYPE_NOOP "abc"
   const v6 = encodeV2({ src: '2001:db8::7', srcPort: 1, dst: '2001:db8::1', dstPort: 587 }, tlv);
   assert.deepEqual(header(v6), { version: 2, source: { address: '2001:db8::7', port: 1 }, length: 16 + 36 + 6 });
@@ -67,7 +83,8 @@ test('v2 LOCAL (a health check) and AF_UNSPEC carry no client', () => {
 
 test('v2 is incremental and refuses bad versions, commands, families, datagrams, short blocks and oversize', () => {
   const full = encodeV2({ src: '2001:db8::7', srcPort: 1, dst: '2001:db8::1', dstPort: 587 });
-  for (let i = 0; i < full.length; i++) assert.equal(parseProxyHeader(full.subarray(0, i)).kind, 'incomplete', `prefix ${i}`);
+  for (let i = 0; i < full.length; i++)
+    assert.equal(parseProxyHeader(full.subarray(0, i)).kind, 'incomplete', `prefix ${i}`);
   const withByte = (at: number, value: number) => {
     const b = Buffer.from(full);
     b[at] = value;

@@ -15,7 +15,11 @@ test('permanent refusals are 5xx with the reason, temporary failures 451 with th
     [refusalReply({ kind: 'content_invalid', reason: 'duplicate From header' }), 554, '5.6.0'],
     [refusalReply({ kind: 'attachment_refused', reason: 'a.exe' }), 554, '5.6.1'],
     [refusalReply({ kind: 'too_large', reason: 'big' }), 552, '5.3.4'],
-    [outcomeReply({ kind: 'api_refused', apiKind: 'api_invalid', reason: 'content.subject: field required' }), 554, '5.6.0'],
+    [
+      outcomeReply({ kind: 'api_refused', apiKind: 'api_invalid', reason: 'content.subject: field required' }),
+      554,
+      '5.6.0',
+    ],
     [outcomeReply({ kind: 'api_refused', apiKind: 'api_rejected', reason: 'rejected' }), 550, '5.7.1'],
     [tempFailureReply({ kind: 'api_unavailable', reason: 'HTTP 503' }), 451, '4.4.1'],
     [tempFailureReply({ kind: 'api_timeout', reason: 't' }), 451, '4.4.2'],
@@ -26,7 +30,8 @@ test('permanent refusals are 5xx with the reason, temporary failures 451 with th
     [tempFailureReply({ kind: 'circuit_open', reason: 'open', retryInS: 17 }), 451, '4.4.1'],
     [tempFailureReply({ kind: 'in_progress', reason: 'claimed' }), 451, '4.3.0'],
   ];
-  for (const [reply, code, enhanced] of cases) assert.deepEqual([reply.code, reply.enhanced], [code, enhanced], reply.label);
+  for (const [reply, code, enhanced] of cases)
+    assert.deepEqual([reply.code, reply.enhanced], [code, enhanced], reply.label);
   assert.match(cases[0]![0].text, /<x@y\.example>/);
   assert.match(cases[4]![0].text, /content\.subject: field required/);
   assert.match(cases[9]![0].text, /retry after 2 s/);
@@ -48,20 +53,53 @@ test('API text is cleaned of control characters before it reaches a reply line',
   assert.equal(clean('a'.repeat(400)).length, 300);
 });
 
-const q = (recipient: string, id: string, duplicate = false): RecipientResult => ({ recipient, status: 'queued', id, duplicate });
+const q = (recipient: string, id: string, duplicate = false): RecipientResult => ({
+  recipient,
+  status: 'queued',
+  id,
+  duplicate,
+});
 
 test('reduction: all queued → 250 with the Cakemail id for one recipient, the gateway id for several', () => {
-  assert.deepEqual(reduceRecipients([q('a@x', 'id-a')], 'gw'), { kind: 'accepted', id: 'id-a', recipients: 1, duplicate: false, skipped: 0 });
-  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), q('b@x', 'id-b')], 'gw'), { kind: 'accepted', id: 'gw', recipients: 2, duplicate: false, skipped: 0 });
+  assert.deepEqual(reduceRecipients([q('a@x', 'id-a')], 'gw'), {
+    kind: 'accepted',
+    id: 'id-a',
+    recipients: 1,
+    duplicate: false,
+    skipped: 0,
+  });
+  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), q('b@x', 'id-b')], 'gw'), {
+    kind: 'accepted',
+    id: 'gw',
+    recipients: 2,
+    duplicate: false,
+    skipped: 0,
+  });
   assert.equal(reduceRecipients([q('a@x', 'id-a', true)], 'gw').kind, 'accepted');
 });
 
 test('reduction: any transient failure → 451; some refused → 250 with the count; all refused → the API reason', () => {
-  const refused: RecipientResult = { recipient: 'b@x', status: 'refused', kind: 'api_invalid', reason: 'email: not valid' };
-  const failed: RecipientResult = { recipient: 'c@x', status: 'failed', failure: { kind: 'api_unavailable', reason: 'HTTP 503' } };
-  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), refused, failed], 'gw'), { kind: 'temp_failure', failure: failed.failure });
+  const refused: RecipientResult = {
+    recipient: 'b@x',
+    status: 'refused',
+    kind: 'api_invalid',
+    reason: 'email: not valid',
+  };
+  const failed: RecipientResult = {
+    recipient: 'c@x',
+    status: 'failed',
+    failure: { kind: 'api_unavailable', reason: 'HTTP 503' },
+  };
+  assert.deepEqual(reduceRecipients([q('a@x', 'id-a'), refused, failed], 'gw'), {
+    kind: 'temp_failure',
+    failure: failed.failure,
+  });
   const partial = reduceRecipients([q('a@x', 'id-a'), refused], 'gw');
   assert.deepEqual(partial, { kind: 'accepted_partial', id: 'gw', recipients: 2, refused: 1 });
   assert.match(outcomeReply(partial).text, /1 of 2 recipients refused/);
-  assert.deepEqual(reduceRecipients([refused], 'gw'), { kind: 'api_refused', reason: 'email: not valid', apiKind: 'api_invalid' });
+  assert.deepEqual(reduceRecipients([refused], 'gw'), {
+    kind: 'api_refused',
+    reason: 'email: not valid',
+    apiKind: 'api_invalid',
+  });
 });

@@ -63,9 +63,18 @@ test('backoff is full jitter capped, with Retry-After as a floor', () => {
 });
 
 test('error bodies in both documented shapes give a readable message', () => {
-  assert.deepEqual(errorMessage({ detail: [{ loc: ['body', 'content', 'type'], msg: 'field required', type: 'value_error.missing' }] }, 422), { message: 'content.type: field required' });
+  assert.deepEqual(
+    errorMessage(
+      { detail: [{ loc: ['body', 'content', 'type'], msg: 'field required', type: 'value_error.missing' }] },
+      422,
+    ),
+    { message: 'content.type: field required' },
+  );
   assert.deepEqual(errorMessage({ detail: 'Not authenticated' }, 401), { message: 'Not authenticated' });
-  assert.deepEqual(errorMessage({ detail: [{ type: 'bad_request', code: 8004, msg: 'Access denied' }] }, 400), { message: 'Access denied', code: 8004 });
+  assert.deepEqual(errorMessage({ detail: [{ type: 'bad_request', code: 8004, msg: 'Access denied' }] }, 400), {
+    message: 'Access denied',
+    code: 8004,
+  });
   assert.deepEqual(errorMessage('<html>', 502), { message: 'HTTP 502' });
 });
 

@@ -59,10 +59,13 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.equal(entry.state, 'queued');
       assert.equal(entry.envelope_from, m.envelopeFrom);
       assert.equal(entry.received_at, new Date(m.receivedAt).toISOString());
-      assert.deepEqual(entry.recipients.map((r) => [r.address, r.state, r.attempts, r.last_error]), [
-        ['a@example.org', 'queued', 0, null],
-        ['b@example.org', 'queued', 0, null],
-      ]);
+      assert.deepEqual(
+        entry.recipients.map((r) => [r.address, r.state, r.attempts, r.last_error]),
+        [
+          ['a@example.org', 'queued', 0, null],
+          ['b@example.org', 'queued', 0, null],
+        ],
+      );
       const again = await f.reopen();
       const leased = await leaseOne(again);
       assert.equal(leased.message.id, m.id);
@@ -80,7 +83,10 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.equal(res.kind, 'full');
       if (res.kind === 'full') assert.equal(res.maxBytes, 4096);
       assert.equal(await f.backend.get(big.id), null);
-      assert.deepEqual((await f.backend.list()).map((e) => e.id), [small.id]);
+      assert.deepEqual(
+        (await f.backend.list()).map((e) => e.id),
+        [small.id],
+      );
     });
 
     it('leases a due message to one owner until the lease lapses', async () => {
@@ -89,7 +95,11 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       await f.backend.put(m);
       const now = Date.now();
       await leaseOne(f.backend, now, 'w1');
-      assert.equal((await f.backend.lease({ owner: 'w2', max: 10, leaseMs: LEASE_MS, now })).length, 0, 'a held lease is not given twice');
+      assert.equal(
+        (await f.backend.lease({ owner: 'w2', max: 10, leaseMs: LEASE_MS, now })).length,
+        0,
+        'a held lease is not given twice',
+      );
       const later = await leaseOne(f.backend, now + LEASE_MS + 1, 'w2');
       assert.equal(later.lease.owner, 'w2');
     });
@@ -100,9 +110,21 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       await f.backend.put(m);
       const now = Date.now();
       const first = await leaseOne(f.backend, now);
-      assert.equal(await f.backend.journal(first.lease, { type: 'open', recipient: 'a@example.org', tag: 'gw-a1', at: now }), true);
-      assert.equal(await f.backend.journal(first.lease, { type: 'open', recipient: 'b@example.org', tag: 'gw-b1', at: now }), true);
-      await f.backend.journal(first.lease, { type: 'result', recipient: 'b@example.org', tag: 'gw-b1', at: now + 1, result: { kind: 'failed', reason: 'HTTP 503', apiStatus: 503, ambiguous: true } });
+      assert.equal(
+        await f.backend.journal(first.lease, { type: 'open', recipient: 'a@example.org', tag: 'gw-a1', at: now }),
+        true,
+      );
+      assert.equal(
+        await f.backend.journal(first.lease, { type: 'open', recipient: 'b@example.org', tag: 'gw-b1', at: now }),
+        true,
+      );
+      await f.backend.journal(first.lease, {
+        type: 'result',
+        recipient: 'b@example.org',
+        tag: 'gw-b1',
+        at: now + 1,
+        result: { kind: 'failed', reason: 'HTTP 503', apiStatus: 503, ambiguous: true },
+      });
       // The process dies here: nothing settled. After a restart the lease is gone with it.
       const again = await f.reopen();
       const second = await leaseOne(again, now + LEASE_MS + 1);
@@ -111,11 +133,32 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.deepEqual(b?.open, { tag: 'gw-b1', at: now });
       assert.equal(a?.attempts, 1);
       assert.equal(b?.lastError, 'HTTP 503');
-      await again.journal(second.lease, { type: 'result', recipient: 'a@example.org', tag: 'gw-a1', at: now + 2, result: { kind: 'reconciled', found: false } });
-      await again.journal(second.lease, { type: 'result', recipient: 'b@example.org', tag: 'gw-b1', at: now + 2, result: { kind: 'failed', reason: 'HTTP 500', apiStatus: 500 } });
-      await again.settle(second.lease, { recipients: [{ address: 'a@example.org', state: 'pending' }, { address: 'b@example.org', state: 'pending', error: 'HTTP 500' }], nextAttemptAt: now });
+      await again.journal(second.lease, {
+        type: 'result',
+        recipient: 'a@example.org',
+        tag: 'gw-a1',
+        at: now + 2,
+        result: { kind: 'reconciled', found: false },
+      });
+      await again.journal(second.lease, {
+        type: 'result',
+        recipient: 'b@example.org',
+        tag: 'gw-b1',
+        at: now + 2,
+        result: { kind: 'failed', reason: 'HTTP 500', apiStatus: 500 },
+      });
+      await again.settle(second.lease, {
+        recipients: [
+          { address: 'a@example.org', state: 'pending' },
+          { address: 'b@example.org', state: 'pending', error: 'HTTP 500' },
+        ],
+        nextAttemptAt: now,
+      });
       const third = await leaseOne(again, now + 2 * LEASE_MS);
-      assert.deepEqual(third.recipients.map((r) => r.open), [null, null]);
+      assert.deepEqual(
+        third.recipients.map((r) => r.open),
+        [null, null],
+      );
       const entry = await again.get(m.id);
       assert.equal(entry?.state, 'retrying');
       const history = entry?.recipients[1]?.history ?? [];
@@ -129,23 +172,45 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       await f.backend.put(m);
       const now = Date.now();
       const l = await leaseOne(f.backend, now);
-      for (const [rcpt, tag] of [['a@example.org', 'ta'], ['b@example.org', 'tb']] as const) {
+      for (const [rcpt, tag] of [
+        ['a@example.org', 'ta'],
+        ['b@example.org', 'tb'],
+      ] as const) {
         await f.backend.journal(l.lease, { type: 'open', recipient: rcpt, tag, at: now });
       }
-      await f.backend.journal(l.lease, { type: 'result', recipient: 'a@example.org', tag: 'ta', at: now, result: { kind: 'queued', cakemailId: 'cm-a', apiStatus: 201 } });
-      await f.backend.journal(l.lease, { type: 'result', recipient: 'b@example.org', tag: 'tb', at: now, result: { kind: 'reconciled', found: true, cakemailId: 'cm-b' } });
+      await f.backend.journal(l.lease, {
+        type: 'result',
+        recipient: 'a@example.org',
+        tag: 'ta',
+        at: now,
+        result: { kind: 'queued', cakemailId: 'cm-a', apiStatus: 201 },
+      });
+      await f.backend.journal(l.lease, {
+        type: 'result',
+        recipient: 'b@example.org',
+        tag: 'tb',
+        at: now,
+        result: { kind: 'reconciled', found: true, cakemailId: 'cm-b' },
+      });
       // SIGKILL here: no settle.
       const again = await f.reopen();
       const entry = await again.get(m.id);
       if (entry) {
-        assert.deepEqual(entry.recipients.map((r) => [r.state, r.cakemail_id]), [
-          ['delivered', 'cm-a'],
-          ['delivered', 'cm-b'],
-        ]);
+        assert.deepEqual(
+          entry.recipients.map((r) => [r.state, r.cakemail_id]),
+          [
+            ['delivered', 'cm-a'],
+            ['delivered', 'cm-b'],
+          ],
+        );
         assert.equal(entry.state, 'delivered');
       }
       const leased = await again.lease({ owner: 'w2', max: 10, leaseMs: LEASE_MS, now: now + 2 * LEASE_MS });
-      assert.deepEqual(leased.map((x) => x.recipients.filter((r) => r.state !== 'delivered')), [], 'nothing left to send');
+      assert.deepEqual(
+        leased.map((x) => x.recipients.filter((r) => r.state !== 'delivered')),
+        [],
+        'nothing left to send',
+      );
     });
 
     it('a settle that calls a delivered recipient pending or dead does not make it due again (delivered is final)', async () => {
@@ -155,7 +220,13 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       const now = Date.now();
       const l = await leaseOne(f.backend, now);
       await f.backend.journal(l.lease, { type: 'open', recipient: 'a@example.org', tag: 'ta', at: now });
-      await f.backend.journal(l.lease, { type: 'result', recipient: 'a@example.org', tag: 'ta', at: now, result: { kind: 'queued', cakemailId: 'cm-a', apiStatus: 201 } });
+      await f.backend.journal(l.lease, {
+        type: 'result',
+        recipient: 'a@example.org',
+        tag: 'ta',
+        at: now,
+        result: { kind: 'queued', cakemailId: 'cm-a', apiStatus: 201 },
+      });
       // A settle made from a view older than that result (a holder whose lease lapsed mid-send).
       await f.backend.settle(l.lease, {
         recipients: [
@@ -165,10 +236,20 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
         nextAttemptAt: now,
       });
       const entry = await f.backend.get(m.id);
-      assert.deepEqual(entry?.recipients.map((r) => [r.address, r.state]), [['a@example.org', 'delivered'], ['b@example.org', 'dead']]);
+      assert.deepEqual(
+        entry?.recipients.map((r) => [r.address, r.state]),
+        [
+          ['a@example.org', 'delivered'],
+          ['b@example.org', 'dead'],
+        ],
+      );
       await f.backend.retry({ id: m.id });
       const leased = await f.backend.lease({ owner: 'w2', max: 10, leaseMs: LEASE_MS, now: now + 2 * LEASE_MS });
-      assert.deepEqual(leased.flatMap((x) => x.recipients.filter((r) => r.state !== 'delivered').map((r) => r.address)), ['b@example.org'], 'only the dead recipient is sent again');
+      assert.deepEqual(
+        leased.flatMap((x) => x.recipients.filter((r) => r.state !== 'delivered').map((r) => r.address)),
+        ['b@example.org'],
+        'only the dead recipient is sent again',
+      );
     });
 
     it('reschedules pending recipients: not due before nextAttemptAt, due after', async () => {
@@ -178,7 +259,13 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       const now = Date.now();
       const l = await leaseOne(f.backend, now);
       await f.backend.journal(l.lease, { type: 'open', recipient: 'a@example.org', tag: 't1', at: now });
-      await f.backend.journal(l.lease, { type: 'result', recipient: 'a@example.org', tag: 't1', at: now, result: { kind: 'queued', cakemailId: 'cm-1', apiStatus: 201 } });
+      await f.backend.journal(l.lease, {
+        type: 'result',
+        recipient: 'a@example.org',
+        tag: 't1',
+        at: now,
+        result: { kind: 'queued', cakemailId: 'cm-1', apiStatus: 201 },
+      });
       const res = await f.backend.settle(l.lease, {
         recipients: [
           { address: 'a@example.org', state: 'delivered', cakemailId: 'cm-1' },
@@ -189,7 +276,10 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.equal(res.kind, 'rescheduled');
       assert.equal((await f.backend.lease({ owner: 'w1', max: 10, leaseMs: LEASE_MS, now: now + 5_000 })).length, 0);
       const next = await leaseOne(f.backend, now + 10_000);
-      assert.deepEqual(next.recipients.map((r) => r.state), ['delivered', 'retrying']);
+      assert.deepEqual(
+        next.recipients.map((r) => r.state),
+        ['delivered', 'retrying'],
+      );
       const entry = await f.backend.get(m.id);
       assert.equal(entry?.state, 'retrying');
       assert.equal(entry?.recipients[0]?.cakemail_id, 'cm-1');
@@ -238,17 +328,28 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       const dead = await f.backend.list({ dead: true });
       assert.deepEqual(dead.map((e) => e.id).sort(), [m1.id, m2.id].sort());
       assert.equal(dead[0]?.recipients[1]?.last_error, 'Cakemail refused the message: invalid recipient');
-      assert.deepEqual((await f.backend.list({ dead: false })).map((e) => e.id), [m3.id]);
+      assert.deepEqual(
+        (await f.backend.list({ dead: false })).map((e) => e.id),
+        [m3.id],
+      );
       const usage = await f.backend.usage();
       assert.equal(usage.messages.dead, 2);
       assert.equal(usage.oldestReceivedAt, m3.receivedAt, 'the oldest message is counted among those not dead');
       // A dead letter is not leased.
-      assert.equal((await f.backend.lease({ owner: 'w1', max: 10, leaseMs: LEASE_MS, now: now + 2 * LEASE_MS })).filter((l) => l.message.id !== m3.id).length, 0);
+      assert.equal(
+        (await f.backend.lease({ owner: 'w1', max: 10, leaseMs: LEASE_MS, now: now + 2 * LEASE_MS })).filter(
+          (l) => l.message.id !== m3.id,
+        ).length,
+        0,
+      );
 
       assert.deepEqual(await f.backend.retry({ id: m1.id }), [m1.id]);
       const e1 = await f.backend.get(m1.id);
       assert.equal(e1?.state, 'retrying');
-      assert.deepEqual(e1?.recipients.map((r) => r.state), ['delivered', 'retrying']);
+      assert.deepEqual(
+        e1?.recipients.map((r) => r.state),
+        ['delivered', 'retrying'],
+      );
       const after = await f.backend.lease({ owner: 'w1', max: 10, leaseMs: LEASE_MS, now: Date.now() + 3 * LEASE_MS });
       const l1 = after.find((l) => l.message.id === m1.id);
       assert.ok(l1, 'a retried message is due now');
@@ -267,7 +368,10 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.equal(await f.backend.drop(m.id), true);
       assert.equal(await f.backend.drop(m.id), false);
       assert.equal(await f.backend.get(m.id), null);
-      assert.equal(await f.backend.journal(l.lease, { type: 'open', recipient: 'a@example.org', tag: 't', at: Date.now() }), false);
+      assert.equal(
+        await f.backend.journal(l.lease, { type: 'open', recipient: 'a@example.org', tag: 't', at: Date.now() }),
+        false,
+      );
       assert.equal((await f.backend.settle(l.lease, { recipients: [], nextAttemptAt: Date.now() })).kind, 'gone');
       assert.equal((await f.backend.usage()).bytes, 0);
     });
@@ -279,7 +383,10 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       const now = Date.now();
       const stale = await leaseOne(f.backend, now, 'w1');
       await leaseOne(f.backend, now + LEASE_MS + 1, 'w2');
-      const res = await f.backend.settle(stale.lease as Lease, { recipients: [{ address: 'a@example.org', state: 'dead', reason: 'x' }], nextAttemptAt: now });
+      const res = await f.backend.settle(stale.lease as Lease, {
+        recipients: [{ address: 'a@example.org', state: 'dead', reason: 'x' }],
+        nextAttemptAt: now,
+      });
       assert.equal(res.kind, 'lost');
       assert.equal((await f.backend.get(m.id))?.recipients[0]?.state, 'queued');
     });
@@ -295,7 +402,11 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.ok(u.bytes >= older.raw.length + newer.raw.length);
       assert.deepEqual(u.messages, { queued: 2, retrying: 0, dead: 0 });
       assert.equal(u.oldestReceivedAt, older.receivedAt);
-      assert.deepEqual((await f.backend.list()).map((e) => e.id), [older.id, newer.id], 'listed oldest first');
+      assert.deepEqual(
+        (await f.backend.list()).map((e) => e.id),
+        [older.id, newer.id],
+        'listed oldest first',
+      );
     });
 
     it('refuses ids that are not spool ids', async () => {

@@ -22,14 +22,31 @@ test('spool defaults: sync mode, a ./spool directory, 1 GiB, a day', () => {
 
 test('SPOOL_BACKEND=redis needs REDIS_URL and SPOOL_KEY, and says so', () => {
   const e = errors({ DELIVERY_MODE: 'spool', SPOOL_BACKEND: 'redis' });
-  assert.ok(e.some((x) => x.includes('SPOOL_BACKEND=redis needs REDIS_URL')), e.join('\n'));
-  assert.ok(e.some((x) => x.includes('needs SPOOL_KEY')), e.join('\n'));
-  assert.deepEqual(errors({ DELIVERY_MODE: 'spool', SPOOL_BACKEND: 'redis', REDIS_URL: 'redis://127.0.0.1:6379', SPOOL_KEY: KEY }), []);
+  assert.ok(
+    e.some((x) => x.includes('SPOOL_BACKEND=redis needs REDIS_URL')),
+    e.join('\n'),
+  );
+  assert.ok(
+    e.some((x) => x.includes('needs SPOOL_KEY')),
+    e.join('\n'),
+  );
+  assert.deepEqual(
+    errors({ DELIVERY_MODE: 'spool', SPOOL_BACKEND: 'redis', REDIS_URL: 'redis://127.0.0.1:6379', SPOOL_KEY: KEY }),
+    [],
+  );
 });
 
 test('a directory spool belongs to one process; leases must outlast a delivery; a bad key is refused without showing it', () => {
-  assert.ok(errors({ DELIVERY_MODE: 'spool', WORKERS: '2', CAKEMAIL_API_URL: 'https://api.example' }).some((x) => x.includes('WORKERS=1')));
-  assert.ok(errors({ DELIVERY_MODE: 'spool', SPOOL_LEASE_MS: '1000', MESSAGE_DEADLINE_MS: '60000' }).some((x) => x.startsWith('SPOOL_LEASE_MS must exceed')));
+  assert.ok(
+    errors({ DELIVERY_MODE: 'spool', WORKERS: '2', CAKEMAIL_API_URL: 'https://api.example' }).some((x) =>
+      x.includes('WORKERS=1'),
+    ),
+  );
+  assert.ok(
+    errors({ DELIVERY_MODE: 'spool', SPOOL_LEASE_MS: '1000', MESSAGE_DEADLINE_MS: '60000' }).some((x) =>
+      x.startsWith('SPOOL_LEASE_MS must exceed'),
+    ),
+  );
   const bad = errors({ SPOOL_KEY: 'not-a-key-secret-value' });
   assert.equal(bad.length, 1);
   assert.ok(bad[0]?.startsWith('SPOOL_KEY=<redacted>'));

@@ -47,7 +47,11 @@ test('a message stored while a rescan runs is still leased, and its bytes counte
 
       const leased = [...first, ...second].map((l) => l.message.id);
       assert.ok(leased.includes(fresh.id), `round ${round}: the message stored during the rescan is leased`);
-      assert.equal((await gateway.usage()).bytes, await bytesOnDisk(dir), `round ${round}: usage counts every message on disk`);
+      assert.equal(
+        (await gateway.usage()).bytes,
+        await bytesOnDisk(dir),
+        `round ${round}: usage counts every message on disk`,
+      );
     }
     await admin.close();
     await gateway.close();

@@ -13,7 +13,10 @@ const login = { username: 'user@example.com', password: 'correct horse battery s
 test('a sealed login opens with its key and message id only, and does not show the password', () => {
   const key = randomBytes(32);
   const sealed = sealLogin(key, 'msg-1', login);
-  assert.ok(!sealed.includes('horse') && !sealed.includes(Buffer.from(login.password).toString('base64')), 'no plaintext or plain base64 password');
+  assert.ok(
+    !sealed.includes('horse') && !sealed.includes(Buffer.from(login.password).toString('base64')),
+    'no plaintext or plain base64 password',
+  );
   assert.deepEqual(unsealLogin(key, 'msg-1', sealed), login);
   assert.equal(unsealLogin(randomBytes(32), 'msg-1', sealed), null, 'another key');
   assert.equal(unsealLogin(key, 'msg-2', sealed), null, 'copied into another message');
@@ -23,7 +26,10 @@ test('a sealed login opens with its key and message id only, and does not show t
   assert.equal(unsealLogin(key, 'msg-1', [v, iv, flipped.toString('base64url'), tag].join('.')), null, 'tampered');
   assert.equal(unsealLogin(key, 'msg-1', 'garbage'), null);
   assert.notEqual(sealLogin(key, 'msg-1', login), sealed, 'a fresh nonce each time');
-  assert.deepEqual(unsealLogin(key, 'm', sealLogin(key, 'm', { ...login, accountId: undefined })), { ...login, accountId: undefined });
+  assert.deepEqual(unsealLogin(key, 'm', sealLogin(key, 'm', { ...login, accountId: undefined })), {
+    ...login,
+    accountId: undefined,
+  });
 });
 
 test('SPOOL_KEY: 64 hex digits or base64 of 32 bytes, nothing else', () => {
@@ -49,8 +55,21 @@ test('without SPOOL_KEY the directory spool generates one key, 0600, and keeps i
 });
 
 test('redelivery backoff: full jitter under base × 2^(n-1), capped', () => {
-  assert.equal(spoolBackoffMs(1, 1000, 60_000, () => 0.999), 999);
-  assert.equal(spoolBackoffMs(3, 1000, 60_000, () => 0.5), 2000);
-  assert.equal(spoolBackoffMs(50, 1000, 60_000, () => 0.5), 30_000, 'capped');
-  assert.equal(spoolBackoffMs(2, 1000, 60_000, () => 0), 0);
+  assert.equal(
+    spoolBackoffMs(1, 1000, 60_000, () => 0.999),
+    999,
+  );
+  assert.equal(
+    spoolBackoffMs(3, 1000, 60_000, () => 0.5),
+    2000,
+  );
+  assert.equal(
+    spoolBackoffMs(50, 1000, 60_000, () => 0.5),
+    30_000,
+    'capped',
+  );
+  assert.equal(
+    spoolBackoffMs(2, 1000, 60_000, () => 0),
+    0,
+  );
 });

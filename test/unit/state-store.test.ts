@@ -22,7 +22,8 @@ test('token bucket: a full minute of tokens, then the wait until the next one, r
   c.advance(6_000);
   assert.equal(await s.takeToken('b', 6, 6), 0);
   c.advance(3_600_000);
-  for (let i = 0; i < 6; i++) assert.equal(await s.takeToken('b', 6, 6), 0, 'never more than the capacity after a long pause');
+  for (let i = 0; i < 6; i++)
+    assert.equal(await s.takeToken('b', 6, 6), 0, 'never more than the capacity after a long pause');
   assert.ok((await s.takeToken('b', 6, 6)) > 0);
   await s.close();
 });
@@ -71,7 +72,8 @@ test('MonitoredStore: failures counted per operation, one log line per change of
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof v !== 'function' || prop === 'close') return typeof v === 'function' ? v.bind(target) : v;
-      return (...args: unknown[]) => (down ? Promise.reject(new Error('connection lost')) : (v as (...a: unknown[]) => unknown).apply(target, args));
+      return (...args: unknown[]) =>
+        down ? Promise.reject(new Error('connection lost')) : (v as (...a: unknown[]) => unknown).apply(target, args);
     },
   });
   const store = new MonitoredStore(flaky, new StoreHealth(metrics, logger, true));

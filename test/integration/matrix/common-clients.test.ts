@@ -10,7 +10,24 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { DEMO_PASSWORD, DEMO_USER, useTestGateway } from '../../helpers/gateway.ts';
-import { BCC, CC, FROM_ADDRESS, FROM_NAME, HTML, PDF, PDF_NAME, RECIPIENTS, SUBJECT, TEXT, TO, TO_NAMES, assertMatrixPayloads, matrixDir, matrixSpec, rawMessage } from '../../helpers/matrix.ts';
+import {
+  BCC,
+  CC,
+  FROM_ADDRESS,
+  FROM_NAME,
+  HTML,
+  PDF,
+  PDF_NAME,
+  RECIPIENTS,
+  SUBJECT,
+  TEXT,
+  TO,
+  TO_NAMES,
+  assertMatrixPayloads,
+  matrixDir,
+  matrixSpec,
+  rawMessage,
+} from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
 
 const run = promisify(execFile);
@@ -78,7 +95,10 @@ for (const mode of MODES) {
     const tmp = matrixDir('python');
     try {
       const spec = join(tmp.dir, 'spec.json');
-      writeFileSync(spec, matrixSpec({ mode, port: portOf(mode), user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }));
+      writeFileSync(
+        spec,
+        matrixSpec({ mode, port: portOf(mode), user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }),
+      );
       const { stdout } = await run('python3', ['-c', PY, spec], { timeout: 20_000 });
       assert.equal(stdout.trim(), 'REFUSED {}', 'no recipient refused');
       await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
@@ -89,40 +109,76 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  test(`curl ${mode === 'starttls' ? 'smtp:// --ssl-reqd' : 'smtps://'}: full matrix message`, { skip: skipWithout('curl') }, async () => {
-    const tmp = matrixDir('curl');
-    try {
-      const file = join(tmp.dir, 'message.eml');
-      writeFileSync(file, rawMessage({ messageId: `<curl-${mode}-${Date.now()}@example.com>` }));
-      const scheme = mode === 'starttls' ? 'smtp' : 'smtps';
-      const { stderr } = await run('curl', [
-        '-sS', '-v', '-k', '--url', `${scheme}://127.0.0.1:${portOf(mode)}`, ...(mode === 'starttls' ? ['--ssl-reqd'] : []),
-        '--user', `${DEMO_USER}:${DEMO_PASSWORD}`, '--mail-from', FROM_ADDRESS,
-        ...RECIPIENTS.flatMap((r) => ['--mail-rcpt', r]), '--upload-file', file,
-      ], { timeout: 20_000 });
-      assert.match(stderr, /< 250 2\.0\.0 Ok: queued as /);
-      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
-    } finally {
-      tmp.cleanup();
-    }
-  });
+  test(
+    `curl ${mode === 'starttls' ? 'smtp:// --ssl-reqd' : 'smtps://'}: full matrix message`,
+    { skip: skipWithout('curl') },
+    async () => {
+      const tmp = matrixDir('curl');
+      try {
+        const file = join(tmp.dir, 'message.eml');
+        writeFileSync(file, rawMessage({ messageId: `<curl-${mode}-${Date.now()}@example.com>` }));
+        const scheme = mode === 'starttls' ? 'smtp' : 'smtps';
+        const { stderr } = await run(
+          'curl',
+          [
+            '-sS',
+            '-v',
+            '-k',
+            '--url',
+            `${scheme}://127.0.0.1:${portOf(mode)}`,
+            ...(mode === 'starttls' ? ['--ssl-reqd'] : []),
+            '--user',
+            `${DEMO_USER}:${DEMO_PASSWORD}`,
+            '--mail-from',
+            FROM_ADDRESS,
+            ...RECIPIENTS.flatMap((r) => ['--mail-rcpt', r]),
+            '--upload-file',
+            file,
+          ],
+          { timeout: 20_000 },
+        );
+        assert.match(stderr, /< 250 2\.0\.0 Ok: queued as /);
+        await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
+      } finally {
+        tmp.cleanup();
+      }
+    },
+  );
 }
 
 for (const mode of MODES) {
-  test(`swaks ${mode === 'starttls' ? '--tls' : '--tlsc'}: full matrix message`, { skip: skipWithout('swaks') }, async () => {
-    const tmp = matrixDir('swaks');
-    try {
-      const file = join(tmp.dir, 'message.eml');
-      writeFileSync(file, rawMessage({ messageId: `<swaks-${mode}-${Date.now()}@example.com>` }));
-      const { stdout } = await run('swaks', [
-        '--server', `127.0.0.1:${portOf(mode)}`, mode === 'starttls' ? '--tls' : '--tlsc',
-        '--auth-user', DEMO_USER, '--auth-password', DEMO_PASSWORD,
-        '--from', FROM_ADDRESS, '--to', RECIPIENTS.join(','), '--data', `@${file}`,
-      ], { timeout: 20_000 });
-      assert.match(stdout, /<~ {2}250 2\.0\.0 Ok: queued as /);
-      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
-    } finally {
-      tmp.cleanup();
-    }
-  });
+  test(
+    `swaks ${mode === 'starttls' ? '--tls' : '--tlsc'}: full matrix message`,
+    { skip: skipWithout('swaks') },
+    async () => {
+      const tmp = matrixDir('swaks');
+      try {
+        const file = join(tmp.dir, 'message.eml');
+        writeFileSync(file, rawMessage({ messageId: `<swaks-${mode}-${Date.now()}@example.com>` }));
+        const { stdout } = await run(
+          'swaks',
+          [
+            '--server',
+            `127.0.0.1:${portOf(mode)}`,
+            mode === 'starttls' ? '--tls' : '--tlsc',
+            '--auth-user',
+            DEMO_USER,
+            '--auth-password',
+            DEMO_PASSWORD,
+            '--from',
+            FROM_ADDRESS,
+            '--to',
+            RECIPIENTS.join(','),
+            '--data',
+            `@${file}`,
+          ],
+          { timeout: 20_000 },
+        );
+        assert.match(stdout, /<~ {2}250 2\.0\.0 Ok: queued as /);
+        await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
+      } finally {
+        tmp.cleanup();
+      }
+    },
+  );
 }

@@ -22,28 +22,42 @@ const gw = useTestGateway();
 
 const skip =
   skipWithout('java', 'openjdk-17-jdk-headless') ||
-  (existsSync(CLASSPATH[0]!) || process.env.CI ? false : 'Jakarta Mail not installed (apt-get install libjakarta-mail-java)');
+  (existsSync(CLASSPATH[0]!) || process.env.CI
+    ? false
+    : 'Jakarta Mail not installed (apt-get install libjakarta-mail-java)');
 
 for (const mode of ['starttls', 'smtps'] as const) {
   const authType = mode === 'starttls' ? 'PLAIN' : 'LOGIN';
-  test(`Jakarta Mail over ${mode === 'starttls' ? 'STARTTLS' : 'implicit TLS'} (AUTH ${authType})`, { skip }, async () => {
-    const tmp = matrixDir('jakarta');
-    try {
-      const specFile = join(tmp.dir, 'spec.json');
-      const port = mode === 'starttls' ? gw().ports.submission : gw().ports.smtps;
-      writeFileSync(specFile, matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }));
-      const { stdout } = await run('java', ['-cp', CLASSPATH.join(':'), SOURCE, specFile], { timeout: 30_000, maxBuffer: 4 << 20 }).catch(
-        (err: { stdout?: string; stderr?: string; message: string }) => {
+  test(
+    `Jakarta Mail over ${mode === 'starttls' ? 'STARTTLS' : 'implicit TLS'} (AUTH ${authType})`,
+    { skip },
+    async () => {
+      const tmp = matrixDir('jakarta');
+      try {
+        const specFile = join(tmp.dir, 'spec.json');
+        const port = mode === 'starttls' ? gw().ports.submission : gw().ports.smtps;
+        writeFileSync(
+          specFile,
+          matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }),
+        );
+        const { stdout } = await run('java', ['-cp', CLASSPATH.join(':'), SOURCE, specFile], {
+          timeout: 30_000,
+          maxBuffer: 4 << 20,
+        }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
           throw new Error(`Jakarta Mail failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
-        },
-      );
-      assert.match(stdout, /^OK 250 2\.0\.0 Ok: queued as /m, stdout);
-      assert.match(stdout, new RegExp(`^DEBUG SMTP: AUTH ${authType} succeeded`, 'm'), `Jakarta Mail used AUTH ${authType}`);
-      assert.doesNotMatch(stdout, new RegExp(`^Bcc:`, 'mi'), 'Jakarta Mail writes no Bcc header');
-      assert.match(stdout, new RegExp(`^RCPT TO:<${BCC}>`, 'm'), 'the Bcc is an envelope recipient');
-      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
-    } finally {
-      tmp.cleanup();
-    }
-  });
+        });
+        assert.match(stdout, /^OK 250 2\.0\.0 Ok: queued as /m, stdout);
+        assert.match(
+          stdout,
+          new RegExp(`^DEBUG SMTP: AUTH ${authType} succeeded`, 'm'),
+          `Jakarta Mail used AUTH ${authType}`,
+        );
+        assert.doesNotMatch(stdout, new RegExp(`^Bcc:`, 'mi'), 'Jakarta Mail writes no Bcc header');
+        assert.match(stdout, new RegExp(`^RCPT TO:<${BCC}>`, 'm'), 'the Bcc is an envelope recipient');
+        await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
+      } finally {
+        tmp.cleanup();
+      }
+    },
+  );
 }

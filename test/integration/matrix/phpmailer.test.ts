@@ -30,10 +30,15 @@ for (const mode of ['starttls', 'smtps'] as const) {
       writeFileSync(caFile, gw().tls.cert);
       const specFile = join(tmp.dir, 'spec.json');
       const port = mode === 'starttls' ? gw().ports.submission : gw().ports.smtps;
-      writeFileSync(specFile, matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, caFile, pdfPath: tmp.pdfPath }));
-      const { stdout } = await run('php', [SCRIPT, specFile], { timeout: 20_000 }).catch((err: { stdout?: string; message: string }) => {
-        throw new Error(`PHPMailer failed: ${err.message}\n${err.stdout ?? ''}`);
-      });
+      writeFileSync(
+        specFile,
+        matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, caFile, pdfPath: tmp.pdfPath }),
+      );
+      const { stdout } = await run('php', [SCRIPT, specFile], { timeout: 20_000 }).catch(
+        (err: { stdout?: string; message: string }) => {
+          throw new Error(`PHPMailer failed: ${err.message}\n${err.stdout ?? ''}`);
+        },
+      );
       assert.match(stdout, /\nOK\n/, stdout);
       assert.match(stdout, /SERVER -> CLIENT: 250 2\.0\.0 Ok: queued as /, 'PHPMailer saw the 250 after DATA');
       assert.match(stdout, new RegExp(`CLIENT -> SERVER: AUTH ${authType}`), `PHPMailer used AUTH ${authType}`);

@@ -13,8 +13,23 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Gateway } from '../../../src/app.ts';
-import { DEMO_PASSWORD, DEMO_USER, clearSandbox, sandboxEmails, setFault, startTestGateway } from '../../helpers/gateway.ts';
-import { BCC, FROM_ADDRESS, RECIPIENTS, assertMatrixPayloads, rawMessage, runWithInput, waitForEmails } from '../../helpers/matrix.ts';
+import {
+  DEMO_PASSWORD,
+  DEMO_USER,
+  clearSandbox,
+  sandboxEmails,
+  setFault,
+  startTestGateway,
+} from '../../helpers/gateway.ts';
+import {
+  BCC,
+  FROM_ADDRESS,
+  RECIPIENTS,
+  assertMatrixPayloads,
+  rawMessage,
+  runWithInput,
+  waitForEmails,
+} from '../../helpers/matrix.ts';
 import { skipWithout } from '../../helpers/tools.ts';
 import { settled } from '../../helpers/until.ts';
 
@@ -24,7 +39,9 @@ const SENDMAIL = '/usr/sbin/sendmail';
 
 const skip =
   skipWithout(existsSync(POSTFIX) ? POSTFIX : 'postfix', 'postfix') ||
-  (process.getuid?.() === 0 ? false : `a private Postfix instance needs root (its queue belongs to user postfix); running as ${userInfo().username}`);
+  (process.getuid?.() === 0
+    ? false
+    : `a private Postfix instance needs root (its queue belongs to user postfix); running as ${userInfo().username}`);
 
 // Only the services a relay-only client needs: no smtpd (nothing listens), no local delivery.
 const MASTER_CF = `
@@ -121,13 +138,20 @@ queue_run_delay = 2s
 }
 
 function userInfoOf(name: string): { uid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
   if (!line) throw new Error(`no user ${name} (is postfix installed?)`);
   return { uid: Number(line.split(':')[2]) };
 }
 
 async function submit(pf: Instance, messageId: string) {
-  const res = await runWithInput(SENDMAIL, ['-C', pf.config, '-f', FROM_ADDRESS, '-t'], rawMessage({ bccHeader: true, messageId }), { timeoutMs: 15_000 });
+  const res = await runWithInput(
+    SENDMAIL,
+    ['-C', pf.config, '-f', FROM_ADDRESS, '-t'],
+    rawMessage({ bccHeader: true, messageId }),
+    { timeoutMs: 15_000 },
+  );
   assert.equal(res.code, 0, `sendmail failed: ${res.stderr}\n${pf.maillog()}`);
 }
 
@@ -159,22 +183,36 @@ async function withGateway(env: Record<string, string>, fn: (gw: Gateway) => Pro
 }
 
 for (const mode of ['starttls', 'smtps'] as const) {
-  const label = mode === 'starttls' ? 'STARTTLS (smtp_tls_security_level = encrypt)' : 'implicit TLS (smtp_tls_wrappermode = yes)';
+  const label =
+    mode === 'starttls' ? 'STARTTLS (smtp_tls_security_level = encrypt)' : 'implicit TLS (smtp_tls_wrappermode = yes)';
   test(`Postfix relay client over ${label}`, { skip, timeout: 60_000 }, () =>
     withGateway({}, async (gw) => {
-      const pf = await startPostfix(mode === 'starttls' ? gw.ports.submission : gw.ports.smtps, { wrappermode: mode === 'smtps' });
+      const pf = await startPostfix(mode === 'starttls' ? gw.ports.submission : gw.ports.smtps, {
+        wrappermode: mode === 'smtps',
+      });
       try {
         await submit(pf, `<postfix-${mode}-${Date.now()}@example.com>`);
         const emails = await waitForEmails(gw, RECIPIENTS.length, 30_000);
-        assert.equal(emails.length, RECIPIENTS.length, `the sandbox got ${emails.length} emails in 30 s; Postfix log:\n${pf.maillog()}`);
+        assert.equal(
+          emails.length,
+          RECIPIENTS.length,
+          `the sandbox got ${emails.length} emails in 30 s; Postfix log:\n${pf.maillog()}`,
+        );
         const log = await logWhen(pf, (l) => (l.match(SENT) ?? []).length >= RECIPIENTS.length);
         await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
         const smtp = dialogue(log);
-        assert.ok(smtp.some((l) => l.startsWith('> AUTH PLAIN ')), `Postfix (Cyrus SASL) authenticates with AUTH PLAIN and an initial response:\n${smtp.join('\n')}`);
+        assert.ok(
+          smtp.some((l) => l.startsWith('> AUTH PLAIN ')),
+          `Postfix (Cyrus SASL) authenticates with AUTH PLAIN and an initial response:\n${smtp.join('\n')}`,
+        );
         assert.ok(smtp.includes(`> RCPT TO:<${BCC}>`), 'the Bcc header became an envelope recipient');
         assert.ok(!smtp.some((l) => /^> Bcc:/i.test(l)), 'Postfix removed the Bcc header');
         assert.match(log, /TLS connection established to 127\.0\.0\.1/);
-        assert.equal((log.match(SENT) ?? []).length, RECIPIENTS.length, `one "sent" per recipient; Postfix log:\n${log}`);
+        assert.equal(
+          (log.match(SENT) ?? []).length,
+          RECIPIENTS.length,
+          `one "sent" per recipient; Postfix log:\n${log}`,
+        );
       } finally {
         await pf.stop();
       }
@@ -182,27 +220,38 @@ for (const mode of ['starttls', 'smtps'] as const) {
   );
 }
 
-test('Postfix relay client retries after a 451 and each recipient arrives exactly once', { skip, timeout: 90_000 }, () =>
-  // One API attempt per recipient, so the injected 503s reach the SMTP reply instead of being
-  // absorbed by the gateway's own retries.
-  withGateway({ API_MAX_ATTEMPTS: '1' }, async (gw) => {
-    const pf = await startPostfix(gw.ports.submission, { wrappermode: false });
-    try {
-      await setFault(gw, { status: 503, count: 3 });
-      await submit(pf, `<postfix-retry-${Date.now()}@example.com>`);
-      const emails = await waitForEmails(gw, RECIPIENTS.length, 45_000);
-      // Wait for Postfix to log every recipient sent, then let any duplicate show up before counting.
-      await logWhen(pf, (l) => (l.match(/status=sent /g) ?? []).length >= RECIPIENTS.length);
-      await new Promise((r) => setTimeout(r, 3000));
-      const log = pf.maillog();
-      assert.match(log, /status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.4\.1 /, `Postfix got a 451 and deferred:\n${log}`);
-      assert.equal(emails.length, RECIPIENTS.length, `the sandbox got ${emails.length} emails; Postfix log:\n${log}`);
-      const all = await sandboxEmails(gw);
-      assert.deepEqual(all.map((e) => e.payload.email).sort(), [...RECIPIENTS].sort(), 'each recipient exactly once');
-      await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
-      assert.equal((log.match(/status=sent /g) ?? []).length, RECIPIENTS.length, 'Postfix delivered every recipient once');
-    } finally {
-      await pf.stop();
-    }
-  }),
+test(
+  'Postfix relay client retries after a 451 and each recipient arrives exactly once',
+  { skip, timeout: 90_000 },
+  () =>
+    // One API attempt per recipient, so the injected 503s reach the SMTP reply instead of being
+    // absorbed by the gateway's own retries.
+    withGateway({ API_MAX_ATTEMPTS: '1' }, async (gw) => {
+      const pf = await startPostfix(gw.ports.submission, { wrappermode: false });
+      try {
+        await setFault(gw, { status: 503, count: 3 });
+        await submit(pf, `<postfix-retry-${Date.now()}@example.com>`);
+        const emails = await waitForEmails(gw, RECIPIENTS.length, 45_000);
+        // Wait for Postfix to log every recipient sent, then let any duplicate show up before counting.
+        await logWhen(pf, (l) => (l.match(/status=sent /g) ?? []).length >= RECIPIENTS.length);
+        await new Promise((r) => setTimeout(r, 3000));
+        const log = pf.maillog();
+        assert.match(
+          log,
+          /status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.4\.1 /,
+          `Postfix got a 451 and deferred:\n${log}`,
+        );
+        assert.equal(emails.length, RECIPIENTS.length, `the sandbox got ${emails.length} emails; Postfix log:\n${log}`);
+        const all = await sandboxEmails(gw);
+        assert.deepEqual(all.map((e) => e.payload.email).sort(), [...RECIPIENTS].sort(), 'each recipient exactly once');
+        await assertMatrixPayloads(gw, { envelopeFrom: FROM_ADDRESS });
+        assert.equal(
+          (log.match(/status=sent /g) ?? []).length,
+          RECIPIENTS.length,
+          'Postfix delivered every recipient once',
+        );
+      } finally {
+        await pf.stop();
+      }
+    }),
 );

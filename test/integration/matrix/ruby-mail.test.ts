@@ -18,23 +18,34 @@ const gw = useTestGateway();
 
 const skip =
   skipWithout('ruby', 'ruby-mail') ||
-  (existsSync('/usr/lib/ruby/vendor_ruby/mail.rb') || process.env.CI ? false : 'the mail gem is not installed (apt-get install ruby-mail)');
+  (existsSync('/usr/lib/ruby/vendor_ruby/mail.rb') || process.env.CI
+    ? false
+    : 'the mail gem is not installed (apt-get install ruby-mail)');
 
 for (const mode of ['starttls', 'smtps'] as const) {
   const authType = mode === 'starttls' ? 'PLAIN' : 'LOGIN';
-  test(`Ruby mail gem over ${mode === 'starttls' ? 'STARTTLS' : 'implicit TLS'} (authentication :${authType.toLowerCase()})`, { skip }, async () => {
-    const tmp = matrixDir('ruby');
-    try {
-      const specFile = join(tmp.dir, 'spec.json');
-      const port = mode === 'starttls' ? gw().ports.submission : gw().ports.smtps;
-      writeFileSync(specFile, matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }));
-      const { stdout } = await run('ruby', [SCRIPT, specFile], { timeout: 20_000 }).catch((err: { stderr?: string; message: string }) => {
-        throw new Error(`Ruby mail failed: ${err.message}\n${err.stderr ?? ''}`);
-      });
-      assert.match(stdout, /^OK 250 2\.0\.0 Ok: queued as /, stdout);
-      await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
-    } finally {
-      tmp.cleanup();
-    }
-  });
+  test(
+    `Ruby mail gem over ${mode === 'starttls' ? 'STARTTLS' : 'implicit TLS'} (authentication :${authType.toLowerCase()})`,
+    { skip },
+    async () => {
+      const tmp = matrixDir('ruby');
+      try {
+        const specFile = join(tmp.dir, 'spec.json');
+        const port = mode === 'starttls' ? gw().ports.submission : gw().ports.smtps;
+        writeFileSync(
+          specFile,
+          matrixSpec({ mode, port, authType, user: DEMO_USER, password: DEMO_PASSWORD, pdfPath: tmp.pdfPath }),
+        );
+        const { stdout } = await run('ruby', [SCRIPT, specFile], { timeout: 20_000 }).catch(
+          (err: { stderr?: string; message: string }) => {
+            throw new Error(`Ruby mail failed: ${err.message}\n${err.stderr ?? ''}`);
+          },
+        );
+        assert.match(stdout, /^OK 250 2\.0\.0 Ok: queued as /, stdout);
+        await assertMatrixPayloads(gw(), { envelopeFrom: FROM_ADDRESS });
+      } finally {
+        tmp.cleanup();
+      }
+    },
+  );
 }
