@@ -22,7 +22,7 @@ import { NegativeAuthCache } from './smtp/auth-negative-cache.ts';
 import { SessionHandlers } from './smtp/handlers.ts';
 import type { GatewaySmtpServer } from './smtp/adapter.ts';
 import { Admission } from './smtp/admission.ts';
-import { cidrMatcher } from './smtp/cidr.ts';
+import { cidrMatcher } from './lib/cidr.ts';
 import { close, createListeners, listen } from './smtp/listeners.ts';
 import { certificateNotAfter, loadTlsMaterial, tlsPolicy, watchTlsFiles, type TlsMaterial } from './smtp/tls.ts';
 import { KeyedHash } from './state/keyed-hash.ts';

@@ -1,5 +1,6 @@
 // The benchmark matrix: shapes × concurrency × messages per connection × recipients, and the
 // `--quick` subset that answers the issue's targets in a few minutes.
+import type { LoadReport } from '../../src/loadtest/run.ts';
 import type { ShapeName } from '../../src/loadtest/shapes.ts';
 
 export interface Cell {
@@ -7,6 +8,14 @@ export interface Cell {
   concurrency: number;
   perConnection: number;
   recipients: number;
+}
+
+/** What one loadtest run against a cell measured: the client's report, CPU and peak RSS. */
+export interface Measured {
+  report: LoadReport;
+  cpuMsPerMessage: number;
+  peakRssMb: number;
+  apiCalls?: number;
 }
 
 export const cellName = (c: Cell) => `${c.shape} c${c.concurrency} k${c.perConnection} r${c.recipients}`;

@@ -8,8 +8,7 @@
 // Full option list: docs/benchmarks.md.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { LoadReport } from '../../src/loadtest/run.ts';
-import { cellName, fullMatrix, HEADLINE, quickMatrix, type Cell } from './matrix.ts';
+import { cellName, fullMatrix, HEADLINE, quickMatrix, type Cell, type Measured } from './matrix.ts';
 import { machine, rssSampler, treeCpuMs } from './proc.ts';
 import { loadtest, ROOT, startGateway, startPeer, type GatewayProcess, type Running } from './procs.ts';
 import { runSoak } from './soak.ts';
@@ -125,13 +124,6 @@ function parseArgs(argv: string[]): Args {
     }
   }
   return a;
-}
-
-export interface Measured {
-  report: LoadReport;
-  cpuMsPerMessage: number;
-  peakRssMb: number;
-  apiCalls?: number;
 }
 
 /** One loadtest run against a running server, with its CPU and peak RSS. */

@@ -6,11 +6,10 @@ import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cellName, type Cell } from './matrix.ts';
+import { cellName, type Cell, type Measured } from './matrix.ts';
 import { heapDiff, type HeapDiffRow } from './heap-diff.ts';
 import { machine } from './proc.ts';
 import { startGateway, startPeer, type GatewayProcess, type Running } from './procs.ts';
-import type { Measured } from './run.ts';
 
 interface SoakArgs {
   soakS: number;

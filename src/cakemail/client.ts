@@ -4,7 +4,7 @@
 // per-request setup. Every attempt has its own deadline (API_TIMEOUT_MS, for the headers and
 // again for the body, counted from when the request is on a connection); the caller's signal
 // (the message deadline) bounds the whole, queueing included. No retries here: retry policy
-// lives in one layer (resilience/retry.ts).
+// lives in one layer (cakemail/retry.ts).
 import { Pool } from 'undici';
 import type { Metrics } from '../observability/metrics.ts';
 import { EmailSerializer } from './serialize.ts';

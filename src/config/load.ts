@@ -1,6 +1,6 @@
 // load → validate → freeze. Every invalid setting is reported at once, so an operator fixes a
 // broken deployment in one round trip instead of one error per restart.
-import { parseSpoolKey } from '../spool/seal.ts';
+import { parseSpoolKey } from './spool-key.ts';
 import { fields, type Config, type FieldName } from './schema.ts';
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };

@@ -2,7 +2,7 @@
 // line of documentation. README's configuration table is generated from this list
 // (`smtp-gateway config --markdown`), so the docs cannot drift from the code.
 import { z } from 'zod';
-import { parseCidrList } from '../smtp/cidr.ts';
+import { parseCidrList } from '../lib/cidr.ts';
 
 const MiB = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 // Decisions, not codes. Every stage returns one of these typed outcomes; only the reply table
-// (src/smtp/replies.ts) turns them into SMTP codes, enhanced codes, texts and metric labels.
+// (src/delivery/replies.ts) turns them into SMTP codes, enhanced codes, texts and metric labels.
 
 /** Why the gateway refuses a message before (or instead of) calling the API: the sender's own problem. */
 export type Refusal =

@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RetryBudget } from '../resilience/budget.ts';
 import type { CallVerdict, CircuitBreaker, CircuitPermit } from '../resilience/circuit.ts';
-import { withRetry } from '../resilience/retry.ts';
+import { withRetry } from '../cakemail/retry.ts';
 import { isAccountDenied, recipientFailure, tempFailureOf } from './api-outcome.ts';
 import { DedupeRecords, type MessageIdentity, type RecipientKeys } from './dedupe.ts';
 import { attemptTag, reconcile } from './reconcile.ts';

@@ -8,7 +8,7 @@
 // Trusted networks (TRUSTED_CIDRS) are not limited. A store failure lets the message through.
 import type { KeyedHash } from '../state/keyed-hash.ts';
 import type { StateStore } from '../state/store.ts';
-import { clientKey, type CidrMatcher } from '../smtp/cidr.ts';
+import { clientKey, type CidrMatcher } from '../lib/cidr.ts';
 
 export type RateDecision = { ok: true } | { ok: false; limit: 'ip' | 'account'; perMinute: number; retryS: number };
 

@@ -11,9 +11,9 @@ import tls from 'node:tls';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Admission, ListenerName, Ticket } from './admission.ts';
-import { normalizeIp, type CidrMatcher } from './cidr.ts';
+import { normalizeIp, type CidrMatcher } from '../lib/cidr.ts';
 import { parseProxyHeader, startsWithProxySignature } from './proxy-protocol.ts';
-import { connectionReplies, replyMessage, type Reply } from './replies.ts';
+import { connectionReplies, replyMessage, type Reply } from '../delivery/replies.ts';
 
 export interface AcceptOptions {
   listener: ListenerName;

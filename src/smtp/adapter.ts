@@ -29,10 +29,10 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { acceptConnection, type ClientInfo } from './accept.ts';
 import type { Admission, ListenerName, Ticket } from './admission.ts';
-import type { CidrMatcher } from './cidr.ts';
+import type { CidrMatcher } from '../lib/cidr.ts';
 import { SessionDeadlines, type SessionLimits } from './deadlines.ts';
 import { startsWithProxySignature } from './proxy-protocol.ts';
-import { connectionReplies, replyMessage, sessionReplies, type Reply } from './replies.ts';
+import { connectionReplies, replyMessage, sessionReplies, type Reply } from '../delivery/replies.ts';
 
 const OURS = /^[245]\.\d{1,3}\.\d{1,3} /;
 

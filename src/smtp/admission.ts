@@ -10,8 +10,8 @@
 // ends) once its client is known and within its cap.
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { clientKey, type CidrMatcher } from './cidr.ts';
-import { connectionReplies, type Reply } from './replies.ts';
+import { clientKey, type CidrMatcher } from '../lib/cidr.ts';
+import { connectionReplies, type Reply } from '../delivery/replies.ts';
 
 export type ListenerName = 'submission' | 'smtps' | 'alt_submission';
 

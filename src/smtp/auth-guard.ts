@@ -12,7 +12,7 @@
 // Redis outage must not stop every login.
 import type { KeyedHash } from '../state/keyed-hash.ts';
 import type { StateStore } from '../state/store.ts';
-import { clientKey } from './cidr.ts';
+import { clientKey } from '../lib/cidr.ts';
 
 /** How long a successful login vouches for its IP when the username is locked. */
 const GOOD_IP_TTL_S = 86_400;

@@ -14,7 +14,7 @@ import {
   authUserLocked,
   sessionReplies,
   type Reply,
-} from './replies.ts';
+} from '../delivery/replies.ts';
 
 /** Delay before answering a failed AUTH: slows guessing without costing a real user much. */
 const AUTH_FAILURE_DELAY_MS = 1000;

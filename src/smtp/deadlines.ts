@@ -10,7 +10,7 @@
 // None of them runs against the client while it waits for us (a handler or a message being
 // answered): that time is ours. One timer per session, armed for the earliest deadline and
 // re-evaluated when it fires, so bytes and commands only update numbers.
-import { connectionReplies, type Reply } from './replies.ts';
+import { connectionReplies, type Reply } from '../delivery/replies.ts';
 
 export interface SessionLimits {
   tlsHandshakeTimeoutMs: number;

@@ -25,7 +25,7 @@ import {
   sessionReplies,
   spoolFullReply,
   type Reply,
-} from './replies.ts';
+} from '../delivery/replies.ts';
 
 type Callback<T = void> = (err?: Error | null, result?: T) => void;
 

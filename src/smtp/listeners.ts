@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { GatewaySmtpServer } from './adapter.ts';
 import type { Admission } from './admission.ts';
-import { cidrMatcher } from './cidr.ts';
+import { cidrMatcher } from '../lib/cidr.ts';
 import type { SessionHandlers } from './handlers.ts';
 import { tlsPolicy, type TlsMaterial } from './tls.ts';
 

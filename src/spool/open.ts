@@ -7,7 +7,8 @@ import { StartupError } from '../config/startup-error.ts';
 import type { SpoolBackend } from './backend.ts';
 import { openDirSpool } from './dir.ts';
 import { openRedisSpool } from './redis.ts';
-import { dirSpoolKey, parseSpoolKey } from './seal.ts';
+import { parseSpoolKey } from '../config/spool-key.ts';
+import { dirSpoolKey } from './seal.ts';
 
 export interface OpenedSpool {
   backend: SpoolBackend;

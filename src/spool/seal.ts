@@ -5,6 +5,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { parseSpoolKey } from '../config/spool-key.ts';
 
 export interface SpoolLogin {
   username: string;
@@ -13,17 +14,6 @@ export interface SpoolLogin {
 }
 
 const VERSION = 'v1';
-
-/** SPOOL_KEY as configured: 64 hex digits or base64 of 32 bytes. */
-export function parseSpoolKey(text: string): Buffer | null {
-  const t = text.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
-  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) {
-    const b = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-    if (b.length === 32) return b;
-  }
-  return null;
-}
 
 /**
  * The directory backend's key when SPOOL_KEY is unset: generated once into `<dir>/spool.key`

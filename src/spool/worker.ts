@@ -17,7 +17,7 @@ import type { DeliveryPipeline } from '../delivery/pipeline.ts';
 import { reconcile } from '../delivery/reconcile.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { outcomeReply, replyMessage } from '../smtp/replies.ts';
+import { outcomeReply, replyMessage } from '../delivery/replies.ts';
 import type { AttemptResult, LeasedMessage, RecipientRecord, RecipientSettlement, SpoolBackend } from './backend.ts';
 import { unsealLogin } from './seal.ts';
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { Admission } from '../../src/smtp/admission.ts';
-import { cidrMatcher } from '../../src/smtp/cidr.ts';
+import { cidrMatcher } from '../../src/lib/cidr.ts';
 
 const make = (maxConnections = 3, maxPerIp = 2, trusted: string[] = []) => {
   const metrics = createMetrics();

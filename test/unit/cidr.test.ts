@@ -1,7 +1,7 @@
 // CIDR lists (TRUSTED_CIDRS, PROXY_PROTOCOL_CIDRS) and the key per-client limits count under.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cidrMatcher, clientKey, normalizeIp, parseCidrList } from '../../src/smtp/cidr.ts';
+import { cidrMatcher, clientKey, normalizeIp, parseCidrList } from '../../src/lib/cidr.ts';
 import { loadConfig } from '../../src/config/load.ts';
 
 test('CIDR lists: IPv4 and IPv6, bare addresses are one host, entries canonical', () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, mock, test } from 'node:test';
 import { SessionDeadlines, type GuardedConnection } from '../../src/smtp/deadlines.ts';
-import type { Reply } from '../../src/smtp/replies.ts';
+import type { Reply } from '../../src/delivery/replies.ts';
 
 const LIMITS = {
   tlsHandshakeTimeoutMs: 10_000,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { reduceRecipients, type RecipientResult } from '../../src/delivery/outcome.ts';
-import { clean, outcomeReply, refusalReply, tempFailureReply } from '../../src/smtp/replies.ts';
+import { clean, outcomeReply, refusalReply, tempFailureReply } from '../../src/delivery/replies.ts';
 
 test('accepted names the Cakemail id with 250 2.0.0', () => {
   const r = outcomeReply({ kind: 'accepted', id: 'abc-123', recipients: 1, duplicate: false, skipped: 0 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ApiResult } from '../../src/cakemail/errors.ts';
 import { errorMessage, parseRetryAfter } from '../../src/cakemail/errors.ts';
-import { backoffMs, isRetryable, withRetry } from '../../src/resilience/retry.ts';
+import { backoffMs, isRetryable, withRetry } from '../../src/cakemail/retry.ts';
 
 const policy = { attempts: 3, baseMs: 10, capMs: 40, random: () => 0.999 };
 

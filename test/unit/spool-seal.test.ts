@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { dirSpoolKey, parseSpoolKey, sealLogin, unsealLogin } from '../../src/spool/seal.ts';
+import { parseSpoolKey } from '../../src/config/spool-key.ts';
+import { dirSpoolKey, sealLogin, unsealLogin } from '../../src/spool/seal.ts';
 import { spoolBackoffMs } from '../../src/spool/worker.ts';
 
 const login = { username: 'user@example.com', password: 'correct horse battery staple', accountId: 42 };

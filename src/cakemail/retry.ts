@@ -4,7 +4,7 @@
 // request never left (connection refused). A timeout or a reset after sending is ambiguous:
 // Cakemail has no idempotency key, so those are not retried here (the client's SMTP retry
 // is then protected by the dedupe records of accepted recipients).
-import type { ApiFailure, ApiResult } from '../cakemail/errors.ts';
+import type { ApiFailure, ApiResult } from './errors.ts';
 
 export interface RetryPolicy {
   attempts: number;

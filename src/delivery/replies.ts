@@ -2,7 +2,7 @@
 // here: code, enhanced status code (RFC 3463), text, and the metric label that counts it.
 // Codes are fixed by the semantics (250 only when Cakemail queued it, 5xx only for the sender's
 // own problems, 4xx for ours); texts say exactly what was wrong.
-import type { MessageOutcome, Refusal, TempFailure } from '../delivery/outcome.ts';
+import type { MessageOutcome, Refusal, TempFailure } from './outcome.ts';
 
 export interface Reply {
   readonly code: number;
