@@ -11,7 +11,7 @@
 //
 //   node --import tsx scripts/fault-ledger.ts --messages 10000 --reconcile on
 //
-// Options: --messages N (10000) --reconcile on|off (off) --concurrency C (24) --fault-rate R (0.3)
+// Options: --messages N (10000) --reconcile on|off (on) --concurrency C (24) --fault-rate R (0.3)
 //          --terms 20 --kills 5 --redis URL (redis://127.0.0.1:6379/0) --minutes M (60, a cap)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 const { values: args } = parseArgs({
   options: {
     messages: { type: 'string', default: '10000' },
-    reconcile: { type: 'string', default: 'off' },
+    reconcile: { type: 'string', default: 'on' },
     concurrency: { type: 'string', default: '24' },
     'fault-rate': { type: 'string', default: '0.3' },
     terms: { type: 'string', default: '20' },
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
   },
 });
 const N = Number(args.messages);
-const RECONCILE = args.reconcile === 'on' ? 'on' : 'off';
+const RECONCILE = args.reconcile === 'off' ? 'off' : 'on';
 const CONCURRENCY = Number(args.concurrency);
 const FAULT_RATE = Number(args['fault-rate']);
 const TERMS = Number(args.terms);

@@ -384,8 +384,8 @@ export const fields = {
   reconcile: field({
     env: 'RECONCILE',
     schema: z.enum(['on', 'off']),
-    default: 'off',
-    doc: '`on`: tag each send and, before resending a recipient whose earlier answer was lost, look it up in `GET /v2/logs/emails` (see docs/security.md).',
+    default: 'on',
+    doc: '`on` (default): tag each send and, before resending a recipient whose earlier answer was lost, look it up in `GET /v2/logs/emails` (one call per unanswered send, none per message); `off`: resend without looking (a lost answer can then deliver twice; see docs/security.md).',
   }),
   reconcileWaitMs: field({
     env: 'RECONCILE_WAIT_MS',

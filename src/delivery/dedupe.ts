@@ -32,6 +32,8 @@ export interface RecipientKeys {
 export interface AmbiguousAttempt {
   tag: string;
   at: number;
+  /** Looked up in the logs once while young and not found (src/delivery/reconcile.ts). */
+  checked?: boolean;
 }
 
 export type ClaimResult = 'claimed' | 'busy';
@@ -116,6 +118,12 @@ export class DedupeRecords {
   /** Adds one attempt; called while holding the claim, so the read-modify-write does not race. */
   async addAmbiguous(keys: RecipientKeys, attempt: AmbiguousAttempt): Promise<void> {
     const list = [...(await this.ambiguous(keys)).filter((a) => a.tag !== attempt.tag), attempt].slice(-10);
+    await this.#safe('set', () => this.#store.set(keys.ambiguous, JSON.stringify(list), this.#ttl(keys)), undefined);
+  }
+
+  /** The attempts were looked up while young and not found: no second lookup until they are old. */
+  async markChecked(keys: RecipientKeys, attempts: readonly AmbiguousAttempt[]): Promise<void> {
+    const list = attempts.map((a) => ({ ...a, checked: true }));
     await this.#safe('set', () => this.#store.set(keys.ambiguous, JSON.stringify(list), this.#ttl(keys)), undefined);
   }
 

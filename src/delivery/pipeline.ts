@@ -16,7 +16,7 @@ import type { CallVerdict, CircuitBreaker, CircuitPermit } from '../resilience/c
 import { withRetry } from '../cakemail/retry.ts';
 import { isAccountDenied, recipientFailure, tempFailureOf } from './api-outcome.ts';
 import { DedupeRecords, type MessageIdentity, type RecipientKeys } from './dedupe.ts';
-import { attemptTag, reconcile } from './reconcile.ts';
+import { attemptTag, lookUpUnanswered, type LookupDeps } from './reconcile.ts';
 import { inspectMessage } from './inspect.ts';
 import { reduceRecipients, type MessageOutcome, type RecipientResult, type TempFailure } from './outcome.ts';
 import { buildMessage, forRecipient, type BuiltMessage, type PayloadPolicy } from './payload.ts';
@@ -57,7 +57,7 @@ export type Prepared =
   /** The confirmed-sender lookup failed transiently: sync mode answers 451, spool mode spools. */
   | { kind: 'sender_unchecked'; failure: TempFailure };
 
-/** Called, and durable, before a send carrying `tag` goes out; false: do not send (the message is gone). */
+/** Called, and durable, before a send carrying `tag` goes out; false: do not send (the message is gone, or the lease lost). */
 export interface SendHooks {
   opened(recipient: string, tag: string, at: number): Promise<boolean>;
 }
@@ -79,9 +79,11 @@ interface SendContext extends PreparedMessage {
 export class DeliveryPipeline {
   readonly #d: PipelineDeps;
   readonly #policy: PayloadPolicy;
+  readonly #lookup: LookupDeps;
 
   constructor(deps: PipelineDeps) {
     this.#d = deps;
+    this.#lookup = { client: deps.client, metrics: deps.metrics, waitMs: deps.config.reconcileWaitMs };
     const c = deps.config;
     this.#policy = {
       attachmentPolicy: c.attachmentPolicy,
@@ -194,6 +196,11 @@ export class DeliveryPipeline {
     return mapLimit(recipients, this.#d.config.sendConcurrency, (r) => this.#sendOne(ctx, r));
   }
 
+  /** The "look up an unanswered send" rule, for the spool's workers (src/delivery/reconcile.ts). */
+  get lookup(): LookupDeps {
+    return this.#lookup;
+  }
+
   /** Drops the records of a message without Message-ID once its outcome is final. */
   async forgetAnonymous(message: PreparedMessage, recipients: readonly string[]): Promise<void> {
     if (message.identity.kind !== 'anonymous') return;
@@ -227,37 +234,20 @@ export class DeliveryPipeline {
     const reconcileOn = this.#d.config.reconcile === 'on';
     const pending = await this.#d.dedupe.ambiguous(keys);
     if (pending.length > 0 && reconcileOn) {
-      const r = await reconcile(this.#d.client, ctx.credential, recipient, pending, ctx.signal);
-      this.#d.metrics.reconciled.inc({ result: r.kind });
+      // Attempts are stamped in whole seconds: the latest each may have gone out is a second on.
+      const sends = pending.map((p) => ({ tag: p.tag, atMs: (p.at + 1) * 1000, checked: p.checked === true }));
+      const v = await lookUpUnanswered(this.#lookup, ctx.credential, recipient, sends, ctx.signal);
       ctx.log.info(
-        { to: recipient, tags: pending.map((p) => p.tag), result: r.kind },
+        { to: recipient, tags: pending.map((p) => p.tag), result: v.kind },
         'earlier ambiguous send looked up in the API logs',
       );
-      if (r.kind === 'unknown')
-        return {
-          recipient,
-          status: 'failed',
-          failure: {
-            ...tempFailureOf(r.error),
-            reason: `could not check an earlier unanswered send: ${tempFailureOf(r.error).reason}`,
-          },
-        };
-      if (r.kind === 'found') {
-        await this.#accepted(keys, r.id, true);
-        return this.#skipped(recipient, r.id);
+      if (v.kind === 'undecided') {
+        if (v.retryAt > 0 && sends.some((s) => !s.checked)) await this.#d.dedupe.markChecked(keys, pending);
+        return { recipient, status: 'failed', failure: v.failure };
       }
-      // Absent from the logs proves little while the attempt is young: the API may still be
-      // processing it, or its logs may lag. The client comes back later.
-      const youngest = Math.max(...pending.map((p) => p.at));
-      if (Date.now() - (youngest + 1) * 1000 < this.#d.config.reconcileWaitMs) {
-        return {
-          recipient,
-          status: 'failed',
-          failure: {
-            kind: 'api_timeout',
-            reason: 'an earlier send of this recipient is unanswered and too recent to rule out',
-          },
-        };
+      if (v.kind === 'sent') {
+        await this.#accepted(keys, v.id, true);
+        return this.#skipped(recipient, v.id);
       }
       await this.#d.dedupe.clearAmbiguous(keys);
     } else if (pending.length > 0) {
@@ -294,7 +284,10 @@ export class DeliveryPipeline {
         return {
           recipient,
           status: 'failed',
-          failure: { kind: 'local_error', reason: 'the spooled message was removed' },
+          failure: {
+            kind: 'local_error',
+            reason: 'the spooled message was removed, or its lease lapsed and another worker has it',
+          },
         };
       }
     }

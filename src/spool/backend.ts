@@ -191,7 +191,11 @@ export interface SpoolBackend {
   put(message: SpoolMessage): Promise<PutResult>;
   /** Leases up to `max` due messages that nobody holds (or whose lease lapsed). */
   lease(req: LeaseRequest): Promise<LeasedMessage[]>;
-  /** Durably appends one attempt record; resolves `false` when the message is gone (dropped). */
+  /**
+   * Durably appends one attempt record under `lease`; resolves `false`, writing nothing, when the
+   * message is gone (dropped) or the lease is no longer this one (it lapsed and another worker
+   * took the message): fenced by the lease token, like `settle`.
+   */
   journal(lease: Lease, record: JournalRecord): Promise<boolean>;
   /** Applies the worker's decisions and releases the lease. */
   settle(lease: Lease, settlement: Settlement): Promise<SettleResult>;

@@ -203,6 +203,9 @@ export class DirSpool implements SpoolBackend {
   }
 
   async journal(lease: Lease, record: JournalRecord): Promise<boolean> {
+    // Fenced like settle: a holder whose lease lapsed and was taken over writes nothing (its
+    // open attempt, if any, is the new holder's to reconcile).
+    if (this.#index.get(lease.id)?.lease?.token !== lease.token) return false;
     return this.#append(lease.id, record);
   }
 

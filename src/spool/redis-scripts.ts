@@ -122,9 +122,12 @@ end
 return out
 `;
 
-/** journal. KEYS: m, j. ARGV: record (JSON). → 1 appended, 0 the message is gone. */
+/**
+ * journal. KEYS: m, j. ARGV: record (JSON), token. → 1 appended, 0 the message is gone or the
+ * lease is not this token's (it lapsed and was taken over, or was settled): fenced like settle.
+ */
 export const JOURNAL = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return 1
 `;

@@ -259,7 +259,7 @@ export class RedisSpool implements SpoolBackend {
       'journal',
       'spoolJournal',
       [messageKey(k, lease.id), journalKey(k, lease.id)],
-      [JSON.stringify(record)],
+      [JSON.stringify(record), lease.token],
     );
     return Number(appended) === 1;
   }

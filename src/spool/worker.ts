@@ -11,14 +11,20 @@ import { randomUUID } from 'node:crypto';
 import type { CakemailClient } from '../cakemail/client.ts';
 import type { Credential, TokenCache } from '../cakemail/tokens.ts';
 import type { Config } from '../config/schema.ts';
-import { tempFailureOf } from '../delivery/api-outcome.ts';
 import type { RecipientResult } from '../delivery/outcome.ts';
 import type { DeliveryPipeline } from '../delivery/pipeline.ts';
-import { reconcile } from '../delivery/reconcile.ts';
+import { lookUpUnanswered } from '../delivery/reconcile.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { outcomeReply, replyMessage } from '../delivery/replies.ts';
-import type { AttemptResult, LeasedMessage, RecipientRecord, RecipientSettlement, SpoolBackend } from './backend.ts';
+import type {
+  AttemptResult,
+  LeasedMessage,
+  OpenAttempt,
+  RecipientRecord,
+  RecipientSettlement,
+  SpoolBackend,
+} from './backend.ts';
 import { unsealLogin } from './seal.ts';
 
 export interface WorkerDeps {
@@ -135,7 +141,6 @@ export class SpoolWorker {
     const decisions = new Map<string, RecipientSettlement>();
     /** Earliest time worth trying again (Retry-After, circuit, reconcile wait). */
     let notBefore = 0;
-    const pending = m.recipients.filter((r) => r.state === 'queued' || r.state === 'retrying');
     const decide = (s: RecipientSettlement) => decisions.set(s.address.toLowerCase(), s);
     const journalResult = (r: RecipientRecord | string, tag: string, result: AttemptResult) =>
       this.#d.backend.journal(m.lease, {
@@ -146,6 +151,25 @@ export class SpoolWorker {
         result,
       });
 
+    // What is left: recipients whose Cakemail id is known were queued (a backend that kept them
+    // pending is not trusted on that); the rest were never sent, or have an attempt to look up.
+    const unsent: RecipientRecord[] = [];
+    const open: (RecipientRecord & { open: OpenAttempt })[] = [];
+    for (const r of m.recipients) {
+      if (r.state !== 'queued' && r.state !== 'retrying') continue;
+      if (r.cakemailId !== null) decide({ address: r.address, state: 'delivered', cakemailId: r.cakemailId });
+      else if (r.open) open.push({ ...r, open: r.open });
+      else unsent.push(r);
+    }
+    const expired = Date.now() - m.ageFrom > c.spoolMaxAgeS * 1000;
+    // Nothing to look up and nothing to send (every recipient delivered before a crash cut the
+    // settle, or past SPOOL_MAX_AGE_S): no login, no parse, no API call.
+    if (open.length === 0 && (unsent.length === 0 || expired)) {
+      if (expired) this.#expire(unsent, decide);
+      return this.#settle(m, decisions, notBefore, log);
+    }
+
+    const pending = [...open, ...unsent];
     const login = unsealLogin(this.#d.key, id, m.message.credential);
     if (!login) {
       for (const r of pending)
@@ -176,6 +200,7 @@ export class SpoolWorker {
     }
     const base: Credential =
       login.accountId !== undefined ? auth.credential.forAccount(login.accountId) : auth.credential;
+    // The message names its account (X-Account-Id): lookups and sends use that one.
     const prepared = await this.#d.pipeline.prepare(
       { sessionId: m.message.sessionId, credential: base, envelopeFrom: m.message.envelopeFrom, raw: m.message.raw },
       signal,
@@ -183,71 +208,41 @@ export class SpoolWorker {
     const credential = prepared.kind === 'ready' ? prepared.message.credential : base;
 
     // 1. Attempts left open by a crash or a lost answer: were they sent?
-    const toSend: string[] = [];
-    for (const r of pending) {
-      // Cakemail's id is known: it was queued (a backend that kept it pending is not trusted on that).
-      if (r.cakemailId !== null) {
-        decide({ address: r.address, state: 'delivered', cakemailId: r.cakemailId });
-        continue;
-      }
-      if (!r.open) {
-        toSend.push(r.address);
-        continue;
-      }
-      const res = await reconcile(
-        this.#d.client,
+    const toSend = unsent.map((r) => r.address);
+    for (const r of open) {
+      const v = await lookUpUnanswered(
+        this.#d.pipeline.lookup,
         credential,
         r.address,
-        [{ tag: r.open.tag, at: Math.floor(r.open.at / 1000) }],
+        [{ tag: r.open.tag, atMs: r.open.at }],
         signal,
       );
-      if (res.kind === 'unknown') {
-        const f = tempFailureOf(res.error);
-        decide({
-          address: r.address,
-          state: 'pending',
-          error: `could not check an earlier unanswered send: ${f.reason}`,
-        });
-        continue;
-      }
-      if (res.kind === 'found') {
-        this.#d.metrics.spoolAttempts.inc({ result: 'reconciled' });
-        await journalResult(r, r.open.tag, { kind: 'reconciled', found: true, cakemailId: res.id });
-        log.info(
-          { to: r.address, tag: r.open.tag, cakemailId: res.id },
-          'unanswered send found in the API logs: delivered',
-        );
-        decide({ address: r.address, state: 'delivered', cakemailId: res.id });
-        continue;
-      }
-      const readyAt = r.open.at + c.reconcileWaitMs;
-      if (Date.now() < readyAt) {
-        // Absent from young logs proves little: the API may still commit it, or its logs lag.
-        notBefore = Math.max(notBefore, readyAt);
-        decide({
-          address: r.address,
-          state: 'pending',
-          error: 'an earlier send is unanswered and too recent to rule out',
-        });
+      if (v.kind === 'undecided') {
+        notBefore = Math.max(notBefore, v.retryAt);
+        decide({ address: r.address, state: 'pending', error: v.failure.reason });
         continue;
       }
       this.#d.metrics.spoolAttempts.inc({ result: 'reconciled' });
+      if (v.kind === 'sent') {
+        await journalResult(r, r.open.tag, { kind: 'reconciled', found: true, cakemailId: v.id });
+        log.info(
+          { to: r.address, tag: r.open.tag, cakemailId: v.id },
+          'unanswered send found in the API logs: delivered',
+        );
+        decide({ address: r.address, state: 'delivered', cakemailId: v.id });
+        continue;
+      }
       await journalResult(r, r.open.tag, { kind: 'reconciled', found: false });
       log.info({ to: r.address, tag: r.open.tag }, 'unanswered send absent from the API logs: sending again');
       toSend.push(r.address);
     }
 
     // 2. Past SPOOL_MAX_AGE_S nothing more is tried.
-    if (Date.now() - m.ageFrom > c.spoolMaxAgeS * 1000) {
-      for (const r of pending) {
-        if (decisions.get(r.address.toLowerCase())?.state === 'delivered') continue;
-        decide({
-          address: r.address,
-          state: 'dead',
-          reason: `expired: not delivered within SPOOL_MAX_AGE_S (${c.spoolMaxAgeS} s)${r.lastError ? `; last error: ${r.lastError}` : ''}`,
-        });
-        this.#d.metrics.spoolDeadLetters.inc({ reason: 'expired' });
-      }
+    if (expired) {
+      this.#expire(
+        pending.filter((r) => decisions.get(r.address.toLowerCase())?.state !== 'delivered'),
+        decide,
+      );
       return this.#settle(m, decisions, notBefore, log);
     }
 
@@ -289,6 +284,19 @@ export class SpoolWorker {
       }
     }
     return this.#settle(m, decisions, notBefore, log);
+  }
+
+  /** Past SPOOL_MAX_AGE_S: these recipients are dead letters. */
+  #expire(recipients: readonly RecipientRecord[], decide: (s: RecipientSettlement) => void): void {
+    const maxAgeS = this.#d.config.spoolMaxAgeS;
+    for (const r of recipients) {
+      decide({
+        address: r.address,
+        state: 'dead',
+        reason: `expired: not delivered within SPOOL_MAX_AGE_S (${maxAgeS} s)${r.lastError ? `; last error: ${r.lastError}` : ''}`,
+      });
+      this.#d.metrics.spoolDeadLetters.inc({ reason: 'expired' });
+    }
   }
 
   /** One recipient's send result → journal, metrics, decision. Returns a not-before time (or 0). */

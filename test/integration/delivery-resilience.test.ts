@@ -203,7 +203,7 @@ describe('ambiguous sends', () => {
 
   for (const mode of ['commit_then_reset', 'commit_then_hang'] as const) {
     test(`RECONCILE=off, ${mode}: 451, counted as ambiguous; the client's retry is sent again (the documented duplicate)`, async () => {
-      await withGateway(env, async (gw) => {
+      await withGateway({ ...env, RECONCILE: 'off' }, async (gw) => {
         const subject = `amb-off ${mode} ${randomUUID()}`;
         const body = message(subject);
         await setFault(gw, { mode, count: 1 });
@@ -215,8 +215,9 @@ describe('ambiguous sends', () => {
       });
     });
 
-    test(`RECONCILE=on, ${mode}: the retry finds the committed send in the logs and is answered 250 without sending again`, async () => {
-      await withGateway({ ...env, RECONCILE: 'on' }, async (gw) => {
+    test(`RECONCILE on by default, ${mode}: the retry finds the committed send in the logs and is answered 250 without sending again`, async () => {
+      // RECONCILE is not set: exactly-once under lost answers is the default.
+      await withGateway(env, async (gw) => {
         const subject = `amb-on ${mode} ${randomUUID()}`;
         const body = message(subject);
         await setFault(gw, { mode, count: 1 });
@@ -239,7 +240,7 @@ describe('ambiguous sends', () => {
     });
   }
 
-  test('RECONCILE=on, hang_before_commit: absent from the logs, the retry waits out RECONCILE_WAIT_MS, then sends it once', async () => {
+  test('RECONCILE=on, hang_before_commit: absent from the logs, the retry waits out RECONCILE_WAIT_MS (looked up twice, not per retry), then sends it once', async () => {
     // The wait is long enough for the second session (TLS, login, DATA) to fall inside it on a
     // loaded machine; the third is sent once it is over (attempts are stamped in whole seconds).
     const waitMs = 4000;
@@ -256,9 +257,17 @@ describe('ambiguous sends', () => {
         'a slow API might still commit it',
       );
       assert.equal(await copies(gw, subject), 0);
+      assert.equal((await sandboxRequests(gw))['GET /v2/logs/emails'], 1, 'looked up at the first retry');
+      assert.match(await sendOnce(gw, ['x@example.org'], body), /^451 4\.4\.2 .*too recent to rule out/);
+      assert.equal(
+        (await sandboxRequests(gw))['GET /v2/logs/emails'],
+        1,
+        'a retry while the send is still young is not looked up again (one lookup per send, not per retry)',
+      );
       await new Promise((r) => setTimeout(r, Math.max(0, firstAnswered + waitMs + 1100 - Date.now())));
       assert.match(await sendOnce(gw, ['x@example.org'], body), /^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
       assert.equal(await copies(gw, subject), 1);
+      assert.equal((await sandboxRequests(gw))['GET /v2/logs/emails'], 2, 'and once more when old enough');
     });
   });
 

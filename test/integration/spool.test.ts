@@ -3,7 +3,7 @@
 // shown, retried and dropped through the CLI and the admin HTTP endpoints; 452 4.3.1 when full.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,16 @@ import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
 import type { Gateway } from '../../src/app.ts';
 import type { SpoolEntry } from '../../src/spool/backend.ts';
-import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, setFault, startTestGateway } from '../helpers/gateway.ts';
+import { openDirSpool } from '../../src/spool/dir.ts';
+import { sealLogin } from '../../src/spool/seal.ts';
+import {
+  DEMO_PASSWORD,
+  DEMO_USER,
+  sandboxEmails,
+  sandboxRequests,
+  setFault,
+  startTestGateway,
+} from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 import { until } from '../helpers/until.ts';
 
@@ -278,6 +287,52 @@ describe('spool mode', () => {
       assert.equal((await copies(gw, subject)).length, 1);
       const reconciled = (await gw.metrics.spoolAttempts.get()).values.find((v) => v.labels.result === 'reconciled');
       assert.equal(reconciled?.value, 1);
+    } finally {
+      await gw.shutdown();
+    }
+  });
+
+  test('a message with nothing left to send (one recipient delivered, the other past SPOOL_MAX_AGE_S) is settled without a login, a parse or any API call', async () => {
+    const dir = await spoolDir();
+    const key = randomBytes(32);
+    const id = `nothing-left-${randomUUID()}`;
+    const before = await openDirSpool({ dir, maxBytes: 1 << 20, recover: true });
+    await before.put({
+      id,
+      receivedAt: Date.now() - 2 * 86_400_000,
+      envelopeFrom: DEMO_USER,
+      recipients: ['a@example.org', 'b@example.org'],
+      raw: Buffer.from(message('nothing left')),
+      credential: sealLogin(key, id, { username: DEMO_USER, password: DEMO_PASSWORD, accountId: undefined }),
+      sessionId: 'long-ago',
+    });
+    const [held] = await before.lease({ owner: 'long-gone', max: 1, leaseMs: 60_000 });
+    assert.ok(held);
+    await before.journal(held.lease, { type: 'open', recipient: 'a@example.org', tag: 'gw-a', at: Date.now() });
+    await before.journal(held.lease, {
+      type: 'result',
+      recipient: 'a@example.org',
+      tag: 'gw-a',
+      at: Date.now(),
+      result: { kind: 'queued', cakemailId: 'cm-a', apiStatus: 201 },
+    });
+    await before.close();
+
+    const gw = await startTestGateway(spoolEnv(dir, { SPOOL_KEY: key.toString('hex') }));
+    try {
+      const dead = await until('the dead letter', async () => {
+        const list = (await admin(gw, '/spool?dead=1')).body as SpoolEntry[];
+        return list.length === 1 && list[0];
+      });
+      assert.deepEqual(
+        dead.recipients.map((r) => [r.address, r.state]),
+        [
+          ['a@example.org', 'delivered'],
+          ['b@example.org', 'dead'],
+        ],
+      );
+      assert.match(dead.recipients[1]?.last_error ?? '', /^expired/);
+      assert.deepEqual(await sandboxRequests(gw), {}, 'no token request, no sender lookup, no send');
     } finally {
       await gw.shutdown();
     }

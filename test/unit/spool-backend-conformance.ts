@@ -391,6 +391,29 @@ export function describeSpoolBackend(name: string, factory: SpoolFactory): void 
       assert.equal((await f.backend.get(m.id))?.recipients[0]?.state, 'queued');
     });
 
+    it('refuses journal records under a lease that lapsed and was taken by another owner', async () => {
+      const f = await open();
+      const m = testMessage();
+      await f.backend.put(m);
+      const now = Date.now();
+      const stale = await leaseOne(f.backend, now, 'w1');
+      const current = await leaseOne(f.backend, now + LEASE_MS + 1, 'w2');
+      assert.equal(
+        await f.backend.journal(stale.lease, { type: 'open', recipient: 'a@example.org', tag: 'gw-stale', at: now }),
+        false,
+        'a stale holder may not open an attempt (it must not send)',
+      );
+      assert.equal((await f.backend.get(m.id))?.recipients[0]?.attempts, 0, 'nothing was written');
+      assert.equal(
+        await f.backend.journal(current.lease, { type: 'open', recipient: 'a@example.org', tag: 'gw-new', at: now }),
+        true,
+      );
+      assert.deepEqual(
+        (await f.backend.get(m.id))?.recipients[0]?.history.map((h) => h.tag),
+        ['gw-new'],
+      );
+    });
+
     it('reports usage: bytes, messages by state, the oldest message', async () => {
       const f = await open();
       const now = Date.now();
