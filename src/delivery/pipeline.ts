@@ -17,6 +17,7 @@ import { withRetry } from '../cakemail/retry.ts';
 import { isAccountDenied, recipientFailure, tempFailureOf } from './api-outcome.ts';
 import { DedupeRecords, type MessageIdentity, type RecipientKeys } from './dedupe.ts';
 import { attemptTag, lookUpUnanswered, type LookupDeps } from './reconcile.ts';
+import { countRepairs, initRepairCounter } from './repairs.ts';
 import { inspectMessage } from './inspect.ts';
 import { reduceRecipients, type MessageOutcome, type RecipientResult, type TempFailure } from './outcome.ts';
 import { buildMessage, forRecipient, type BuiltMessage, type PayloadPolicy } from './payload.ts';
@@ -84,6 +85,7 @@ export class DeliveryPipeline {
   constructor(deps: PipelineDeps) {
     this.#d = deps;
     this.#lookup = { client: deps.client, metrics: deps.metrics, waitMs: deps.config.reconcileWaitMs };
+    initRepairCounter(deps.metrics);
     const c = deps.config;
     this.#policy = {
       attachmentPolicy: c.attachmentPolicy,
@@ -128,15 +130,22 @@ export class DeliveryPipeline {
 
   /**
    * The front half, shared by both delivery modes: parse → inspect → sender → payload. Whatever
-   * it refuses is refused at DATA with the same reply in both modes.
+   * it refuses is refused at DATA with the same reply in both modes. MIME repairs are logged and
+   * counted once per message: the spool worker, preparing a spooled message again at delivery,
+   * passes `{ reread: true }`.
    */
-  async prepare(tx: Omit<Transaction, 'recipients'>, signal: AbortSignal): Promise<Prepared> {
+  async prepare(
+    tx: Omit<Transaction, 'recipients'>,
+    signal: AbortSignal,
+    opts: { reread?: boolean } = {},
+  ): Promise<Prepared> {
     const log = this.#d.logger.child({ session: tx.sessionId });
     const parsed = await this.#d.parser.parse(tx.raw);
     if (!parsed.ok) {
       this.#d.metrics.parseFailures.inc({ kind: parsed.failure.kind });
       return { kind: 'final', outcome: parseFailureOutcome(parsed.failure) };
     }
+    if (!opts.reread) countRepairs(parsed.message.repairs, this.#d.metrics, log);
     const inspected = inspectMessage(parsed.message);
     if (!inspected.ok) return { kind: 'final', outcome: { kind: 'refused', refusal: inspected.refusal } };
     const { from, controls } = inspected;

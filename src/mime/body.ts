@@ -15,6 +15,7 @@
 import { addressParser } from 'postal-mime';
 import { decodeBytes } from './charsets.ts';
 import { decodeHeaderValue, normalizeWords } from './encoded-words.ts';
+import type { Repairs } from './repairs.ts';
 import { parseTree, type MimePart, type TreeBudget } from './tree.ts';
 import { decodeTransfer } from './transfer.ts';
 import type { TextFormat } from './text-format.ts';
@@ -90,8 +91,8 @@ function bytesOf(part: MimePart): { bytes: Uint8Array; uuFilename?: string } {
   return decoded;
 }
 
-function textOf(part: MimePart, bytes: Uint8Array): string {
-  let text = decodeBytes(bytes, part.params.get('charset'));
+function textOf(walk: Walk, part: MimePart, bytes: Uint8Array): string {
+  let text = decodeBytes(bytes, part.params.get('charset'), walk.budget.repairs);
   if (/^flowed$/i.test(part.params.get('format') ?? ''))
     text = unflow(text, /^yes$/i.test(part.params.get('delsp') ?? ''));
   return text;
@@ -124,7 +125,7 @@ function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent:
     const { bytes } = bytesOf(part);
     addEntry(walk, alternative ?? part, part.type === 'text/html' ? 'html' : 'plain', {
       kind: 'text',
-      value: textOf(part, bytes),
+      value: textOf(walk, part, bytes),
     });
     return;
   }
@@ -135,7 +136,7 @@ function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent:
     (REPORT_TEXT_TYPES.has(part.type) || (!named && part.type.startsWith('text/') && !TEXT_FILES.has(part.type)));
   if (showable && !(alternative && part.type.startsWith('text/'))) {
     const { bytes } = bytesOf(part);
-    addEntry(walk, alternative ?? part, 'plain', { kind: 'text', value: textOf(part, bytes) });
+    addEntry(walk, alternative ?? part, 'plain', { kind: 'text', value: textOf(walk, part, bytes) });
     return;
   }
   const { bytes, uuFilename } = bytesOf(part);
@@ -145,7 +146,7 @@ function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent:
     contentType: part.type,
     disposition: part.disposition === 'inline' ? 'inline' : part.disposition ? 'attachment' : null,
     contentId: part.contentId,
-    content: TEXT_FILES.has(part.type) ? utf8Text(part, bytes) : bytes,
+    content: TEXT_FILES.has(part.type) ? utf8Text(walk, part, bytes) : bytes,
   };
   if (signature) attachment.role = 'signature';
   else if (showable) attachment.role = 'alternative';
@@ -154,10 +155,10 @@ function visit(walk: Walk, part: MimePart, alternative: MimePart | null, parent:
 
 // A calendar or CSV in a legacy charset is sent as UTF-8, the encoding the API's consumers read;
 // UTF-8 and ASCII content keeps its exact bytes (an .ics keeps its CRLF lines, RFC 5545 §3.1).
-function utf8Text(part: MimePart, bytes: Uint8Array): Uint8Array {
+function utf8Text(walk: Walk, part: MimePart, bytes: Uint8Array): Uint8Array {
   const charset = (part.params.get('charset') ?? '').toLowerCase();
   if (!charset || charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii') return bytes;
-  return Buffer.from(decodeBytes(bytes, charset), 'utf8');
+  return Buffer.from(decodeBytes(bytes, charset, walk.budget.repairs), 'utf8');
 }
 
 function inlineMessage(walk: Walk, part: MimePart): void {
@@ -172,7 +173,7 @@ function inlineMessage(walk: Walk, part: MimePart): void {
     rfc822Depth: walk.rfc822Depth + 1,
   };
   visit(inner, root, null, null, 0);
-  const fields = headerFields(root);
+  const fields = headerFields(root, walk.budget.repairs);
   const header: Entry = {
     kind: 'header',
     plain: walk.format.formatTextHeader(fields),
@@ -186,15 +187,15 @@ function inlineMessage(walk: Walk, part: MimePart): void {
   walk.attachments.push(...inner.attachments);
 }
 
-function headerFields(root: MimePart): Parameters<TextFormat['formatTextHeader']>[0] {
+function headerFields(root: MimePart, repairs: Repairs): Parameters<TextFormat['formatTextHeader']>[0] {
   const value = (key: string): string | undefined => root.headers.find((h) => h.key === key)?.value;
   const addresses = (key: string) =>
-    root.headers.filter((h) => h.key === key).flatMap((h) => addressParser(normalizeWords(h.value)));
+    root.headers.filter((h) => h.key === key).flatMap((h) => addressParser(normalizeWords(h.value, repairs)));
   const fields: Parameters<TextFormat['formatTextHeader']>[0] = {};
   const from = addresses('from')[0];
   if (from) fields.from = from;
   const subject = value('subject');
-  if (subject) fields.subject = decodeHeaderValue(subject);
+  if (subject) fields.subject = decodeHeaderValue(subject, repairs);
   const date = value('date');
   if (date) {
     const d = new Date(date);

@@ -8,10 +8,13 @@
 //   Windows-1252, as mail clients show them;
 // - Python's codec names in encoded words (`eucgb2312_cn`, `big5_tw`) and a few `x-`/`cp` forms;
 // - an unknown label: UTF-8 when the bytes are valid UTF-8, else Windows-1252 (never an error).
-// Every result goes through repairC1 (cp1252.ts).
+// Every result goes through repairC1 (cp1252.ts), UTF-8 included: C1 controls have no use in mail
+// text, and valid UTF-8 holding them is windows-1252 text converted as if it were Latin-1 (PHP's
+// utf8_encode). Guesses and repairs are counted in `repairs` (repairs.ts).
 import { TextDecoder } from 'node:util';
 import { decodeUtf7 } from './utf7.ts';
-import { repairC1 } from './cp1252.ts';
+import { hasC1, repairC1 } from './cp1252.ts';
+import { noteRepair, type Repairs } from './repairs.ts';
 
 const ALIASES: Record<string, string> = {
   eucgb2312_cn: 'gb2312',
@@ -82,14 +85,23 @@ function isAscii(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** UTF-8 when the bytes are valid UTF-8, else Windows-1252. */
-export function decodeUnlabelled(bytes: Uint8Array): string {
+/** UTF-8 when the bytes are valid UTF-8, else Windows-1252 (WHATWG: 0x80–0x9F are never C1 controls). */
+export function decodeUnlabelled(bytes: Uint8Array, repairs?: Repairs): string {
   if (isAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  let text: string;
   try {
-    return utf8Fatal.decode(bytes);
+    text = utf8Fatal.decode(bytes);
   } catch {
+    noteRepair(repairs, 'undeclared_8bit');
     return repairC1(cp1252.decode(bytes));
   }
+  return withoutC1(text, repairs);
+}
+
+function withoutC1(text: string, repairs: Repairs | undefined): string {
+  if (!hasC1(text)) return text;
+  noteRepair(repairs, 'c1_control');
+  return repairC1(text);
 }
 
 /** Normalised charset label: lower case, quotes and an RFC 2231 language suffix removed. */
@@ -102,13 +114,15 @@ export function normalizeLabel(label: string | undefined | null): string {
     .toLowerCase();
 }
 
-export function decodeBytes(bytes: Uint8Array, rawLabel: string | undefined | null): string {
+export function decodeBytes(bytes: Uint8Array, rawLabel: string | undefined | null, repairs?: Repairs): string {
   const label = normalizeLabel(rawLabel);
-  if (ASCII_LABELS.has(label)) return decodeUnlabelled(bytes);
+  if (ASCII_LABELS.has(label)) return decodeUnlabelled(bytes, repairs);
   if (UTF7_LABELS.has(label)) return decodeUtf7(bytes);
-  if (label === 'utf-8' || label === 'utf8') return utf8.decode(bytes);
+  if (label === 'utf-8' || label === 'utf8') return withoutC1(utf8.decode(bytes), repairs);
   const decoder = decoderFor(label);
-  return decoder ? repairC1(decoder.decode(bytes)) : decodeUnlabelled(bytes);
+  // Declared single-byte charsets decode 0x80–0x9F to C1 in Node 20's Latin-1 fast path: that is
+  // the decoder's flaw, not a guess about the sender's text, so it is mapped without a count.
+  return decoder ? repairC1(decoder.decode(bytes)) : decodeUnlabelled(bytes, repairs);
 }
 
 /** A "binary string" (one char per byte, as Buffer's latin1) → its bytes. */

@@ -17,14 +17,13 @@ export const MAX_SUBJECT = 998;
 /** Longest other decoded header value kept. */
 export const MAX_HEADER_VALUE = 4000;
 
-/** Thrown when a message has bytes after its header but nothing that reads as a body. */
-export class NoBodyError extends Error {}
-
 export function toParsedMessage(root: MimePart, budget: TreeBudget, format: TextFormat): ParsedMessage {
   const headers: HeaderField[] = [];
+  // Every top-level field is decoded here once with its repairs counted; From, Reply-To and
+  // Subject are read again below from the same raw values, so they count nothing twice.
   for (const h of root.headers) {
     const name = cleanLine(h.name);
-    if (name) headers.push({ name, value: capHeader(h.key, cleanLine(decodeHeaderValue(h.value))) });
+    if (name) headers.push({ name, value: capHeader(h.key, cleanLine(decodeHeaderValue(h.value, budget.repairs))) });
   }
   const all = (key: string): Mailbox[] =>
     root.headers.filter((h) => h.key === key).flatMap((h) => mailboxes(parseAddressList(h.value)));
@@ -33,11 +32,6 @@ export function toParsedMessage(root: MimePart, budget: TreeBudget, format: Text
   const body = collect(root, budget, format);
   const text = bodyText(body.text);
   const html = bodyText(body.html);
-  const lost = lostMultipart(root);
-  if (lost)
-    throw new NoBodyError(
-      `no message body could be found: the boundary of a ${lost.type} part never appears at the start of a line`,
-    );
   return {
     // Every mailbox of every From field: the duplicate check needs to see all of them.
     from: all('from'),
@@ -56,26 +50,8 @@ export function toParsedMessage(root: MimePart, budget: TreeBudget, format: Text
       filename: a.filename ? cleanLine(a.filename) || null : null,
       contentId: a.contentId ? cleanLine(a.contentId) || null : null,
     })),
+    repairs: budget.repairs,
   };
-}
-
-// A multipart in which no delimiter line was found, while its body holds text: everything in it
-// would be lost without a word (a boundary parameter that does not match the delimiter lines).
-// An empty multipart, or one whose parts are merely empty, loses nothing.
-function lostMultipart(part: MimePart): MimePart | null {
-  if (part.multipart && part.children.length === 0) {
-    const b = part.body;
-    for (let i = 0; i < b.length; i++) {
-      const c = b[i] as number;
-      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) return part;
-    }
-    return null;
-  }
-  for (const child of part.children) {
-    const lost = lostMultipart(child);
-    if (lost) return lost;
-  }
-  return null;
 }
 
 function bodyText(value: string | null): string | null {

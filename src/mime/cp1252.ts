@@ -10,7 +10,12 @@ const CP1252_HIGH =
   '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
 
 const C1 = /[\u0080-\u009f]/g;
+const HAS_C1 = /[\u0080-\u009f]/;
+
+export function hasC1(value: string): boolean {
+  return HAS_C1.test(value);
+}
 
 export function repairC1(value: string): string {
-  return C1.test(value) ? value.replace(C1, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80] ?? c) : value;
+  return HAS_C1.test(value) ? value.replace(C1, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80] ?? c) : value;
 }

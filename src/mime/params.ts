@@ -6,6 +6,7 @@
 // unquoted value runs to the next `;`, a backslash is literal outside quotes (`C:\a.txt`).
 import { decodeBytes } from './charsets.ts';
 import { decodeHeaderValue } from './encoded-words.ts';
+import type { Repairs } from './repairs.ts';
 
 export interface StructuredValue {
   /** Lower-case value before the first parameter (`text/plain`, `attachment`); '' when absent. */
@@ -51,7 +52,7 @@ function stripComments(s: string): string {
 
 const PARAM_START = /^\s*([^\s=;"]+)\s*=/;
 
-export function parseStructured(raw: string): StructuredValue {
+export function parseStructured(raw: string, repairs?: Repairs): StructuredValue {
   const s = stripComments(raw);
   const params = new Map<string, string>();
   // The main value ends at ";" or, for a missing ";", where a `name=` follows whitespace.
@@ -91,13 +92,13 @@ export function parseStructured(raw: string): StructuredValue {
     }
     if (name) raws.push([name, v, quoted]);
   }
-  assemble(raws, params);
+  assemble(raws, params, repairs);
   return { value: value.trim().toLowerCase(), params };
 }
 
 // RFC 2231: `name*` is charset'language'percent-encoded; `name*N` / `name*N*` are sections of one
 // value, joined in numeric order; an extended value wins over a plain one of the same name.
-function assemble(raws: Array<[string, string, boolean]>, params: Map<string, string>): void {
+function assemble(raws: Array<[string, string, boolean]>, params: Map<string, string>, repairs?: Repairs): void {
   const sections = new Map<string, Array<{ n: number; value: string; extended: boolean }>>();
   const plain = new Map<string, string>();
   for (const [name, value] of raws) {
@@ -133,15 +134,15 @@ function assemble(raws: Array<[string, string, boolean]>, params: Map<string, st
       name === 'boundary'
         ? joined.toString('latin1')
         : charset
-          ? decodeBytes(joined, charset)
-          : decodeHeaderValue(joined.toString('latin1')),
+          ? decodeBytes(joined, charset, repairs)
+          : decodeHeaderValue(joined.toString('latin1'), repairs),
     );
   }
   for (const [name, value] of plain) {
     // A plain value may hold encoded words (`name="=?utf-8?B?…?="`, against RFC 2047 §5 but
     // common) or raw 8-bit text.
     // A boundary is compared byte for byte and never decoded.
-    if (!params.has(name)) params.set(name, name === 'boundary' ? value : decodeHeaderValue(value));
+    if (!params.has(name)) params.set(name, name === 'boundary' ? value : decodeHeaderValue(value, repairs));
   }
 }
 

@@ -2,7 +2,7 @@
 // attachments (body.ts), the header fields (convert.ts). Every exception becomes a typed
 // ParseFailure here, so nothing escapes the worker.
 import { UnsupportedContentError } from './body.ts';
-import { NoBodyError, toParsedMessage } from './convert.ts';
+import { toParsedMessage } from './convert.ts';
 import type { ParseLimits } from './protocol.ts';
 import { loadTextFormat } from './text-format.ts';
 import { MimeLimitError, newBudget, parseTree } from './tree.ts';
@@ -24,8 +24,7 @@ export async function parseMessage(buf: ArrayBuffer, limits: ParseLimits): Promi
 
 function classify(err: unknown): ParseFailure {
   if (err instanceof MimeLimitError) return { kind: 'limit', limit: err.limit, detail: err.detail };
-  if (err instanceof UnsupportedContentError || err instanceof NoBodyError)
-    return { kind: 'malformed', detail: err.message };
+  if (err instanceof UnsupportedContentError) return { kind: 'malformed', detail: err.message };
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof RangeError) {
     // Call-stack or allocation overflow: the message's structure caused it.

@@ -5,6 +5,7 @@
 // the nesting depth, the header bytes and the number of top-level header fields stop the walk
 // the moment they are exceeded, so a bomb costs at most the bytes read up to its limit.
 import { parseStructured, type StructuredValue } from './params.ts';
+import { noteRepair, type RepairKind, type Repairs } from './repairs.ts';
 import { transferToken } from './transfer.ts';
 
 export interface RawHeader {
@@ -58,6 +59,8 @@ export interface TreeBudget {
   limits: TreeLimits;
   parts: number;
   headerBytes: number;
+  /** What was repaired to read the message (repairs.ts), for the log line and the counter. */
+  repairs: Repairs;
 }
 
 const MEDIA_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -67,7 +70,7 @@ const MEDIA_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const FIELD = /^[^\s:\x00-\x1f\x7f]+[ \t]*:/;
 
 export function newBudget(limits: TreeLimits): TreeBudget {
-  return { limits, parts: 0, headerBytes: 0 };
+  return { limits, parts: 0, headerBytes: 0, repairs: {} };
 }
 
 export function parseTree(buf: Buffer, budget: TreeBudget, depth = 0, parentMultipart: string | null = null): MimePart {
@@ -88,7 +91,7 @@ function parsePart(
   const first = (key: string): RawHeader | undefined => headers.find((h) => h.key === key);
 
   const ct = first('content-type');
-  const parsedType: StructuredValue = ct ? parseStructured(ct.value) : { value: '', params: new Map() };
+  const parsedType: StructuredValue = ct ? parseStructured(ct.value, budget.repairs) : { value: '', params: new Map() };
   // RFC 2046 §5.1.5: the parts of a multipart/digest default to message/rfc822.
   const fallback = parentMultipart === 'digest' ? 'message/rfc822' : 'text/plain';
   let type = MEDIA_TYPE.test(parsedType.value) ? parsedType.value : fallback;
@@ -96,7 +99,7 @@ function parsePart(
   // A multipart without a boundary cannot be split; mail programs show it as text.
   if (type.startsWith('multipart/') && !boundary) type = 'text/plain';
   const cd = first('content-disposition');
-  const parsedDisposition = cd ? parseStructured(cd.value) : null;
+  const parsedDisposition = cd ? parseStructured(cd.value, budget.repairs) : null;
   const cid = stripAngles(first('content-id')?.value ?? '');
   const part: MimePart = {
     headers,
@@ -114,14 +117,26 @@ function parsePart(
   if (type.startsWith('multipart/') && boundary) {
     part.multipart = type.slice('multipart/'.length);
     const delimiters = findDelimiters(buf, bodyStart, end, boundary, 2 * budget.limits.maxParts + 2);
-    // Delimiter i opens a part that runs to delimiter i + 1; a closing delimiter ends the multipart.
-    // No closing delimiter: the last part runs to the end, as mail programs read a truncated message.
+    if (!delimiters.some((d) => !d.close)) return withoutParts(part, buf, bodyStart, end, delimiters, budget);
+    // Delimiter i opens a part that runs to delimiter i + 1; a closing delimiter ends the multipart
+    // unless another opening delimiter follows it (a stray one, ignored as mail programs do).
+    // No closing delimiter: the last part runs to the end of the parent, as mail programs read a
+    // truncated message.
     let i = 0;
-    while (i < delimiters.length && !(delimiters[i] as Delimiter).close) {
-      budget.parts++;
-      if (budget.parts > budget.limits.maxParts)
-        throw new MimeLimitError('parts', `MIME part count exceeds ${budget.limits.maxParts}`);
-      const start = (delimiters[i] as Delimiter).lineEnd;
+    let closed = false;
+    while (i < delimiters.length) {
+      const d = delimiters[i] as Delimiter;
+      if (d.close) {
+        if (delimiters.slice(i + 1).some((n) => !n.close)) {
+          noteRepair(budget.repairs, 'stray_closing_boundary');
+          i++;
+          continue;
+        }
+        closed = true;
+        break;
+      }
+      countPart(budget);
+      const start = d.lineEnd;
       const next = delimiters[i + 1];
       const saved = { parts: budget.parts, headerBytes: budget.headerBytes };
       let child = parsePart(buf, start, next ? before(buf, start, next.at) : end, budget, depth + 1, part.multipart);
@@ -144,11 +159,71 @@ function parsePart(
           part.multipart,
         );
         i = close + 1;
+        if (!closing) closed = true; // the nested one already counted the missing close
       }
       part.children.push(child);
     }
+    if (!closed) noteRepair(budget.repairs, 'multipart_unterminated');
   }
   return part;
+}
+
+function countPart(budget: TreeBudget): void {
+  budget.parts++;
+  if (budget.parts > budget.limits.maxParts)
+    throw new MimeLimitError('parts', `MIME part count exceeds ${budget.limits.maxParts}`);
+}
+
+/**
+ * A multipart in which no opening delimiter appears (the boundary in the body differs from the
+ * declared one, the start delimiter is missing, or there are no parts at all). Mail programs
+ * show its text rather than nothing, so its content before the first closing delimiter (all of
+ * it when there is none) is read as its one part: with that part's own header when it starts
+ * with one that describes content (the start delimiter alone is missing), else as plain text,
+ * exactly as written. Blank content is no part at all.
+ */
+function withoutParts(
+  part: MimePart,
+  buf: Buffer,
+  bodyStart: number,
+  end: number,
+  delimiters: Delimiter[],
+  budget: TreeBudget,
+): MimePart {
+  const close = delimiters[0];
+  const contentEnd = close ? before(buf, bodyStart, close.at) : end;
+  if (isBlank(buf, bodyStart, contentEnd)) return part;
+  noteRepair(budget.repairs, 'multipart_without_parts');
+  const first = lineAt(buf, bodyStart, contentEnd);
+  if (
+    !/^content-/i.test(buf.toString('latin1', bodyStart, first.end)) ||
+    !FIELD.test(buf.toString('latin1', bodyStart, first.end))
+  )
+    return asText(part, buf.subarray(bodyStart, contentEnd));
+  countPart(budget);
+  const saved = { parts: budget.parts, headerBytes: budget.headerBytes, repairs: { ...budget.repairs } };
+  const child = parsePart(buf, bodyStart, contentEnd, budget, part.depth + 1, part.multipart);
+  if (child.headers.some((h) => h.key.startsWith('content-'))) {
+    part.children.push(child);
+    return part;
+  }
+  // Not a part's header: the whole content is text, and what reading it as a part noted is void.
+  budget.parts = saved.parts;
+  budget.headerBytes = saved.headerBytes;
+  for (const kind of Object.keys(budget.repairs) as RepairKind[]) budget.repairs[kind] = saved.repairs[kind];
+  return asText(part, buf.subarray(bodyStart, contentEnd));
+}
+
+function asText(part: MimePart, body: Buffer): MimePart {
+  return { ...part, type: 'text/plain', params: new Map(), multipart: null, body };
+}
+
+function isBlank(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i] as number;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) return false;
+  }
+  return true;
 }
 
 function readHeaders(
@@ -164,44 +239,53 @@ function readHeaders(
   let bodyStart = end;
   const max = budget.limits.maxHeaderBytes;
   while (pos < end) {
-    let nl = buf.indexOf(0x0a, pos);
-    if (nl < 0 || nl >= end) nl = end;
-    let lineEnd = nl;
-    if (lineEnd > pos && buf[lineEnd - 1] === 0x0d) lineEnd--;
-    const next = nl < end ? nl + 1 : end;
-    budget.headerBytes += next - pos;
+    const line = lineAt(buf, pos, end);
+    budget.headerBytes += line.next - pos;
     if (budget.headerBytes > max) throw new MimeLimitError('header_bytes', `MIME header size exceeds ${max} bytes`);
-    if (lineEnd === pos) {
-      bodyStart = next;
+    if (line.end === pos) {
+      bodyStart = line.next;
       break;
     }
-    const line = buf.toString('latin1', pos, lineEnd);
-    const c = line.charCodeAt(0);
+    const text = buf.toString('latin1', pos, line.end);
+    const c = text.charCodeAt(0);
     if (c === 0x20 || c === 0x09) {
       // Folded continuation (RFC 5322 §2.2.3). A whitespace-only line is one too, as most mail
-      // programs read it; one before any field is not a header at all.
+      // programs read it; one before any field is not a header at all: skipped, and reading goes on.
       const last = folded[folded.length - 1];
-      if (last) last.push(line);
-      pos = next;
+      if (last) last.push(text);
+      else noteRepair(budget.repairs, 'malformed_header_line');
+      pos = line.next;
       continue;
     }
-    if (pos === start && line.startsWith('From ')) {
-      // An mbox "From " envelope line some programs leave in front of the message.
-      pos = next;
+    if (text.startsWith('From ')) {
+      // An mbox "From " envelope line some programs leave in front of the message (or, after a
+      // Return-Path, inside its header): not a field, skipped.
+      if (pos !== start) noteRepair(budget.repairs, 'malformed_header_line');
+      pos = line.next;
       continue;
     }
-    if (!FIELD.test(line)) {
+    if (!FIELD.test(text)) {
+      const skip = malformedLineEnd(buf, line.next, end);
+      if (skip !== null) {
+        // A broken line (no colon) with header fields after it: mainstream parsers note a defect
+        // and keep reading the header, so the From and Subject below it are not lost.
+        noteRepair(budget.repairs, 'malformed_header_line');
+        budget.headerBytes += skip - line.next;
+        pos = skip;
+        continue;
+      }
       // Not a header field and no blank line before it: the body starts here, as mail programs
       // (and Python's email package) read a message that lacks the separator.
-      budget.headerBytes -= next - pos;
+      noteRepair(budget.repairs, 'missing_header_separator');
+      budget.headerBytes -= line.next - pos;
       bodyStart = pos;
       break;
     }
-    folded.push([line]);
+    folded.push([text]);
     if (topLevel && folded.length > budget.limits.maxHeaderFields) {
       throw new MimeLimitError('header_fields', `message has more than ${budget.limits.maxHeaderFields} header fields`);
     }
-    pos = next;
+    pos = line.next;
   }
   for (const lines of folded) {
     const unfolded = lines.length === 1 ? (lines[0] as string) : lines.join('');
@@ -210,6 +294,31 @@ function readHeaders(
     headers.push({ name, key: name.toLowerCase(), value: trimWsp(unfolded.slice(colon + 1)) });
   }
   return { headers, bodyStart };
+}
+
+/** The line at `pos`: where its content ends (before CR LF or LF) and where the next one starts. */
+function lineAt(buf: Buffer, pos: number, end: number): { end: number; next: number } {
+  let nl = buf.indexOf(0x0a, pos);
+  if (nl < 0 || nl >= end) nl = end;
+  let lineEnd = nl;
+  if (lineEnd > pos && buf[lineEnd - 1] === 0x0d) lineEnd--;
+  return { end: lineEnd, next: nl < end ? nl + 1 : end };
+}
+
+/**
+ * After a header line that is not a field, starting at `pos`: where reading the header goes on
+ * (past the broken line's own continuation lines) when a header field follows, else null (the
+ * broken line starts the body).
+ */
+function malformedLineEnd(buf: Buffer, pos: number, end: number): number | null {
+  while (pos < end) {
+    const line = lineAt(buf, pos, end);
+    if (line.end === pos) return null;
+    const c = buf[pos];
+    if (c !== 0x20 && c !== 0x09) return FIELD.test(buf.toString('latin1', pos, line.end)) ? pos : null;
+    pos = line.next;
+  }
+  return null;
 }
 
 /** `<id@host>` → `id@host`, by index (a `/>+$/` pattern backtracks over a long run of ">"). */

@@ -1,6 +1,7 @@
 // What the MIME stage hands to the rest of the gateway: our own types, not the parser's, so
 // the parser can change without touching delivery. Every string here is already decoded to
 // UTF-8 (RFC 2047/2231, legacy charsets), and header values have had CR, LF and NUL removed.
+import type { Repairs } from './repairs.ts';
 
 export interface Mailbox {
   /** Decoded display name, '' when absent. */
@@ -55,6 +56,9 @@ export interface ParsedMessage {
    * Absent on messages not parsed by the pool.
    */
   bodyJson?: { text: Uint8Array | null; html: Uint8Array | null };
+  /** What the MIME stage repaired to read the message, by kind (repairs.ts); absent or empty when
+   *  nothing was. Hand-built messages in tests need not set it. */
+  repairs?: Repairs;
 }
 
 /** Why a message could not be parsed. */

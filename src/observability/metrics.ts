@@ -68,6 +68,12 @@ export function createMetrics() {
       labelNames: ['kind'],
       registers: [registry],
     }),
+    mimeRepairs: new Counter({
+      name: 'smtp_gateway_mime_repairs_total',
+      help: 'Repairs the MIME stage made to read broken mail that mail programs read (docs/message-mapping.md §8), by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     // A gauge of the date, not of "days left": alert rules subtract time(), and a stalled
     // reload (cert-manager renewed, the file never re-read) shows as the old date staying put.
     tlsCertificateExpiry: new Gauge({

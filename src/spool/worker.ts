@@ -204,6 +204,7 @@ export class SpoolWorker {
     const prepared = await this.#d.pipeline.prepare(
       { sessionId: m.message.sessionId, credential: base, envelopeFrom: m.message.envelopeFrom, raw: m.message.raw },
       signal,
+      { reread: true },
     );
     const credential = prepared.kind === 'ready' ? prepared.message.credential : base;
 
