@@ -234,6 +234,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const admission = new Admission({
       maxConnections: config.maxConnections,
       maxPerIp: config.maxConnectionsPerIp,
+      maxPerPrefix: config.maxConnectionsPerPrefix,
+      prefixV4: config.connectionPrefixV4,
+      prefixV6: config.connectionPrefixV6,
+      stressAt: Math.ceil((config.maxConnections * config.stressThresholdPercent) / 100),
+      stressIdleMs: config.stressIdleTimeoutMs,
+      stressAuthMs: config.stressAuthTimeoutMs,
       trusted: cidrMatcher(config.trustedCidrs),
       logger,
       metrics,

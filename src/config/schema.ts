@@ -105,7 +105,7 @@ export const fields = {
     env: 'MAX_CONNECTIONS',
     schema: positiveInt,
     default: '1000',
-    doc: 'Concurrent SMTP connections per process, both listeners together; more get 421 4.3.2.',
+    doc: 'Concurrent SMTP connections per process, both listeners together. At the cap a new connection takes the slot of an idle unauthenticated one (of the client holding the most, the one idle longest); if there is none it gets 421 4.3.2.',
   }),
   listenBacklog: field({
     env: 'LISTEN_BACKLOG',
@@ -125,10 +125,46 @@ export const fields = {
     default: '20',
     doc: 'Concurrent connections per client address (IPv6: per /64) in one process; more get 421 4.7.0 at the greeting.',
   }),
+  maxConnectionsPerPrefix: field({
+    env: 'MAX_CONNECTIONS_PER_PREFIX',
+    schema: nonNegativeInt,
+    default: '100',
+    doc: 'Concurrent connections per client network (CONNECTION_PREFIX_V4 / _V6) in one process; more get 421 4.7.0 at the greeting (0 = no cap).',
+  }),
+  connectionPrefixV4: field({
+    env: 'CONNECTION_PREFIX_V4',
+    schema: z.coerce.number().int().min(8).max(32),
+    default: '24',
+    doc: 'Prefix length of an IPv4 network for MAX_CONNECTIONS_PER_PREFIX.',
+  }),
+  connectionPrefixV6: field({
+    env: 'CONNECTION_PREFIX_V6',
+    schema: z.coerce.number().int().min(16).max(128),
+    default: '48',
+    doc: 'Prefix length of an IPv6 network for MAX_CONNECTIONS_PER_PREFIX.',
+  }),
+  stressThresholdPercent: field({
+    env: 'STRESS_THRESHOLD_PERCENT',
+    schema: z.coerce.number().int().min(1).max(100),
+    default: '80',
+    doc: 'From this share of MAX_CONNECTIONS open, the stress timeouts apply (STRESS_IDLE_TIMEOUT_MS, STRESS_AUTH_TIMEOUT_MS).',
+  }),
+  stressIdleTimeoutMs: field({
+    env: 'STRESS_IDLE_TIMEOUT_MS',
+    schema: positiveInt,
+    default: '10000',
+    doc: 'Under stress, a connection with no command for this long (not waiting on the gateway) is closed with 421 4.4.2 (ms).',
+  }),
+  stressAuthTimeoutMs: field({
+    env: 'STRESS_AUTH_TIMEOUT_MS',
+    schema: positiveInt,
+    default: '30000',
+    doc: 'Under stress, a connection not authenticated this long after connecting is closed with 421 4.7.0 (ms).',
+  }),
   trustedCidrs: field({
     env: 'TRUSTED_CIDRS',
     schema: cidrList,
-    doc: 'Comma-separated CIDRs (IPv4/IPv6) exempt from the per-IP connection cap and the rate limits (never from AUTH blocks).',
+    doc: 'Comma-separated CIDRs (IPv4/IPv6) exempt from the per-IP and per-prefix connection caps and the rate limits (never from AUTH blocks).',
   }),
   proxyProtocolCidrs: field({
     env: 'PROXY_PROTOCOL_CIDRS',

@@ -129,6 +129,31 @@ export const connectionReplies = {
     text: 'Too many connections from your address (MAX_CONNECTIONS_PER_IP), try again later',
     label: 'per_ip',
   },
+  perPrefix: {
+    code: 421,
+    enhanced: '4.7.0',
+    text: 'Too many connections from your network (MAX_CONNECTIONS_PER_PREFIX), try again later',
+    label: 'per_prefix',
+  },
+  /** At MAX_CONNECTIONS, the slot of an idle unauthenticated connection goes to a new one. */
+  evicted: {
+    code: 421,
+    enhanced: '4.3.2',
+    text: 'Server full (MAX_CONNECTIONS): idle unauthenticated connection closed to make room, try again later',
+    label: 'evicted_idle',
+  },
+  stressIdle: (ms: number): Reply => ({
+    code: 421,
+    enhanced: '4.4.2',
+    text: `Server busy: no command within ${seconds(ms)} (STRESS_IDLE_TIMEOUT_MS), closing connection`,
+    label: 'stress_idle',
+  }),
+  stressAuth: (ms: number): Reply => ({
+    code: 421,
+    enhanced: '4.7.0',
+    text: `Server busy: not authenticated within ${seconds(ms)} of connecting (STRESS_AUTH_TIMEOUT_MS), closing connection`,
+    label: 'stress_auth',
+  }),
   draining: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', label: 'draining' },
   proxyRequired: {
     code: 421,

@@ -30,6 +30,26 @@ export function clientKey(address: string): string {
 }
 
 /**
+ * The network a per-prefix limit counts under: the address's first `v4Bits` (IPv4) or
+ * `v6Bits` (IPv6) bits, written as a CIDR. Many addresses of one network are usually one party
+ * (a hosting provider's /24, a site's /48), which a per-address cap does not see.
+ */
+export function prefixKey(address: string, v4Bits: number, v6Bits: number): string {
+  try {
+    const ip = ipaddr.process(address);
+    const bits = ip.kind() === 'ipv4' ? v4Bits : v6Bits;
+    const bytes = ip.toByteArray();
+    for (let i = 0; i < bytes.length; i++) {
+      const keep = Math.max(0, Math.min(8, bits - i * 8));
+      bytes[i] = (bytes[i] ?? 0) & ((0xff << (8 - keep)) & 0xff);
+    }
+    return `${ipaddr.fromByteArray(bytes).toString()}/${bits}`;
+  } catch {
+    return address;
+  }
+}
+
+/**
  * Parses a comma-separated list of CIDRs (`10.0.0.0/8, 2001:db8::/32`); a bare address is a
  * single host. Returns the canonical entries, or the entries that are not valid.
  */

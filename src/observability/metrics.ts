@@ -96,7 +96,7 @@ export function createMetrics() {
     }),
     deadlinesExceeded: new Counter({
       name: 'smtp_gateway_deadlines_exceeded_total',
-      help: 'Connections closed by a session limit (TLS handshake, command line, DATA rate, session length)',
+      help: 'Connections closed by a session limit (TLS handshake, command line, DATA rate, session length, stress timeouts, eviction at MAX_CONNECTIONS)',
       labelNames: ['limit'],
       registers: [registry],
     }),

@@ -67,6 +67,19 @@ export function acceptConnection(raw: net.Socket, o: AcceptOptions): void {
     ticket.release();
   };
   raw.once('close', onClose);
+  // Until the session starts, the socket is idle from its first moment as far as eviction goes:
+  // a connection still owing its PROXY header or handshake is the cheapest way to hold a slot.
+  ticket.occupy({
+    idleSince: () => ticket.started,
+    authenticated: () => false,
+    cut: (reply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      if (top === raw && raw.bytesRead === 0) endWith(raw, reply);
+      else top.destroy();
+    },
+  });
   const deadline = setTimeout(() => {
     if (settled) return;
     if (phase === 'proxy') return fail(connectionReplies.proxyRequired, peer, 'no PROXY header in time');
@@ -95,7 +108,8 @@ export function acceptConnection(raw: net.Socket, o: AcceptOptions): void {
   const withClient = (client: ClientInfo) => {
     if (settled) return;
     phase = 'tls';
-    if (!ticket.bindClient(client.address)) return fail(connectionReplies.perIp, client.address);
+    const capped = ticket.bindClient(client.address);
+    if (capped) return fail(capped, client.address);
     if (!o.implicitTls) return ready(raw, client);
     // The first bytes of an implicit-TLS connection must be a ClientHello; a PROXY header
     // here comes from a peer that is not a listed load balancer (a listed one had its header

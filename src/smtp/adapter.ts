@@ -135,6 +135,8 @@ interface SessionState {
   ticket: Ticket;
   client: ClientInfo;
   deadlines: SessionDeadlines;
+  /** When the last command line was dispatched (or the session began); Date.now(). */
+  lastCommand: number;
   /** The TLS socket of a STARTTLS handshake in progress (the library keeps it to itself). */
   handshaking?: tls.TLSSocket;
 }
@@ -249,12 +251,15 @@ export class GatewaySmtpServer extends SMTPServer {
     if (!incoming) return;
     const { metrics, logger, listener, limits } = this.#edge;
     const log = logger.child({ session: conn.id, client: incoming.client.address });
+    const inData = () => Boolean(conn._parser && conn._parser._dataMode);
+    const waitingOnServer = () =>
+      conn._handlerPending || Boolean(conn._dataStream && conn._parser && !conn._parser._dataMode);
     const state: SessionState = {
       ...incoming,
+      lastCommand: Date.now(),
       deadlines: new SessionDeadlines(limits, {
-        inData: () => Boolean(conn._parser && conn._parser._dataMode),
-        waitingOnServer: () =>
-          conn._handlerPending || Boolean(conn._dataStream && conn._parser && !conn._parser._dataMode),
+        inData,
+        waitingOnServer,
         upgrading: () => conn._upgrading,
         closed: () => conn._closing || conn._closed,
         cut: (reply) => {
@@ -270,6 +275,15 @@ export class GatewaySmtpServer extends SMTPServer {
       }),
     };
     this.#sessions.set(conn.id, state);
+    incoming.ticket.occupy({
+      idleSince: () => (inData() || waitingOnServer() || conn._upgrading ? null : state.lastCommand),
+      authenticated: () => Boolean(conn.session.user),
+      // Logged (rate-limited per client) and counted by admission, which decided it.
+      cut: (reply) => {
+        if (conn._upgrading) (state.handshaking ?? conn._socket).destroy();
+        else conn.send(reply.code, replyMessage(reply));
+      },
+    });
     log.info({ listener, ...(incoming.client.proxied ? { peer: incoming.client.peer } : {}) }, 'connection');
 
     if (conn._parser) this.#instrument(conn, conn._parser, state, log);
@@ -349,6 +363,7 @@ export class GatewaySmtpServer extends SMTPServer {
     const oncommand = parser.oncommand.bind(parser);
     parser.oncommand = (command, callback) => {
       deadlines.onCommand();
+      state.lastCommand = Date.now();
       if (current) {
         const lf = current.indexOf(0x0a, position);
         if (lf !== -1) position = lf + 1;

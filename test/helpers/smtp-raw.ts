@@ -124,6 +124,17 @@ export class RawSmtp {
     return c;
   }
 
+  /** Connect to the STARTTLS listener, EHLO, STARTTLS, EHLO and AUTH PLAIN; throws unless AUTH succeeded. */
+  static async loginStartTls(port: number, user: string, pass: string, from?: string): Promise<RawSmtp> {
+    const c = await RawSmtp.connect(port, from ? { localAddress: from } : {});
+    await c.cmd('EHLO client.example');
+    await c.startTls();
+    await c.cmd('EHLO client.example');
+    const auth = await c.authPlain(user, pass);
+    if (!auth.startsWith('235 ')) throw new Error(`AUTH failed: ${auth}`);
+    return c;
+  }
+
   /**
    * MAIL, RCPT for each recipient, DATA and the message (dot-stuffed, as every client does);
    * returns the reply to the final dot. Throws if the envelope is not accepted.

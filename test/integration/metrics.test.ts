@@ -158,7 +158,8 @@ describe('the open-connections gauge never goes negative', () => {
   test('a connection over MAX_CONNECTIONS (421) does not take the gauge below zero', async () => {
     const before = await scrape(gw());
     const admittedBefore = value(before, 'smtp_gateway_connections_total{listener="submission"}') ?? 0;
-    const first = await RawSmtp.connect(gw().ports.submission);
+    // Authenticated, so it is not the idle connection a newcomer may take the slot of.
+    const first = await RawSmtp.loginStartTls(gw().ports.submission, DEMO_USER, DEMO_PASSWORD);
     const second = connect(gw().ports.submission, '127.0.0.1');
     const refused = await new Promise<string>((resolve) => {
       let got = '';
