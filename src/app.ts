@@ -183,7 +183,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     let spool: { worker: SpoolWorker; gauges: SpoolGauges; admin: SpoolAdminDeps } | undefined;
     let intake: SpoolIntake | undefined;
     if (config.deliveryMode === 'spool') {
-      const opened = await openSpool(config, true);
+      const spoolLog = logger.child({ component: 'spool' });
+      const opened = await openSpool(config, true, {
+        quarantined: (q) => {
+          metrics.spoolQuarantined.inc();
+          spoolLog.error(
+            { spoolId: q.id, reason: q.reason, moved: q.moved, ...(q.error ? { err: q.error } : {}) },
+            q.moved
+              ? 'spooled message damaged: moved to quarantine, not delivered (docs/runbooks/spool-quarantine.md)'
+              : 'spooled message damaged and could not be moved to quarantine: not delivered (docs/runbooks/spool-quarantine.md)',
+          );
+        },
+      });
       cleanups.push(() => opened.backend.close());
       const gauges = new SpoolGauges(opened.backend, metrics, config.spoolMaxBytes, 15_000);
       cleanups.push(() => gauges.stop());

@@ -44,8 +44,8 @@ export type MessageOutcome =
   | { kind: 'temp_failure'; failure: TempFailure }
   /** Spool mode: durably written, delivery deferred (docs/architecture.md#spool-mode). */
   | { kind: 'spooled'; id: string }
-  /** Spool mode: SPOOL_MAX_BYTES reached, nothing written. */
-  | { kind: 'spool_full' };
+  /** Spool mode: no room, nothing written: SPOOL_MAX_BYTES reached (`budget`), or the storage is full (`storage`). */
+  | { kind: 'spool_full'; cause: 'budget' | 'storage' };
 
 /**
  * Reduce per-recipient results to the transaction's outcome (docs/architecture.md#outcomes-and-replies):

@@ -373,7 +373,7 @@ export function outcomeReply(o: MessageOutcome): Reply {
     case 'spooled':
       return spooledReply(o.id);
     case 'spool_full':
-      return spoolFullReply;
+      return o.cause === 'budget' ? spoolFullReply : spoolStorageFullReply;
   }
 }
 
@@ -392,6 +392,17 @@ export const spoolFullReply: Reply = {
   enhanced: '4.3.1',
   text: 'Insufficient system storage: the delivery spool is full (SPOOL_MAX_BYTES), try again later',
   label: 'spool_full',
+};
+
+/**
+ * The spool's storage has no room for the message whole (a full disk or quota; Redis out of
+ * memory), before or during the write: the same 452 4.3.1, nothing was kept.
+ */
+export const spoolStorageFullReply: Reply = {
+  code: 452,
+  enhanced: '4.3.1',
+  text: 'Insufficient system storage: the spool storage has no room for this message, try again later',
+  label: 'spool_storage_full',
 };
 
 function acceptedNote(o: Extract<MessageOutcome, { kind: 'accepted' }>): string {

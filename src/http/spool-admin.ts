@@ -39,6 +39,10 @@ async function route(
     const dead = query.get('dead');
     return { status: 200, body: await b.list(dead === '1' || dead === 'true' ? { dead: true } : {}) };
   }
+  if (path === '/spool/quarantined') {
+    if (method !== 'GET') return notAllowed('GET');
+    return { status: 200, body: await b.quarantined() };
+  }
   if (path === '/spool/retry-dead') {
     if (method !== 'POST') return notAllowed('POST');
     const ids = await b.retry({ allDead: true });

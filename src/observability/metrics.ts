@@ -197,6 +197,16 @@ export function createMetrics() {
       help: 'The spool budget (SPOOL_MAX_BYTES); past it new mail gets 452 4.3.1',
       registers: [registry],
     }),
+    spoolQuarantinedMessages: new Gauge({
+      name: 'smtp_gateway_spool_quarantined_messages',
+      help: 'Spooled messages in quarantine (damaged: truncated, altered or unreadable), waiting for an operator',
+      registers: [registry],
+    }),
+    spoolQuarantined: new Counter({
+      name: 'smtp_gateway_spool_quarantined_total',
+      help: 'Spooled messages moved to quarantine because they could not be read or verified',
+      registers: [registry],
+    }),
     spoolOldestAge: new Gauge({
       name: 'smtp_gateway_spool_oldest_age_seconds',
       help: 'Age of the oldest spooled message still to deliver (dead letters excluded); 0 when none',

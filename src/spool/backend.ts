@@ -36,7 +36,12 @@ export interface SpoolMessage {
 export type PutResult =
   | { kind: 'stored'; bytes: number }
   /** Over SPOOL_MAX_BYTES: nothing was stored (the reply is 452 4.3.1). */
-  | { kind: 'full'; bytes: number; usedBytes: number; maxBytes: number };
+  | { kind: 'full'; bytes: number; usedBytes: number; maxBytes: number }
+  /**
+   * The storage itself has no room (a full disk or quota: ENOSPC, EDQUOT; Redis out of memory),
+   * found before writing or at any step of the write: nothing was stored (452 4.3.1).
+   */
+  | { kind: 'no_space'; bytes: number; reason: string };
 
 /** A worker's hold on one message until `expiresAt`; after that another owner may lease it. */
 export interface Lease {
@@ -166,10 +171,24 @@ export interface ListFilter {
   dead?: boolean;
 }
 
+/** A message taken out of delivery because it could not be read or verified (`spool list --quarantined`). */
+export interface QuarantinedEntry {
+  id: string;
+  /** Why: truncated, checksum mismatch, unreadable (with the error). */
+  reason: string;
+  /** ISO 8601; null when the note of it was lost. */
+  quarantined_at: string | null;
+  /** Where its bytes are kept for inspection (a file, or a Redis key). */
+  location: string;
+  bytes: number;
+}
+
 export type RetryTarget = { id: string } | { allDead: true };
 
 export interface SpoolUsage {
   bytes: number;
+  /** Messages taken out of delivery because they could not be read or verified. */
+  quarantined: number;
   messages: { queued: number; retrying: number; dead: number };
   /** Unix ms of the oldest message not dead; null when there is none. */
   oldestReceivedAt: number | null;
@@ -209,6 +228,8 @@ export interface SpoolBackend {
   /** Removes a message whatever its state; false when there was none. */
   drop(id: string): Promise<boolean>;
   usage(): Promise<SpoolUsage>;
+  /** Messages moved out of delivery as damaged, oldest first; one unreadable note never fails it. */
+  quarantined(): Promise<QuarantinedEntry[]>;
   close(): Promise<void>;
 }
 

@@ -8,7 +8,7 @@
 // One gateway process per directory (config refuses WORKERS > 1 with it); admin tools in other
 // processes change only journals (O_APPEND records) and remove files, both atomic.
 import { randomUUID } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { constants, type promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import {
   isSpoolId,
@@ -18,6 +18,7 @@ import {
   type LeasedMessage,
   type ListFilter,
   type PutResult,
+  type QuarantinedEntry,
   type RetryTarget,
   type SettleResult,
   type Settlement,
@@ -28,6 +29,17 @@ import {
   type SpoolUsage,
 } from './backend.ts';
 import { DueQueue } from './due-queue.ts';
+import {
+  APPEND_FLAGS,
+  appendDurably,
+  exists,
+  fsyncDir,
+  isNoSpace,
+  realFs,
+  writeDurably,
+  type SpoolFs,
+} from './durable-file.ts';
+import { decodeStored, encodeStored, type StoredHeader } from './stored-message.ts';
 import { encodeRecord, entryOf, foldJournal, messageState, type FoldedState, type StoredRecord } from './journal.ts';
 
 export interface DirSpoolOptions {
@@ -39,18 +51,30 @@ export interface DirSpoolOptions {
    */
   recover?: boolean;
   now?: () => number;
+  /** The file-system calls (node's own by default; the fault-injection tests pass a faulty one). */
+  files?: SpoolFs;
+  /** Told when a message file could not be read or verified and was moved to quarantine/. */
+  onQuarantine?: (q: QuarantineEvent) => void;
 }
 
-interface Header {
-  v: 1;
+/** A damaged message taken out of delivery (docs/runbooks/spool-quarantine.md). */
+export interface QuarantineEvent {
   id: string;
-  receivedAt: number;
-  envelopeFrom: string;
-  recipients: string[];
-  credential: string;
-  sessionId: string;
-  rawBytes: number;
+  reason: string;
+  /** false when the move itself failed: the file stays in msg/ and is out of the index. */
+  moved: boolean;
+  error?: string;
 }
+
+interface ReadMessage {
+  header: Header;
+  raw: Buffer;
+  folded: FoldedState;
+  text: string;
+  bytes: number;
+}
+
+type Header = StoredHeader;
 
 /** What the running process knows of each message without reading it. */
 interface IndexEntry {
@@ -73,10 +97,13 @@ export class DirSpool implements SpoolBackend {
   readonly #dir: string;
   readonly #msgDir: string;
   readonly #tmpDir: string;
+  readonly #quarantineDir: string;
+  readonly #onQuarantine: ((q: QuarantineEvent) => void) | undefined;
   readonly #changedFile: string;
   readonly #maxBytes: number;
   readonly #now: () => number;
   readonly #recover: boolean;
+  readonly #fs: SpoolFs;
   readonly #index = new Map<string, IndexEntry>();
   /** When each queued or retrying message may next be leased (kept by #set, #delete, #schedule). */
   readonly #due = new DueQueue();
@@ -91,19 +118,23 @@ export class DirSpool implements SpoolBackend {
     this.#dir = opts.dir;
     this.#msgDir = join(opts.dir, 'msg');
     this.#tmpDir = join(opts.dir, 'tmp');
+    this.#quarantineDir = join(opts.dir, 'quarantine');
+    this.#onQuarantine = opts.onQuarantine;
     this.#changedFile = join(opts.dir, '.changed');
     this.#maxBytes = opts.maxBytes;
     this.#now = opts.now ?? Date.now;
     this.#recover = opts.recover ?? false;
+    this.#fs = opts.files ?? realFs;
   }
 
   /** Creates the layout, removes what a crash left half-written, and reads every message. */
   async open(): Promise<void> {
-    await fs.mkdir(this.#msgDir, { recursive: true, mode: 0o700 });
-    await fs.mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
+    await this.#fs.mkdir(this.#msgDir, { recursive: true, mode: 0o700 });
+    await this.#fs.mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
     // Never answered 250: a crash between the temp write and the rename.
     if (this.#recover)
-      for (const name of await fs.readdir(this.#tmpDir)) await fs.rm(join(this.#tmpDir, name), { force: true });
+      for (const name of await this.#fs.readdir(this.#tmpDir))
+        await this.#fs.rm(join(this.#tmpDir, name), { force: true });
     this.#changedMtime = await this.#changedStamp();
     await this.#scan(this.#recover);
   }
@@ -111,7 +142,7 @@ export class DirSpool implements SpoolBackend {
   async put(m: SpoolMessage): Promise<PutResult> {
     if (!isSpoolId(m.id)) throw new Error(`invalid spool id ${JSON.stringify(m.id)}`);
     const header: Header = {
-      v: 1,
+      v: 2,
       id: m.id,
       receivedAt: m.receivedAt,
       envelopeFrom: m.envelopeFrom,
@@ -120,20 +151,15 @@ export class DirSpool implements SpoolBackend {
       sessionId: m.sessionId,
       rawBytes: m.raw.length,
     };
-    const head = Buffer.from(JSON.stringify(header) + '\n');
-    const bytes = head.length + m.raw.length;
+    const { chunks, digest } = encodeStored(header, m.raw);
+    const bytes = chunks.reduce((n, c) => n + c.length, 0);
     const used = this.#bytes;
     if (used + this.#reserved + bytes > this.#maxBytes)
       return { kind: 'full', bytes, usedBytes: used + this.#reserved, maxBytes: this.#maxBytes };
     this.#reserved += bytes;
-    const tmp = join(this.#tmpDir, `${m.id}.msg`);
     try {
-      await writeDurably(tmp, [head, m.raw]);
-      // The journal exists before the message does, so an append never has to create it
-      // (appends open without O_CREAT: a dropped message's journal is never recreated).
-      await writeDurably(this.#jnl(m.id), []);
-      await fs.rename(tmp, this.#msg(m.id));
-      await fsyncDir(this.#msgDir);
+      const stored = await this.#store(m.id, chunks, digest);
+      if (stored !== null) return { kind: 'no_space', bytes, reason: stored };
       this.#set(m.id, {
         bytes,
         receivedAt: m.receivedAt,
@@ -143,13 +169,51 @@ export class DirSpool implements SpoolBackend {
         lease: null,
       });
       return { kind: 'stored', bytes };
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      await fs.rm(this.#jnl(m.id), { force: true });
-      throw err;
     } finally {
       this.#reserved -= bytes;
     }
+  }
+
+  /**
+   * Writes the message whole into tmp/, reads it back and verifies it, creates its journal, renames
+   * it into msg/ and syncs msg/. Null when stored; the error's text when the disk (or quota) is
+   * full. Any failure removes every file of the put; errors other than ENOSPC/EDQUOT are thrown.
+   */
+  async #store(id: string, chunks: Uint8Array[], digest: string): Promise<string | null> {
+    const tmp = join(this.#tmpDir, `${id}.msg`);
+    let renamed = false;
+    try {
+      await writeDurably(this.#fs, tmp, chunks);
+      await this.#verifyWritten(id, tmp, digest);
+      // The journal exists before the message does, so an append never has to create it
+      // (appends open without O_CREAT: a dropped message's journal is never recreated).
+      await writeDurably(this.#fs, this.#jnl(id), []);
+      await this.#fs.rename(tmp, this.#msg(id));
+      renamed = true;
+      await fsyncDir(this.#fs, this.#msgDir);
+      return null;
+    } catch (err) {
+      await this.#undoPut(id, tmp, renamed);
+      if (isNoSpace(err)) return (err as Error).message;
+      throw err;
+    }
+  }
+
+  /** The temp file read back is the message whole (length and checksum): only then is it renamed. */
+  async #verifyWritten(id: string, tmp: string, digest: string): Promise<void> {
+    const back = decodeStored(id, await this.#fs.readFile(tmp));
+    if (!back.ok) throw new Error(`spool message ${id} read back damaged before the rename: ${back.reason}`);
+    if (back.digest !== digest)
+      throw new Error(`spool message ${id} read back with another checksum before the rename`);
+  }
+
+  /** A failed put leaves nothing: not the temp file, not the journal, not a renamed message. */
+  async #undoPut(id: string, tmp: string, renamed: boolean): Promise<void> {
+    const rm = (path: string) => this.#fs.rm(path, { force: true }).catch(() => undefined);
+    await rm(tmp);
+    if (renamed) await rm(this.#msg(id));
+    await rm(this.#jnl(id));
+    if (renamed) await fsyncDir(this.#fs, this.#msgDir).catch(() => undefined);
   }
 
   async lease(req: LeaseRequest): Promise<LeasedMessage[]> {
@@ -223,7 +287,7 @@ export class DirSpool implements SpoolBackend {
       this.#delete(lease.id);
       return { kind: 'gone' };
     }
-    const text = await fs.readFile(this.#jnl(lease.id), 'utf8').catch((err: NodeJS.ErrnoException) => {
+    const text = await this.#fs.readFile(this.#jnl(lease.id), 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null;
       throw err;
     });
@@ -301,15 +365,15 @@ export class DirSpool implements SpoolBackend {
 
   async drop(id: string): Promise<boolean> {
     if (!isSpoolId(id)) return false;
-    const existed = await fs.rm(this.#msg(id)).then(
+    const existed = await this.#fs.rm(this.#msg(id)).then(
       () => true,
       (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return false;
         throw err;
       },
     );
-    await fs.rm(this.#jnl(id), { force: true });
-    await fsyncDir(this.#msgDir);
+    await this.#fs.rm(this.#jnl(id), { force: true });
+    await fsyncDir(this.#fs, this.#msgDir);
     this.#delete(id);
     if (existed) await this.#touchChanged();
     return existed;
@@ -324,7 +388,36 @@ export class DirSpool implements SpoolBackend {
       messages[e.state]++;
       if (e.state !== 'dead' && (oldest === null || e.receivedAt < oldest)) oldest = e.receivedAt;
     }
-    return { bytes: this.#bytes, messages, oldestReceivedAt: oldest };
+    const quarantined = (await this.#quarantineNames()).length;
+    return { bytes: this.#bytes, quarantined, messages, oldestReceivedAt: oldest };
+  }
+
+  async quarantined(): Promise<QuarantinedEntry[]> {
+    const out: QuarantinedEntry[] = [];
+    for (const id of await this.#quarantineNames()) {
+      const location = join(this.#quarantineDir, `${id}.msg`);
+      const bytes = await this.#fs.stat(location).then(
+        (st) => st.size,
+        () => 0,
+      );
+      const note = await this.#fs
+        .readFile(join(this.#quarantineDir, `${id}.reason.json`), 'utf8')
+        .then((t) => JSON.parse(t) as { reason?: unknown; quarantined_at?: unknown })
+        .catch(() => null);
+      out.push({
+        id,
+        reason: typeof note?.reason === 'string' ? note.reason : 'unknown (its note is missing or unreadable)',
+        quarantined_at: typeof note?.quarantined_at === 'string' ? note.quarantined_at : null,
+        location,
+        bytes,
+      });
+    }
+    return out.sort((a, b) => (a.quarantined_at ?? '').localeCompare(b.quarantined_at ?? '') || (a.id < b.id ? -1 : 1));
+  }
+
+  async #quarantineNames(): Promise<string[]> {
+    const names = await this.#fs.readdir(this.#quarantineDir).catch(() => [] as string[]);
+    return names.filter((n) => n.endsWith('.msg')).map((n) => n.slice(0, -4));
   }
 
   async close(): Promise<void> {
@@ -366,57 +459,95 @@ export class DirSpool implements SpoolBackend {
   async #append(id: string, record: StoredRecord): Promise<boolean> {
     let fh: fs.FileHandle;
     try {
-      fh = await fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND);
+      fh = await this.#fs.open(this.#jnl(id), APPEND_FLAGS);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // No journal: the message was dropped (it goes first), or its journal was lost.
-      if (!(await exists(this.#msg(id)))) return false;
-      fh = await fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+      if (!(await exists(this.#fs, this.#msg(id)))) return false;
+      fh = await this.#fs.open(this.#jnl(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     }
     try {
-      await fh.write(encodeRecord(record));
-      await fh.datasync();
+      await appendDurably(fh, Buffer.from(encodeRecord(record)));
     } finally {
       await fh.close();
     }
     return true;
   }
 
-  /** The message, its journal folded; null when it is gone. */
-  async #read(
-    id: string,
-  ): Promise<{ header: Header; raw: Buffer; folded: FoldedState; text: string; bytes: number } | null> {
+  /**
+   * The message verified (length and checksum) and its journal folded; null when it is gone, or
+   * was damaged and has just been moved to quarantine/ (never thrown: one bad file must not fail
+   * a lease, a listing or a scan for the others).
+   */
+  async #read(id: string): Promise<ReadMessage | null> {
     let buf: Buffer;
+    let text: string;
     try {
-      buf = await fs.readFile(this.#msg(id));
+      buf = await this.#fs.readFile(this.#msg(id));
+      // The message is what was answered 250: without its journal (which cannot happen short of a
+      // filesystem that lost a created file) it is still delivered, as never attempted.
+      text = await this.#fs.readFile(this.#jnl(id), 'utf8').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return '';
+        throw err;
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
+      await this.#quarantine(id, `unreadable: ${(err as Error).message}`);
+      return null;
     }
-    // The message is what was answered 250: without its journal (which cannot happen short of a
-    // filesystem that lost a created file) it is still delivered, as never attempted.
-    const text = await fs.readFile(this.#jnl(id), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return '';
-      throw err;
-    });
-    const nl = buf.indexOf(0x0a);
-    const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Header;
-    const raw = buf.subarray(nl + 1);
-    if (raw.length !== header.rawBytes)
-      throw new Error(`spool message ${id} is truncated (${raw.length} of ${header.rawBytes} bytes)`);
-    return { header, raw, folded: foldJournal(header, text), text, bytes: buf.length };
+    const d = decodeStored(id, buf);
+    if (!d.ok) {
+      await this.#quarantine(id, d.reason);
+      return null;
+    }
+    return { header: d.header, raw: d.raw, folded: foldJournal(d.header, text), text, bytes: buf.length };
+  }
+
+  /**
+   * Moves a message that cannot be read or verified out of msg/ into quarantine/ (its journal and
+   * a note of why beside it), off the index, and tells the owner (error log line, metric). It is
+   * never delivered changed and never skipped without a word; `spool list --quarantined` shows it.
+   */
+  async #quarantine(id: string, reason: string): Promise<void> {
+    this.#delete(id);
+    const at = this.#now();
+    let moved = false;
+    try {
+      await this.#fs.mkdir(this.#quarantineDir, { recursive: true, mode: 0o700 });
+      await writeDurably(this.#fs, join(this.#quarantineDir, `${id}.reason.json`), [
+        Buffer.from(JSON.stringify({ id, reason, quarantined_at: new Date(at).toISOString() }) + '\n'),
+      ]).catch(() => undefined);
+      moved = await this.#fs.rename(this.#msg(id), join(this.#quarantineDir, `${id}.msg`)).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return false;
+          throw err;
+        },
+      );
+      await this.#fs.rename(this.#jnl(id), join(this.#quarantineDir, `${id}.jnl`)).catch(() => undefined);
+      await fsyncDir(this.#fs, this.#quarantineDir);
+      await fsyncDir(this.#fs, this.#msgDir);
+    } catch (err) {
+      // Left in msg/ (the disk refused the move): reported all the same, and read again next scan.
+      this.#onQuarantine?.({ id, reason, moved: false, error: (err as Error).message });
+      return;
+    }
+    // Another process (the gateway, an admin command) moved it first: it reported it.
+    if (!moved) return;
+    this.#onQuarantine?.({ id, reason, moved: true });
+    await this.#touchChanged().catch(() => undefined);
   }
 
   async #remove(id: string): Promise<void> {
-    await fs.rm(this.#msg(id), { force: true });
-    await fs.rm(this.#jnl(id), { force: true });
-    await fsyncDir(this.#msgDir);
+    await this.#fs.rm(this.#msg(id), { force: true });
+    await this.#fs.rm(this.#jnl(id), { force: true });
+    await fsyncDir(this.#fs, this.#msgDir);
     this.#delete(id);
   }
 
   /** Rebuilds the index from disk; leases held by this process are kept. */
   async #scan(recover: boolean): Promise<void> {
-    const names = await fs.readdir(this.#msgDir);
+    const names = await this.#fs.readdir(this.#msgDir);
     const msgs = new Set(names.filter((n) => n.endsWith('.msg')).map((n) => n.slice(0, -4)));
     // Only entries known when the scan began may be forgotten: a put that lands during the scan
     // (its message file read while the scan runs) is in the index and must stay there.
@@ -425,7 +556,7 @@ export class DirSpool implements SpoolBackend {
     for (const id of msgs) {
       const before = this.#index.get(id);
       const was = before && { state: before.state, nextAttemptAt: before.nextAttemptAt, lease: before.lease };
-      const read = await this.#read(id).catch(() => null);
+      const read = await this.#read(id);
       if (!read) continue;
       seen.add(id);
       // A put, lease, settle, retry or removal while the files were read: the index is newer
@@ -458,7 +589,7 @@ export class DirSpool implements SpoolBackend {
     if (recover) {
       // A journal without its message: a put that crashed before the rename, or a drop after it.
       for (const n of names)
-        if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await fs.rm(join(this.#msgDir, n), { force: true });
+        if (n.endsWith('.jnl') && !msgs.has(n.slice(0, -4))) await this.#fs.rm(join(this.#msgDir, n), { force: true });
     }
   }
 
@@ -472,7 +603,7 @@ export class DirSpool implements SpoolBackend {
   }
 
   async #changedStamp(): Promise<number> {
-    return fs.stat(this.#changedFile).then(
+    return this.#fs.stat(this.#changedFile).then(
       (s) => s.mtimeMs + s.size,
       () => 0,
     );
@@ -481,9 +612,9 @@ export class DirSpool implements SpoolBackend {
   /** Tells a gateway on the same directory that an admin tool changed something. */
   async #touchChanged(): Promise<void> {
     // Appending changes size as well as mtime: two touches in one mtime tick still differ.
-    await fs.appendFile(this.#changedFile, '.');
-    const s = await fs.stat(this.#changedFile);
-    if (s.size > 4096) await fs.writeFile(this.#changedFile, '');
+    await this.#fs.appendFile(this.#changedFile, '.');
+    const s = await this.#fs.stat(this.#changedFile);
+    if (s.size > 4096) await this.#fs.writeFile(this.#changedFile, '');
     this.#changedMtime = await this.#changedStamp();
   }
 }
@@ -492,30 +623,4 @@ export class DirSpool implements SpoolBackend {
 function leasableAt(e: IndexEntry): number | null {
   if (e.state !== 'queued' && e.state !== 'retrying') return null;
   return e.lease ? Math.max(e.nextAttemptAt, e.lease.expiresAt) : e.nextAttemptAt;
-}
-
-async function writeDurably(path: string, chunks: Uint8Array[]): Promise<void> {
-  const fh = await fs.open(path, 'w', 0o600);
-  try {
-    for (const c of chunks) await fh.write(c);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return fs.access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

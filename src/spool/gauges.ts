@@ -41,6 +41,7 @@ export class SpoolGauges {
     const m = this.#metrics;
     for (const state of ['queued', 'retrying', 'dead'] as const) m.spoolMessages.set({ state }, u.messages[state]);
     m.spoolBytes.set(u.bytes);
+    m.spoolQuarantinedMessages.set(u.quarantined);
     m.spoolOldestAge.set(u.oldestReceivedAt === null ? 0 : Math.max(0, (Date.now() - u.oldestReceivedAt) / 1000));
   }
 

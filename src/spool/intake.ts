@@ -71,7 +71,15 @@ export class SpoolIntake {
         { bytes: put.bytes, usedBytes: put.usedBytes, maxBytes: put.maxBytes },
         'spool full: message refused with 452 4.3.1',
       );
-      return { kind: 'spool_full' };
+      return { kind: 'spool_full', cause: 'budget' };
+    }
+    if (put.kind === 'no_space') {
+      this.#d.metrics.spoolFull.inc();
+      log.error(
+        { bytes: put.bytes, err: put.reason, spoolId: id },
+        'spool storage has no room: message refused with 452 4.3.1, nothing kept',
+      );
+      return { kind: 'spool_full', cause: 'storage' };
     }
     this.#d.metrics.spoolWriteSeconds.observe((performance.now() - started) / 1000);
     log.info({ spoolId: id, bytes: put.bytes, recipients: tx.recipients.length }, 'message spooled');

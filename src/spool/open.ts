@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { StartupError } from '../config/startup-error.ts';
 import type { SpoolBackend } from './backend.ts';
-import { openDirSpool } from './dir.ts';
+import { openDirSpool, type QuarantineEvent } from './dir.ts';
 import { openRedisSpool } from './redis.ts';
 import { parseSpoolKey } from '../config/spool-key.ts';
 import { dirSpoolKey } from './seal.ts';
@@ -19,21 +19,30 @@ export interface OpenedSpool {
   warnings: string[];
 }
 
+/** What the spool tells its opener as it happens. */
+export interface SpoolEvents {
+  /** A message that could not be read or verified was moved out of delivery. */
+  quarantined?(q: QuarantineEvent): void;
+}
+
 /** `owner`: the gateway that delivers from it (recovers crash leftovers); false for admin tools. */
-export async function openSpool(config: Config, owner: boolean): Promise<OpenedSpool> {
+export async function openSpool(config: Config, owner: boolean, events: SpoolEvents = {}): Promise<OpenedSpool> {
   if (config.spoolBackend === 'redis') return openRedis(config);
   const dir = resolve(config.spoolDir);
   const key = config.spoolKey !== undefined ? (parseSpoolKey(config.spoolKey) as Buffer) : await dirKey(dir);
-  const backend = await openDirSpool({ dir, maxBytes: config.spoolMaxBytes, recover: owner }).catch(
-    (err: NodeJS.ErrnoException) => {
-      throw new StartupError(
-        'SPOOL_DIR',
-        `spool directory ${dir} cannot be used: ${err.message}`,
-        'point SPOOL_DIR at a writable directory on a persistent volume',
-        err,
-      );
-    },
-  );
+  const backend = await openDirSpool({
+    dir,
+    maxBytes: config.spoolMaxBytes,
+    recover: owner,
+    ...(events.quarantined ? { onQuarantine: events.quarantined } : {}),
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new StartupError(
+      'SPOOL_DIR',
+      `spool directory ${dir} cannot be used: ${err.message}`,
+      'point SPOOL_DIR at a writable directory on a persistent volume',
+      err,
+    );
+  });
   return { backend, key, location: dir, warnings: [] };
 }
 

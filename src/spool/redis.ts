@@ -17,6 +17,7 @@ import {
   type LeasedMessage,
   type ListFilter,
   type PutResult,
+  type QuarantinedEntry,
   type RetryTarget,
   type SettleResult,
   type Settlement,
@@ -362,9 +363,14 @@ export class RedisSpool implements SpoolBackend {
     );
     return {
       bytes: Number(v[0] ?? 0),
+      quarantined: 0,
       messages: { queued: Number(v[1]), retrying: Number(v[2]), dead: Number(v[3]) },
       oldestReceivedAt: oldest.length ? Math.min(...oldest) : null,
     };
+  }
+
+  async quarantined(): Promise<QuarantinedEntry[]> {
+    return [];
   }
 
   async close(): Promise<void> {

@@ -179,6 +179,7 @@ describe('Redis spool across processes', { skip }, () => {
       bytes: 0,
       messages: { queued: 0, retrying: 0, dead: 0 },
       oldestReceivedAt: null,
+      quarantined: 0,
     });
   });
 
