@@ -313,7 +313,8 @@ async function main(): Promise<void> {
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, () => worker()));
-  while (restarting) await restarting;
+  // Assigned by the workers' callbacks, which TypeScript's narrowing does not see.
+  while (restarting) await (restarting as Promise<void>);
   await fetch(`${sbUrl}/_sandbox/faults`, { method: 'DELETE' });
   await sleep(API_TIMEOUT_MS + 1000); // let late commits (injected latency) land before counting
 

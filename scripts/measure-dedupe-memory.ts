@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { DedupeRecords } from '../src/delivery/dedupe.ts';
-import { createMetrics } from '../src/observability/metrics.ts';
 import { MemoryStore } from '../src/state/memory.ts';
 
 const n = Number(process.argv[2] ?? 500_000);
@@ -21,12 +20,7 @@ function heap(): number {
 }
 
 const store = new MemoryStore(Date.now, { maxEntries: n });
-const dedupe = new DedupeRecords(
-  store,
-  { ttlS: 86_400, partialTtlS: 3600 },
-  pino({ level: 'silent' }),
-  createMetrics(),
-);
+const dedupe = new DedupeRecords(store, { ttlS: 86_400, partialTtlS: 3600 }, pino({ level: 'silent' }));
 const identity = DedupeRecords.identity(
   'account-key',
   `<${randomUUID()}@client.example>`,

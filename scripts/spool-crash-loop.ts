@@ -331,7 +331,8 @@ async function main(): Promise<void> {
         );
         g.child.kill('SIGKILL');
         await exited(g.child);
-        if (tries === 3) throw new Error(`gateway ${g.name} does not start again after ${signal} (log: ${logPath})`);
+        if (tries === 3)
+          throw new Error(`gateway ${g.name} does not start again after ${signal} (log: ${logPath})`, { cause: err });
       }
     }
     g.up = true;
@@ -411,7 +412,8 @@ async function main(): Promise<void> {
   let finalList: SpoolEntry[] = [];
   const drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
   while (Date.now() < drainDeadline) {
-    while (restarting) await restarting;
+    // Assigned by the signal loop, which TypeScript's narrowing does not see.
+    while (restarting) await (restarting as Promise<void>);
     try {
       // The admin port while a gateway is up (cheap); the CLI, a process of its own, otherwise.
       finalList = (await spoolListHttp(gateways.find((g) => g.up) ?? gateways[0]!)) ?? (await spoolList(cliEnv));

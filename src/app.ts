@@ -147,12 +147,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
         { reason, heapMb: config.parseHeapMb },
         'a parse worker did not start; it is tried again for each message',
       );
-    const dedupe = new DedupeRecords(
-      store,
-      { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS },
-      logger,
-      metrics,
-    );
+    const dedupe = new DedupeRecords(store, { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS }, logger);
     // Per process: each pod learns the API's health from its own calls (docs/security.md).
     const circuit = new CircuitBreaker({
       failureRatio: config.circuitFailureRatio,

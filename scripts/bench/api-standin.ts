@@ -40,7 +40,7 @@ export async function startApiStandin(
     void (async () => {
       if (req.method === 'POST' && path === '/v2/emails') {
         const body = await readBody(req);
-        let ok = false;
+        let ok: boolean;
         try {
           const e = JSON.parse(body) as { email?: unknown; sender?: { id?: unknown }; content?: { subject?: unknown } };
           ok =

@@ -11,11 +11,11 @@ let close: () => Promise<void>;
 if (what === 'sink') {
   const sink = await startSink();
   process.stdout.write(JSON.stringify({ submission: sink.ports.submission, smtps: sink.ports.smtps }) + '\n');
-  close = sink.close;
+  close = () => sink.close();
 } else if (what === 'api') {
   const api = await startApiStandin({ latencyMs: arg === undefined ? 20 : Number(arg) });
   process.stdout.write(JSON.stringify({ url: api.url }) + '\n');
-  close = api.close;
+  close = () => api.close();
 } else {
   process.stderr.write('usage: serve.ts sink | api [latencyMs]\n');
   process.exit(2);

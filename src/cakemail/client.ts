@@ -42,7 +42,6 @@ interface RequestInit {
 export class CakemailClient {
   /** The base URL's path (e.g. a reverse proxy's prefix), without a trailing slash. */
   readonly #prefix: string;
-  readonly #timeoutMs: number;
   readonly #metrics: Metrics | undefined;
   readonly #pool: Pool;
   readonly #serializer = new EmailSerializer();
@@ -50,7 +49,6 @@ export class CakemailClient {
   constructor(opts: CakemailClientOptions) {
     const base = new URL(opts.baseUrl);
     this.#prefix = base.pathname.replace(/\/+$/, '');
-    this.#timeoutMs = opts.timeoutMs;
     this.#metrics = opts.metrics;
     this.#pool = new Pool(base.origin, {
       connections: opts.maxConnections ?? 64,
@@ -228,7 +226,7 @@ export class CakemailClient {
       observe(error.kind === 'timeout' ? 'timeout' : 'network');
       return { ok: false, error };
     }
-    let body: unknown = undefined;
+    let body: unknown;
     try {
       body = text.length > 0 ? JSON.parse(text) : undefined;
     } catch {

@@ -11,7 +11,6 @@
 // refusing all mail), counted and logged (docs/security.md).
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
-import type { Metrics } from '../observability/metrics.ts';
 import type { StateStore } from '../state/store.ts';
 
 export type MessageIdentity =
@@ -47,13 +46,11 @@ export class DedupeRecords {
   readonly #store: StateStore;
   readonly #o: DedupeOptions;
   readonly #logger: Logger;
-  readonly #metrics: Metrics;
 
-  constructor(store: StateStore, opts: DedupeOptions, logger: Logger, metrics: Metrics) {
+  constructor(store: StateStore, opts: DedupeOptions, logger: Logger) {
     this.#store = store;
     this.#o = opts;
     this.#logger = logger;
-    this.#metrics = metrics;
   }
 
   /** The identity of a message; `messageId` null when the message had none of its own. */

@@ -442,7 +442,6 @@ function apiRefusedReply(kind: 'api_invalid' | 'api_rejected' | 'api_too_large',
  * second one), and an unbounded API message would make an unreadable bounce.
  */
 export function clean(text: string, max = 300): string {
-  // eslint-disable-next-line no-control-regex
   const flat = text
     .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
     .replace(/\s+/g, ' ')

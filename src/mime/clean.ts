@@ -8,7 +8,6 @@
 // CR, LF, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: anything a downstream writer might treat as a line end.
 const LINE_BREAKS = /[\r\n\u0085\u2028\u2029]+/g;
 // C0 controls except TAB/LF/CR (handled above), DEL, C1 controls.
-// eslint-disable-next-line no-control-regex
 const CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
 
 /** A single-line, control-free value: safe to put in a header field or an API string. */

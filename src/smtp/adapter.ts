@@ -297,6 +297,8 @@ export class GatewaySmtpServer extends SMTPServer {
     conn.upgrade = (callback, secureCallback) => {
       state.deadlines.onHandshakeStart();
       // upgrade() arms its idle timer on the new TLS socket: the only moment it is visible.
+      // Called with .call(conn) below and put back as it was in the finally.
+      // eslint-disable-next-line @typescript-eslint/unbound-method
       const arm = conn._armTimeout;
       conn._armTimeout = (socket) => {
         if (socket && socket !== conn._socket) {

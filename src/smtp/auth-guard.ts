@@ -109,7 +109,7 @@ export class AuthGuard {
 
       const ipFail = `auth:ipfail:${client}`;
       const ipRes = await this.#reserve(`auth:ippend:${client}`, ipFail, this.#l.maxFailuresPerIp);
-      let busy: 'ip' | 'user' | null = null;
+      let busy: 'ip' | 'user';
       if (ipRes.kind === 'full')
         return { ok: false, scope: 'ip', retryS: await this.#windowLeft(ipFail), pending: false };
       if (ipRes.kind === 'busy') busy = 'ip';

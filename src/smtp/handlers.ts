@@ -31,7 +31,7 @@ type Callback<T = void> = (err?: Error | null, result?: T) => void;
 
 /** A simple `local@domain` check; smtp-server has already parsed the angle brackets. */
 const ADDRESS =
-  /^[^\s@<>()\[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+  /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export interface HandlerDeps {
   auth: Authenticator;
@@ -239,9 +239,7 @@ function clientGone(err: unknown): boolean {
 /** Envelope address checks (RFC 6531 X.6.7; docs/threat-model.md T-13, T-14). */
 export function checkAddress(address: string): Reply | null {
   if (address.includes('\uFFFD')) return invalidUtf8Address();
-  // eslint-disable-next-line no-control-regex
   if (/[^\x20-\x7e]/.test(address)) {
-    // eslint-disable-next-line no-control-regex
     return /[\x00-\x1f\x7f]/.test(address) ? badAddressSyntax(address) : nonAsciiAddress(address);
   }
   if (address.length > 254 || !ADDRESS.test(address)) return badAddressSyntax(address);

@@ -94,7 +94,6 @@ export async function openDirSpool(opts: DirSpoolOptions): Promise<DirSpool> {
 }
 
 export class DirSpool implements SpoolBackend {
-  readonly #dir: string;
   readonly #msgDir: string;
   readonly #tmpDir: string;
   readonly #quarantineDir: string;
@@ -115,7 +114,6 @@ export class DirSpool implements SpoolBackend {
   #rescanning: Promise<void> | null = null;
 
   constructor(opts: DirSpoolOptions) {
-    this.#dir = opts.dir;
     this.#msgDir = join(opts.dir, 'msg');
     this.#tmpDir = join(opts.dir, 'tmp');
     this.#quarantineDir = join(opts.dir, 'quarantine');

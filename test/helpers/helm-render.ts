@@ -183,7 +183,7 @@ function truthy(v: unknown): boolean {
 function str(v: unknown): string {
   if (v === undefined || v === null) return '';
   if (typeof v === 'object') return stringifyYaml(v).trimEnd();
-  return String(v);
+  return String(v as string | number | boolean | bigint);
 }
 const toYaml = (v: unknown) =>
   v === undefined || v === null ? 'null' : stringifyYaml(v, { sortMapEntries: true, lineWidth: 0 }).trimEnd();

@@ -214,7 +214,7 @@ test('shutdown with connections still in a PROXY header or a TLS handshake close
   await open(gw.ports.submission, '127.0.0.2', Buffer.from('PROXY TCP4 203.0.113.1'));
   await new Promise((r) => setTimeout(r, 100));
   await gw.shutdown();
-  await Promise.all(sockets.map((s) => (s.destroyed ? undefined : new Promise((r) => s.once('close', r)))));
+  await Promise.all(sockets.filter((s) => !s.destroyed).map((s) => new Promise((r) => s.once('close', r))));
   await eventually(async () => {
     const m = await gw.metrics.registry.metrics();
     return (

@@ -81,7 +81,6 @@ test('a journal write that throws gives the circuit permit back: the circuit can
     new MemoryStore(),
     { ttlS: config.dedupeTtlS, partialTtlS: config.dedupePartialTtlS },
     logger,
-    metrics,
   );
   const circuit = new CircuitBreaker({ failureRatio: 0.5, minRequests: 2, windowMs: 60_000, openMs: OPEN_MS });
   const pipeline = new DeliveryPipeline({

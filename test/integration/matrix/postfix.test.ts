@@ -125,7 +125,7 @@ queue_run_delay = 2s
     await run(POSTFIX, ['-c', config, 'start'], { timeout: 20_000 });
   } catch (err) {
     rmSync(root, { recursive: true, force: true });
-    throw new Error(`postfix start failed: ${(err as Error).message}\n${readLog()}`);
+    throw new Error(`postfix start failed: ${(err as Error).message}\n${readLog()}`, { cause: err });
   }
   return {
     config,
