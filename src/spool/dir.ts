@@ -509,7 +509,7 @@ export class DirSpool implements SpoolBackend {
   async #quarantine(id: string, reason: string): Promise<void> {
     this.#delete(id);
     const at = this.#now();
-    let moved = false;
+    let moved: boolean;
     try {
       await this.#fs.mkdir(this.#quarantineDir, { recursive: true, mode: 0o700 });
       await writeDurably(this.#fs, join(this.#quarantineDir, `${id}.reason.json`), [

@@ -22,7 +22,7 @@ export interface OpenedSpool {
 /** What the spool tells its opener as it happens. */
 export interface SpoolEvents {
   /** A message that could not be read or verified was moved out of delivery. */
-  quarantined?(q: QuarantineEvent): void;
+  quarantined?: (q: QuarantineEvent) => void;
 }
 
 /** `owner`: the gateway that delivers from it (recovers crash leftovers); false for admin tools. */
