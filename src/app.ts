@@ -4,11 +4,13 @@ import { CakemailClient } from './cakemail/client.ts';
 import { SenderDirectory } from './cakemail/senders.ts';
 import { TokenCache } from './cakemail/tokens.ts';
 import { sandboxEnabled } from './config/load.ts';
+import { isLoopback } from './config/loopback.ts';
 import type { Config } from './config/schema.ts';
-import { listenError } from './config/startup-error.ts';
+import { listenError, StartupError } from './config/startup-error.ts';
 import { DedupeRecords } from './delivery/dedupe.ts';
 import { DeliveryPipeline } from './delivery/pipeline.ts';
 import { startAdmin, type AdminServer } from './http/admin.ts';
+import { adminAccess, adminStartupWarning } from './http/admin-auth.ts';
 import { createMessageParser } from './mime/parser.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -59,6 +61,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   let draining = false;
   try {
     let sandbox: Sandbox | undefined;
+    // Its demo login is published: on a public address only when asked for (SANDBOX_ENABLED=true).
+    if (config.startSandbox === undefined && config.apiUrl === undefined && !isLoopback(config.smtpHost)) {
+      throw new StartupError(
+        'CAKEMAIL_API_URL',
+        `CAKEMAIL_API_URL is unset and SMTP_HOST=${config.smtpHost} is not a loopback address: the embedded sandbox would accept its published demo login there`,
+        'set CAKEMAIL_API_URL (e.g. https://api.cakemail.dev) to send through Cakemail, or SANDBOX_ENABLED=true to run the sandbox on purpose',
+      );
+    }
     if (sandboxEnabled(config)) {
       sandbox = await startSandbox({
         host: config.sandboxHost,
@@ -305,13 +315,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       });
       listeners.push(servers.altSubmission);
     }
-    const admin: AdminServer = await startAdmin(
-      config.adminHost,
-      config.adminPort,
-      metrics.registry,
-      () => !draining,
-      spool?.admin,
-    ).catch((err: unknown) => {
+    const admin: AdminServer = await startAdmin({
+      host: config.adminHost,
+      port: config.adminPort,
+      access: adminAccess(config),
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      readiness: () => ({ ready: !draining }),
+      spool: spool?.admin,
+    }).catch((err: unknown) => {
       throw listenError(err, {
         what: 'admin HTTP server',
         hostSetting: 'ADMIN_HOST',
@@ -321,6 +332,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       });
     });
     cleanups.push(() => admin.close());
+    const adminWarning = adminStartupWarning(config);
+    if (adminWarning) logger.warn(adminWarning);
     if (spool) {
       spool.worker.start();
       const worker = spool.worker;

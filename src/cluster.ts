@@ -5,10 +5,10 @@
 // State is per process: dedupe records (and any limit kept in memory) are only shared between
 // workers through Redis (REDIS_URL), which the start-up log says.
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from './config/schema.ts';
+import { startAdmin } from './http/admin.ts';
+import { adminAccess, adminStartupWarning } from './http/admin-auth.ts';
 import type { Logger } from './observability/logger.ts';
 
 /** What a worker tells the primary once its listeners are up. */
@@ -61,29 +61,16 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   };
   for (let i = 0; i < config.workers; i++) fork();
 
-  const admin = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/health/live') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    } else if (path === '/health/ready') {
-      const ok = !draining && ready.size === config.workers;
-      res
-        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: ok ? 'ready' : 'not ready', workers: ready.size }));
-    } else if (path === '/metrics') {
-      aggregator.clusterMetrics().then(
-        (body) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    } else {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-    }
+  const admin = await startAdmin({
+    host: config.adminHost,
+    port: config.adminPort,
+    access: adminAccess(config),
+    metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
+    readiness: () => ({ ready: !draining && ready.size === config.workers, detail: { workers: ready.size } }),
   });
-  await new Promise<void>((resolve, reject) => {
-    admin.once('error', reject);
-    admin.listen(config.adminPort, config.adminHost, () => resolve());
-  });
-  const adminPort = (admin.address() as AddressInfo).port;
+  const adminPort = admin.port;
+  const adminWarning = adminStartupWarning(config);
+  if (adminWarning) logger.warn(adminWarning);
 
   // Started when every worker has its listeners up (or one failed to start).
   while (ready.size < config.workers) {
@@ -94,7 +81,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
       if (ready.size < config.workers && workers.size < config.workers) {
         draining = true;
         for (const w of workers) w.kill('SIGTERM');
-        admin.close();
+        await admin.close();
         process.stderr.write('a gateway worker failed to start; see its log above\n');
         return 1;
       }
@@ -134,9 +121,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
       const check = setInterval(() => {
         if (workers.size > 0) return;
         clearInterval(check);
-        admin.close();
-        admin.closeAllConnections();
-        resolve(0);
+        void admin.close().then(() => resolve(0));
       }, 100);
     };
     process.once('SIGTERM', onSignal);

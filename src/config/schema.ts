@@ -24,6 +24,21 @@ const cidrList = z
     return z.NEVER;
   });
 
+/** A comma-separated list of host names; unset = empty. */
+const nameList = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    const names = (text ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
+    const bad = names.filter((n) => !/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(n));
+    if (bad.length === 0) return names;
+    ctx.addIssue({ code: 'custom', message: `not a host name: ${bad.join(', ')}` });
+    return z.NEVER;
+  });
+
 interface Field<S extends z.ZodType> {
   env: string;
   schema: S;
@@ -550,9 +565,20 @@ export const fields = {
     env: 'ADMIN_HOST',
     schema: z.string().min(1),
     default: '127.0.0.1',
-    doc: 'Address of the admin HTTP server (health, metrics). Never expose publicly.',
+    doc: 'Address of the admin HTTP server: health and metrics for anyone who reaches it, the spool only with ADMIN_TOKEN. Never expose publicly.',
   }),
   adminPort: field({ env: 'ADMIN_PORT', schema: port, default: '8080', doc: 'Port of the admin HTTP server.' }),
+  adminToken: field({
+    env: 'ADMIN_TOKEN',
+    schema: z.string().min(16, 'at least 16 characters (e.g. `openssl rand -hex 32`)').optional(),
+    doc: 'Bearer token for every admin endpoint but health and metrics (the spool, traces): `Authorization: Bearer <token>`. Unset: those endpoints answer 403 (docs/security.md#admin-port).',
+    secret: true,
+  }),
+  adminAllowedHosts: field({
+    env: 'ADMIN_ALLOWED_HOSTS',
+    schema: nameList,
+    doc: 'Comma-separated host names the admin port answers to in the Host header, besides IP addresses and `localhost` (`.example.com` allows every name under it); others get 403 (DNS rebinding).',
+  }),
   logLevel: field({
     env: 'LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -574,7 +600,7 @@ export const fields = {
   startSandbox: field({
     env: 'SANDBOX_ENABLED',
     schema: bool.optional(),
-    doc: 'Force the embedded sandbox on or off. Unset: on exactly when CAKEMAIL_API_URL is unset.',
+    doc: 'Force the embedded sandbox on or off. Unset: on exactly when CAKEMAIL_API_URL is unset and SMTP_HOST is a loopback address (elsewhere the gateway refuses to start: the sandbox accepts a published demo login).',
   }),
 } as const;
 

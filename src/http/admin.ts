@@ -1,10 +1,12 @@
 // Admin HTTP (docs/architecture.md#operations-surface): liveness, readiness, Prometheus metrics, and in
-// spool mode the spool (spool-admin.ts). Never public.
+// spool mode the spool (spool-admin.ts). Never public. Every request must name an allowed Host;
+// everything but health and metrics needs the admin token (admin-auth.ts).
 // Readiness is "listeners up and not draining", never the API's health: an API outage must
 // give clients a clean 451, not a pod the load balancer has taken out of rotation.
-import { createServer, type Server } from 'node:http';
+// The same server runs in a single gateway and in the primary of a multi-process one (cluster.ts).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { checkHost, type AdminAccess } from './admin-auth.ts';
 import { handleSpool, type SpoolAdminDeps } from './spool-admin.ts';
 
 export interface AdminServer {
@@ -12,39 +14,21 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdmin(
-  host: string,
-  port: number,
-  registry: Registry,
-  isReady: () => boolean,
-  spool?: SpoolAdminDeps,
-): Promise<AdminServer> {
-  const server: Server = createServer((req, res) => {
-    const [path = '/', query = ''] = (req.url ?? '/').split('?');
-    if (spool && handleSpool(spool, req, res, path, new URLSearchParams(query))) return;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    if (path === '/health/live') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    } else if (path === '/health/ready') {
-      const ready = isReady();
-      res
-        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
-    } else if (path === '/metrics') {
-      registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    } else {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-    }
-  });
+export interface AdminOptions {
+  host: string;
+  port: number;
+  access: AdminAccess;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** Ready, and anything worth showing with it (e.g. worker counts). */
+  readiness(): { ready: boolean; detail?: Record<string, unknown> };
+  spool?: SpoolAdminDeps | undefined;
+}
+
+export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
+  const server: Server = createServer((req, res) => route(o, req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(o.port, o.host, () => resolve());
   });
   return {
     port: (server.address() as AddressInfo).port,
@@ -54,4 +38,29 @@ export async function startAdmin(
         server.closeAllConnections();
       }),
   };
+}
+
+function route(o: AdminOptions, req: IncomingMessage, res: ServerResponse): void {
+  if (!checkHost(o.access, req, res)) return;
+  const [path = '/', query = ''] = (req.url ?? '/').split('?');
+  if (o.spool && handleSpool(o.spool, o.access, req, res, path, new URLSearchParams(query))) return;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return;
+  }
+  if (path === '/health/live') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+  } else if (path === '/health/ready') {
+    const { ready, detail } = o.readiness();
+    res
+      .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ status: ready ? 'ready' : 'not ready', ...detail }));
+  } else if (path === '/metrics') {
+    o.metrics().then(
+      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+      (err: Error) => res.writeHead(500).end(err.message),
+    );
+  } else {
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+  }
 }

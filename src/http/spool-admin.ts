@@ -1,7 +1,8 @@
 // The spool on the admin port (docs/operations.md#spool-mode), the same operations as the
-// `smtp-gateway spool` commands: list, show, retry, drop. The admin port is never public: these
-// endpoints show envelope addresses and can remove mail.
+// `smtp-gateway spool` commands: list, show, retry, drop. These endpoints show envelope addresses
+// and can remove mail, so every one of them needs the admin token (admin-auth.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requireAdmin, type AdminAccess } from './admin-auth.ts';
 import { isSpoolId, type SpoolBackend } from '../spool/backend.ts';
 
 export interface SpoolAdminDeps {
@@ -13,12 +14,14 @@ export interface SpoolAdminDeps {
 /** Handles `/spool…`; false when the path is not one of these. */
 export function handleSpool(
   d: SpoolAdminDeps,
+  access: AdminAccess,
   req: IncomingMessage,
   res: ServerResponse,
   path: string,
   query: URLSearchParams,
 ): boolean {
   if (path !== '/spool' && !path.startsWith('/spool/')) return false;
+  if (!requireAdmin(access, req, res)) return true;
   void route(d, req.method ?? 'GET', path, query).then(
     ({ status, body }) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
     (err: Error) =>

@@ -2,7 +2,8 @@
 // changed from another process with the same configuration (SPOOL_BACKEND, SPOOL_DIR, REDIS_URL).
 // Changes are atomic on disk (journal appends, file removals), so the gateway keeps running.
 import type { Config } from '../config/schema.ts';
-import type { QuarantinedEntry, SpoolBackend, SpoolEntry } from './backend.ts';
+import { remoteSpool, type SpoolOps } from '../http/spool-remote.ts';
+import type { QuarantinedEntry, SpoolEntry } from './backend.ts';
 import { openSpool } from './open.ts';
 
 export const SPOOL_HELP = `Usage: smtp-gateway spool <command>
@@ -17,6 +18,9 @@ export const SPOOL_HELP = `Usage: smtp-gateway spool <command>
 
 Reads the spool of the gateway configured by the same environment (SPOOL_BACKEND, SPOOL_DIR,
 REDIS_URL, REDIS_KEY_PREFIX).
+
+  --admin[=URL]             Go through a running gateway's admin port instead (default URL:
+                            http://ADMIN_HOST:ADMIN_PORT); sends ADMIN_TOKEN from the environment.
 `;
 
 export interface Output {
@@ -34,21 +38,37 @@ export async function spoolCommand(config: Config, args: readonly string[], io: 
     io.err(`Unknown spool command '${sub}'.\n\n${SPOOL_HELP}`);
     return 2;
   }
-  const { backend } = await openSpool(config, false, {
-    // This command found it damaged first: said here, counted by the gateway's quarantine gauge.
-    quarantined: (q) =>
-      io.err(
-        `spool message ${q.id} is damaged (${q.reason}): ${q.moved ? 'moved to quarantine' : `left in place (${q.error})`}\n`,
-      ),
-  });
+  const admin = args.find((a) => a === '--admin' || a.startsWith('--admin='));
+  const backend: SpoolOps = admin
+    ? remoteSpool({ baseUrl: adminUrl(config, admin), token: config.adminToken })
+    : (
+        await openSpool(config, false, {
+          // This command found it damaged first: said here, counted by the gateway's quarantine gauge.
+          quarantined: (q) =>
+            io.err(
+              `spool message ${q.id} is damaged (${q.reason}): ${q.moved ? 'moved to quarantine' : `left in place (${q.error})`}\n`,
+            ),
+        })
+      ).backend;
   try {
-    return await run(backend, sub, rest, io);
+    return await run(
+      backend,
+      sub,
+      rest.filter((a) => a !== admin),
+      io,
+    );
+  } catch (err) {
+    if (!admin) throw err;
+    // The gateway's own words (401, 403 naming ADMIN_TOKEN) or why it could not be reached.
+    const e = err as Error;
+    io.err(`${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}\n`);
+    return 1;
   } finally {
     await backend.close();
   }
 }
 
-async function run(b: SpoolBackend, sub: string, args: readonly string[], io: Output): Promise<number> {
+async function run(b: SpoolOps, sub: string, args: readonly string[], io: Output): Promise<number> {
   const flags = new Set(args.filter((a) => a.startsWith('--')));
   const [id] = args.filter((a) => !a.startsWith('--'));
   switch (sub) {
@@ -98,6 +118,13 @@ async function run(b: SpoolBackend, sub: string, args: readonly string[], io: Ou
     }
   }
   return 2;
+}
+
+/** `--admin=URL`, or the configured admin port (a wildcard bind is reached on loopback). */
+function adminUrl(config: Config, flag: string): string {
+  if (flag.startsWith('--admin=')) return flag.slice('--admin='.length);
+  const host = config.adminHost === '0.0.0.0' || config.adminHost === '::' ? '127.0.0.1' : config.adminHost;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.adminPort}`;
 }
 
 /** `list --json`: the entry without the attempt history (that is what `show` is for). */

@@ -167,8 +167,18 @@ describe('start-up errors name the setting and the fix', () => {
 
   test("a bind address that is not this machine's → SMTP_HOST", async () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a local address; binding sends no traffic.
-    const r = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_HOST: '192.0.2.1' });
+    const r = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_HOST: '192.0.2.1', SANDBOX_ENABLED: 'true' });
     assertNamesSetting(r, 'SMTP_HOST', /address 192\.0\.2\.1 is not an address of this machine/);
+  });
+
+  test('no CAKEMAIL_API_URL on a public SMTP_HOST → CAKEMAIL_API_URL: the sandbox and its demo login stay off public ports', async () => {
+    // 192.0.2.1 again: the refusal comes before any bind, or this would name SMTP_HOST instead.
+    const r = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_HOST: '192.0.2.1' });
+    assertNamesSetting(r, 'CAKEMAIL_API_URL', /SMTP_HOST=192\.0\.2\.1 is not a loopback address/);
+    assert.match(r.stderr, /SANDBOX_ENABLED=true/);
+    // The image's default bind address, without an API URL: refused the same way.
+    const image = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_HOST: '0.0.0.0' });
+    assertNamesSetting(image, 'CAKEMAIL_API_URL', /SMTP_HOST=0\.0\.0\.0 is not a loopback address/);
   });
 
   test('missing certificate file → TLS_CERT_FILE; missing key → TLS_KEY_FILE; a directory → named', async () => {
@@ -216,7 +226,12 @@ describe('start-up errors name the setting and the fix', () => {
   });
 
   test('LOG_LEVEL=debug adds the stack trace', async () => {
-    const r = await cli(CHECKOUT_BIN, ['serve'], { ...FREE_PORTS, SMTP_HOST: '192.0.2.1', LOG_LEVEL: 'debug' });
+    const r = await cli(CHECKOUT_BIN, ['serve'], {
+      ...FREE_PORTS,
+      SMTP_HOST: '192.0.2.1',
+      SANDBOX_ENABLED: 'true',
+      LOG_LEVEL: 'debug',
+    });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /setting: SMTP_HOST/);
     assert.match(r.stderr, STACK_LINE);

@@ -51,7 +51,7 @@ describe('WORKERS > 1', () => {
       // asynchronous destination and can arrive a few ms later: wait for both.
       for (
         let i = 0;
-        i < 300 && !(stderr.includes('Shared state') && stdout.includes('WORKERS > 1 without REDIS_URL'));
+        i < 1200 && !(stderr.includes('Shared state') && stdout.includes('WORKERS > 1 without REDIS_URL'));
         i++
       )
         await new Promise((r) => setTimeout(r, 100));

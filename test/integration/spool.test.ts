@@ -21,6 +21,7 @@ import {
   setFault,
   startTestGateway,
 } from '../helpers/gateway.ts';
+import { adminRequest, TEST_ADMIN_TOKEN } from '../helpers/admin.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 import { until } from '../helpers/until.ts';
 
@@ -51,6 +52,7 @@ function spoolEnv(dir: string, extra: Record<string, string> = {}): Record<strin
     MESSAGE_DEADLINE_MS: '5000',
     RECONCILE_WAIT_MS: '300',
     CIRCUIT_OPEN_MS: '200',
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     ...extra,
   };
 }
@@ -78,9 +80,8 @@ async function send(gw: Gateway, rcpts: string[], body: string): Promise<string>
   }
 }
 
-async function admin(gw: Gateway, path: string, method = 'GET'): Promise<{ status: number; body: any }> {
-  const res = await fetch(`http://127.0.0.1:${gw.ports.admin}${path}`, { method });
-  return { status: res.status, body: await res.json() };
+function admin(gw: Gateway, path: string, method = 'GET'): Promise<{ status: number; body: any }> {
+  return adminRequest(gw.ports.admin, path, method);
 }
 
 async function scrape(gw: Gateway): Promise<string> {
