@@ -118,22 +118,28 @@ function parsePart(
     part.multipart = type.slice('multipart/'.length);
     const delimiters = findDelimiters(buf, bodyStart, end, boundary, 2 * budget.limits.maxParts + 2);
     if (!delimiters.some((d) => !d.close)) return withoutParts(part, buf, bodyStart, end, delimiters, budget);
-    // Delimiter i opens a part that runs to delimiter i + 1; a closing delimiter ends the multipart
-    // unless another opening delimiter follows it (a stray one, ignored as mail programs do).
-    // No closing delimiter: the last part runs to the end of the parent, as mail programs read a
-    // truncated message.
+    // Delimiter i opens a part that runs to delimiter i + 1; the last closing delimiter ends the
+    // multipart. A closing delimiter with opening ones after it is stray (an "extra ending
+    // boundary"): it is read as the delimiter it nearly is, so text after it is not lost, and
+    // blank content after it is no part. No closing delimiter: the last part runs to the end of
+    // the parent, as mail programs read a truncated message.
+    let lastOpen = delimiters.length - 1;
+    while (lastOpen >= 0 && (delimiters[lastOpen] as Delimiter).close) lastOpen--;
     let i = 0;
     let closed = false;
     while (i < delimiters.length) {
       const d = delimiters[i] as Delimiter;
       if (d.close) {
-        if (delimiters.slice(i + 1).some((n) => !n.close)) {
-          noteRepair(budget.repairs, 'stray_closing_boundary');
+        if (i > lastOpen) {
+          closed = true;
+          break;
+        }
+        noteRepair(budget.repairs, 'stray_closing_boundary');
+        const after = delimiters[i + 1] as Delimiter;
+        if (isBlank(buf, d.lineEnd, after.at)) {
           i++;
           continue;
         }
-        closed = true;
-        break;
       }
       countPart(budget);
       const start = d.lineEnd;
