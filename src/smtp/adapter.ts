@@ -22,60 +22,34 @@
 // (SMTPStream, a Writable) whose `write` (bytes as they arrive), `oncommand` (one complete
 // line) and `startDataMode` (DATA accepted) are wrapped per parser; STARTTLS makes a new
 // parser and a new TLS socket, so `_createParser` and `upgrade` are wrapped too.
+//
+// Every library member used here is listed in internals.ts, checked when a server is built
+// (a release that renamed one refuses to start, naming it) and held to this file by
+// test/unit/smtp-internals.test.ts.
 import type net from 'node:net';
 import type tls from 'node:tls';
-import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { acceptConnection, type ClientInfo } from './accept.ts';
 import type { Admission, ListenerName, Ticket } from './admission.ts';
 import type { CidrMatcher } from '../lib/cidr.ts';
 import { SessionDeadlines, type SessionLimits } from './deadlines.ts';
+import { assertSmtpServerInternals, type Connection, type Parser } from './internals.ts';
 import { startsWithProxySignature } from './proxy-protocol.ts';
 import { connectionReplies, replyMessage, sessionReplies, type Reply } from '../delivery/replies.ts';
 
 const OURS = /^[245]\.\d{1,3}\.\d{1,3} /;
 
-/** The parts of smtp-server's SMTPStream (the command/DATA parser) used here. */
-interface Parser {
-  write(chunk: Buffer, ...rest: unknown[]): boolean;
-  _write(chunk: Buffer, encoding: BufferEncoding, next: (err?: Error | null) => void): void;
-  oncommand(command: Buffer, callback?: () => void): void;
-  startDataMode(maxBytes?: number): unknown;
-  _dataMode: boolean;
-  isClosed: boolean;
-  readonly writableLength: number;
-}
-
-/** The parts of smtp-server's SMTPConnection used here. */
-interface Connection {
-  id: string;
-  name: string;
-  secure: boolean;
-  session: SMTPServerSession;
-  close(): void;
-  send(code: number, data?: string | string[], context?: string | false): void;
-  init(): void;
-  connectionReady(): void;
-  _setListeners(callback: () => void): void;
-  upgrade(callback: () => void, secureCallback?: () => void): void;
-  _createParser(): Parser;
-  _armTimeout(socket?: net.Socket): void;
-  _parser: Parser | false;
-  _socket: net.Socket;
-  _handlerPending: boolean;
-  _dataStream: unknown;
-  _upgrading: boolean;
-  _closing: boolean;
-  _closed: boolean;
-}
-
 /** Library replies (code + text prefix) that our table words differently. */
-const LIBRARY_REWRITES: { code: number; prefix: string; reply: Reply }[] = [
+export const LIBRARY_REWRITES: { code: number; prefix: string; reply: Reply }[] = [
   { code: 421, prefix: 'Server shutting down', reply: sessionReplies.shuttingDown },
   { code: 421, prefix: 'Timeout - closing connection', reply: sessionReplies.idleTimeout },
   { code: 538, prefix: '', reply: sessionReplies.tlsRequired },
 ];
+
+/** The end of the library's 421 to a client that talks before the greeting. */
+export const EARLY_TALKER_SUFFIX = ' You talk too soon';
 
 /**
  * smtp-server's `init` holds every greeting 100 ms so that a client which talks before the
@@ -106,7 +80,7 @@ function rewrite(conn: Connection, send: Connection['send'], ehloExtra: readonly
     if (typeof data === 'string') {
       const row = LIBRARY_REWRITES.find((r) => r.code === code && data.startsWith(r.prefix));
       if (row) return send(row.reply.code, replyMessage(row.reply), false);
-      if (code === 421 && data.endsWith(' You talk too soon')) {
+      if (code === 421 && data.endsWith(EARLY_TALKER_SUFFIX)) {
         const r = sessionReplies.earlyTalker;
         return send(r.code, replyMessage(r), false);
       }
@@ -151,6 +125,8 @@ export class GatewaySmtpServer extends SMTPServer {
 
   constructor(options: SMTPServerOptions, edge: EdgeOptions) {
     super(options);
+    // Before anything is patched: a library whose internals moved must not start half-fenced.
+    assertSmtpServerInternals(this);
     this.#edge = edge;
     const ehloExtra = options.maxRecipients ? [`LIMITS RCPTMAX=${options.maxRecipients}`] : [];
     const connections = this.connections as unknown as Set<Connection>;
