@@ -2,7 +2,7 @@
 // changed from another process with the same configuration (SPOOL_BACKEND, SPOOL_DIR, REDIS_URL).
 // Changes are atomic on disk (journal appends, file removals), so the gateway keeps running.
 import type { Config } from '../config/schema.ts';
-import { remoteSpool, type SpoolOps } from '../http/spool-remote.ts';
+import { remoteSpool, type SpoolOps } from './remote.ts';
 import type { QuarantinedEntry, SpoolEntry } from './backend.ts';
 import { openSpool } from './open.ts';
 

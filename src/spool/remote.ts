@@ -1,8 +1,8 @@
 // The spool of a running gateway through its admin port (`smtp-gateway spool --admin …`): the same
 // four operations as opening the spool directly, for when the command runs where the spool is not
 // (another machine, or a pod without the Redis credentials). Sends ADMIN_TOKEN itself.
-import type { QuarantinedEntry, SpoolBackend, SpoolEntry } from '../spool/backend.ts';
-import { adminCall, type AdminReply, type AdminTarget } from './admin-client.ts';
+import type { QuarantinedEntry, SpoolBackend, SpoolEntry } from './backend.ts';
+import { adminCall, type AdminReply, type AdminTarget } from '../lib/admin-client.ts';
 
 export type SpoolOps = Pick<SpoolBackend, 'list' | 'get' | 'retry' | 'drop' | 'quarantined' | 'close'>;
 
