@@ -129,6 +129,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
         pendingSlotMs: config.apiTimeoutMs + 2500,
         // One token call's deadline: by then every login in progress has had time to settle.
         pendingWaitMs: config.apiTimeoutMs,
+        newAddressFailuresPerMin: config.authNewAddressFailuresPerMin,
       }),
       negative: new NegativeAuthCache(),
       maxFailuresPerConnection: config.authMaxFailuresPerConnection,

@@ -372,6 +372,12 @@ export const fields = {
     default: '20',
     doc: 'Failed AUTH attempts for one username within the window; then, for AUTH_BLOCK_S, only IPs that logged in as that user in the last 24 h may try it.',
   }),
+  authNewAddressFailuresPerMin: field({
+    env: 'AUTH_NEW_ADDRESS_FAILURES_PER_MIN',
+    schema: nonNegativeInt,
+    default: '60',
+    doc: 'Failed AUTH attempts per minute, fleet-wide, from addresses that have not logged in successfully in 30 days; past it AUTH from such addresses gets 454 4.7.0 without a token call (0 = no budget).',
+  }),
   authFailureWindowS: field({
     env: 'AUTH_FAILURE_WINDOW_S',
     schema: positiveInt,

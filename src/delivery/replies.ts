@@ -92,6 +92,16 @@ export function authUserLocked(secondsLeft: number): Reply {
   };
 }
 
+/** Password spraying: the fleet-wide budget of failed logins from new addresses is spent. */
+export function authNewAddressBudget(secondsLeft: number): Reply {
+  return {
+    code: 454,
+    enhanced: '4.7.0',
+    text: `Too many failed logins from new addresses across the service (AUTH_NEW_ADDRESS_FAILURES_PER_MIN): logins from an address not seen logging in before are refused for up to ${secondsLeft} s`,
+    label: 'auth_blocked_new_address',
+  };
+}
+
 export function authConnectionLimit(max: number, lastReply: Reply): Reply {
   return {
     code: 421,

@@ -175,7 +175,7 @@ export function createMetrics() {
     }),
     authBlocked: new Counter({
       name: 'smtp_gateway_auth_blocked_total',
-      help: 'AUTH attempts refused or connections closed by the brute-force limits, by scope (ip, user, connection)',
+      help: 'AUTH attempts refused or connections closed by the brute-force limits, by scope (ip, user, spray, connection)',
       labelNames: ['scope'],
       registers: [registry],
     }),

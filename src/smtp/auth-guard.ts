@@ -5,17 +5,28 @@
 //  - per username: AUTH_MAX_FAILURES_PER_USER failures within the window lock the username for
 //    AUTH_BLOCK_S against every IP that has not logged in as it in the last 24 h. A guesser
 //    spread over many IPs is stopped; the application servers that send for that user keep
-//    working, and a guesser cannot lock the real user out.
+//    working, and a guesser cannot lock the real user out;
+//  - across addresses and usernames (password spraying): failed logins from addresses that have
+//    never logged in successfully are counted fleet-wide over the last minute; past
+//    AUTH_NEW_ADDRESS_FAILURES_PER_MIN such an address gets 454 4.7.0 without a token call.
+//    An address that has logged in (as anyone) in the last KNOWN_ADDRESS_TTL_S is not counted
+//    nor refused, so the applications that already send keep working during a spray.
 // Usernames appear in keys only as an HMAC (state/keyed-hash.ts). Trusted networks get no
 // exemption here: a compromised host inside them is exactly who would guess passwords.
 // The store failing means no limit (fail open, counted and logged by the store's monitor): a
 // Redis outage must not stop every login.
+import { randomUUID } from 'node:crypto';
 import type { KeyedHash } from '../state/keyed-hash.ts';
 import type { StateStore } from '../state/store.ts';
 import { clientKey } from '../lib/cidr.ts';
 
 /** How long a successful login vouches for its IP when the username is locked. */
 const GOOD_IP_TTL_S = 86_400;
+/** How long a successful login makes its address a known one for the spray budget. */
+const KNOWN_ADDRESS_TTL_S = 30 * 86_400;
+/** The spray budget's window. */
+const SPRAY_WINDOW_MS = 60_000;
+const SPRAY_KEY = 'auth:spray';
 /** Reservation slots read back: the current one and two before it, so pods whose clocks differ
  *  by less than a slot still see each other's logins in progress. */
 const SLOTS_READ = 3;
@@ -36,6 +47,8 @@ export interface AuthLimits {
   pendingSlotMs: number;
   /** How long a login waits for others in progress to settle before it is refused (ms). */
   pendingWaitMs: number;
+  /** Failed logins in any 60 s, fleet-wide, from addresses never seen logging in; 0 = no budget. */
+  newAddressFailuresPerMin: number;
 }
 
 export interface AuthClock {
@@ -52,8 +65,15 @@ const realClock: AuthClock = { now: Date.now, sleep: (ms) => new Promise((r) => 
  * failures or, after waiting, still by logins in progress (`pending`).
  */
 export type AuthCheck =
-  | { ok: true; ipKey: string | null; userKey: string | null }
-  | { ok: false; scope: 'ip' | 'user'; retryS: number; pending: boolean };
+  | { ok: true; ipKey: string | null; userKey: string | null; address: AddressStanding }
+  | { ok: false; scope: 'ip' | 'user' | 'spray'; retryS: number; pending: boolean };
+
+/**
+ * What the address is to the spray budget: `vouched` (it logged in as this username lately),
+ * `known` (it logged in as someone), or `new`, holding a place in the budget (`entry`: null
+ * when the store could not be reached, so nothing was taken).
+ */
+export type AddressStanding = { kind: 'vouched' } | { kind: 'known' } | { kind: 'new'; entry: string | null };
 
 export interface FailureResult {
   /** This failure blocked the IP. */
@@ -96,13 +116,47 @@ export class AuthGuard {
   async check(ip: string, username: string): Promise<AuthCheck> {
     const client = clientKey(ip);
     const user = await this.#userKey(username);
+    const vouched =
+      user === null || (await this.#safe(() => this.#store.get(`auth:good:${user}:${client}`), '1')) !== null;
+    const address = await this.#standing(client, vouched);
+    if (address.kind === 'spent')
+      return { ok: false, scope: 'spray', retryS: seconds(address.retryMs), pending: false };
+    const check = await this.#gate(client, user, vouched, address);
+    if (!check.ok) await this.#giveBack(address);
+    return check;
+  }
+
+  /**
+   * The address's standing for the spray budget; a new one takes a place in it (given back if
+   * the login does not fail), or finds the budget spent. The store unreachable: no budget.
+   */
+  async #standing(client: string, vouched: boolean): Promise<AddressStanding | { kind: 'spent'; retryMs: number }> {
+    if (vouched) return { kind: 'vouched' };
+    if (this.#l.newAddressFailuresPerMin <= 0) return { kind: 'known' };
+    const known = await this.#safe(() => this.#store.get(`auth:known:${client}`), '1');
+    if (known !== null) return { kind: 'known' };
+    const entry = randomUUID();
+    const taken = await this.#safe(
+      () => this.#store.windowAdd(SPRAY_KEY, entry, SPRAY_WINDOW_MS, this.#l.newAddressFailuresPerMin),
+      null,
+    );
+    if (taken === null) return { kind: 'new', entry: null };
+    if (!taken.added) return { kind: 'spent', retryMs: taken.retryMs };
+    return { kind: 'new', entry };
+  }
+
+  async #giveBack(address: AddressStanding): Promise<void> {
+    if (address.kind !== 'new' || address.entry === null) return;
+    const entry = address.entry;
+    await this.#safe(() => this.#store.windowRemove(SPRAY_KEY, entry), undefined);
+  }
+
+  async #gate(client: string, user: string | null, vouched: boolean, address: AddressStanding): Promise<AuthCheck> {
     const deadline = this.#clock.now() + this.#l.pendingWaitMs;
     for (;;) {
-      const ipLeft = await this.ipBlockedFor(ip);
-      if (ipLeft !== null) return { ok: false, scope: 'ip', retryS: ipLeft, pending: false };
-      let vouched = true;
+      const ipLeft = await this.#safe(() => this.#store.ttlMs(`auth:ipblock:${client}`), null);
+      if (ipLeft !== null) return { ok: false, scope: 'ip', retryS: seconds(ipLeft), pending: false };
       if (user !== null) {
-        vouched = (await this.#safe(() => this.#store.get(`auth:good:${user}:${client}`), '1')) !== null;
         const lockMs = vouched ? null : await this.#safe(() => this.#store.ttlMs(`auth:userlock:${user}`), null);
         if (lockMs !== null) return { ok: false, scope: 'user', retryS: seconds(lockMs), pending: false };
       }
@@ -113,7 +167,7 @@ export class AuthGuard {
       if (ipRes.kind === 'full')
         return { ok: false, scope: 'ip', retryS: await this.#windowLeft(ipFail), pending: false };
       if (ipRes.kind === 'busy') busy = 'ip';
-      else if (user === null) return { ok: true, ipKey: ipRes.key, userKey: null };
+      else if (user === null) return { ok: true, ipKey: ipRes.key, userKey: null, address };
       else {
         const userFail = `auth:userfail:${user}`;
         // An IP that logged in as this user recently is never refused for the username's sake,
@@ -123,7 +177,7 @@ export class AuthGuard {
           userFail,
           vouched ? Number.POSITIVE_INFINITY : this.#l.maxFailuresPerUser,
         );
-        if (userRes.kind === 'taken') return { ok: true, ipKey: ipRes.key, userKey: userRes.key };
+        if (userRes.kind === 'taken') return { ok: true, ipKey: ipRes.key, userKey: userRes.key, address };
         await this.#release(ipRes.key);
         if (userRes.kind === 'full')
           return { ok: false, scope: 'user', retryS: await this.#windowLeft(userFail), pending: false };
@@ -144,6 +198,7 @@ export class AuthGuard {
     if (!check.ok) return;
     await this.#release(check.ipKey);
     await this.#release(check.userKey);
+    await this.#giveBack(check.address);
   }
 
   /** Cakemail refused the credentials; blocks the IP or locks the username at their limits. */
@@ -178,11 +233,18 @@ export class AuthGuard {
     return result;
   }
 
-  /** Cakemail accepted the credentials: this IP may log in as this user during a lock. */
-  async succeeded(ip: string, username: string): Promise<void> {
+  /**
+   * Cakemail accepted the credentials: this IP may log in as this user during a lock, and is a
+   * known address for the spray budget. `check` is this attempt's check: an address already
+   * vouched for is not written again as known (it is exempt either way).
+   */
+  async succeeded(ip: string, username: string, check?: AuthCheck): Promise<void> {
+    const client = clientKey(ip);
+    if (!(check?.ok && check.address.kind === 'vouched'))
+      await this.#safe(() => this.#store.set(`auth:known:${client}`, '1', KNOWN_ADDRESS_TTL_S), undefined);
     const user = await this.#userKey(username);
     if (user === null) return;
-    await this.#safe(() => this.#store.set(`auth:good:${user}:${clientKey(ip)}`, '1', GOOD_IP_TTL_S), undefined);
+    await this.#safe(() => this.#store.set(`auth:good:${user}:${client}`, '1', GOOD_IP_TTL_S), undefined);
   }
 
   /** Case and surrounding space do not make a new username to guess against. */

@@ -1,5 +1,5 @@
-// One AUTH attempt, start to finish: limits first (an IP block or a username lock refuses even
-// the right password, without asking Cakemail), then the negative cache, then Cakemail's
+// One AUTH attempt, start to finish: limits first (an IP block, a username lock or the spent
+// new-address budget refuses even the right password, without asking Cakemail), then the negative cache, then Cakemail's
 // /token. Returns a typed decision; the session hook only turns it into smtp-server's callback.
 import type { Credential, TokenCache } from '../cakemail/tokens.ts';
 import { logText } from '../observability/log-text.ts';
@@ -11,6 +11,7 @@ import {
   authConnectionLimit,
   authIpBlocked,
   authLoginsInProgress,
+  authNewAddressBudget,
   authUserLocked,
   sessionReplies,
   type Reply,
@@ -62,6 +63,16 @@ export class Authenticator {
     const gate = await this.#d.guard.check(a.remote, a.username);
     if (!gate.ok) {
       this.#d.metrics.authBlocked.inc({ scope: gate.scope });
+      if (gate.scope === 'spray') {
+        // Counted (auth_blocked_total{scope="spray"}); a spray is thousands of attempts, so
+        // one line each would be a log flood.
+        const reply = authNewAddressBudget(gate.retryS);
+        a.log.debug(
+          { ...who, result: reply.label, retryS: gate.retryS },
+          'authentication refused: new-address budget spent',
+        );
+        return this.#failure(a, reply);
+      }
       if (gate.pending) {
         // Not a block: the limit was still taken by logins in progress after waiting for them.
         // Rare for real clients (a very slow token service, or many pods' logins at once), so
@@ -88,7 +99,7 @@ export class Authenticator {
     const res = await this.#d.tokens.authenticate(a.username, a.password);
     if (res.ok || res.reason !== 'invalid') await this.#d.guard.released(a.remote, a.username, gate);
     if (res.ok) {
-      await this.#d.guard.succeeded(a.remote, a.username);
+      await this.#d.guard.succeeded(a.remote, a.username, gate);
       this.#d.metrics.auth.inc({ result: 'ok' });
       a.log.info(who, 'authenticated');
       return { ok: true, credential: res.credential };

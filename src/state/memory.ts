@@ -1,4 +1,4 @@
-import type { StateStore } from './store.ts';
+import type { StateStore, WindowAdd } from './store.ts';
 
 interface Entry {
   value: string;
@@ -89,6 +89,31 @@ export class MemoryStore implements StateStore {
     // Kept until the bucket would be full again; a missing bucket is a full one.
     await this.set(key, `${left}:${now}`, Math.ceil((capacity - left) / perMs / 1000) + 1);
     return 0;
+  }
+
+  async windowAdd(key: string, id: string, windowMs: number, limit: number): Promise<WindowAdd> {
+    const now = this.#now();
+    const entries = this.#window(key).filter((e) => e.t > now - windowMs);
+    if (entries.length >= limit) {
+      const oldest = Math.min(...entries.map((e) => e.t));
+      await this.set(key, JSON.stringify(entries), Math.ceil(windowMs / 1000));
+      return { added: false, retryMs: Math.max(1, oldest + windowMs - now) };
+    }
+    entries.push({ t: now, id });
+    await this.set(key, JSON.stringify(entries), Math.ceil(windowMs / 1000));
+    return { added: true, retryMs: 0 };
+  }
+
+  async windowRemove(key: string, id: string): Promise<void> {
+    const e = this.#live(key);
+    if (!e) return;
+    const entries = this.#window(key).filter((x) => x.id !== id);
+    this.#entries.set(key, { value: JSON.stringify(entries), expiresAt: e.expiresAt });
+  }
+
+  #window(key: string): { t: number; id: string }[] {
+    const v = this.#live(key)?.value;
+    return v ? (JSON.parse(v) as { t: number; id: string }[]) : [];
   }
 
   async close(): Promise<void> {

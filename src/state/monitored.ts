@@ -72,6 +72,10 @@ export class MonitoredStore implements StateStore {
   takeToken = (key: string, capacity: number, refillPerMinute: number) =>
     this.#run('takeToken', () => this.#inner.takeToken(key, capacity, refillPerMinute));
 
+  windowAdd = (key: string, id: string, windowMs: number, limit: number) =>
+    this.#run('windowAdd', () => this.#inner.windowAdd(key, id, windowMs, limit));
+  windowRemove = (key: string, id: string) => this.#run('windowRemove', () => this.#inner.windowRemove(key, id));
+
   close(): Promise<void> {
     return this.#inner.close();
   }

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { StateStore } from './store.ts';
+import type { StateStore, WindowAdd } from './store.ts';
 
 // Token bucket in one script, so that pods sharing Redis take tokens atomically. Time is
 // Redis's own clock (TIME), so pods with skewed clocks still agree. Tokens are kept as a
@@ -19,6 +19,24 @@ tokens = tokens - 1
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((cap - tokens) / per_ms) + 1000)
 return 0
+`;
+
+// Sliding window of entries in one script (StateStore.windowAdd): a sorted set scored by
+// Redis's clock, trimmed to the window before counting, so pods agree and races cannot
+// overshoot the limit. The set holds at most `limit` members.
+const WINDOW_ADD = `
+local w = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - w)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, math.max(1, tonumber(oldest[2]) + w - now)}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], w)
+return {1, 0}
 `;
 
 /** Connection state changes, for the `smtp_gateway_state_store_up` gauge and its log line. */
@@ -46,6 +64,7 @@ export class RedisStore implements StateStore {
     this.#redis.on('error', () => {});
     // EVALSHA, loading the script once per connection.
     this.#redis.defineCommand('gatewayTakeToken', { numberOfKeys: 1, lua: TAKE_TOKEN });
+    this.#redis.defineCommand('gatewayWindowAdd', { numberOfKeys: 1, lua: WINDOW_ADD });
     if (onStatus) {
       // ioredis reconnects by itself; 'close' repeats on every failed attempt, the listener
       // reports changes only.
@@ -102,6 +121,18 @@ export class RedisStore implements StateStore {
       gatewayTakeToken(key: string, capacity: number, perMinute: number): Promise<number>;
     };
     return Number(await redis.gatewayTakeToken(this.#prefix + key, capacity, refillPerMinute));
+  }
+
+  async windowAdd(key: string, id: string, windowMs: number, limit: number): Promise<WindowAdd> {
+    const redis = this.#redis as unknown as {
+      gatewayWindowAdd(key: string, id: string, windowMs: number, limit: number): Promise<[number, number]>;
+    };
+    const [added, retryMs] = await redis.gatewayWindowAdd(this.#prefix + key, id, windowMs, limit);
+    return { added: added === 1, retryMs: Number(retryMs) };
+  }
+
+  async windowRemove(key: string, id: string): Promise<void> {
+    await this.#redis.zrem(this.#prefix + key, id);
   }
 
   async close(): Promise<void> {

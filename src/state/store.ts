@@ -19,5 +19,18 @@ export interface StateStore {
    * until one is free (nothing is taken then).
    */
   takeToken(key: string, capacity: number, refillPerMinute: number): Promise<number>;
+  /**
+   * A sliding window of entries in one step: drops the entries older than `windowMs`, then adds
+   * `id` unless `limit` entries remain (`added: false`, and `retryMs` until the oldest leaves).
+   * Exact: never more than `limit` entries in any `windowMs`, however many callers race.
+   */
+  windowAdd(key: string, id: string, windowMs: number, limit: number): Promise<WindowAdd>;
+  /** Takes an entry added by windowAdd out again (its place is free at once). */
+  windowRemove(key: string, id: string): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface WindowAdd {
+  added: boolean;
+  retryMs: number;
 }

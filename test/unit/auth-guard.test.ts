@@ -13,13 +13,14 @@ const limits = {
   blockS: 900,
   pendingSlotMs: 12_500,
   pendingWaitMs: 10_000,
+  newAddressFailuresPerMin: 0,
 };
 
 /** A guard on a fake clock: waiting for logins in progress moves time on, nothing sleeps. */
-function guard() {
+function guard(more: Partial<typeof limits> = {}) {
   const clock = { t: 1_000_000_000, now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms) };
   const store = new MemoryStore(clock.now);
-  return { store, clock, g: new AuthGuard(store, new KeyedHash(store), limits, clock) };
+  return { store, clock, g: new AuthGuard(store, new KeyedHash(store), { ...limits, ...more }, clock) };
 }
 
 test('successful logins give their reservation back: they never count towards a block', async () => {
@@ -135,5 +136,53 @@ test('usernames are stored only as HMACs: no key or value holds the name', async
   );
   assert.ok(written.some((k) => k.startsWith('auth:good:')));
   for (const w of written) assert.ok(!/secret|person|example/i.test(w), w);
+  await store.close();
+});
+
+test('password spraying: failures from new addresses share one budget in any minute; known addresses and pairs are exempt', async () => {
+  const { store, clock, g } = guard({ maxFailuresPerIp: 100, maxFailuresPerUser: 100, newAddressFailuresPerMin: 5 });
+  // An application that logged in before, from its own address, and one that logged in as
+  // someone else from its address.
+  const app = await g.check('203.0.113.1', 'app@example.com');
+  await g.released('203.0.113.1', 'app@example.com', app);
+  await g.succeeded('203.0.113.1', 'app@example.com', app);
+  const other = await g.check('203.0.113.2', 'other@example.com');
+  await g.released('203.0.113.2', 'other@example.com', other);
+  await g.succeeded('203.0.113.2', 'other@example.com', other);
+  // A spray: each address and username new. Two of the budget went to the successes above and
+  // were given back, so five failures spend it.
+  const outcomes: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const ip = `198.51.100.${i + 1}`;
+    const user = `victim${i}@example.com`;
+    const c = await g.check(ip, user);
+    outcomes.push(c.ok ? 'asked' : c.scope);
+    if (c.ok) await g.failed(ip, user, c);
+  }
+  assert.deepEqual(outcomes, ['asked', 'asked', 'asked', 'asked', 'asked', 'spray', 'spray', 'spray']);
+  const spent = await g.check('2001:db8:9:1::1', 'v6@example.com');
+  assert.ok(!spent.ok && spent.scope === 'spray' && spent.retryS > 0 && spent.retryS <= 60);
+  // Known pair, known address with a new username: neither counted nor refused.
+  const pair = await g.check('203.0.113.1', 'app@example.com');
+  assert.ok(pair.ok && pair.address.kind === 'vouched');
+  const known = await g.check('203.0.113.2', 'someone-else@example.com');
+  assert.ok(known.ok && known.address.kind === 'known');
+  await g.failed('203.0.113.2', 'someone-else@example.com', known);
+  // The window slides: a minute later the old failures count for nothing.
+  clock.t += 60_001;
+  const later = await g.check('198.51.100.200', 'late@example.com');
+  assert.ok(later.ok && later.address.kind === 'new');
+  await store.close();
+});
+
+test('a refused check gives its place in the spray budget back', async () => {
+  const { store, g } = guard({ maxFailuresPerIp: 1, newAddressFailuresPerMin: 2 });
+  const first = await g.check('198.51.100.50', 'a@example.com');
+  assert.ok(first.ok);
+  await g.failed('198.51.100.50', 'a@example.com', first); // blocks the IP
+  // Refused by the IP block: not counted against the budget.
+  for (let i = 0; i < 5; i++) assert.equal((await g.check('198.51.100.50', `b${i}@example.com`)).ok, false);
+  const second = await g.check('198.51.100.51', 'c@example.com');
+  assert.ok(second.ok, 'one place left in the budget');
   await store.close();
 });
