@@ -5,7 +5,7 @@
 // must never be given to the API (To/Cc/Bcc: recipients come only from the envelope).
 import { cleanLine } from '../mime/clean.ts';
 import type { HeaderField, Mailbox } from '../mime/types.ts';
-import { CONTROL_HEADER_NAMES } from './controls.ts';
+import { isDialectHeader } from './dialects/table.ts';
 
 export interface ApiHeader {
   name: string;
@@ -22,15 +22,12 @@ const FORWARDED = new Map<string, string>([
   ['list-unsubscribe-post', 'List-Unsubscribe-Post'],
 ]);
 
-const CONTROL = new Set(CONTROL_HEADER_NAMES);
-
 // X-* fields that are not the sender's to set: trace and verdict headers of other systems (a
 // client-written "X-Spam-Status: No" or Exchange organization header must not ride along as if a
-// filter had written it), names the gateway or Cakemail write themselves, and the other relays'
-// own headers: SendGrid, Mailgun, Postmark, Mandrill and SES strip them before delivery, and
-// forwarding them would show recipients data such as X-Mailgun-Variables.
+// filter had written it). The relays' own headers (X-SMTPAPI, X-Mailgun-*, …) and the gateway's
+// (X-Cakemail-*, X-Metadata-*) are the dialect table's: read there, never forwarded as they are
+// (those relays strip them before delivery; forwarding would show recipients X-Mailgun-Variables).
 const X_DROPPED_PREFIXES = [
-  'x-cakemail-',
   'x-ms-',
   'x-spam',
   'x-virus',
@@ -39,11 +36,6 @@ const X_DROPPED_PREFIXES = [
   'x-received',
   'x-forwarded-',
   'x-original-',
-  'x-smtpapi',
-  'x-mailgun-',
-  'x-pm-',
-  'x-mc-',
-  'x-ses-',
 ];
 const X_DROPPED = new Set(['x-sender-envelope-from', 'x-originating-ip', 'x-authenticated-sender', 'x-sender']);
 
@@ -53,7 +45,7 @@ const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
 export function isForwardedCustom(lowerName: string): boolean {
   return (
     lowerName.startsWith('x-') &&
-    !CONTROL.has(lowerName) &&
+    !isDialectHeader(lowerName) &&
     !X_DROPPED.has(lowerName) &&
     !X_DROPPED_PREFIXES.some((p) => lowerName.startsWith(p))
   );

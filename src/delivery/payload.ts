@@ -9,6 +9,7 @@ import { cleanBody, cleanLine } from '../mime/clean.ts';
 import type { ParsedMessage } from '../mime/types.ts';
 import { mapAttachments, type DroppedAttachment } from './attachments.ts';
 import type { Controls } from './controls.ts';
+import { metadataHeaders } from './dialects/metadata.ts';
 import { selectHeaders } from './headers.ts';
 import type { Refusal } from './outcome.ts';
 
@@ -90,7 +91,8 @@ export function buildMessage(
   };
   if (controls.tags.length > 0) base.tags = [...controls.tags];
   if (controls.tracking && Object.keys(controls.tracking).length > 0) base.tracking = { ...controls.tracking };
-  base.additional_headers = headers;
+  // Metadata after the message's own headers: Cakemail stores them all as the message's metadata.
+  base.additional_headers = controls.metadata ? [...headers, ...metadataHeaders(controls.metadata)] : headers;
   if (mapped.attachments.length > 0) base.attachment = mapped.attachments;
   return { ok: true, built: { base, dropped: mapped.dropped, messageId, messageIdGenerated } };
 }
