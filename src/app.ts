@@ -184,6 +184,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       retryBudget: new RetryBudget(),
       logger,
       metrics,
+      // Test-mode messages show in the embedded sandbox's inbox; with the real API they are logged and counted.
+      testSink: sandbox ? (record) => sandbox.recordTestMessage(record) : undefined,
     });
     // Spool mode (docs/architecture.md#spool-mode): DATA ends at the durable write; workers deliver.
     let spool: { worker: SpoolWorker; gauges: SpoolGauges; admin: SpoolAdminDeps } | undefined;

@@ -4,9 +4,12 @@
 //  - a **claim** while one session sends it: a concurrent duplicate gets 451 instead of a copy;
 //  - **ambiguous** attempts (request written, answer lost): reconciled through the API's logs
 //    before sending again when RECONCILE=on.
-// A message's identity is its Message-ID plus a digest of its bytes. A message without a
-// Message-ID has none: its records are kept only while its transaction is unfinished (451,
-// crash) and dropped after a final reply, so sending the same file again is sent again.
+// A message's identity is its idempotency key when it has one (Idempotency-Key,
+// X-Idempotency-Key, Resend-Idempotency-Key: a job-queue retry rebuilds the message with a new
+// Message-ID and Date, and the key is what stays the same), else its Message-ID plus a digest of
+// its bytes. A message with neither has none: its records are kept only while its transaction is
+// unfinished (451, crash) and dropped after a final reply, so sending the same file again is sent
+// again. A test-mode message's identity is kept apart from a real one's.
 // The store failing must not stop mail: every operation fails open (a possible duplicate beats
 // refusing all mail), counted and logged (docs/security.md).
 import { createHash } from 'node:crypto';
@@ -14,7 +17,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { StateStore } from '../state/store.ts';
 
 export type MessageIdentity =
-  /** Message-ID + bytes: remembered DEDUPE_TTL_S. */
+  /** Idempotency key, or Message-ID + bytes: remembered DEDUPE_TTL_S. */
   | { kind: 'identified'; scope: string }
   /** No Message-ID: keyed on the bytes, remembered DEDUPE_PARTIAL_TTL_S and only until a final reply. */
   | { kind: 'anonymous'; scope: string };
@@ -53,9 +56,21 @@ export class DedupeRecords {
     this.#logger = logger;
   }
 
-  /** The identity of a message; `messageId` null when the message had none of its own. */
-  static identity(accountKey: string, messageId: string | null, raw: Uint8Array): MessageIdentity {
-    const h = createHash('sha256').update(accountKey).update('\0');
+  /**
+   * The identity of a message; `messageId` null when the message had none of its own. The
+   * account key is the login's, or the X-Account-Id sub-account's: a key is per account.
+   */
+  static identity(
+    accountKey: string,
+    messageId: string | null,
+    raw: Uint8Array,
+    opts: { idempotencyKey?: string | undefined; test?: boolean } = {},
+  ): MessageIdentity {
+    const h = createHash('sha256')
+      .update(accountKey)
+      .update(opts.test ? '\0test\0' : '\0');
+    if (opts.idempotencyKey !== undefined)
+      return { kind: 'identified', scope: 'k' + h.update(opts.idempotencyKey).digest('base64url') };
     if (messageId === null) return { kind: 'anonymous', scope: 'r' + h.update(raw).digest('base64url') };
     return { kind: 'identified', scope: 'i' + h.update(messageId).update('\0').update(raw).digest('base64url') };
   }

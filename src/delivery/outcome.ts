@@ -45,7 +45,9 @@ export type MessageOutcome =
   /** Spool mode: durably written, delivery deferred (docs/architecture.md#spool-mode). */
   | { kind: 'spooled'; id: string }
   /** Spool mode: no room, nothing written: SPOOL_MAX_BYTES reached (`budget`), or the storage is full (`storage`). */
-  | { kind: 'spool_full'; cause: 'budget' | 'storage' };
+  | { kind: 'spool_full'; cause: 'budget' | 'storage' }
+  /** Test mode: every stage ran but the API call; `duplicate`: this test message was seen before. */
+  | { kind: 'test_mode'; id: string; duplicate: boolean };
 
 /**
  * Reduce per-recipient results to the transaction's outcome (docs/architecture.md#outcomes-and-replies):

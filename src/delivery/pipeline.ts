@@ -41,7 +41,15 @@ export interface PipelineDeps {
   retryBudget: RetryBudget;
   logger: Logger;
   metrics: Metrics;
+  /**
+   * Test mode: told each payload that would have been sent (the embedded sandbox shows it in
+   * its inbox, src/sandbox/test-mode.ts). Absent with the real API: logged and counted only.
+   */
+  testSink?: TestSink | undefined;
 }
+
+/** What a test-mode message would have sent to one recipient, under the id its reply gave. */
+export type TestSink = (record: { id: string; accountId: number | undefined; payload: SubmitEmail }) => void;
 
 /** A message past the front half: ready for per-recipient sends. */
 export interface PreparedMessage {
@@ -49,6 +57,12 @@ export interface PreparedMessage {
   built: BuiltMessage;
   identity: MessageIdentity;
   log: Logger;
+  /** True when an idempotency key is the message's identity. */
+  idempotent?: boolean;
+  /** Test mode: the header that asked for it; every stage runs but the API call. */
+  testMode?: string | undefined;
+  /** A scheduled send (spool mode only; sync mode refuses it): Unix ms and the header that asked. */
+  sendAt?: { header: string; at: number } | undefined;
 }
 
 export type Prepared =
@@ -99,25 +113,57 @@ export class DeliveryPipeline {
 
   /** Synchronous mode: the front half, then every recipient sent before the reply. */
   async deliver(tx: Transaction): Promise<MessageOutcome> {
-    const deadline = Date.now() + this.#d.config.messageDeadlineMs;
-    const signal = AbortSignal.timeout(this.#d.config.messageDeadlineMs);
-    const prepared = await this.prepare(tx, signal);
+    const budget = this.#budget();
+    const prepared = await this.prepare(tx, budget.signal);
     if (prepared.kind === 'final') return prepared.outcome;
     if (prepared.kind === 'sender_unchecked') return { kind: 'temp_failure', failure: prepared.failure };
-    const message = prepared.message;
+    const { sendAt } = prepared.message;
+    // Holding a message until later needs somewhere durable to hold it: the spool.
+    if (sendAt && !prepared.message.testMode) return scheduleRefused(sendAt);
+    return this.sendNow(prepared.message, tx.recipients, budget);
+  }
+
+  /** MESSAGE_DEADLINE_MS from now: the whole message's budget, front half included. */
+  #budget(): { deadline: number; signal: AbortSignal } {
+    const ms = this.#d.config.messageDeadlineMs;
+    return { deadline: Date.now() + ms, signal: AbortSignal.timeout(ms) };
+  }
+
+  /**
+   * The back half in the client's transaction: every recipient sent (or, in test mode, every
+   * stage but the API call) before the reply. Spool mode uses it for test-mode messages, which
+   * have nothing to defer.
+   */
+  async sendNow(
+    message: PreparedMessage,
+    envelope: readonly string[],
+    budget = this.#budget(),
+  ): Promise<MessageOutcome> {
+    const { deadline, signal } = budget;
     const gatewayId = randomUUID();
     // Envelope duplicates are sent once (case-insensitive: no provider treats them apart).
-    const recipients = uniqueIgnoringCase(tx.recipients);
+    const recipients = uniqueIgnoringCase(envelope);
     const results = await this.sendTo(message, recipients, { deadline, signal });
-    const outcome = reduceRecipients(results, gatewayId);
+    let outcome = reduceRecipients(results, gatewayId);
     // Without a Message-ID, records live only while the message is unfinished: after a final
     // reply, the same bytes again are a new message (a cron job's static alert, sent hourly).
     if (outcome.kind !== 'temp_failure') await this.forgetAnonymous(message, recipients);
+    if (message.testMode !== undefined && outcome.kind === 'accepted') {
+      outcome = { kind: 'test_mode', id: outcome.id, duplicate: outcome.duplicate };
+      this.#d.metrics.testModeMessages.inc({ header: message.testMode.toLowerCase() });
+      message.log.info({ gatewayId, header: message.testMode, recipients: recipients.length }, 'test mode: not sent');
+    }
     for (const r of results) {
-      this.#d.metrics.recipients.inc({ result: r.status === 'queued' && r.duplicate ? 'duplicate' : r.status });
+      const result = r.status === 'queued' && r.duplicate ? 'duplicate' : r.status;
+      this.#d.metrics.recipients.inc({
+        result: message.testMode !== undefined && result === 'queued' ? 'test_mode' : result,
+      });
       // Like an MTA's to=<…> lines: the trace from a gateway id to each Cakemail id.
       if (r.status === 'queued')
-        message.log.info({ gatewayId, to: r.recipient, cakemailId: r.id, duplicate: r.duplicate }, 'recipient queued');
+        message.log.info(
+          { gatewayId, to: r.recipient, cakemailId: r.id, duplicate: r.duplicate, testMode: message.testMode },
+          message.testMode !== undefined ? 'recipient not sent (test mode)' : 'recipient queued',
+        );
       else if (r.status === 'refused')
         message.log.warn(
           { gatewayId, to: r.recipient, reason: r.reason, apiStatus: r.apiStatus },
@@ -149,6 +195,8 @@ export class DeliveryPipeline {
     const inspected = inspectMessage(parsed.message);
     if (!inspected.ok) return { kind: 'final', outcome: { kind: 'refused', refusal: inspected.refusal } };
     const { from, controls } = inspected;
+    const late = controls.sendAt ? beyondHorizon(controls.sendAt, Date.now()) : null;
+    if (late) return { kind: 'final', outcome: refused(late) };
     const credential = controls.accountId !== undefined ? tx.credential.forAccount(controls.accountId) : tx.credential;
 
     const lookup =
@@ -191,8 +239,20 @@ export class DeliveryPipeline {
       credential.accountKey,
       built.built.messageIdGenerated ? null : built.built.messageId,
       tx.raw,
+      { idempotencyKey: controls.idempotencyKey?.value, test: controls.testMode !== undefined },
     );
-    return { kind: 'ready', message: { credential, built: built.built, identity, log } };
+    return {
+      kind: 'ready',
+      message: {
+        credential,
+        built: built.built,
+        identity,
+        log,
+        idempotent: controls.idempotencyKey !== undefined,
+        testMode: controls.testMode,
+        sendAt: controls.sendAt,
+      },
+    };
   }
 
   /**
@@ -208,6 +268,24 @@ export class DeliveryPipeline {
   /** The "look up an unanswered send" rule, for the spool's workers (src/delivery/reconcile.ts). */
   get lookup(): LookupDeps {
     return this.#lookup;
+  }
+
+  /**
+   * Spool mode, at DATA: a message with an idempotency key that every recipient already has
+   * accepted is answered "already accepted" instead of being spooled again; null otherwise.
+   */
+  async acceptedEarlier(message: PreparedMessage, envelope: readonly string[]): Promise<MessageOutcome | null> {
+    if (!message.idempotent) return null;
+    const recipients = uniqueIgnoringCase(envelope);
+    const ids: string[] = [];
+    for (const r of recipients) {
+      const id = await this.#d.dedupe.accepted(DedupeRecords.keys(message.identity, r));
+      if (id === null) return null;
+      ids.push(id);
+    }
+    this.#d.metrics.dedupeHits.inc(ids.length);
+    const id = ids.length === 1 ? (ids[0] as string) : randomUUID();
+    return { kind: 'accepted', id, recipients: ids.length, duplicate: true, skipped: ids.length };
   }
 
   /** Drops the records of a message without Message-ID once its outcome is final. */
@@ -239,6 +317,8 @@ export class DeliveryPipeline {
     // Again under the claim: another session may have finished it since the first look.
     const previous = await this.#d.dedupe.accepted(keys);
     if (previous) return this.#skipped(recipient, previous);
+
+    if (ctx.testMode !== undefined) return this.#testSend(ctx, recipient, keys);
 
     const reconcileOn = this.#d.config.reconcile === 'on';
     const pending = await this.#d.dedupe.ambiguous(keys);
@@ -346,6 +426,17 @@ export class DeliveryPipeline {
     return recipientFailure(recipient, res.error);
   }
 
+  /**
+   * Test mode, under the claim like a real send: the payload is built and remembered as
+   * accepted (a resend of the same test message is a duplicate), and no API call is made.
+   */
+  async #testSend(ctx: SendContext, recipient: string, keys: RecipientKeys): Promise<RecipientResult> {
+    const id = randomUUID();
+    this.#d.testSink?.({ id, accountId: ctx.credential.accountId, payload: forRecipient(ctx.built, recipient) });
+    await this.#accepted(keys, id, false);
+    return { recipient, status: 'queued', id, duplicate: false };
+  }
+
   async #accepted(keys: RecipientKeys, id: string, clearAmbiguous: boolean): Promise<void> {
     await this.#d.dedupe.remember(keys, id);
     if (clearAmbiguous) await this.#d.dedupe.clearAmbiguous(keys);
@@ -413,6 +504,26 @@ function verdictOf(res: ApiResult<unknown>): CallVerdict {
 function isTransient(f: ApiFailure): boolean {
   if (f.kind === 'http') return f.status >= 500 || f.status === 429 || f.status === 408;
   return f.kind === 'timeout' || f.kind === 'network';
+}
+
+function refused(reason: string): MessageOutcome {
+  return { kind: 'refused', refusal: { kind: 'content_invalid', reason } };
+}
+
+/** A scheduled send where it cannot be held (sync mode), naming the header. */
+export function scheduleRefused(sendAt: { header: string; at: number }): MessageOutcome {
+  return refused(
+    `${sendAt.header} asks to send at ${new Date(sendAt.at).toISOString()}: scheduled sending needs spool mode (DELIVERY_MODE=spool), this gateway sends at once`,
+  );
+}
+
+/** How far ahead a message may be scheduled (docs/message-mapping.md §3): as far as SendGrid's send_at. */
+export const SCHEDULE_HORIZON_MS = 72 * 3600 * 1000;
+
+/** The refusal of a send time past the horizon, or null. */
+export function beyondHorizon(sendAt: { header: string; at: number }, now: number): string | null {
+  if (sendAt.at - now <= SCHEDULE_HORIZON_MS) return null;
+  return `${sendAt.header} asks to send at ${new Date(sendAt.at).toISOString()}, more than 72 h ahead (the longest the gateway holds a message)`;
 }
 
 function parseFailureOutcome(f: ParseFailure): MessageOutcome {

@@ -384,7 +384,19 @@ export function outcomeReply(o: MessageOutcome): Reply {
       return spooledReply(o.id);
     case 'spool_full':
       return o.cause === 'budget' ? spoolFullReply : spoolStorageFullReply;
+    case 'test_mode':
+      return testModeReply(o.id, o.duplicate);
   }
+}
+
+/** Test mode's 250: the client must not take it for a sent message (docs/message-mapping.md §3). */
+export function testModeReply(id: string, duplicate: boolean): Reply {
+  return {
+    code: 250,
+    enhanced: '2.0.0',
+    text: `Ok: not sent (test mode), id ${id}${duplicate ? ' (already accepted earlier)' : ''}`,
+    label: 'test_mode',
+  };
 }
 
 /** Spool mode's 250: the gateway took responsibility (written and fsynced), Cakemail not yet. */

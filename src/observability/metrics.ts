@@ -131,6 +131,12 @@ export function createMetrics() {
       help: 'Logins with a cached Cakemail token in this process',
       registers: [registry],
     }),
+    testModeMessages: new Counter({
+      name: 'smtp_gateway_test_mode_messages_total',
+      help: 'Messages answered 250 in test mode (not sent), by the header that asked for it',
+      labelNames: ['header'],
+      registers: [registry],
+    }),
     dedupeHits: new Counter({
       name: 'smtp_gateway_dedupe_hits_total',
       help: 'Recipients skipped because Cakemail already queued this message for them (a resend)',

@@ -15,6 +15,7 @@ import {
   SEED_SENDERS,
 } from './seed.ts';
 import type { StoredEmail } from './store.ts';
+import { isTestMessage } from './test-mode.ts';
 import { attachmentsOf } from './validate.ts';
 
 export const INBOX_CSP =
@@ -132,7 +133,8 @@ function senderLabel(email: StoredEmail): string {
 }
 
 function tags(email: StoredEmail): string {
-  return (email.payload.tags ?? []).map((t) => `<span class="tag">${escapeHtml(t)}</span>`).join('');
+  const marker = isTestMessage(email) ? '<span class="tag">test mode: not sent</span>' : '';
+  return marker + (email.payload.tags ?? []).map((t) => `<span class="tag">${escapeHtml(t)}</span>`).join('');
 }
 
 export function renderInbox(emails: StoredEmail[]): HttpResult {

@@ -80,6 +80,8 @@ export function emailLogs(query: URLSearchParams, emails: readonly StoredEmail[]
 
   let entries: EmailLogEntry[] = [];
   for (const e of emails) {
+    // A test-mode message never reached the API: it has no activity to log.
+    if (e.status !== 'queued') continue;
     if (e.accountId !== accountId) continue;
     if (emailId !== null && e.id.toLowerCase() !== emailId.toLowerCase()) continue;
     const emailTags = e.payload.tags ?? [];

@@ -13,6 +13,7 @@ import { FaultController, faultBody, type Fault } from './faults.ts';
 import { detailError, json, mediaType, readBody, send, type HttpResult } from './http.ts';
 import { renderEmail, renderInbox } from './inbox.ts';
 import { EmailStore } from './store.ts';
+import { recordTestMessage, type TestMessage } from './test-mode.ts';
 import { TokenStore } from './tokens.ts';
 
 export interface SandboxOptions {
@@ -32,7 +33,7 @@ export interface ReceivedEmail {
   accountId: number;
   /** Exactly the JSON received. */
   payload: SubmitEmail;
-  status: 'queued';
+  status: 'queued' | 'not_sent_test_mode';
   answerLost?: string;
 }
 
@@ -41,6 +42,8 @@ export interface Sandbox {
   url: string;
   /** Newest first. */
   emails(): ReceivedEmail[];
+  /** Shows a gateway test-mode message in the inbox (src/sandbox/test-mode.ts). */
+  recordTestMessage(record: TestMessage): void;
   close(): Promise<void>;
 }
 
@@ -164,6 +167,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   return {
     url,
     emails: () => store.list().map((e) => ({ ...e })),
+    recordTestMessage: (record) => recordTestMessage(store, record),
     close() {
       closing ??= new Promise<void>((resolve) => {
         lifetime.abort();

@@ -7,7 +7,8 @@ export interface StoredEmail {
   receivedAt: string;
   accountId: number;
   payload: SubmitEmail;
-  status: 'queued';
+  /** `not_sent_test_mode`: a gateway test-mode message (src/sandbox/test-mode.ts); the API never saw it. */
+  status: 'queued' | 'not_sent_test_mode';
   /**
    * Set when the sandbox processed the email but its answer never reached the client: the
    * injected fault (`commit_then_hang`, `commit_then_reset`) or `client_gone` (the client gave

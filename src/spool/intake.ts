@@ -4,7 +4,7 @@
 // that failed because the API is down does not hold the message back: that outage is what the
 // spool is for; the sender is checked again at delivery, and a refusal then is a dead letter.
 import { randomBytes } from 'node:crypto';
-import type { DeliveryPipeline, Transaction } from '../delivery/pipeline.ts';
+import { scheduleRefused, type DeliveryPipeline, type Transaction } from '../delivery/pipeline.ts';
 import type { MessageOutcome } from '../delivery/outcome.ts';
 import { uniqueIgnoringCase } from '../delivery/text.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -41,6 +41,15 @@ export class SpoolIntake {
     // A hung API must not hold every DATA for a full API timeout: that wait is what the spool saves.
     const prepared = await this.#d.pipeline.prepare(tx, AbortSignal.timeout(this.#d.senderCheckMs));
     if (prepared.kind === 'final') return prepared.outcome;
+    if (prepared.kind === 'ready') {
+      // Test mode has no API call to defer: answered now, in the same words as sync mode.
+      if (prepared.message.testMode !== undefined) return this.#d.pipeline.sendNow(prepared.message, tx.recipients);
+      // Not held yet: refused by name rather than sent early.
+      if (prepared.message.sendAt) return scheduleRefused(prepared.message.sendAt);
+      // An idempotency key already accepted for every recipient (a job-queue retry): nothing to spool.
+      const earlier = await this.#d.pipeline.acceptedEarlier(prepared.message, tx.recipients);
+      if (earlier) return earlier;
+    }
     if (prepared.kind === 'sender_unchecked') {
       log.warn(
         { failure: prepared.failure },

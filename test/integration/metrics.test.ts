@@ -53,6 +53,7 @@ const EXPOSED = [
   ['smtp_gateway_circuit_state', 'gauge'],
   ['smtp_gateway_token_cache_entries', 'gauge'],
   ['smtp_gateway_dedupe_hits_total', 'counter'],
+  ['smtp_gateway_test_mode_messages_total', 'counter'],
   ['smtp_gateway_connections_refused_total', 'counter'],
   ['smtp_gateway_api_ambiguous_total', 'counter'],
   ['smtp_gateway_state_store_errors_total', 'counter'],

@@ -103,3 +103,12 @@ test('reduction: any transient failure → 451; some refused → 250 with the co
     apiKind: 'api_invalid',
   });
 });
+
+test('test mode is a 250 that says the message was not sent, with its id', () => {
+  const r = outcomeReply({ kind: 'test_mode', id: 'abc', duplicate: false });
+  assert.deepEqual(
+    [r.code, r.enhanced, r.label, r.text],
+    [250, '2.0.0', 'test_mode', 'Ok: not sent (test mode), id abc'],
+  );
+  assert.match(outcomeReply({ kind: 'test_mode', id: 'abc', duplicate: true }).text, /\(already accepted earlier\)$/);
+});
