@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Gateway } from '../../src/app.ts';
+import { adminRequest, TEST_ADMIN_TOKEN } from '../helpers/admin.ts';
 import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, sandboxRequests, useTestGateway } from '../helpers/gateway.ts';
 import { RawSmtp } from '../helpers/smtp-raw.ts';
 import { until } from '../helpers/until.ts';
@@ -108,7 +109,12 @@ describe('idempotency keys (sync mode)', () => {
 describe('idempotency keys (spool mode)', () => {
   const dir = join(tmpdir(), `gw-idem-${process.pid}`);
   after(() => rm(dir, { recursive: true, force: true }));
-  const gateway = useTestGateway({ DELIVERY_MODE: 'spool', SPOOL_DIR: dir, SPOOL_POLL_MS: '50' });
+  const gateway = useTestGateway({
+    DELIVERY_MODE: 'spool',
+    SPOOL_DIR: dir,
+    SPOOL_POLL_MS: '50',
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+  });
 
   test('two rebuilt copies spooled before delivery are sent once', async () => {
     const gw = gateway();
@@ -117,10 +123,10 @@ describe('idempotency keys (spool mode)', () => {
     assert.match(await submit(gw, ['a@example.org'], rebuilt(key, 'spooled twice')), /^250 2\.0\.0 Ok: spooled as /);
     assert.match(await submit(gw, ['a@example.org'], rebuilt(key, 'spooled twice')), /^250 2\.0\.0 Ok: spooled as /);
     gw.spoolWorker!.start();
-    await until('the spool to empty', async () => {
-      const res = await fetch(`http://127.0.0.1:${gw.ports.admin}/spool`);
-      return ((await res.json()) as unknown[]).length === 0;
-    });
+    await until(
+      'the spool to empty',
+      async () => ((await adminRequest(gw.ports.admin, '/spool')).body as unknown[]).length === 0,
+    );
     assert.equal(await posts(gw), 1, 'one API call for both copies');
   });
 

@@ -4,7 +4,7 @@
 import type { EmailType } from '../../cakemail/types.ts';
 import { normalizeTag } from '../tags.ts';
 import { addMetadata, type MetadataEntry } from './metadata.ts';
-import { invalid, type Problem } from './rule.ts';
+import { invalid, type Problem } from './problem.ts';
 
 export interface Tracking {
   opens?: boolean;

@@ -23,7 +23,6 @@ export const METADATA_MAX_VALUE_BYTES = 1000;
 export const METADATA_MAX_TOTAL_BYTES = 10_000;
 
 // A header value is one line: CR, LF and the other controls cannot travel exactly.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /** Adds one entry; an error text when it cannot travel exactly or passes a limit. */

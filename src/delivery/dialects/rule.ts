@@ -3,9 +3,9 @@
 // code that reads the header and the line of docs/message-mapping.md that documents it, so the
 // page cannot say one thing while the code does another.
 import type { Draft } from './draft.ts';
+import { unsupported, type Problem } from './problem.ts';
 
-/** Why a header was not honoured: a value the gateway cannot read, or a request it cannot carry out. */
-export type Problem = { kind: 'invalid'; text: string } | { kind: 'unsupported'; text: string };
+export { invalid, unsupported, type Problem } from './problem.ts';
 
 /** Reads one header into the draft; null when honoured. `name` is the header's name as written. */
 export type Apply = (value: string, draft: Draft, name: string) => Problem | null;
@@ -34,9 +34,6 @@ export interface Dialect {
   namespaces: readonly string[];
   rules: readonly HeaderRule[];
 }
-
-export const invalid = (text: string): Problem => ({ kind: 'invalid', text });
-export const unsupported = (text: string): Problem => ({ kind: 'unsupported', text });
 
 /** A header the gateway can never carry out, whatever its value. */
 export function refusedAlways(header: string, accepts: string, why: string): HeaderRule {
