@@ -50,7 +50,6 @@ const ASCII_LABELS = new Set([
 const UTF7_LABELS = new Set(['utf-7', 'utf7', 'unicode-1-1-utf-7', 'csunicode11utf7', 'x-utf-7']);
 
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
-const utf8 = new TextDecoder('utf-8');
 const cp1252 = new TextDecoder('windows-1252');
 // Decoders by label; null where the runtime does not know the label. Bounded: labels come from
 // messages, so a flood of made-up labels must not grow the map without end.
@@ -104,6 +103,55 @@ function withoutC1(text: string, repairs: Repairs | undefined): string {
   return repairC1(text);
 }
 
+/**
+ * Text labelled UTF-8. A byte that is not part of a valid UTF-8 sequence (a windows-1252 value
+ * pasted into a UTF-8 template: `caf<0xE9>`) has a known reading, its windows-1252 character, so
+ * it is read as that rather than as U+FFFD; every valid sequence stays UTF-8.
+ */
+function decodeUtf8(bytes: Uint8Array, repairs: Repairs | undefined): string {
+  try {
+    return withoutC1(utf8Fatal.decode(bytes), repairs);
+  } catch {
+    noteRepair(repairs, 'invalid_utf8');
+  }
+  let out = '';
+  let run = 0; // start of the current run of valid bytes
+  let i = 0;
+  while (i < bytes.length) {
+    const n = validSequence(bytes, i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    out += utf8Fatal.decode(bytes.subarray(run, i)) + repairC1(cp1252.decode(bytes.subarray(i, i + 1)));
+    i++;
+    run = i;
+  }
+  return withoutC1(out + utf8Fatal.decode(bytes.subarray(run)), repairs);
+}
+
+/** Length of the valid UTF-8 sequence at `i` (WHATWG's ranges: no overlongs, surrogates or > U+10FFFF), 0 if none. */
+function validSequence(b: Uint8Array, i: number): number {
+  const c = b[i] as number;
+  if (c < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean => {
+    const x = b[i + k];
+    return x !== undefined && x >= lo && x <= hi;
+  };
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
 /** Normalised charset label: lower case, quotes and an RFC 2231 language suffix removed. */
 export function normalizeLabel(label: string | undefined | null): string {
   return (label ?? '')
@@ -118,7 +166,7 @@ export function decodeBytes(bytes: Uint8Array, rawLabel: string | undefined | nu
   const label = normalizeLabel(rawLabel);
   if (ASCII_LABELS.has(label)) return decodeUnlabelled(bytes, repairs);
   if (UTF7_LABELS.has(label)) return decodeUtf7(bytes);
-  if (label === 'utf-8' || label === 'utf8') return withoutC1(utf8.decode(bytes), repairs);
+  if (label === 'utf-8' || label === 'utf8') return decodeUtf8(bytes, repairs);
   const decoder = decoderFor(label);
   // Declared single-byte charsets decode 0x80–0x9F to C1 in Node 20's Latin-1 fast path: that is
   // the decoder's flaw, not a guess about the sender's text, so it is mapped without a count.

@@ -18,6 +18,8 @@ export const REPAIR_KINDS = [
   'split_encoded_word',
   /** Undeclared (`us-ascii`, no charset, unknown label) 8-bit text that is not UTF-8 was read as windows-1252. */
   'undeclared_8bit',
+  /** Bytes of text labelled UTF-8 that are not UTF-8 were read as windows-1252, not as U+FFFD. */
+  'invalid_utf8',
   /** C1 control characters in decoded text were read as the windows-1252 characters of those bytes. */
   'c1_control',
 ] as const;

@@ -12,6 +12,8 @@ as documented (docs/testing.md, "Differential test"), and nothing else:
 - iso-8859-1 / latin-1 are Latin-1 in Python, C1 controls for 0x80-0x9F; here, as in every
   browser and mail client, those bytes are windows-1252 characters (the WHATWG encoding of those
   labels), and C1 code points in decoded text are read the same way;
+- in text labelled UTF-8, a byte that is not part of valid UTF-8 is read as its windows-1252
+  character (Python: U+FFFD);
 - a damaged base64 body (cut mid-quantum by truncation, a delimiter line merged into it) is
   shown undecoded by Python when its padding is wrong; here it is decoded as RFC 2045 §6.8 reads
   base64: characters outside the alphabet ignored, the first "=" ends the data, and a last
@@ -48,6 +50,13 @@ def c1_as_cp1252(text):
     return ''.join(out)
 
 
+def _cp1252_fallback(err):
+    return cp1252_whatwg(err.object[err.start:err.end]), err.end
+
+
+codecs.register_error('cp1252fallback', _cp1252_fallback)
+
+
 def unlabelled(data):
     try:
         return data.decode('utf-8')
@@ -75,6 +84,8 @@ def text_of(part):
         text = unlabelled(data)
     elif label in LATIN1_LABELS:
         text = cp1252_whatwg(data)
+    elif label in ('utf-8', 'utf8'):
+        text = data.decode('utf-8', errors='cp1252fallback')
     else:
         # What policy.default's get_content() does for text (decode with errors='replace'), on the
         # bytes decoded above.

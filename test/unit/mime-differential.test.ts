@@ -65,7 +65,10 @@ test(
       .filter((f) => f.endsWith('.eml'))
       .sort()
       .map((name) => ({ name, bytes: readFileSync(new URL(name, EML_DIR)) }));
-    const splits = seeds.flatMap((s) => splitSubjects(s.bytes).map((m) => ({ ...m, name: `${s.name} ${m.name}` })));
+    // Subjects already split against RFC 2047 (the class fixtures) are no truth to split again.
+    const splits = seeds
+      .filter((s) => !s.name.startsWith('hand-split-'))
+      .flatMap((s) => splitSubjects(s.bytes).map((m) => ({ ...m, name: `${s.name} ${m.name}` })));
     const corpus: Mutant[] = [...seeds, ...mutants(seeds, SEED, MUTANTS), ...splits];
 
     const references = corpus.flatMap((m) => (m.reference ? [{ name: m.name, bytes: m.reference }] : []));

@@ -116,4 +116,18 @@ describe('undeclared 8-bit bytes read as windows-1252 (WHATWG), never as C1 cont
     assert.doesNotMatch(`${m.subject}${m.text}`, /[\u0080-\u009f\ufffd]/);
     assert.deepEqual(m.repairs, { undeclared_8bit: 3, c1_control: 1 });
   });
+
+  test('text labelled UTF-8 with windows-1252 bytes pasted in: those bytes read as windows-1252, not U+FFFD', async () => {
+    const raw = Buffer.concat([
+      Buffer.from('From: a@example.com\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'),
+      Buffer.from('Caf\xe9 cr\xc3\xa8me \xe2\x82\xac5 \x93q\x94 \xe2\x82', 'latin1'),
+    ]);
+    const r = await parseMessage(
+      raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer,
+      LIMITS,
+    );
+    assert.ok(r.ok);
+    assert.equal(r.message.text, 'Café crème €5 “q” â‚');
+    assert.deepEqual(r.message.repairs, { invalid_utf8: 1 });
+  });
 });
