@@ -4,6 +4,7 @@
 // request never left (connection refused). A timeout or a reset after sending is ambiguous:
 // Cakemail has no idempotency key, so those are not retried here (the client's SMTP retry
 // is then protected by the dedupe records of accepted recipients).
+import { fullJitterMs } from '../lib/backoff.ts';
 import type { ApiFailure, ApiResult } from './errors.ts';
 
 export interface RetryPolicy {
@@ -22,8 +23,7 @@ export function isRetryable(f: ApiFailure): boolean {
 
 /** Delay before attempt `n + 1` (n ≥ 1), honouring Retry-After as a floor. */
 export function backoffMs(n: number, policy: RetryPolicy, f: ApiFailure): number {
-  const random = policy.random ?? Math.random;
-  const jitter = random() * Math.min(policy.capMs, policy.baseMs * 2 ** (n - 1));
+  const jitter = fullJitterMs(n, policy.baseMs, policy.capMs, policy.random);
   const floor = f.kind === 'http' && f.retryAfterMs !== undefined ? f.retryAfterMs : 0;
   return Math.max(floor, jitter);
 }

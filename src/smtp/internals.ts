@@ -72,107 +72,63 @@ export interface Internal {
   use: string;
 }
 
-const fn = (params: number): Shape => ({ kind: 'function', params });
+// One row per member: owner, member, shape (`fnN` is a function of N parameters; `unset` is
+// `false` or `null`), and what the adapter does with it, i.e. what stops working if it changes.
+const TABLE = `
+server     connections     set        wrapped add(): each connection is adapted before it speaks
+server     server          net-server its one 'connection' listener is replaced by accept.ts
+server     options         object     maxClients, read by the prompt greeting
+server     secureContext   map        the '*' context for implicit TLS in accept.ts
+server     connect         fn2        hands an accepted socket to the library
+server     _resolveSNI     fn2        SNI for implicit TLS in accept.ts
+connection id              string     session id in logs
+connection name            string     host name in the 421 of the prompt greeting
+connection secure          boolean    EHLO hides AUTH before TLS
+connection session         object     authenticated or not, for admission
+connection close           fn0        closes after a refused PROXY header or pipelined DATA
+connection send            fn3        wrapped: every reply goes through our reply table
+connection init            fn0        replaced: greeting without the 100 ms hold
+connection connectionReady fn1        sends the greeting
+connection _setListeners   fn1        socket listeners, from the replaced init
+connection upgrade         fn2        wrapped: STARTTLS handshake deadline and renegotiation refusal
+connection _createParser   fn0        wrapped: the parser made by STARTTLS is watched too
+connection _armTimeout     fn0        wrapped during upgrade: the only sight of the new TLS socket
+connection _parser         object     the parser of a new connection, watched
+connection _socket         object     bytes already read (pipelining), destroyed at a deadline
+connection _handlerPending boolean    waiting on our hook: not idle
+connection _dataStream     unset      a DATA reply pending: not idle
+connection _upgrading      boolean    in a TLS handshake: its own deadline
+connection _closing        boolean    no deadline reply to a closing session
+connection _closed         boolean    no deadline reply to a closed session
+parser     write           fn3        wrapped: bytes as they arrive (deadlines, PROXY header refusal)
+parser     _write          fn3        wrapped: the buffer being parsed, for the pipelining check
+parser     oncommand       fn2        wrapped: one command line dispatched
+parser     startDataMode   fn1        wrapped: refuses message bytes sent before the 354
+parser     _dataMode       boolean    in DATA: the data deadline applies
+parser     writableLength  number     bytes queued behind DATA (pipelining)
+`;
+
+function shapeOf(token: string): Shape {
+  const params = /^fn(\d)$/.exec(token);
+  if (params) return { kind: 'function', params: Number(params[1]) };
+  const kinds = ['boolean', 'string', 'number', 'object', 'set', 'map', 'net-server', 'unset'] as const;
+  const kind = kinds.find((k) => k === token);
+  if (!kind) throw new Error(`internals.ts: unknown shape ${token}`);
+  return { kind } as Shape;
+}
 
 /** Every private or undocumented member the adapter relies on. */
-export const INTERNALS: readonly Internal[] = [
-  {
-    owner: 'server',
-    member: 'connections',
-    shape: { kind: 'set' },
-    use: 'wrapped add(): each connection is adapted before it speaks',
-  },
-  {
-    owner: 'server',
-    member: 'server',
-    shape: { kind: 'net-server' },
-    use: "its one 'connection' listener is replaced by accept.ts",
-  },
-  { owner: 'server', member: 'options', shape: { kind: 'object' }, use: 'maxClients, read by the prompt greeting' },
-  {
-    owner: 'server',
-    member: 'secureContext',
-    shape: { kind: 'map' },
-    use: "the '*' context for implicit TLS in accept.ts",
-  },
-  { owner: 'server', member: 'connect', shape: fn(2), use: 'hands an accepted socket to the library' },
-  { owner: 'server', member: '_resolveSNI', shape: fn(2), use: 'SNI for implicit TLS in accept.ts' },
-  { owner: 'connection', member: 'id', shape: { kind: 'string' }, use: 'session id in logs' },
-  {
-    owner: 'connection',
-    member: 'name',
-    shape: { kind: 'string' },
-    use: 'host name in the 421 of the prompt greeting',
-  },
-  { owner: 'connection', member: 'secure', shape: { kind: 'boolean' }, use: 'EHLO hides AUTH before TLS' },
-  { owner: 'connection', member: 'session', shape: { kind: 'object' }, use: 'authenticated or not, for admission' },
-  { owner: 'connection', member: 'close', shape: fn(0), use: 'closes after a refused PROXY header or pipelined DATA' },
-  { owner: 'connection', member: 'send', shape: fn(3), use: 'wrapped: every reply goes through our reply table' },
-  { owner: 'connection', member: 'init', shape: fn(0), use: 'replaced: greeting without the 100 ms hold' },
-  { owner: 'connection', member: 'connectionReady', shape: fn(1), use: 'sends the greeting' },
-  { owner: 'connection', member: '_setListeners', shape: fn(1), use: 'socket listeners, from the replaced init' },
-  {
-    owner: 'connection',
-    member: 'upgrade',
-    shape: fn(2),
-    use: 'wrapped: STARTTLS handshake deadline and renegotiation refusal',
-  },
-  {
-    owner: 'connection',
-    member: '_createParser',
-    shape: fn(0),
-    use: 'wrapped: the parser made by STARTTLS is watched too',
-  },
-  {
-    owner: 'connection',
-    member: '_armTimeout',
-    shape: fn(0),
-    use: 'wrapped during upgrade: the only sight of the new TLS socket',
-  },
-  { owner: 'connection', member: '_parser', shape: { kind: 'object' }, use: 'the parser of a new connection, watched' },
-  {
-    owner: 'connection',
-    member: '_socket',
-    shape: { kind: 'object' },
-    use: 'bytes already read (pipelining), destroyed at a deadline',
-  },
-  { owner: 'connection', member: '_handlerPending', shape: { kind: 'boolean' }, use: 'waiting on our hook: not idle' },
-  { owner: 'connection', member: '_dataStream', shape: { kind: 'unset' }, use: 'a DATA reply pending: not idle' },
-  {
-    owner: 'connection',
-    member: '_upgrading',
-    shape: { kind: 'boolean' },
-    use: 'in a TLS handshake: its own deadline',
-  },
-  {
-    owner: 'connection',
-    member: '_closing',
-    shape: { kind: 'boolean' },
-    use: 'no deadline reply to a closing session',
-  },
-  { owner: 'connection', member: '_closed', shape: { kind: 'boolean' }, use: 'no deadline reply to a closed session' },
-  {
-    owner: 'parser',
-    member: 'write',
-    shape: fn(3),
-    use: 'wrapped: bytes as they arrive (deadlines, PROXY header refusal)',
-  },
-  {
-    owner: 'parser',
-    member: '_write',
-    shape: fn(3),
-    use: 'wrapped: the buffer being parsed, for the pipelining check',
-  },
-  { owner: 'parser', member: 'oncommand', shape: fn(2), use: 'wrapped: one command line dispatched' },
-  { owner: 'parser', member: 'startDataMode', shape: fn(1), use: 'wrapped: refuses message bytes sent before the 354' },
-  { owner: 'parser', member: '_dataMode', shape: { kind: 'boolean' }, use: 'in DATA: the data deadline applies' },
-  {
-    owner: 'parser',
-    member: 'writableLength',
-    shape: { kind: 'number' },
-    use: 'bytes queued behind DATA (pipelining)',
-  },
-];
+export const INTERNALS: readonly Internal[] = TABLE.trim()
+  .split('\n')
+  .map((line) => {
+    const [owner, member, shape, ...use] = line.split(/\s+/);
+    return {
+      owner: owner as Internal['owner'],
+      member: member as string,
+      shape: shapeOf(shape as string),
+      use: use.join(' '),
+    };
+  });
 
 function describe(value: unknown): string {
   if (value === undefined) return 'missing';

@@ -17,6 +17,7 @@ import { lookUpUnanswered } from '../delivery/reconcile.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { outcomeReply, replyMessage } from '../delivery/replies.ts';
+import { fullJitterMs } from '../lib/backoff.ts';
 import type {
   AttemptResult,
   LeasedMessage,
@@ -38,12 +39,6 @@ export interface WorkerDeps {
   metrics: Metrics;
   /** Told after each settle (gauges). */
   settled(): void;
-}
-
-/** Capped exponential backoff with full jitter: a random wait up to base × 2^(n-1), capped. */
-export function spoolBackoffMs(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
-  return Math.floor(random() * ceiling);
 }
 
 export class SpoolWorker {
@@ -361,7 +356,7 @@ export class SpoolWorker {
     const attempts = Math.max(1, ...m.recipients.map((r) => r.attempts + 1));
     const nextAttemptAt = Math.max(
       notBefore,
-      Date.now() + spoolBackoffMs(attempts, c.spoolRetryBaseMs, c.spoolRetryCapMs),
+      Date.now() + fullJitterMs(attempts, c.spoolRetryBaseMs, c.spoolRetryCapMs),
     );
     const res = await this.#d.backend.settle(m.lease, { recipients, nextAttemptAt });
     this.#d.settled();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseSpoolKey } from '../../src/config/spool-key.ts';
 import { dirSpoolKey, sealLogin, unsealLogin } from '../../src/spool/seal.ts';
-import { spoolBackoffMs } from '../../src/spool/worker.ts';
+import { fullJitterMs } from '../../src/lib/backoff.ts';
 
 const login = { username: 'user@example.com', password: 'correct horse battery staple', accountId: 42 };
 
@@ -57,20 +57,20 @@ test('without SPOOL_KEY the directory spool generates one key, 0600, and keeps i
 
 test('redelivery backoff: full jitter under base × 2^(n-1), capped', () => {
   assert.equal(
-    spoolBackoffMs(1, 1000, 60_000, () => 0.999),
+    fullJitterMs(1, 1000, 60_000, () => 0.999),
     999,
   );
   assert.equal(
-    spoolBackoffMs(3, 1000, 60_000, () => 0.5),
+    fullJitterMs(3, 1000, 60_000, () => 0.5),
     2000,
   );
   assert.equal(
-    spoolBackoffMs(50, 1000, 60_000, () => 0.5),
+    fullJitterMs(50, 1000, 60_000, () => 0.5),
     30_000,
     'capped',
   );
   assert.equal(
-    spoolBackoffMs(2, 1000, 60_000, () => 0),
+    fullJitterMs(2, 1000, 60_000, () => 0),
     0,
   );
 });
