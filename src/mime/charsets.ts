@@ -94,11 +94,13 @@ export function decodeUnlabelled(bytes: Uint8Array, repairs?: Repairs): string {
     noteRepair(repairs, 'undeclared_8bit');
     return repairC1(cp1252.decode(bytes));
   }
-  return withoutC1(text, repairs);
+  return withoutC1(text, bytes, repairs);
 }
 
-function withoutC1(text: string, repairs: Repairs | undefined): string {
-  if (!hasC1(text)) return text;
+// UTF-8 encodes U+0080–U+009F as C2 80–C2 9F: bytes without 0xC2 cannot hold a C1 control, and
+// memchr over the bytes is far cheaper than a regex over a long decoded body.
+function withoutC1(text: string, bytes: Uint8Array, repairs: Repairs | undefined): string {
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(0xc2) === -1 || !hasC1(text)) return text;
   noteRepair(repairs, 'c1_control');
   return repairC1(text);
 }
@@ -110,7 +112,7 @@ function withoutC1(text: string, repairs: Repairs | undefined): string {
  */
 function decodeUtf8(bytes: Uint8Array, repairs: Repairs | undefined): string {
   try {
-    return withoutC1(utf8Fatal.decode(bytes), repairs);
+    return withoutC1(utf8Fatal.decode(bytes), bytes, repairs);
   } catch {
     noteRepair(repairs, 'invalid_utf8');
   }
@@ -127,7 +129,7 @@ function decodeUtf8(bytes: Uint8Array, repairs: Repairs | undefined): string {
     i++;
     run = i;
   }
-  return withoutC1(out + utf8Fatal.decode(bytes.subarray(run)), repairs);
+  return withoutC1(out + utf8Fatal.decode(bytes.subarray(run)), bytes, repairs);
 }
 
 /** Length of the valid UTF-8 sequence at `i` (WHATWG's ranges: no overlongs, surrogates or > U+10FFFF), 0 if none. */
