@@ -25,9 +25,28 @@ export interface SpoolEvents {
   quarantined?: (q: QuarantineEvent) => void;
 }
 
+type Opener = (config: Config, owner: boolean, events: SpoolEvents) => Promise<OpenedSpool>;
+
+/**
+ * Every backend, by its SPOOL_BACKEND name. Keyed by the config schema's enum, so a name added
+ * there without an opener here does not compile; a name that reaches this point some other way
+ * stops the start instead of quietly opening some other spool.
+ */
+const BACKENDS: Readonly<Record<Config['spoolBackend'], Opener>> = { dir: openDir, redis: openRedis };
+
 /** `owner`: the gateway that delivers from it (recovers crash leftovers); false for admin tools. */
 export async function openSpool(config: Config, owner: boolean, events: SpoolEvents = {}): Promise<OpenedSpool> {
-  if (config.spoolBackend === 'redis') return openRedis(config);
+  const open = Object.hasOwn(BACKENDS, config.spoolBackend) ? BACKENDS[config.spoolBackend] : undefined;
+  if (!open)
+    throw new StartupError(
+      'SPOOL_BACKEND',
+      `unknown spool backend ${JSON.stringify(config.spoolBackend)}`,
+      `set SPOOL_BACKEND to one of: ${Object.keys(BACKENDS).join(', ')}`,
+    );
+  return open(config, owner, events);
+}
+
+async function openDir(config: Config, owner: boolean, events: SpoolEvents): Promise<OpenedSpool> {
   const dir = resolve(config.spoolDir);
   const key = config.spoolKey !== undefined ? (parseSpoolKey(config.spoolKey) as Buffer) : await dirKey(dir);
   const backend = await openDirSpool({

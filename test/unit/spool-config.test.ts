@@ -1,7 +1,13 @@
 // Spool settings: the combinations that cannot work are refused at start, naming the settings.
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { describeConfig, loadConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { isStartupError } from '../../src/config/startup-error.ts';
+import { openSpool } from '../../src/spool/open.ts';
 
 const KEY = 'ab'.repeat(32);
 
@@ -58,4 +64,24 @@ test('SPOOL_KEY is redacted by `config`', () => {
   assert.ok(r.ok);
   const line = describeConfig(r.config).find((l) => l.startsWith('SPOOL_KEY='));
   assert.ok(line && !line.includes(KEY), line);
+});
+
+test('an unknown SPOOL_BACKEND is refused at load, naming the setting', () => {
+  const e = errors({ DELIVERY_MODE: 'spool', SPOOL_BACKEND: 'postgres' });
+  assert.ok(
+    e.some((x) => x.includes('SPOOL_BACKEND')),
+    e.join('\n'),
+  );
+});
+
+test('a backend name without an opener stops the start instead of opening a directory spool', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'spool-open-')), 'spool');
+  const r = loadConfig({ DELIVERY_MODE: 'spool', SPOOL_DIR: dir });
+  assert.ok(r.ok);
+  const config = { ...r.config, spoolBackend: 'postgres' } as unknown as Config;
+  await assert.rejects(
+    openSpool(config, true),
+    (err: unknown) => isStartupError(err) && err.setting === 'SPOOL_BACKEND' && /dir, redis/.test(err.fix),
+  );
+  assert.equal(existsSync(dir), false, 'no directory spool was created');
 });
