@@ -38,7 +38,18 @@ export interface AmbiguousAttempt {
   checked?: boolean;
 }
 
-export type ClaimResult = 'claimed' | 'busy';
+/** What `begin` found. */
+export type Begun =
+  { kind: 'accepted'; id: string } | { kind: 'busy' } | { kind: 'claimed'; ambiguous: AmbiguousAttempt[] };
+
+/** What `end` writes: the accepted id, and what becomes of the unanswered attempts. */
+export interface SendEnd {
+  accepted?: string;
+  ambiguous: 'keep' | 'clear' | AmbiguousAttempt[];
+}
+
+/** Unanswered attempts kept per recipient (the oldest go first). */
+const MAX_ATTEMPTS = 10;
 
 export interface DedupeOptions {
   ttlS: number;
@@ -97,57 +108,69 @@ export class DedupeRecords {
     return stored === null ? null : decodeId(stored);
   }
 
+  /**
+   * Before a send, one atomic step in the store: accepted earlier → its Cakemail id; claimed by
+   * another session → busy; else claimed (for `claimTtlS`, the time one session may spend on the
+   * message), with the earlier unanswered attempts, and `attempt` written down when there were
+   * none (so a crash mid-call leaves it to reconcile). The store failing counts as claimed with
+   * no record: fail open.
+   */
+  async begin(keys: RecipientKeys, owner: string, claimTtlS: number, attempt: AmbiguousAttempt | null): Promise<Begun> {
+    const r = await this.#safe(
+      'claim',
+      () =>
+        this.#store.beginSend({
+          keys,
+          owner,
+          claimTtlS,
+          attempt: attempt ? JSON.stringify([attempt]) : null,
+          recordTtlS: this.#ttl(keys),
+        }),
+      { kind: 'claimed' as const, ambiguous: null },
+    );
+    if (r.kind === 'accepted') return { kind: 'accepted', id: decodeId(r.value) };
+    if (r.kind === 'busy') return r;
+    return { kind: 'claimed', ambiguous: parseAttempts(r.ambiguous) };
+  }
+
+  /**
+   * After a send, one atomic step: the accepted record (`accepted`: the Cakemail id), the
+   * unanswered attempts kept, cleared or replaced, and the claim released.
+   */
+  async end(keys: RecipientKeys, end: SendEnd): Promise<void> {
+    const ambiguous =
+      end.ambiguous === 'keep' || end.ambiguous === 'clear'
+        ? end.ambiguous
+        : { set: JSON.stringify(end.ambiguous.slice(-MAX_ATTEMPTS)) };
+    await this.#safe(
+      'release',
+      () =>
+        this.#store.endSend({
+          keys,
+          ...(end.accepted !== undefined ? { accepted: encodeId(end.accepted) } : {}),
+          ambiguous,
+          recordTtlS: this.#ttl(keys),
+        }),
+      undefined,
+    );
+  }
+
+  /** Records unanswered attempts while holding the claim (a resend after a lookup found nothing). */
+  async setAmbiguous(keys: RecipientKeys, attempts: readonly AmbiguousAttempt[]): Promise<void> {
+    const list = JSON.stringify(attempts.slice(-MAX_ATTEMPTS));
+    await this.#safe('set', () => this.#store.set(keys.ambiguous, list, this.#ttl(keys)), undefined);
+  }
+
+  /** Kept for the memory measurement: an accepted record on its own. */
   async remember(keys: RecipientKeys, cakemailId: string): Promise<void> {
     await this.#safe('set', () => this.#store.set(keys.accepted, encodeId(cakemailId), this.#ttl(keys)), undefined);
   }
 
-  /**
-   * Atomic claim (SET NX with a TTL) for the time one session may spend on the message. The
-   * store being down counts as claimed: fail open.
-   */
-  async claim(keys: RecipientKeys, owner: string, ttlS: number): Promise<ClaimResult> {
-    const won = await this.#safe('claim', () => this.#store.setIfAbsent(keys.claim, owner, ttlS), true);
-    return won ? 'claimed' : 'busy';
-  }
-
-  async release(keys: RecipientKeys): Promise<void> {
-    await this.#safe('release', () => this.#store.delete(keys.claim), undefined);
-  }
-
-  async ambiguous(keys: RecipientKeys): Promise<AmbiguousAttempt[]> {
-    const raw = await this.#safe('get', () => this.#store.get(keys.ambiguous), null);
-    if (!raw) return [];
-    try {
-      const parsed = JSON.parse(raw) as unknown;
-      return Array.isArray(parsed)
-        ? parsed.filter((a): a is AmbiguousAttempt => typeof a?.tag === 'string' && typeof a?.at === 'number')
-        : [];
-    } catch {
-      return [];
-    }
-  }
-
-  /** Adds one attempt; called while holding the claim, so the read-modify-write does not race. */
-  async addAmbiguous(keys: RecipientKeys, attempt: AmbiguousAttempt): Promise<void> {
-    const list = [...(await this.ambiguous(keys)).filter((a) => a.tag !== attempt.tag), attempt].slice(-10);
-    await this.#safe('set', () => this.#store.set(keys.ambiguous, JSON.stringify(list), this.#ttl(keys)), undefined);
-  }
-
-  /** The attempts were looked up while young and not found: no second lookup until they are old. */
-  async markChecked(keys: RecipientKeys, attempts: readonly AmbiguousAttempt[]): Promise<void> {
-    const list = attempts.map((a) => ({ ...a, checked: true }));
-    await this.#safe('set', () => this.#store.set(keys.ambiguous, JSON.stringify(list), this.#ttl(keys)), undefined);
-  }
-
-  async clearAmbiguous(keys: RecipientKeys): Promise<void> {
-    await this.#safe('delete', () => this.#store.delete(keys.ambiguous), undefined);
-  }
-
-  /** A message without identity got its final reply: a later identical message is a new one. */
-  async forget(keys: RecipientKeys): Promise<void> {
-    if (keys.identity.kind !== 'anonymous') return;
-    await this.#safe('delete', () => this.#store.delete(keys.accepted), undefined);
-    await this.#safe('delete', () => this.#store.delete(keys.ambiguous), undefined);
+  /** Messages without identity got their final reply: a later identical message is a new one (one step for all). */
+  async forget(keys: readonly RecipientKeys[]): Promise<void> {
+    const all = keys.filter((k) => k.identity.kind === 'anonymous').flatMap((k) => [k.accepted, k.ambiguous]);
+    if (all.length === 0) return;
+    await this.#safe('delete', () => this.#store.deleteAll(all), undefined);
   }
 
   #ttl(keys: RecipientKeys): number {
@@ -162,6 +185,18 @@ export class DedupeRecords {
       this.#logger.debug({ op, err: (err as Error).message }, 'state store unavailable: dedupe fails open');
       return fallback;
     }
+  }
+}
+
+function parseAttempts(raw: string | null): AmbiguousAttempt[] {
+  if (!raw) return [];
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    return Array.isArray(parsed)
+      ? parsed.filter((a): a is AmbiguousAttempt => typeof a?.tag === 'string' && typeof a?.at === 'number')
+      : [];
+  } catch {
+    return [];
   }
 }
 

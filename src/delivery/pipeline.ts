@@ -15,7 +15,13 @@ import type { RetryBudget } from '../resilience/budget.ts';
 import type { CallVerdict, CircuitBreaker, CircuitPermit } from '../resilience/circuit.ts';
 import { withRetry } from '../cakemail/retry.ts';
 import { isAccountDenied, recipientFailure, tempFailureOf } from './api-outcome.ts';
-import { DedupeRecords, type MessageIdentity, type RecipientKeys } from './dedupe.ts';
+import {
+  DedupeRecords,
+  type AmbiguousAttempt,
+  type MessageIdentity,
+  type RecipientKeys,
+  type SendEnd,
+} from './dedupe.ts';
 import { attemptTag, lookUpUnanswered, type LookupDeps } from './reconcile.ts';
 import { countRepairs, initRepairCounter } from './repairs.ts';
 import { inspectMessage } from './inspect.ts';
@@ -292,36 +298,45 @@ export class DeliveryPipeline {
   async forgetAnonymous(message: PreparedMessage, recipients: readonly string[]): Promise<void> {
     if (message.identity.kind !== 'anonymous') return;
     const identity = message.identity;
-    await Promise.all(recipients.map((r) => this.#d.dedupe.forget(DedupeRecords.keys(identity, r))));
+    await this.#d.dedupe.forget(recipients.map((r) => DedupeRecords.keys(identity, r)));
   }
 
-  /** One recipient: dedupe → claim → reconcile → circuit → send → record. */
+  /**
+   * One recipient: claim (with the dedupe check, one step) → reconcile → circuit → send →
+   * record and release (one step). With RECONCILE=on the attempt is written down with the
+   * claim, before the call, so even a crash mid-call leaves it to reconcile.
+   */
   async #sendOne(ctx: SendContext, recipient: string): Promise<RecipientResult> {
     const keys = DedupeRecords.keys(ctx.identity, recipient);
-    const previous = await this.#d.dedupe.accepted(keys);
-    if (previous) return this.#skipped(recipient, previous);
-
+    const reconcileOn = this.#d.config.reconcile === 'on';
     const tag = attemptTag();
+    // Whole seconds, rounded up: the send goes out after this moment, never before it.
+    const attempt = { tag, at: Math.ceil(Date.now() / 1000) };
     const claimTtlS = Math.ceil(this.#d.config.messageDeadlineMs / 1000) + 1;
-    if ((await this.#d.dedupe.claim(keys, tag, claimTtlS)) === 'busy') {
+    const begun = await this.#d.dedupe.begin(keys, tag, claimTtlS, reconcileOn ? attempt : null);
+    if (begun.kind === 'accepted') return this.#skipped(recipient, begun.id);
+    if (begun.kind === 'busy')
       return { recipient, status: 'failed', failure: { kind: 'in_progress', reason: 'claimed by another session' } };
-    }
+    // Whatever happens, the claim is released; an exception keeps the attempt on record (the
+    // call may have gone out).
+    const end: { value: SendEnd } = { value: { ambiguous: 'keep' } };
     try {
-      return await this.#sendClaimed(ctx, recipient, keys, tag);
+      return await this.#sendClaimed(ctx, recipient, keys, attempt, begun.ambiguous, end);
     } finally {
-      await this.#d.dedupe.release(keys);
+      await this.#d.dedupe.end(keys, end.value);
     }
   }
 
-  async #sendClaimed(ctx: SendContext, recipient: string, keys: RecipientKeys, tag: string): Promise<RecipientResult> {
-    // Again under the claim: another session may have finished it since the first look.
-    const previous = await this.#d.dedupe.accepted(keys);
-    if (previous) return this.#skipped(recipient, previous);
-
-    if (ctx.testMode !== undefined) return this.#testSend(ctx, recipient, keys);
-
+  async #sendClaimed(
+    ctx: SendContext,
+    recipient: string,
+    keys: RecipientKeys,
+    attempt: AmbiguousAttempt,
+    pending: readonly AmbiguousAttempt[],
+    end: { value: SendEnd },
+  ): Promise<RecipientResult> {
+    if (ctx.testMode !== undefined) return this.#testSend(ctx, recipient, end);
     const reconcileOn = this.#d.config.reconcile === 'on';
-    const pending = await this.#d.dedupe.ambiguous(keys);
     if (pending.length > 0 && reconcileOn) {
       // Attempts are stamped in whole seconds: the latest each may have gone out is a second on.
       const sends = pending.map((p) => ({ tag: p.tag, atMs: (p.at + 1) * 1000, checked: p.checked === true }));
@@ -331,37 +346,43 @@ export class DeliveryPipeline {
         'earlier ambiguous send looked up in the API logs',
       );
       if (v.kind === 'undecided') {
-        if (v.retryAt > 0 && sends.some((s) => !s.checked)) await this.#d.dedupe.markChecked(keys, pending);
+        // Looked up while young and not found: no second lookup until it is old enough.
+        if (v.retryAt > 0 && sends.some((x) => !x.checked))
+          end.value = { ambiguous: pending.map((p) => ({ ...p, checked: true })) };
         return { recipient, status: 'failed', failure: v.failure };
       }
       if (v.kind === 'sent') {
-        await this.#accepted(keys, v.id, true);
+        end.value = { accepted: v.id, ambiguous: 'clear' };
         return this.#skipped(recipient, v.id);
       }
-      await this.#d.dedupe.clearAmbiguous(keys);
+      // Not sent: this attempt replaces them, on record before the call.
+      await this.#d.dedupe.setAmbiguous(keys, [attempt]);
     } else if (pending.length > 0) {
       ctx.log.warn(
         { to: recipient },
         'sending again a recipient whose earlier send had no answer (RECONCILE=off: it may arrive twice)',
       );
     }
+    // No call made: this attempt's record (RECONCILE=on) goes; earlier ones stay as they were.
+    const notSent: SendEnd = { ambiguous: reconcileOn ? 'clear' : 'keep' };
 
     const permit = this.#d.circuit.acquire();
-    if (!permit.ok)
+    if (!permit.ok) {
+      end.value = notSent;
       return {
         recipient,
         status: 'failed',
         failure: { kind: 'circuit_open', reason: 'circuit open', retryInS: permit.retryInS },
       };
-    const at = Math.floor(Date.now() / 1000);
+    }
     const payload = forRecipient(ctx.built, recipient);
     // The tag goes out with the send, and is written down before it, so that even a crash
     // mid-call leaves something to reconcile.
-    if (reconcileOn || ctx.hooks) payload.tags = [...(payload.tags ?? []), tag];
+    if (reconcileOn || ctx.hooks) payload.tags = [...(payload.tags ?? []), attempt.tag];
     if (ctx.hooks) {
       let opened: boolean;
       try {
-        opened = await ctx.hooks.opened(recipient, tag, Date.now());
+        opened = await ctx.hooks.opened(recipient, attempt.tag, Date.now());
       } catch (err) {
         // The permit must go back whatever happens: a half-open probe slot never returned would
         // keep the circuit open until restart.
@@ -370,6 +391,7 @@ export class DeliveryPipeline {
       }
       if (!opened) {
         this.#d.circuit.record('neutral', permit);
+        end.value = notSent;
         return {
           recipient,
           status: 'failed',
@@ -380,12 +402,12 @@ export class DeliveryPipeline {
         };
       }
     }
-    if (reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
     const res = await this.#send(ctx, payload, permit);
+    const settled: 'clear' | 'keep' = reconcileOn || pending.length > 0 ? 'clear' : 'keep';
     if (res.ok) {
       const { status, id } = res.value.data;
       if (status !== 'queued') {
-        if (reconcileOn) await this.#d.dedupe.clearAmbiguous(keys);
+        end.value = notSent;
         return {
           recipient,
           status: 'refused',
@@ -394,7 +416,7 @@ export class DeliveryPipeline {
           apiStatus: res.status,
         };
       }
-      await this.#accepted(keys, id, reconcileOn || pending.length > 0);
+      end.value = { accepted: id, ambiguous: settled };
       return { recipient, status: 'queued', id, duplicate: false };
     }
     // A 2xx whose body breaks the contract still means Cakemail took the message (docs/threat-model.md
@@ -405,7 +427,7 @@ export class DeliveryPipeline {
         { status: res.error.status, detail: res.error.message },
         'API accepted the email with a malformed body',
       );
-      await this.#accepted(keys, id, reconcileOn || pending.length > 0);
+      end.value = { accepted: id, ambiguous: settled };
       return { recipient, status: 'queued', id, duplicate: false };
     }
     if (isAmbiguous(res.error)) {
@@ -413,16 +435,18 @@ export class DeliveryPipeline {
       // possible duplicate beats a loss), remembered so the retry can reconcile.
       this.#d.metrics.apiAmbiguous.inc();
       ctx.log.warn(
-        { to: recipient, tag: reconcileOn ? tag : undefined, failure: res.error.kind },
+        { to: recipient, tag: reconcileOn ? attempt.tag : undefined, failure: res.error.kind },
         'API answer lost after the request was sent: outcome ambiguous',
       );
-      if (!reconcileOn) await this.#d.dedupe.addAmbiguous(keys, { tag, at });
+      // RECONCILE=on: already on record. Off: remembered now, for the warning on the retry.
+      end.value = reconcileOn
+        ? { ambiguous: 'keep' }
+        : { ambiguous: [...pending.filter((p) => p.tag !== attempt.tag), attempt] };
       const failed = recipientFailure(recipient, res.error);
       return failed.status === 'failed' ? { ...failed, ambiguous: true } : failed;
-    } else if (reconcileOn) {
-      // A known failure: this attempt did not send, so there is nothing to reconcile.
-      await this.#d.dedupe.clearAmbiguous(keys);
     }
+    // A known failure: this attempt did not send, so there is nothing to reconcile.
+    end.value = notSent;
     return recipientFailure(recipient, res.error);
   }
 
@@ -430,16 +454,12 @@ export class DeliveryPipeline {
    * Test mode, under the claim like a real send: the payload is built and remembered as
    * accepted (a resend of the same test message is a duplicate), and no API call is made.
    */
-  async #testSend(ctx: SendContext, recipient: string, keys: RecipientKeys): Promise<RecipientResult> {
+  #testSend(ctx: SendContext, recipient: string, end: { value: SendEnd }): RecipientResult {
     const id = randomUUID();
     this.#d.testSink?.({ id, accountId: ctx.credential.accountId, payload: forRecipient(ctx.built, recipient) });
-    await this.#accepted(keys, id, false);
+    // No call made: the attempt written with the claim (RECONCILE=on) goes with it.
+    end.value = { accepted: id, ambiguous: this.#d.config.reconcile === 'on' ? 'clear' : 'keep' };
     return { recipient, status: 'queued', id, duplicate: false };
-  }
-
-  async #accepted(keys: RecipientKeys, id: string, clearAmbiguous: boolean): Promise<void> {
-    await this.#d.dedupe.remember(keys, id);
-    if (clearAmbiguous) await this.#d.dedupe.clearAmbiguous(keys);
   }
 
   #skipped(recipient: string, id: string): RecipientResult {

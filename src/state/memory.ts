@@ -1,4 +1,4 @@
-import type { StateStore, WindowAdd } from './store.ts';
+import type { BeginSend, BeginSendResult, EndSend, StateStore, WindowAdd } from './store.ts';
 
 interface Entry {
   value: string;
@@ -114,6 +114,28 @@ export class MemoryStore implements StateStore {
   #window(key: string): { t: number; id: string }[] {
     const v = this.#live(key)?.value;
     return v ? (JSON.parse(v) as { t: number; id: string }[]) : [];
+  }
+
+  async deleteAll(keys: readonly string[]): Promise<void> {
+    for (const k of keys) this.#entries.delete(k);
+  }
+
+  // One process, no await inside: each of these runs as one step, like the Redis scripts.
+  async beginSend(r: BeginSend): Promise<BeginSendResult> {
+    const accepted = this.#live(r.keys.accepted);
+    if (accepted) return { kind: 'accepted', value: accepted.value };
+    if (this.#live(r.keys.claim)) return { kind: 'busy' };
+    await this.set(r.keys.claim, r.owner, r.claimTtlS);
+    const ambiguous = this.#live(r.keys.ambiguous)?.value ?? null;
+    if (ambiguous === null && r.attempt !== null) await this.set(r.keys.ambiguous, r.attempt, r.recordTtlS);
+    return { kind: 'claimed', ambiguous };
+  }
+
+  async endSend(r: EndSend): Promise<void> {
+    if (r.accepted !== undefined) await this.set(r.keys.accepted, r.accepted, r.recordTtlS);
+    if (r.ambiguous === 'clear') this.#entries.delete(r.keys.ambiguous);
+    else if (r.ambiguous !== 'keep') await this.set(r.keys.ambiguous, r.ambiguous.set, r.recordTtlS);
+    this.#entries.delete(r.keys.claim);
   }
 
   async close(): Promise<void> {

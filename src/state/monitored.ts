@@ -8,7 +8,7 @@
 // blocks, and rate limits are simply not enforced while the store is away.
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { StateStore } from './store.ts';
+import type { BeginSend, EndSend, StateStore } from './store.ts';
 
 export class StoreHealth {
   readonly #metrics: Metrics;
@@ -71,6 +71,9 @@ export class MonitoredStore implements StateStore {
   ttlMs = (key: string) => this.#run('ttlMs', () => this.#inner.ttlMs(key));
   takeToken = (key: string, capacity: number, refillPerMinute: number) =>
     this.#run('takeToken', () => this.#inner.takeToken(key, capacity, refillPerMinute));
+  deleteAll = (keys: readonly string[]) => this.#run('delete', () => this.#inner.deleteAll(keys));
+  beginSend = (req: BeginSend) => this.#run('beginSend', () => this.#inner.beginSend(req));
+  endSend = (req: EndSend) => this.#run('endSend', () => this.#inner.endSend(req));
 
   windowAdd = (key: string, id: string, windowMs: number, limit: number) =>
     this.#run('windowAdd', () => this.#inner.windowAdd(key, id, windowMs, limit));

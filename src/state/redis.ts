@@ -1,43 +1,6 @@
 import { Redis } from 'ioredis';
-import type { StateStore, WindowAdd } from './store.ts';
-
-// Token bucket in one script, so that pods sharing Redis take tokens atomically. Time is
-// Redis's own clock (TIME), so pods with skewed clocks still agree. Tokens are kept as a
-// string (a Lua number returned to Redis would be truncated). Redis ≥ 5 replicates the
-// script's effects, so TIME is allowed here.
-const TAKE_TOKEN = `
-local cap = tonumber(ARGV[1])
-local per_ms = tonumber(ARGV[2]) / 60000
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local v = redis.call('HMGET', KEYS[1], 't', 'ts')
-local tokens = tonumber(v[1]) or cap
-local ts = tonumber(v[2]) or now
-tokens = math.min(cap, tokens + math.max(0, now - ts) * per_ms)
-if tokens < 1 then return math.ceil((1 - tokens) / per_ms) end
-tokens = tokens - 1
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((cap - tokens) / per_ms) + 1000)
-return 0
-`;
-
-// Sliding window of entries in one script (StateStore.windowAdd): a sorted set scored by
-// Redis's clock, trimmed to the window before counting, so pods agree and races cannot
-// overshoot the limit. The set holds at most `limit` members.
-const WINDOW_ADD = `
-local w = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - w)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, math.max(1, tonumber(oldest[2]) + w - now)}
-end
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], w)
-return {1, 0}
-`;
+import { BEGIN_SEND, END_SEND, TAKE_TOKEN, WINDOW_ADD } from './redis-scripts.ts';
+import type { BeginSend, BeginSendResult, EndSend, StateStore, WindowAdd } from './store.ts';
 
 /** Connection state changes, for the `smtp_gateway_state_store_up` gauge and its log line. */
 export type RedisStatusListener = (up: boolean, detail: string) => void;
@@ -65,6 +28,8 @@ export class RedisStore implements StateStore {
     // EVALSHA, loading the script once per connection.
     this.#redis.defineCommand('gatewayTakeToken', { numberOfKeys: 1, lua: TAKE_TOKEN });
     this.#redis.defineCommand('gatewayWindowAdd', { numberOfKeys: 1, lua: WINDOW_ADD });
+    this.#redis.defineCommand('gatewayBeginSend', { numberOfKeys: 3, lua: BEGIN_SEND });
+    this.#redis.defineCommand('gatewayEndSend', { numberOfKeys: 3, lua: END_SEND });
     if (onStatus) {
       // ioredis reconnects by itself; 'close' repeats on every failed attempt, the listener
       // reports changes only.
@@ -133,6 +98,40 @@ export class RedisStore implements StateStore {
 
   async windowRemove(key: string, id: string): Promise<void> {
     await this.#redis.zrem(this.#prefix + key, id);
+  }
+
+  async deleteAll(keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.#redis.del(...keys.map((k) => this.#prefix + k));
+  }
+
+  async beginSend(r: BeginSend): Promise<BeginSendResult> {
+    const [kind, value] = (await this.#scripts.gatewayBeginSend(
+      ...this.#sendKeys(r.keys),
+      r.owner,
+      r.claimTtlS,
+      r.attempt ?? '',
+      r.recordTtlS,
+    )) as [string, string | undefined];
+    if (kind === 'accepted') return { kind, value: value as string };
+    if (kind === 'busy') return { kind };
+    return { kind: 'claimed', ambiguous: value ?? null };
+  }
+
+  async endSend(r: EndSend): Promise<void> {
+    const mode = typeof r.ambiguous === 'string' ? r.ambiguous : 'set';
+    const value = typeof r.ambiguous === 'string' ? '' : r.ambiguous.set;
+    await this.#scripts.gatewayEndSend(...this.#sendKeys(r.keys), r.accepted ?? '', mode, value, r.recordTtlS);
+  }
+
+  #sendKeys(k: { accepted: string; claim: string; ambiguous: string }): [string, string, string] {
+    return [this.#prefix + k.accepted, this.#prefix + k.claim, this.#prefix + k.ambiguous];
+  }
+
+  get #scripts(): Record<'gatewayBeginSend' | 'gatewayEndSend', (...args: (string | number)[]) => Promise<unknown>> {
+    return this.#redis as unknown as Record<
+      'gatewayBeginSend' | 'gatewayEndSend',
+      (...args: (string | number)[]) => Promise<unknown>
+    >;
   }
 
   async close(): Promise<void> {

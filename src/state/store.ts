@@ -3,6 +3,40 @@
 // REDIS_URL is set, so that every pod of a fleet sees the same dedupe records, auth blocks and
 // rate limits. Values are never secrets (docs/architecture.md#semantics-that-never-bend). Every operation is atomic on its own
 // (Redis: one command, MULTI or a Lua script), so two pods can never both take the last token.
+/** The three records of one recipient of one message (src/delivery/dedupe.ts). */
+export interface SendKeys {
+  accepted: string;
+  claim: string;
+  ambiguous: string;
+}
+
+export interface BeginSend {
+  keys: SendKeys;
+  /** The claim's value and lifetime: one session's time on the message. */
+  owner: string;
+  claimTtlS: number;
+  /** Written as the ambiguous record with the claim, when there is none yet (null: nothing). */
+  attempt: string | null;
+  recordTtlS: number;
+}
+
+export type BeginSendResult =
+  /** Accepted earlier: its record's value; nothing claimed. */
+  | { kind: 'accepted'; value: string }
+  /** Another session holds the claim. */
+  | { kind: 'busy' }
+  /** Claimed; `ambiguous` is the record of earlier unanswered sends (then `attempt` was not written). */
+  | { kind: 'claimed'; ambiguous: string | null };
+
+export interface EndSend {
+  keys: SendKeys;
+  /** The accepted record to write, if the send was accepted. */
+  accepted?: string;
+  /** The ambiguous record: left, removed, or replaced. */
+  ambiguous: 'keep' | 'clear' | { set: string };
+  recordTtlS: number;
+}
+
 export interface StateStore {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
@@ -27,6 +61,15 @@ export interface StateStore {
   windowAdd(key: string, id: string, windowMs: number, limit: number): Promise<WindowAdd>;
   /** Takes an entry added by windowAdd out again (its place is free at once). */
   windowRemove(key: string, id: string): Promise<void>;
+  /** Removes every key, in one step. */
+  deleteAll(keys: readonly string[]): Promise<void>;
+  /**
+   * Before a send, one atomic step: accepted already → its value; claimed by another session →
+   * busy; else claim it, read the ambiguous record, and write `attempt` when there is none.
+   */
+  beginSend(req: BeginSend): Promise<BeginSendResult>;
+  /** After a send (or instead of it), one atomic step: the accepted record, the ambiguous record, and the claim released. */
+  endSend(req: EndSend): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -94,3 +94,26 @@ test('MonitoredStore: failures counted per operation, one log line per change of
   assert.match(text, /smtp_gateway_state_store_up 1/);
   await store.close();
 });
+
+test('beginSend / endSend: accepted wins, a claim is exclusive, the first attempt is written with the claim', async () => {
+  const s = new MemoryStore();
+  const keys = { accepted: 'd', claim: 'c', ambiguous: 'a' };
+  const begin = (owner: string, attempt: string | null = null) =>
+    s.beginSend({ keys, owner, claimTtlS: 10, attempt, recordTtlS: 100 });
+  assert.deepEqual(await begin('one', '[1]'), { kind: 'claimed', ambiguous: null });
+  assert.equal(await s.get('a'), '[1]', 'the attempt is on record before the send');
+  assert.deepEqual(await begin('two', '[2]'), { kind: 'busy' });
+  await s.endSend({ keys, ambiguous: 'keep', recordTtlS: 100 });
+  assert.deepEqual(
+    await begin('two', '[2]'),
+    { kind: 'claimed', ambiguous: '[1]' },
+    'an earlier attempt is not overwritten',
+  );
+  assert.equal(await s.get('a'), '[1]');
+  await s.endSend({ keys, accepted: 'id-1', ambiguous: 'clear', recordTtlS: 100 });
+  assert.equal(await s.get('c'), null, 'released');
+  assert.equal(await s.get('a'), null);
+  assert.deepEqual(await begin('three'), { kind: 'accepted', value: 'id-1' });
+  assert.equal(await s.get('c'), null, 'nothing claimed for an accepted recipient');
+  await s.close();
+});
