@@ -310,8 +310,9 @@ export class DeliveryPipeline {
     const keys = DedupeRecords.keys(ctx.identity, recipient);
     const reconcileOn = this.#d.config.reconcile === 'on';
     const tag = attemptTag();
-    // Whole seconds, rounded up: the send goes out after this moment, never before it.
-    const attempt = { tag, at: Math.ceil(Date.now() / 1000) };
+    // Whole seconds: the send goes out at once after the claim (a lookup reads it as "within the
+    // second after `at`").
+    const attempt = { tag, at: Math.floor(Date.now() / 1000) };
     const claimTtlS = Math.ceil(this.#d.config.messageDeadlineMs / 1000) + 1;
     const begun = await this.#d.dedupe.begin(keys, tag, claimTtlS, reconcileOn ? attempt : null);
     if (begun.kind === 'accepted') return this.#skipped(recipient, begun.id);
@@ -355,7 +356,9 @@ export class DeliveryPipeline {
         end.value = { accepted: v.id, ambiguous: 'clear' };
         return this.#skipped(recipient, v.id);
       }
-      // Not sent: this attempt replaces them, on record before the call.
+      // Not sent: this attempt replaces them, on record before the call (stamped now: the
+      // lookup took time).
+      attempt.at = Math.floor(Date.now() / 1000);
       await this.#d.dedupe.setAmbiguous(keys, [attempt]);
     } else if (pending.length > 0) {
       ctx.log.warn(
