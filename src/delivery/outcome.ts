@@ -43,7 +43,7 @@ export type MessageOutcome =
   | { kind: 'api_refused'; reason: string; apiKind: 'api_invalid' | 'api_rejected' | 'api_too_large' }
   | { kind: 'temp_failure'; failure: TempFailure }
   /** Spool mode: durably written, delivery deferred (docs/architecture.md#spool-mode). */
-  | { kind: 'spooled'; id: string }
+  | { kind: 'spooled'; id: string; notBefore?: number }
   /** Spool mode: no room, nothing written: SPOOL_MAX_BYTES reached (`budget`), or the storage is full (`storage`). */
   | { kind: 'spool_full'; cause: 'budget' | 'storage' }
   /** Test mode: every stage ran but the API call; `duplicate`: this test message was seen before. */

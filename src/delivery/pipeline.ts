@@ -76,7 +76,7 @@ export type Prepared =
   /** Refused (or failed) before any send: the reply is this outcome in either mode. */
   | { kind: 'final'; outcome: MessageOutcome }
   /** The confirmed-sender lookup failed transiently: sync mode answers 451, spool mode spools. */
-  | { kind: 'sender_unchecked'; failure: TempFailure };
+  | { kind: 'sender_unchecked'; failure: TempFailure; sendAt?: { header: string; at: number } | undefined };
 
 /** Called, and durable, before a send carrying `tag` goes out; false: do not send (the message is gone, or the lease lost). */
 export interface SendHooks {
@@ -224,7 +224,7 @@ export class DeliveryPipeline {
           },
         };
       }
-      return { kind: 'sender_unchecked', failure: tempFailureOf(found.error) };
+      return { kind: 'sender_unchecked', failure: tempFailureOf(found.error), sendAt: controls.sendAt };
     }
     if (!found.value) {
       const address = lookup.kind === 'id' ? `X-Sender-Id ${lookup.id}` : from.address;

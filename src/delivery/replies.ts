@@ -381,7 +381,7 @@ export function outcomeReply(o: MessageOutcome): Reply {
     case 'temp_failure':
       return tempFailureReply(o.failure);
     case 'spooled':
-      return spooledReply(o.id);
+      return spooledReply(o.id, o.notBefore);
     case 'spool_full':
       return o.cause === 'budget' ? spoolFullReply : spoolStorageFullReply;
     case 'test_mode':
@@ -399,9 +399,13 @@ export function testModeReply(id: string, duplicate: boolean): Reply {
   };
 }
 
-/** Spool mode's 250: the gateway took responsibility (written and fsynced), Cakemail not yet. */
-export function spooledReply(id: string): Reply {
-  return { code: 250, enhanced: '2.0.0', text: `Ok: spooled as ${id}`, label: 'spooled' };
+/**
+ * Spool mode's 250: the gateway took responsibility (written and fsynced), Cakemail not yet. A
+ * scheduled message says when it will be sent.
+ */
+export function spooledReply(id: string, notBefore?: number): Reply {
+  const held = notBefore !== undefined ? `, held until ${new Date(notBefore).toISOString()}` : '';
+  return { code: 250, enhanced: '2.0.0', text: `Ok: spooled as ${id}${held}`, label: 'spooled' };
 }
 
 /**

@@ -31,6 +31,11 @@ export interface SpoolMessage {
   credential: string;
   /** The SMTP session that handed it over, for logs. */
   sessionId: string;
+  /**
+   * A scheduled send (docs/message-mapping.md §3): Unix ms before which the message is not
+   * delivered. Absent: due at once.
+   */
+  notBefore?: number;
 }
 
 export type PutResult =

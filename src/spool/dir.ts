@@ -148,6 +148,7 @@ export class DirSpool implements SpoolBackend {
       credential: m.credential,
       sessionId: m.sessionId,
       rawBytes: m.raw.length,
+      ...(m.notBefore !== undefined ? { notBefore: m.notBefore } : {}),
     };
     const { chunks, digest } = encodeStored(header, m.raw);
     const bytes = chunks.reduce((n, c) => n + c.length, 0);
@@ -163,7 +164,7 @@ export class DirSpool implements SpoolBackend {
         receivedAt: m.receivedAt,
         recipients: header.recipients,
         state: 'queued',
-        nextAttemptAt: m.receivedAt,
+        nextAttemptAt: m.notBefore ?? m.receivedAt,
         lease: null,
       });
       return { kind: 'stored', bytes };
@@ -256,6 +257,7 @@ export class DirSpool implements SpoolBackend {
           raw,
           credential: header.credential,
           sessionId: header.sessionId,
+          ...(header.notBefore !== undefined ? { notBefore: header.notBefore } : {}),
         },
         recipients: folded.recipients.map(({ history: _h, ...r }) => r),
         ageFrom: folded.ageFrom,

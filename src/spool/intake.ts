@@ -4,7 +4,7 @@
 // that failed because the API is down does not hold the message back: that outage is what the
 // spool is for; the sender is checked again at delivery, and a refusal then is a dead letter.
 import { randomBytes } from 'node:crypto';
-import { scheduleRefused, type DeliveryPipeline, type Transaction } from '../delivery/pipeline.ts';
+import type { DeliveryPipeline, Transaction } from '../delivery/pipeline.ts';
 import type { MessageOutcome } from '../delivery/outcome.ts';
 import { uniqueIgnoringCase } from '../delivery/text.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -44,8 +44,6 @@ export class SpoolIntake {
     if (prepared.kind === 'ready') {
       // Test mode has no API call to defer: answered now, in the same words as sync mode.
       if (prepared.message.testMode !== undefined) return this.#d.pipeline.sendNow(prepared.message, tx.recipients);
-      // Not held yet: refused by name rather than sent early.
-      if (prepared.message.sendAt) return scheduleRefused(prepared.message.sendAt);
       // An idempotency key already accepted for every recipient (a job-queue retry): nothing to spool.
       const earlier = await this.#d.pipeline.acceptedEarlier(prepared.message, tx.recipients);
       if (earlier) return earlier;
@@ -58,10 +56,16 @@ export class SpoolIntake {
     }
     const id = newSpoolId();
     const started = performance.now();
+    const receivedAt = Date.now();
+    // A scheduled send (X-SMTPAPI send_at, X-Mailgun-Deliver-By, X-MC-SendAt, FUTURERELEASE)
+    // waits in the spool until it is due; a time already past is due now.
+    const sendAt = prepared.kind === 'ready' ? prepared.message.sendAt : prepared.sendAt;
+    const notBefore = sendAt && sendAt.at > receivedAt ? sendAt.at : undefined;
     const put = await this.#d.backend
       .put({
         id,
-        receivedAt: Date.now(),
+        receivedAt,
+        ...(notBefore !== undefined ? { notBefore } : {}),
         envelopeFrom: tx.envelopeFrom,
         recipients: uniqueIgnoringCase(tx.recipients),
         raw: tx.raw,
@@ -91,8 +95,11 @@ export class SpoolIntake {
       return { kind: 'spool_full', cause: 'storage' };
     }
     this.#d.metrics.spoolWriteSeconds.observe((performance.now() - started) / 1000);
-    log.info({ spoolId: id, bytes: put.bytes, recipients: tx.recipients.length }, 'message spooled');
+    log.info(
+      { spoolId: id, bytes: put.bytes, recipients: tx.recipients.length, notBefore, scheduledBy: sendAt?.header },
+      'message spooled',
+    );
     this.#d.stored();
-    return { kind: 'spooled', id };
+    return notBefore !== undefined ? { kind: 'spooled', id, notBefore } : { kind: 'spooled', id };
   }
 }

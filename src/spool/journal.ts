@@ -38,7 +38,10 @@ export function encodeRecord(r: StoredRecord): string {
 }
 
 /** Folds the journal text over the stored message. Never throws on bad lines. */
-export function foldJournal(message: Pick<SpoolMessage, 'recipients' | 'receivedAt'>, text: string): FoldedState {
+export function foldJournal(
+  message: Pick<SpoolMessage, 'recipients' | 'receivedAt' | 'notBefore'>,
+  text: string,
+): FoldedState {
   const recipients: FoldedRecipient[] = message.recipients.map((address) => ({
     address,
     state: 'queued',
@@ -49,7 +52,9 @@ export function foldJournal(message: Pick<SpoolMessage, 'recipients' | 'received
     history: [],
   }));
   const byAddress = new Map(recipients.map((r) => [r.address.toLowerCase(), r]));
-  const state = { nextAttemptAt: message.receivedAt, ageFrom: message.receivedAt, skipped: 0 };
+  // A scheduled message is first due, and starts to age, at its send time.
+  const due = message.notBefore ?? message.receivedAt;
+  const state = { nextAttemptAt: due, ageFrom: due, skipped: 0 };
   const lines = text.split('\n');
   // The last piece has no newline after it: a record torn by a crash, or empty.
   const complete = lines.slice(0, -1);

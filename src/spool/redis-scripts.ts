@@ -21,7 +21,8 @@ end
 `;
 
 /**
- * put. KEYS: m, j, stream, all, queued, bytes. ARGV: id, size, maxBytes, head, raw, receivedAt.
+ * put. KEYS: m, j, stream, all, queued, bytes, delayed. ARGV: id, size, maxBytes, head, raw,
+ * receivedAt, due. A message due later than received (a scheduled send) waits in the delay set.
  * → {1, usedAfter} stored, {0, usedBefore} over the budget (nothing written).
  * The budget check, the count and the XADD are one step: two pods cannot both take the last
  * bytes, and a message is never counted without being stored or stored without being counted.
@@ -31,9 +32,16 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR spool i
 local size = tonumber(ARGV[2])
 local used = tonumber(redis.call('GET', KEYS[6]) or '0')
 if used + size > tonumber(ARGV[3]) then return {0, used} end
-local sid = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
-redis.call('HSET', KEYS[1], 'head', ARGV[4], 'raw', ARGV[5], 'bytes', size, 'at', ARGV[6],
-  'state', 'queued', 'where', 'ready', 'sid', sid, 'next', ARGV[6])
+local due = ARGV[7] or ARGV[6]
+if tonumber(due) > tonumber(ARGV[6]) then
+  redis.call('ZADD', KEYS[7], due, ARGV[1])
+  redis.call('HSET', KEYS[1], 'head', ARGV[4], 'raw', ARGV[5], 'bytes', size, 'at', ARGV[6],
+    'state', 'queued', 'where', 'delayed', 'next', due)
+else
+  local sid = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
+  redis.call('HSET', KEYS[1], 'head', ARGV[4], 'raw', ARGV[5], 'bytes', size, 'at', ARGV[6],
+    'state', 'queued', 'where', 'ready', 'sid', sid, 'next', ARGV[6])
+end
 redis.call('DEL', KEYS[2])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[1])

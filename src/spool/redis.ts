@@ -51,6 +51,8 @@ interface Head {
   credential: string;
   sessionId: string;
   rawBytes: number;
+  /** A scheduled send: not delivered before this Unix ms. */
+  notBefore?: number;
 }
 
 const SPOOL_UNAVAILABLE = Symbol.for('cakemail-smtp-gateway.SpoolUnavailableError');
@@ -124,7 +126,7 @@ export class RedisSpool implements SpoolBackend {
     // Errors surface on the commands; this only keeps ioredis from logging unhandled 'error' events.
     this.#redis.on('error', () => {});
     const scripts: [ScriptName, string, number][] = [
-      ['spoolPut', PUT, 6],
+      ['spoolPut', PUT, 7],
       ['spoolLease', LEASE, 3],
       ['spoolJournal', JOURNAL, 2],
       ['spoolSettle', SETTLE, 10],
@@ -170,6 +172,7 @@ export class RedisSpool implements SpoolBackend {
       credential: m.credential,
       sessionId: m.sessionId,
       rawBytes: m.raw.length,
+      ...(m.notBefore !== undefined ? { notBefore: m.notBefore } : {}),
     };
     const headJson = JSON.stringify(head);
     // Counted as the directory spool counts a message file: its header line and its bytes.
@@ -178,7 +181,7 @@ export class RedisSpool implements SpoolBackend {
     const [stored, used] = (await this.#script(
       'put',
       'spoolPut',
-      [messageKey(k, m.id), journalKey(k, m.id), k.stream, k.all, k.queued, k.bytes],
+      [messageKey(k, m.id), journalKey(k, m.id), k.stream, k.all, k.queued, k.bytes, k.delayed],
       [
         m.id,
         bytes,
@@ -186,6 +189,7 @@ export class RedisSpool implements SpoolBackend {
         headJson,
         Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.byteLength),
         m.receivedAt,
+        Math.max(m.receivedAt, m.notBefore ?? 0),
       ],
     )) as [number, number];
     if (stored === 1) return { kind: 'stored', bytes };

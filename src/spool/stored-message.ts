@@ -16,6 +16,8 @@ export interface StoredHeader {
   credential: string;
   sessionId: string;
   rawBytes: number;
+  /** A scheduled send: not delivered before this Unix ms (absent: due at once). */
+  notBefore?: number;
   /** Fingerprint of the SPOOL_KEY the credential is sealed with (absent in files before it was kept). */
   keyId?: string;
 }
