@@ -14,7 +14,6 @@ export interface Reply {
 
 /** Replies decided outside DATA: authentication and envelope. */
 export const sessionReplies = {
-  authOk: { code: 235, enhanced: '2.7.0', text: 'Authentication successful', label: 'auth_ok' },
   authInvalid: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid', label: 'auth_invalid' },
   authMfa: {
     code: 535,
@@ -48,9 +47,6 @@ export const sessionReplies = {
     text: 'Protocol error: command sent before the greeting',
     label: 'early_talker',
   },
-  senderOk: { code: 250, enhanced: '2.1.0', text: 'Sender ok', label: 'mail_ok' },
-  recipientOk: { code: 250, enhanced: '2.1.5', text: 'Recipient ok', label: 'rcpt_ok' },
-  messageTooLarge: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds the fixed limit', label: 'too_large' },
 } as const satisfies Record<string, Reply>;
 
 /**
@@ -475,7 +471,7 @@ export function clean(text: string, max = 300): string {
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 }
 
-/** The text smtp-server should send: our enhanced code first (see smtp/enhanced-codes.ts). */
+/** The text smtp-server should send: our enhanced code first (smtp/adapter.ts sends such a text as it is). */
 export function replyMessage(r: Reply): string {
   return `${r.enhanced} ${r.text}`;
 }
