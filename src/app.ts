@@ -98,6 +98,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const tokens = new TokenCache({
       client,
       refreshMarginMs: config.tokenRefreshMarginMs,
+      recheckMs: config.authRecheckS * 1000,
       onSizeChange: (n) => metrics.tokenCacheEntries.set(n),
       ...(config.accountId !== undefined ? { accountId: config.accountId } : {}),
     });

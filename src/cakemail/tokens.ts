@@ -2,6 +2,13 @@
 // keyed by an HMAC of username and password under a key that is random per process: the cache
 // never holds a plaintext password as a key, and a key is useless outside this process.
 // Passwords and tokens stay in memory only; nothing here logs them.
+//
+// A changed password must stop working (docs/security.md, "Changed passwords"). A cached login
+// is renewed with its refresh token, which Cakemail may or may not revoke when the password
+// changes, so the gateway does not rely on it: a login is confirmed with the password grant at
+// least every AUTH_RECHECK_S, and at once when the API answers 401 to its token. A recheck that
+// cannot reach the token service keeps the cached token (the password was not proven wrong) and
+// tries again RECHECK_RETRY_MS later; a refusal forgets the login.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { CakemailClient } from './client.ts';
 import type { ApiFailure, ApiResult } from './errors.ts';
@@ -9,6 +16,11 @@ import type { TokenResponse } from './types.ts';
 
 const PAT_PATTERN = /^ck_pat_[0-9a-f]{40}$/;
 const MAX_ENTRIES = 10_000;
+/** After a recheck that could not reach the token service, the next try comes this much later. */
+const RECHECK_RETRY_MS = 30_000;
+
+/** How a login is (re)confirmed: a refresh may do, the password must be checked (stale), or the token was refused. */
+type Renewal = 'refresh' | 'recheck' | 'refused';
 
 export type AuthOutcome =
   { ok: true; credential: Credential } | { ok: false; reason: 'invalid' | 'mfa' | 'unavailable'; detail: string };
@@ -18,11 +30,15 @@ interface TokenEntry {
   refreshToken: string;
   expiresAt: number;
   accounts: number[];
+  /** When the password was last confirmed with the password grant. */
+  checkedAt: number;
 }
 
 export interface TokenCacheOptions {
   client: CakemailClient;
   refreshMarginMs: number;
+  /** A cached login is confirmed with the password grant at least this often (ms). */
+  recheckMs: number;
   /** Sub-account to act for; sent as account_id. */
   accountId?: number;
   now?: () => number;
@@ -89,6 +105,7 @@ export class Credential {
 export class TokenCache {
   readonly #client: CakemailClient;
   readonly #marginMs: number;
+  readonly #recheckMs: number;
   readonly #accountId: number | undefined;
   readonly #now: () => number;
   readonly #onSizeChange: (entries: number) => void;
@@ -100,6 +117,7 @@ export class TokenCache {
   constructor(opts: TokenCacheOptions) {
     this.#client = opts.client;
     this.#marginMs = opts.refreshMarginMs;
+    this.#recheckMs = opts.recheckMs;
     this.#accountId = opts.accountId;
     this.#now = opts.now ?? Date.now;
     this.#onSizeChange = opts.onSizeChange ?? (() => {});
@@ -137,7 +155,14 @@ export class TokenCache {
     if (!this.#entries.has(key)) {
       const res = await this.#client.senders(pat, 1, 1, this.#accountId, signal);
       if (!res.ok) return authFailure(res.error);
-      this.#remember(key, { accessToken: pat, refreshToken: '', expiresAt: this.#now() + 10 * 60_000, accounts: [] });
+      const now = this.#now();
+      this.#remember(key, {
+        accessToken: pat,
+        refreshToken: '',
+        expiresAt: now + 10 * 60_000,
+        accounts: [],
+        checkedAt: now,
+      });
     }
     const accountKey =
       this.#accountId !== undefined
@@ -154,12 +179,18 @@ export class TokenCache {
     signal?: AbortSignal,
   ): Promise<ApiResult<TokenEntry | 'challenge'>> {
     const cached = this.#entries.get(key);
-    if (cached && !force && cached.expiresAt - this.#marginMs > this.#now()) {
+    const now = this.#now();
+    const renewal: Renewal = force
+      ? 'refused'
+      : cached && now - cached.checkedAt >= this.#recheckMs
+        ? 'recheck'
+        : 'refresh';
+    if (cached && renewal === 'refresh' && cached.expiresAt - this.#marginMs > now) {
       return Promise.resolve({ ok: true, status: 200, value: cached });
     }
     const running = this.#inflight.get(key);
     if (running) return running;
-    const p = this.#obtain(key, username, password, cached, signal).finally(() => this.#inflight.delete(key));
+    const p = this.#obtain(key, username, password, cached, renewal, signal).finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, p);
     return p;
   }
@@ -169,12 +200,13 @@ export class TokenCache {
     username: string,
     password: string,
     cached: TokenEntry | undefined,
+    renewal: Renewal,
     signal?: AbortSignal,
   ): Promise<ApiResult<TokenEntry | 'challenge'>> {
-    if (cached?.refreshToken) {
+    if (cached?.refreshToken && renewal === 'refresh') {
       const refreshed = await this.#client.token({ kind: 'refresh', refreshToken: cached.refreshToken }, signal);
       if (refreshed.ok && refreshed.value.kind === 'token')
-        return { ok: true, status: refreshed.status, value: this.#store(key, refreshed.value.token) };
+        return { ok: true, status: refreshed.status, value: this.#store(key, refreshed.value.token, cached.checkedAt) };
       // A refused refresh token falls back to the password grant (what Cakemail's own clients do);
       // anything else (API down) is reported as it is.
       if (
@@ -183,7 +215,8 @@ export class TokenCache {
       )
         return refreshed;
     }
-    if (this.#entries.delete(key)) this.#onSizeChange(this.#entries.size);
+    // A recheck keeps the cached login until the password is refused; otherwise it is gone now.
+    if (renewal !== 'recheck' && this.#entries.delete(key)) this.#onSizeChange(this.#entries.size);
     const grant = {
       kind: 'password' as const,
       username,
@@ -191,17 +224,29 @@ export class TokenCache {
       ...(this.#accountId !== undefined ? { accountId: this.#accountId } : {}),
     };
     const res = await this.#client.token(grant, signal);
-    if (!res.ok) return res;
-    if (res.value.kind === 'challenge') return { ok: true, status: res.status, value: 'challenge' };
-    return { ok: true, status: res.status, value: this.#store(key, res.value.token) };
+    if (!res.ok) {
+      const refused = res.error.kind === 'http' && res.error.status >= 400 && res.error.status < 500;
+      if (renewal === 'recheck' && !refused && cached && cached.expiresAt - this.#marginMs > this.#now()) {
+        cached.checkedAt = this.#now() - this.#recheckMs + RECHECK_RETRY_MS;
+        return { ok: true, status: 200, value: cached };
+      }
+      if (this.#entries.delete(key)) this.#onSizeChange(this.#entries.size);
+      return res;
+    }
+    if (res.value.kind === 'challenge') {
+      if (this.#entries.delete(key)) this.#onSizeChange(this.#entries.size);
+      return { ok: true, status: res.status, value: 'challenge' };
+    }
+    return { ok: true, status: res.status, value: this.#store(key, res.value.token, this.#now()) };
   }
 
-  #store(key: string, t: TokenResponse): TokenEntry {
+  #store(key: string, t: TokenResponse, checkedAt: number): TokenEntry {
     const entry: TokenEntry = {
       accessToken: t.access_token,
       refreshToken: t.refresh_token,
       expiresAt: this.#now() + t.expires_in * 1000,
       accounts: Array.isArray(t.accounts) ? t.accounts : [],
+      checkedAt,
     };
     this.#remember(key, entry);
     return entry;

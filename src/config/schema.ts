@@ -372,6 +372,12 @@ export const fields = {
     default: '20',
     doc: 'Failed AUTH attempts for one username within the window; then, for AUTH_BLOCK_S, only IPs that logged in as that user in the last 24 h may try it.',
   }),
+  authRecheckS: field({
+    env: 'AUTH_RECHECK_S',
+    schema: positiveInt,
+    default: '900',
+    doc: "A cached login is confirmed with Cakemail's password grant at least this often (and at once after a 401 from the API), so a changed password stops working within it (s).",
+  }),
   authNewAddressFailuresPerMin: field({
     env: 'AUTH_NEW_ADDRESS_FAILURES_PER_MIN',
     schema: nonNegativeInt,

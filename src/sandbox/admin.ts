@@ -1,16 +1,21 @@
 // The sandbox's own control surface under /_sandbox (no auth: it is a local test tool): received
-// emails, their attachments, request counters and fault injection. None of it exists in the
+// emails, their attachments, request counters, fault injection and the seed users' passwords. None of it exists in the
 // real API, so none of it is counted or faulted.
 import type { RequestCounters } from './counters.ts';
 import { parseFaults, type FaultController } from './faults.ts';
 import { json, type HttpResult } from './http.ts';
+import type { Passwords } from './passwords.ts';
+import { SEED_USERS } from './seed.ts';
 import type { EmailStore } from './store.ts';
+import type { TokenStore } from './tokens.ts';
 import { attachmentsOf } from './validate.ts';
 
 export interface AdminDeps {
   store: EmailStore;
   counters: RequestCounters;
   faults: FaultController;
+  passwords: Passwords;
+  tokens: TokenStore;
 }
 
 export interface AdminRequest {
@@ -32,6 +37,7 @@ const MEDIA_TYPES: Record<string, string> = {
   xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
 };
 
+const PASSWORD_PATH = /^\/_sandbox\/users\/([^/]{1,254})\/password$/;
 const EMAIL_PATH = /^\/_sandbox\/emails\/([0-9a-f-]{36})$/;
 const ATTACHMENT_PATH = /^\/_sandbox\/emails\/([0-9a-f-]{36})\/attachments\/(\d{1,6})$/;
 
@@ -59,6 +65,13 @@ export function handleAdmin(deps: AdminDeps, req: AdminRequest): HttpResult {
         return noContent;
       }
       return notAllowed();
+    case '/_sandbox/users':
+      // Every password back to the seed's.
+      if (method === 'DELETE') {
+        deps.passwords.reset();
+        return noContent;
+      }
+      return notAllowed();
     case '/_sandbox/faults':
       if (method === 'GET') return json(200, { faults: deps.faults.list() });
       if (method === 'DELETE') {
@@ -68,6 +81,8 @@ export function handleAdmin(deps: AdminDeps, req: AdminRequest): HttpResult {
       if (method === 'POST') return setFaults(deps, req.body);
       return notAllowed();
   }
+  const pw = PASSWORD_PATH.exec(path);
+  if (pw) return changePassword(deps, method, decodeURIComponent(pw[1]!).toLowerCase(), req.body);
   const one = EMAIL_PATH.exec(path);
   if (one) {
     if (method !== 'GET') return notAllowed();
@@ -106,4 +121,31 @@ function setFaults(deps: AdminDeps, body: Buffer): HttpResult {
   if (!parsed.ok) return adminError(400, 'invalid fault', parsed.errors);
   deps.faults.set(parsed.faults);
   return json(200, { faults: deps.faults.list() });
+}
+
+/**
+ * PUT {"password": "...", "revokeTokens": false}: the user's password is now that one.
+ * DELETE (optionally {"revokeTokens": true}): no password works any more (a disabled login).
+ * Tokens already issued keep working unless `revokeTokens` is true: whether Cakemail revokes
+ * them on a password change is unknown, so by default the sandbox does not.
+ */
+function changePassword(deps: AdminDeps, method: string, username: string, body: Buffer): HttpResult {
+  if (method !== 'PUT' && method !== 'DELETE') return notAllowed();
+  let input: { password?: unknown; revokeTokens?: unknown } = {};
+  if (body.length > 0) {
+    try {
+      input = JSON.parse(body.toString('utf8')) as typeof input;
+    } catch {
+      return adminError(400, 'body must be JSON: {"password": "...", "revokeTokens": false}');
+    }
+  }
+  if (method === 'PUT' && (typeof input.password !== 'string' || input.password.length === 0))
+    return adminError(400, 'password must be a non-empty string');
+  if (input.revokeTokens !== undefined && typeof input.revokeTokens !== 'boolean')
+    return adminError(400, 'revokeTokens must be true or false');
+  const password = method === 'PUT' ? (input.password as string) : null;
+  if (!deps.passwords.set(username, password)) return adminError(404, 'no such user');
+  const user = SEED_USERS.find((u) => u.username === username);
+  if (input.revokeTokens === true && user) deps.tokens.revokeUser(user.id);
+  return noContent;
 }

@@ -16,7 +16,8 @@ import {
   type ValidationIssue,
 } from './http.ts';
 import { emailLogs } from './logs.ts';
-import { REJECTED_DOMAIN, SEED_LISTS, SEED_SENDERS, SEED_USERS, SENDERS_ACCOUNT_ID } from './seed.ts';
+import type { Passwords } from './passwords.ts';
+import { REJECTED_DOMAIN, SEED_LISTS, SEED_SENDERS, SENDERS_ACCOUNT_ID } from './seed.ts';
 import type { EmailStore } from './store.ts';
 import { newChallenge, type Grant, type TokenStore } from './tokens.ts';
 import { isEmailAddress, validateSubmitEmail } from './validate.ts';
@@ -36,6 +37,7 @@ export interface ApiRequest {
 export interface ApiDeps {
   tokens: TokenStore;
   store: EmailStore;
+  passwords: Passwords;
 }
 
 const SCOPES_PATTERN = /^(user|admin|internal|auth)(?:,(user|admin|internal|auth))*$/;
@@ -122,7 +124,7 @@ function token(deps: ApiDeps, req: ApiRequest): HttpResult {
   }
 
   const username = form.get('username')!.toLowerCase();
-  const user = SEED_USERS.find((u) => u.username === username && u.password === form.get('password'));
+  const user = deps.passwords.check(username, form.get('password'));
   if (!user) return unauthorized('Invalid credentials');
   if (user.mfa) return json(200, { challenge: newChallenge() });
   if (accountId !== undefined && !user.accounts.includes(accountId)) return accountDenied();

@@ -13,6 +13,7 @@ import { FaultController, faultBody, type Fault } from './faults.ts';
 import { detailError, json, mediaType, readBody, send, type HttpResult } from './http.ts';
 import { renderEmail, renderInbox } from './inbox.ts';
 import { EmailStore } from './store.ts';
+import { Passwords } from './passwords.ts';
 import { recordTestMessage, type TestMessage } from './test-mode.ts';
 import { TokenStore } from './tokens.ts';
 
@@ -64,7 +65,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const tokens = new TokenStore(tokenTtl);
   const counters = new RequestCounters();
   const faults = new FaultController();
-  const api = createApi({ tokens, store });
+  const passwords = new Passwords();
+  const api = createApi({ tokens, store, passwords });
   const logger = opts.logger;
   /** Aborted by close(): ends injected latencies so nothing outlives the sandbox. */
   const lifetime = new AbortController();
@@ -88,7 +90,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     if (path === '/_sandbox' || path.startsWith('/_sandbox/')) {
       const body = await readBody(req, maxBody);
       if (!body.ok) return body.reason === 'too_large' ? finish(tooLarge(maxBody)) : log(req, path, 'aborted');
-      return finish(handleAdmin({ store, counters, faults }, { method, path, body: body.body }));
+      return finish(handleAdmin({ store, counters, faults, passwords, tokens }, { method, path, body: body.body }));
     }
     if (method === 'GET' && path === '/') return finish(renderInbox(store.list()));
     const inboxMatch = method === 'GET' ? INBOX_EMAIL_PATH.exec(path) : null;

@@ -91,6 +91,12 @@ export class TokenStore {
     );
   }
 
+  /** Forgets every access and refresh token of a user (a password change that revokes sessions). */
+  revokeUser(userId: number): void {
+    for (const [token, grant] of this.access) if (grant.userId === userId) this.access.delete(token);
+    for (const [token, record] of this.refresh) if (record.userId === userId) this.refresh.delete(token);
+  }
+
   /** The grant behind a Bearer token, or null when unknown or expired. Refresh tokens are not Bearer tokens. */
   authenticate(token: string): Grant | null {
     const pat = this.pats.get(token);

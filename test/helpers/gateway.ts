@@ -81,4 +81,20 @@ export async function clearSandbox(gw: Gateway): Promise<void> {
   await fetch(`${gw.apiUrl}/_sandbox/emails`, { method: 'DELETE' });
   await fetch(`${gw.apiUrl}/_sandbox/faults`, { method: 'DELETE' });
   await fetch(`${gw.apiUrl}/_sandbox/requests`, { method: 'DELETE' });
+  await fetch(`${gw.apiUrl}/_sandbox/users`, { method: 'DELETE' });
+}
+
+/** Changes a seed user's password at the sandbox (null: revokes it); tokens issued stay valid unless `revokeTokens`. */
+export async function setSandboxPassword(
+  gw: Gateway,
+  username: string,
+  password: string | null,
+  revokeTokens = false,
+): Promise<void> {
+  const res = await fetch(`${gw.apiUrl}/_sandbox/users/${encodeURIComponent(username)}/password`, {
+    method: password === null ? 'DELETE' : 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(password === null ? { revokeTokens } : { password, revokeTokens }),
+  });
+  if (res.status !== 204) throw new Error(`password not changed: ${res.status} ${await res.text()}`);
 }

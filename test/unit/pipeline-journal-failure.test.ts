@@ -75,7 +75,11 @@ test('a journal write that throws gives the circuit permit back: the circuit can
     maxConnections: 4,
     metrics,
   });
-  const tokens = new TokenCache({ client, refreshMarginMs: config.tokenRefreshMarginMs });
+  const tokens = new TokenCache({
+    client,
+    refreshMarginMs: config.tokenRefreshMarginMs,
+    recheckMs: config.authRecheckS * 1000,
+  });
   const senders = new SenderDirectory({ client, ttlMs: config.senderCacheTtlMs });
   const dedupe = new DedupeRecords(
     new MemoryStore(),
