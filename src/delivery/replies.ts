@@ -238,6 +238,19 @@ export function nonAsciiAddress(address: string): Reply {
   };
 }
 
+/**
+ * RFC 4865 FUTURERELEASE is not offered (not in EHLO), so its MAIL parameters are refused by name
+ * rather than accepted and the hold silently ignored (the message would go out at once).
+ */
+export function futureReleaseNotOffered(param: string): Reply {
+  return {
+    code: 555,
+    enhanced: '5.5.4',
+    text: `MAIL parameter ${clean(param, 20)} not supported: FUTURERELEASE is not offered; schedule with X-Cakemail-Send-At (or X-Mailgun-Deliver-By, X-SMTPAPI send_at, X-MC-SendAt) in spool mode`,
+    label: 'futurerelease_refused',
+  };
+}
+
 export function smtputf8NotOffered(): Reply {
   return {
     code: 555,

@@ -19,6 +19,7 @@ import {
   invalidUtf8Address,
   nonAsciiAddress,
   smtputf8NotOffered,
+  futureReleaseNotOffered,
   outcomeReply,
   rateLimited,
   replyMessage,
@@ -124,6 +125,8 @@ export class SessionHandlers {
     // parameter), so a client cannot believe its non-ASCII addresses will be carried.
     const args = address.args as Record<string, unknown> | false;
     if (args && 'SMTPUTF8' in args) return callback(new SmtpReplyError(smtputf8NotOffered()));
+    const hold = args ? Object.keys(args).find((k) => k === 'HOLDFOR' || k === 'HOLDUNTIL') : undefined;
+    if (hold) return callback(new SmtpReplyError(futureReleaseNotOffered(hold)));
     // The envelope sender is the bounce address and may differ from From (VERP, <>): it is not
     // matched against confirmed senders; From is, after DATA (docs/security.md, "Sender identity").
     const credential = session.user as Credential | undefined;

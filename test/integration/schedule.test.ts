@@ -59,6 +59,22 @@ describe('sync mode refuses a scheduled send naming the header and pointing to s
     });
 });
 
+describe('FUTURERELEASE (RFC 4865) is not offered: its MAIL parameters are refused by name', () => {
+  const gateway = useTestGateway();
+  for (const param of ['HOLDFOR=60', 'holduntil=2030-01-01T00:00:00Z'])
+    test(param, async () => {
+      const c = await RawSmtp.login(gateway().ports.smtps, DEMO_USER, DEMO_PASSWORD);
+      try {
+        const ehlo = await c.cmd('EHLO client.example');
+        assert.doesNotMatch(ehlo, /FUTURERELEASE/);
+        const reply = await c.cmd(`MAIL FROM:<${DEMO_USER}> ${param}`);
+        assert.match(reply, /^555 5\.5\.4 MAIL parameter HOLD(FOR|UNTIL) not supported: FUTURERELEASE is not offered/);
+      } finally {
+        c.close();
+      }
+    });
+});
+
 const dirs: string[] = [];
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
