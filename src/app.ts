@@ -34,6 +34,7 @@ import { RedisStore } from './state/redis.ts';
 import type { StateStore } from './state/store.ts';
 import { SpoolGauges } from './spool/gauges.ts';
 import { SpoolIntake } from './spool/intake.ts';
+import { DeadLetterExpiry } from './spool/dead-letters.ts';
 import { openSpool } from './spool/open.ts';
 import { SpoolWorker } from './spool/worker.ts';
 import type { SpoolAdminDeps } from './http/spool-admin.ts';
@@ -193,14 +194,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     let intake: SpoolIntake | undefined;
     if (config.deliveryMode === 'spool') {
       const spoolLog = logger.child({ component: 'spool' });
-      const opened = await openSpool(config, true, {
+      const opened = await openSpool(config, {
         quarantined: (q) => {
           metrics.spoolQuarantined.inc();
           spoolLog.error(
             { spoolId: q.id, reason: q.reason, moved: q.moved, ...(q.error ? { err: q.error } : {}) },
             q.moved
-              ? 'spooled message damaged: moved to quarantine, not delivered (docs/runbooks/spool-quarantine.md)'
-              : 'spooled message damaged and could not be moved to quarantine: not delivered (docs/runbooks/spool-quarantine.md)',
+              ? 'spooled message damaged: moved to quarantine, not delivered (docs/runbooks/SmtpGatewaySpoolQuarantined.md)'
+              : 'spooled message damaged and could not be moved to quarantine: not delivered (docs/runbooks/SmtpGatewaySpoolQuarantined.md)',
           );
         },
       });
@@ -208,12 +209,23 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       const gauges = new SpoolGauges(opened.backend, metrics, config.spoolMaxBytes, 15_000);
       cleanups.push(() => gauges.stop());
       await gauges.refresh();
+      const expiry = new DeadLetterExpiry({
+        backend: opened.backend,
+        ttlS: config.spoolDeadTtlS,
+        // A tenth of the TTL, at most every 10 minutes: a dead letter outlives its TTL by that at most.
+        intervalMs: Math.max(1000, Math.min(600_000, config.spoolDeadTtlS * 100)),
+        logger: spoolLog,
+        metrics,
+        changed: () => gauges.changed(),
+      });
+      cleanups.push(() => expiry.stop());
+      void expiry.run();
       const worker = new SpoolWorker({
         backend: opened.backend,
         pipeline,
         client,
         tokens,
-        key: opened.key,
+        keys: opened.keys,
         config,
         logger: logger.child({ component: 'spool' }),
         metrics,
@@ -222,7 +234,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       intake = new SpoolIntake({
         pipeline,
         backend: opened.backend,
-        key: opened.key,
+        keys: opened.keys,
         senderCheckMs: Math.min(config.spoolSenderCheckMs, config.messageDeadlineMs),
         logger,
         metrics,

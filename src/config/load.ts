@@ -57,6 +57,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     }
     if (out.spoolKey !== undefined && parseSpoolKey(out.spoolKey as string) === null)
       errors.push('SPOOL_KEY=<redacted>: must be 64 hex digits or base64 of 32 bytes (e.g. `openssl rand -hex 32`)');
+    if (out.spoolKeyPrevious !== undefined && parseSpoolKey(out.spoolKeyPrevious as string) === null)
+      errors.push('SPOOL_KEY_PREVIOUS=<redacted>: must be 64 hex digits or base64 of 32 bytes, like SPOOL_KEY');
     if ((out.maxAttachmentBytes as number) > (out.maxTotalAttachmentBytes as number)) {
       errors.push('MAX_ATTACHMENT_BYTES must not exceed MAX_TOTAL_ATTACHMENT_BYTES');
     }

@@ -514,11 +514,29 @@ export const fields = {
     default: '86400',
     doc: 'A spooled message not delivered within this long becomes a dead letter (`expired`) for the recipients still pending (s).',
   }),
+  spoolDeadTtlS: field({
+    env: 'SPOOL_DEAD_TTL_S',
+    schema: positiveInt,
+    default: String(7 * 24 * 3600),
+    doc: 'A dead letter is removed from the spool this long after it died (s; default 7 days): until then it can be shown and retried, and it counts against SPOOL_MAX_BYTES.',
+  }),
   spoolKey: field({
     env: 'SPOOL_KEY',
     schema: optionalString,
     secret: true,
     doc: 'AES-256-GCM key sealing the SMTP logins kept with spooled messages: 64 hex digits or base64 of 32 bytes. Unset with SPOOL_BACKEND=dir: generated into SPOOL_DIR/spool.key (0600). Required with `redis`.',
+  }),
+  spoolKeyPrevious: field({
+    env: 'SPOOL_KEY_PREVIOUS',
+    schema: optionalString,
+    secret: true,
+    doc: 'The former SPOOL_KEY during a key rotation: it still opens logins sealed before the change, while new messages are sealed with SPOOL_KEY. Remove it once no spooled message needs it (the start-up check says so).',
+  }),
+  spoolAllowKeyMismatch: field({
+    env: 'SPOOL_ALLOW_KEY_MISMATCH',
+    schema: bool,
+    default: 'false',
+    doc: 'Start even though the spool holds messages sealed with a key this gateway does not have (otherwise the start is refused, naming the key fingerprint needed). Those messages become dead letters naming that key.',
   }),
   spoolConcurrency: field({
     env: 'SPOOL_CONCURRENCY',

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requireAdmin, type AdminAccess } from './admin-auth.ts';
 import { isSpoolId, type SpoolBackend } from '../spool/backend.ts';
+import { dropDeadLetters } from '../spool/dead-letters.ts';
 
 export interface SpoolAdminDeps {
   backend: SpoolBackend;
@@ -45,6 +46,12 @@ async function route(
   if (path === '/spool/quarantined') {
     if (method !== 'GET') return notAllowed('GET');
     return { status: 200, body: await b.quarantined() };
+  }
+  if (path === '/spool/drop-dead') {
+    if (method !== 'POST') return notAllowed('POST');
+    const ids = await dropDeadLetters(b);
+    if (ids.length > 0) d.changed();
+    return { status: 200, body: { dropped: ids } };
   }
   if (path === '/spool/retry-dead') {
     if (method !== 'POST') return notAllowed('POST');

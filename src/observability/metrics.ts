@@ -230,6 +230,11 @@ export function createMetrics() {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    spoolDeadExpired: new Counter({
+      name: 'smtp_gateway_spool_dead_expired_total',
+      help: 'Dead letters removed from the spool after SPOOL_DEAD_TTL_S',
+      registers: [registry],
+    }),
     spoolDelivered: new Counter({
       name: 'smtp_gateway_spool_delivered_total',
       help: 'Spooled messages delivered to every recipient and removed from the spool',

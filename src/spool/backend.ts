@@ -167,6 +167,8 @@ export interface SpoolEntry {
   envelope_from: string;
   /** ISO 8601; null when nothing is pending. */
   next_attempt_at: string | null;
+  /** ISO 8601: when it became a dead letter (SPOOL_DEAD_TTL_S counts from here); null unless dead. */
+  dead_since: string | null;
   bytes: number;
   recipients: RecipientView[];
 }
@@ -186,6 +188,11 @@ export interface QuarantinedEntry {
   /** Where its bytes are kept for inspection (a file, or a Redis key). */
   location: string;
   bytes: number;
+}
+
+export interface KeyIdCounts {
+  byKey: Map<string, number>;
+  legacy: number;
 }
 
 export type RetryTarget = { id: string } | { allDead: true };
@@ -233,6 +240,15 @@ export interface SpoolBackend {
   /** Removes a message whatever its state; false when there was none. */
   drop(id: string): Promise<boolean>;
   usage(): Promise<SpoolUsage>;
+  /**
+   * How many messages in the spool (dead letters included) are sealed with each key fingerprint
+   * (src/spool/keyring.ts); `legacy` counts logins sealed before fingerprints were kept.
+   */
+  keyIds(): Promise<KeyIdCounts>;
+  /** The spool's own record of its key (`key_fingerprint`), null before one was written. */
+  keyMeta(): Promise<string | null>;
+  /** Records the fingerprint of the key new messages are sealed with. Durable when it resolves. */
+  setKeyMeta(fingerprint: string): Promise<void>;
   /** Messages moved out of delivery as damaged, oldest first; one unreadable note never fails it. */
   quarantined(): Promise<QuarantinedEntry[]>;
   close(): Promise<void>;

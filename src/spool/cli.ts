@@ -4,7 +4,8 @@
 import type { Config } from '../config/schema.ts';
 import { remoteSpool, type SpoolOps } from './remote.ts';
 import type { QuarantinedEntry, SpoolEntry } from './backend.ts';
-import { openSpool } from './open.ts';
+import { dropDeadLetters } from './dead-letters.ts';
+import { openSpoolBackend } from './open.ts';
 
 export const SPOOL_HELP = `Usage: smtp-gateway spool <command>
 
@@ -14,7 +15,7 @@ export const SPOOL_HELP = `Usage: smtp-gateway spool <command>
                             unreadable): why, when, and where their bytes are kept
   show <id>                 One message: envelope, each recipient, every attempt and the API's answer
   retry <id> | --all-dead   Make a message (or every dead letter) due now; its age starts again
-  drop <id>                 Remove a message from the spool for good
+  drop <id> | --all-dead    Remove a message (or every dead letter) from the spool for good
 
 Reads the spool of the gateway configured by the same environment (SPOOL_BACKEND, SPOOL_DIR,
 REDIS_URL, REDIS_KEY_PREFIX).
@@ -42,7 +43,7 @@ export async function spoolCommand(config: Config, args: readonly string[], io: 
   const backend: SpoolOps = admin
     ? remoteSpool({ baseUrl: adminUrl(config, admin), token: config.adminToken })
     : (
-        await openSpool(config, false, {
+        await openSpoolBackend(config, false, {
           // This command found it damaged first: said here, counted by the gateway's quarantine gauge.
           quarantined: (q) =>
             io.err(
@@ -108,7 +109,13 @@ async function run(b: SpoolOps, sub: string, args: readonly string[], io: Output
       return 0;
     }
     case 'drop': {
-      if (!id) return usage(io, 'spool drop needs a message id');
+      if (flags.has('--all-dead') === Boolean(id))
+        return usage(io, 'spool drop needs a message id or --all-dead (not both)');
+      if (!id) {
+        const ids = await dropDeadLetters(b);
+        io.out(ids.length === 0 ? 'No dead letters to drop.\n' : ids.map((i) => `dropped ${i}\n`).join(''));
+        return 0;
+      }
       if (!(await b.drop(id))) {
         io.err(`No spooled message ${id}.\n`);
         return 1;

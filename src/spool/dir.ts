@@ -16,6 +16,7 @@ import {
   type Lease,
   type LeaseRequest,
   type LeasedMessage,
+  type KeyIdCounts,
   type ListFilter,
   type PutResult,
   type QuarantinedEntry,
@@ -39,6 +40,7 @@ import {
   writeDurably,
   type SpoolFs,
 } from './durable-file.ts';
+import { sealedKeyId } from './seal.ts';
 import { decodeStored, encodeStored, type StoredHeader } from './stored-message.ts';
 import { encodeRecord, entryOf, foldJournal, messageState, type FoldedState, type StoredRecord } from './journal.ts';
 
@@ -57,7 +59,7 @@ export interface DirSpoolOptions {
   onQuarantine?: (q: QuarantineEvent) => void;
 }
 
-/** A damaged message taken out of delivery (docs/runbooks/spool-quarantine.md). */
+/** A damaged message taken out of delivery (docs/runbooks/SmtpGatewaySpoolQuarantined.md). */
 export interface QuarantineEvent {
   id: string;
   reason: string;
@@ -85,7 +87,12 @@ interface IndexEntry {
   state: SpoolState;
   nextAttemptAt: number;
   lease: Lease | null;
+  /** The fingerprint of the key its login is sealed with (null: sealed before fingerprints). */
+  keyId: string | null;
 }
+
+/** Free space kept beyond a message: journal records of messages in delivery, directory entries. */
+const DISK_MARGIN = 64 * 1024;
 
 export async function openDirSpool(opts: DirSpoolOptions): Promise<DirSpool> {
   const spool = new DirSpool(opts);
@@ -94,11 +101,13 @@ export async function openDirSpool(opts: DirSpoolOptions): Promise<DirSpool> {
 }
 
 export class DirSpool implements SpoolBackend {
+  readonly #dir: string;
   readonly #msgDir: string;
   readonly #tmpDir: string;
   readonly #quarantineDir: string;
   readonly #onQuarantine: ((q: QuarantineEvent) => void) | undefined;
   readonly #changedFile: string;
+  readonly #metaFile: string;
   readonly #maxBytes: number;
   readonly #now: () => number;
   readonly #recover: boolean;
@@ -114,11 +123,13 @@ export class DirSpool implements SpoolBackend {
   #rescanning: Promise<void> | null = null;
 
   constructor(opts: DirSpoolOptions) {
+    this.#dir = opts.dir;
     this.#msgDir = join(opts.dir, 'msg');
     this.#tmpDir = join(opts.dir, 'tmp');
     this.#quarantineDir = join(opts.dir, 'quarantine');
     this.#onQuarantine = opts.onQuarantine;
     this.#changedFile = join(opts.dir, '.changed');
+    this.#metaFile = join(opts.dir, 'spool.meta.json');
     this.#maxBytes = opts.maxBytes;
     this.#now = opts.now ?? Date.now;
     this.#recover = opts.recover ?? false;
@@ -155,6 +166,8 @@ export class DirSpool implements SpoolBackend {
     const used = this.#bytes;
     if (used + this.#reserved + bytes > this.#maxBytes)
       return { kind: 'full', bytes, usedBytes: used + this.#reserved, maxBytes: this.#maxBytes };
+    const short = await this.#diskShortfall(bytes);
+    if (short !== null) return { kind: 'no_space', bytes, reason: short };
     this.#reserved += bytes;
     try {
       const stored = await this.#store(m.id, chunks, digest);
@@ -166,11 +179,28 @@ export class DirSpool implements SpoolBackend {
         state: 'queued',
         nextAttemptAt: m.notBefore ?? m.receivedAt,
         lease: null,
+        keyId: sealedKeyId(m.credential),
       });
       return { kind: 'stored', bytes };
     } finally {
       this.#reserved -= bytes;
     }
+  }
+
+  /**
+   * Why the spool's file system cannot take `bytes` more whole (beside the puts under way, and a
+   * margin for the journals of messages in delivery); null when it can. A put is refused before
+   * any write rather than by the write failing half-way. statfs unsupported: null (the checked
+   * writes still catch a full disk).
+   */
+  async #diskShortfall(bytes: number): Promise<string | null> {
+    const st = await this.#fs.statfs(this.#dir).catch(() => null);
+    if (!st) return null;
+    const free = st.bavail * st.bsize;
+    const need = bytes + this.#reserved + DISK_MARGIN;
+    return free < need
+      ? `the spool's file system has ${free} bytes free, ${need} needed to store the message whole`
+      : null;
   }
 
   /**
@@ -392,6 +422,35 @@ export class DirSpool implements SpoolBackend {
     return { bytes: this.#bytes, quarantined, messages, oldestReceivedAt: oldest };
   }
 
+  async keyIds(): Promise<KeyIdCounts> {
+    await this.#refreshIfChanged();
+    const byKey = new Map<string, number>();
+    let legacy = 0;
+    for (const e of this.#index.values()) {
+      if (e.keyId === null) legacy++;
+      else byKey.set(e.keyId, (byKey.get(e.keyId) ?? 0) + 1);
+    }
+    return { byKey, legacy };
+  }
+
+  async keyMeta(): Promise<string | null> {
+    const text = await this.#fs.readFile(this.#metaFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (text === null) return null;
+    const meta = JSON.parse(text) as { key_fingerprint?: unknown };
+    return typeof meta.key_fingerprint === 'string' ? meta.key_fingerprint : null;
+  }
+
+  async setKeyMeta(fingerprint: string): Promise<void> {
+    // Written whole beside, then renamed over: a crash leaves the old record or the new one.
+    const tmp = join(this.#tmpDir, 'spool.meta.json');
+    await writeDurably(this.#fs, tmp, [Buffer.from(JSON.stringify({ key_fingerprint: fingerprint }) + '\n')]);
+    await this.#fs.rename(tmp, this.#metaFile);
+    await fsyncDir(this.#fs, this.#dir);
+  }
+
   async quarantined(): Promise<QuarantinedEntry[]> {
     const out: QuarantinedEntry[] = [];
     for (const id of await this.#quarantineNames()) {
@@ -583,6 +642,7 @@ export class DirSpool implements SpoolBackend {
         state,
         nextAttemptAt: read.folded.nextAttemptAt,
         lease,
+        keyId: sealedKeyId(read.header.credential),
       });
     }
     for (const id of known) if (!seen.has(id)) this.#delete(id);

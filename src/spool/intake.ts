@@ -10,12 +10,12 @@ import { uniqueIgnoringCase } from '../delivery/text.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SpoolBackend } from './backend.ts';
-import { sealLogin } from './seal.ts';
+import type { SpoolKeyring } from './keyring.ts';
 
 export interface IntakeDeps {
   pipeline: DeliveryPipeline;
   backend: SpoolBackend;
-  key: Buffer;
+  keys: SpoolKeyring;
   /** How long DATA waits for the sender lookup before spooling unchecked (SPOOL_SENDER_CHECK_MS). */
   senderCheckMs: number;
   logger: Logger;
@@ -69,7 +69,7 @@ export class SpoolIntake {
         envelopeFrom: tx.envelopeFrom,
         recipients: uniqueIgnoringCase(tx.recipients),
         raw: tx.raw,
-        credential: tx.credential.sealWith((login) => sealLogin(this.#d.key, id, login)),
+        credential: tx.credential.sealWith((login) => this.#d.keys.seal(id, login)),
         sessionId: tx.sessionId,
       })
       .catch((err: Error) => err);

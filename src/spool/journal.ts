@@ -29,6 +29,8 @@ export interface FoldedState {
   recipients: FoldedRecipient[];
   nextAttemptAt: number;
   ageFrom: number;
+  /** Unix ms of the last settle or admin retry (received when none): for a dead letter, when it died. */
+  settledAt: number;
   /** Lines that could not be read (a torn tail after a crash). */
   skipped: number;
 }
@@ -54,7 +56,7 @@ export function foldJournal(
   const byAddress = new Map(recipients.map((r) => [r.address.toLowerCase(), r]));
   // A scheduled message is first due, and starts to age, at its send time.
   const due = message.notBefore ?? message.receivedAt;
-  const state = { nextAttemptAt: due, ageFrom: due, skipped: 0 };
+  const state = { nextAttemptAt: due, ageFrom: due, settledAt: message.receivedAt, skipped: 0 };
   const lines = text.split('\n');
   // The last piece has no newline after it: a record torn by a crash, or empty.
   const complete = lines.slice(0, -1);
@@ -74,7 +76,7 @@ export function foldJournal(
 function apply(
   rec: StoredRecord,
   byAddress: Map<string, FoldedRecipient>,
-  state: { nextAttemptAt: number; ageFrom: number },
+  state: { nextAttemptAt: number; ageFrom: number; settledAt: number },
 ): void {
   switch (rec.type) {
     case 'open': {
@@ -117,11 +119,13 @@ function apply(
         }
       }
       state.nextAttemptAt = rec.nextAttemptAt;
+      state.settledAt = rec.at;
       return;
     case 'retry':
       for (const r of byAddress.values()) if (r.state === 'dead') r.state = pendingState(r);
       state.ageFrom = rec.at;
       state.nextAttemptAt = rec.at;
+      state.settledAt = rec.at;
       return;
   }
 }
@@ -178,6 +182,7 @@ export function entryOf(
     received_at: iso(message.receivedAt),
     envelope_from: message.envelopeFrom,
     next_attempt_at: state === 'queued' || state === 'retrying' ? iso(folded.nextAttemptAt) : null,
+    dead_since: state === 'dead' ? iso(folded.settledAt) : null,
     bytes,
     recipients: folded.recipients.map((r) => ({
       address: r.address,

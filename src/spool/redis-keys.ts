@@ -23,6 +23,8 @@ export interface SpoolKeys {
   dead: string;
   /** Bytes of stored messages, against SPOOL_MAX_BYTES. */
   bytes: string;
+  /** Hash: the spool's own facts (`key_fingerprint`: the key new messages are sealed with). */
+  meta: string;
 }
 
 export function spoolKeys(prefix: string): SpoolKeys {
@@ -37,6 +39,7 @@ export function spoolKeys(prefix: string): SpoolKeys {
     retrying: `${base}state:retrying`,
     dead: `${base}state:dead`,
     bytes: `${base}bytes`,
+    meta: `${base}meta`,
   };
 }
 

@@ -15,6 +15,7 @@ import {
   type Lease,
   type LeaseRequest,
   type LeasedMessage,
+  type KeyIdCounts,
   type ListFilter,
   type PutResult,
   type QuarantinedEntry,
@@ -28,6 +29,7 @@ import {
   type SpoolUsage,
 } from './backend.ts';
 import { encodeRecord, entryOf, foldJournal, messageState, type FoldedState, type StoredRecord } from './journal.ts';
+import { sealedKeyId } from './seal.ts';
 import { journalKey, messageKey, SPOOL_GROUP, spoolKeys, type SpoolKeys } from './redis-keys.ts';
 import { DROP, JOURNAL, LEASE, PRUNE, PUT, RETRY, SETTLE } from './redis-scripts.ts';
 
@@ -371,6 +373,35 @@ export class RedisSpool implements SpoolBackend {
       messages: { queued: Number(v[1]), retrying: Number(v[2]), dead: Number(v[3]) },
       oldestReceivedAt: oldest.length ? Math.min(...oldest) : null,
     };
+  }
+
+  async keyIds(): Promise<KeyIdCounts> {
+    const ids = await this.#op('keys', () => this.#redis.zrange(this.#keys.all, '0', '-1'));
+    const byKey = new Map<string, number>();
+    let legacy = 0;
+    // In batches: a backlog of tens of thousands is read at start in a few round trips.
+    for (let i = 0; i < ids.length; i += 1000) {
+      const batch = ids.slice(i, i + 1000);
+      const p = this.#redis.pipeline();
+      for (const id of batch) p.hget(messageKey(this.#keys, id), 'head');
+      const r = await this.#op('keys', () => p.exec());
+      for (const [err, head] of r ?? []) {
+        if (err) throw new SpoolUnavailableError('keys', err);
+        if (typeof head !== 'string') continue;
+        const keyId = sealedKeyId((JSON.parse(head) as Head).credential);
+        if (keyId === null) legacy++;
+        else byKey.set(keyId, (byKey.get(keyId) ?? 0) + 1);
+      }
+    }
+    return { byKey, legacy };
+  }
+
+  async keyMeta(): Promise<string | null> {
+    return this.#op('meta', () => this.#redis.hget(this.#keys.meta, 'key_fingerprint'));
+  }
+
+  async setKeyMeta(fingerprint: string): Promise<void> {
+    await this.#op('meta', () => this.#redis.hset(this.#keys.meta, 'key_fingerprint', fingerprint));
   }
 
   async quarantined(): Promise<QuarantinedEntry[]> {

@@ -2,7 +2,7 @@
 // happens after the session is gone, so the gateway must be able to get a bearer again: it keeps
 // the login sealed with AES-256-GCM under SPOOL_KEY, bound to the message id (the id is the
 // additional data: a sealed login copied into another message does not open). Never logged.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parseSpoolKey } from '../config/spool-key.ts';
@@ -13,7 +13,35 @@ export interface SpoolLogin {
   accountId: number | undefined;
 }
 
-const VERSION = 'v1';
+/** v2 carries the sealing key's fingerprint (v1, from before it was kept, does not). */
+const VERSION = 'v2';
+
+/**
+ * A key's fingerprint: 16 hex digits of SHA-256 over a fixed label and the key. It names a key in
+ * logs, errors and the spool's metadata without revealing it (2^64 keys share each fingerprint).
+ */
+export function keyFingerprint(key: Buffer): string {
+  return createHash('sha256').update('cakemail-smtp-gateway spool key\0').update(key).digest('hex').slice(0, 16);
+}
+
+/** The fingerprint of the key a login was sealed with; null for a v1 seal (or no seal at all). */
+export function sealedKeyId(sealed: string): string | null {
+  const [v, fp] = sealed.split('.');
+  return v === 'v2' && fp && /^[0-9a-f]{16}$/.test(fp) ? fp : null;
+}
+
+/** `<dir>/spool.key` as it is; null when there is no such file (a key is never generated here). */
+export async function readDirSpoolKey(dir: string): Promise<Buffer | null> {
+  const path = join(dir, 'spool.key');
+  const text = await fs.readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (text === null) return null;
+  const key = parseSpoolKey(text);
+  if (!key) throw new Error(`${path} does not hold a 32-byte key (64 hex digits)`);
+  return key;
+}
 
 /**
  * The directory backend's key when SPOOL_KEY is unset: generated once into `<dir>/spool.key`
@@ -54,15 +82,24 @@ export function sealLogin(key: Buffer, spoolId: string, login: SpoolLogin): stri
     c.update(JSON.stringify({ u: login.username, p: login.password, a: login.accountId ?? null })),
     c.final(),
   ]);
-  return [VERSION, iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join(
-    '.',
-  );
+  return [
+    VERSION,
+    keyFingerprint(key),
+    iv.toString('base64url'),
+    body.toString('base64url'),
+    c.getAuthTag().toString('base64url'),
+  ].join('.');
 }
 
 /** null when the seal does not open (another key, another message, tampered). */
 export function unsealLogin(key: Buffer, spoolId: string, sealed: string): SpoolLogin | null {
-  const [v, iv, body, tag] = sealed.split('.');
-  if (v !== VERSION || !iv || !body || !tag) return null;
+  const parts = sealed.split('.');
+  // v1: version.iv.body.tag; v2: version.fingerprint.iv.body.tag (the fingerprint is not trusted
+  // for anything but choosing a key: GCM's tag decides).
+  if (parts[0] === 'v2') parts.splice(1, 1);
+  else if (parts[0] !== 'v1') return null;
+  const [, iv, body, tag] = parts;
+  if (parts.length !== 4 || !iv || !body || !tag) return null;
   try {
     const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
     d.setAAD(Buffer.from(spoolId));

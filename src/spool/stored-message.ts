@@ -1,6 +1,6 @@
 // The directory spool's message file and its integrity check (docs/architecture.md#spool-mode).
 //   line 1   `SPOOL2 <length> <sha256>`: the length and SHA-256 (hex) of everything after it
-//   line 2   the JSON header (envelope, sealed login, key fingerprint)
+//   line 2   the JSON header (envelope, the sealed login with its key's fingerprint)
 //   rest     the DATA bytes
 // The check line lets every read tell a whole file from a truncated or altered one, so damage is
 // quarantined by name instead of delivered changed or skipped. Files written before the check
@@ -18,8 +18,6 @@ export interface StoredHeader {
   rawBytes: number;
   /** A scheduled send: not delivered before this Unix ms (absent: due at once). */
   notBefore?: number;
-  /** Fingerprint of the SPOOL_KEY the credential is sealed with (absent in files before it was kept). */
-  keyId?: string;
 }
 
 export type Decoded =

@@ -26,14 +26,14 @@ import type {
   RecipientSettlement,
   SpoolBackend,
 } from './backend.ts';
-import { unsealLogin } from './seal.ts';
+import type { SpoolKeyring } from './keyring.ts';
 
 export interface WorkerDeps {
   backend: SpoolBackend;
   pipeline: DeliveryPipeline;
   client: CakemailClient;
   tokens: TokenCache;
-  key: Buffer;
+  keys: SpoolKeyring;
   config: Config;
   logger: Logger;
   metrics: Metrics;
@@ -165,16 +165,13 @@ export class SpoolWorker {
     }
 
     const pending = [...open, ...unsent];
-    const login = unsealLogin(this.#d.key, id, m.message.credential);
-    if (!login) {
-      for (const r of pending)
-        decide({
-          address: r.address,
-          state: 'dead',
-          reason: 'the stored SMTP login cannot be opened with this SPOOL_KEY',
-        });
+    const unsealed = this.#d.keys.unseal(id, m.message.credential);
+    if (!unsealed.ok) {
+      log.error({ reason: unsealed.reason }, 'spooled message cannot be delivered: its SMTP login does not open');
+      for (const r of pending) decide({ address: r.address, state: 'dead', reason: unsealed.reason });
       return this.#settle(m, decisions, notBefore, log);
     }
+    const login = unsealed.login;
     const auth = await this.#d.tokens.authenticate(login.username, login.password, signal);
     if (!auth.ok) {
       if (auth.reason === 'unavailable') {

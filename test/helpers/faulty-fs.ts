@@ -18,6 +18,8 @@ export interface Faults {
   failOn?: { op: FaultOp; nth: number; code: string; path?: RegExp };
   /** Every write returns at most this many bytes (a short count, as on a signal or a full disk). */
   shortWrites?: number;
+  /** statfs reports this many bytes available (undefined: what the disk says). */
+  freeBytes?: number;
 }
 
 export function ioError(code: string, op: string, path: string): NodeJS.ErrnoException {
@@ -29,11 +31,19 @@ export function ioError(code: string, op: string, path: string): NodeJS.ErrnoExc
 /** node's fs, with `faults` (changeable while the test runs) applied. */
 export function faultyFs(faults: Faults): SpoolFs & { calls: Record<FaultOp, number> } {
   const calls: Record<FaultOp, number> = { write: 0, sync: 0, datasync: 0, rename: 0, readFile: 0 };
+  // Matching calls since the fault was set (a new failOn object starts a new count).
+  let counting: Faults['failOn'];
+  let matched = 0;
   const trip = (op: FaultOp, path: string): void => {
+    calls[op]++;
     const f = faults.failOn;
     if (!f || f.op !== op || (f.path && !f.path.test(path))) return;
-    calls[op]++;
-    if (calls[op] === f.nth) throw ioError(f.code, op, path);
+    if (counting !== f) {
+      counting = f;
+      matched = 0;
+    }
+    matched++;
+    if (matched === f.nth) throw ioError(f.code, op, path);
   };
   const open = (async (path: string, flags?: string | number, mode?: number) => {
     const fh = await fs.open(path, flags, mode);
@@ -70,6 +80,11 @@ export function faultyFs(faults: Faults): SpoolFs & { calls: Record<FaultOp, num
       trip('rename', String(to));
       return fs.rename(from, to);
     },
+    statfs: (async (path: string) => {
+      const st = await fs.statfs(path);
+      if (faults.freeBytes === undefined) return st;
+      return { ...st, bavail: Math.floor(faults.freeBytes / st.bsize) };
+    }) as SpoolFs['statfs'],
     readFile: (async (path: string, opts?: unknown) => {
       trip('readFile', String(path));
       return fs.readFile(path, opts as BufferEncoding);

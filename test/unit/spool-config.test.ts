@@ -80,7 +80,7 @@ test('a backend name without an opener stops the start instead of opening a dire
   assert.ok(r.ok);
   const config = { ...r.config, spoolBackend: 'postgres' } as unknown as Config;
   await assert.rejects(
-    openSpool(config, true),
+    openSpool(config),
     (err: unknown) => isStartupError(err) && err.setting === 'SPOOL_BACKEND' && /dir, redis/.test(err.fix),
   );
   assert.equal(existsSync(dir), false, 'no directory spool was created');

@@ -323,3 +323,25 @@ test('spool list --quarantined names each damaged message and why; the plain lis
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('too little free space on the volume: 452 (no_space) before anything is written, whatever SPOOL_MAX_BYTES says', async () => {
+  const dir = await tempDir();
+  try {
+    const faults: Faults = { freeBytes: 150_000 };
+    const fsWithFaults = faultyFs(faults);
+    const spool = await openDirSpool({ dir, maxBytes: 1 << 30, recover: true, files: fsWithFaults });
+    const small = bigMessage(20_000);
+    assert.equal((await spool.put(small)).kind, 'stored', 'room for this one, its margin included');
+    const writesBefore = fsWithFaults.calls.write;
+    const big = bigMessage(100_000);
+    const r = await spool.put(big);
+    assert.equal(r.kind, 'no_space');
+    assert.match(r.kind === 'no_space' ? r.reason : '', /has \d+ bytes free, \d+ needed to store the message whole/);
+    assert.equal(fsWithFaults.calls.write, writesBefore, 'nothing was written for it');
+    assert.deepEqual(await leftovers(dir), []);
+    faults.freeBytes = undefined;
+    assert.equal((await spool.put(big)).kind, 'stored', 'accepted again once there is room');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
