@@ -281,8 +281,11 @@ describe('message parser', () => {
         (r) => !r.ok && r.failure.kind === 'timeout' && /no parse worker was free/.test(r.failure.detail),
       );
       assert.ok(waited.length > 0, JSON.stringify(results.map((r) => (r.ok ? 'ok' : r.failure.detail))));
-      // Cut short by waiting, not by its own cost: the message is not marked as a bomb.
-      assert.ok((await busy.parse(large)).ok);
+      // Cut short by waiting, not by its own cost: the message is not marked as a bomb (refused
+      // unparsed). Parsed alone it may still overrun 60 ms on a loaded machine: that is its own
+      // cost, not a remembered wait.
+      const again = await busy.parse(large);
+      assert.ok(again.ok || again.failure.kind !== 'limit', `refused as a remembered bomb: ${JSON.stringify(again)}`);
     } finally {
       await busy.close();
     }
