@@ -344,6 +344,7 @@ export function futureReleaseNotOffered(param: string): Reply {
     enhanced: '5.5.4',
     text: `MAIL parameter ${clean(param, 20)} not supported: FUTURERELEASE is not offered; schedule with X-Cakemail-Send-At (or X-Mailgun-Deliver-By, X-SMTPAPI send_at, X-MC-SendAt) in spool mode`,
     label: 'futurerelease_refused',
+    slo: 'sender',
   };
 }
 
