@@ -38,6 +38,8 @@ import { DeadLetterExpiry } from './spool/dead-letters.ts';
 import { openSpool } from './spool/open.ts';
 import { SpoolWorker } from './spool/worker.ts';
 import type { SpoolAdminDeps } from './http/spool-admin.ts';
+import { LiveLookup } from './delivery/live.ts';
+import { TraceStore } from './trace/store.ts';
 
 export interface Gateway {
   config: Config;
@@ -47,6 +49,8 @@ export interface Gateway {
   sandbox: Sandbox | undefined;
   tls: TlsMaterial;
   metrics: Metrics;
+  /** Every message's trace (what the admin port's /messages reads). */
+  traces: TraceStore;
   /** Spool mode: the spool workers (tests stop and start delivery through it). */
   spoolWorker?: SpoolWorker;
   isReady(): boolean;
@@ -118,6 +122,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       await backend.ready().catch((err: Error) => health.report(false, err.message));
     }
     const store: StateStore = new MonitoredStore(backend, health);
+    // Traces share Redis with the fleet; in memory they get their own bound, so a burst of traces
+    // can never evict a dedupe record (which would turn into a duplicate send).
+    const traceBackend =
+      backend instanceof RedisStore ? store : new MemoryStore(Date.now, { maxEntries: config.traceMaxEntries });
+    if (traceBackend !== store) cleanups.push(() => traceBackend.close());
+    const traces = new TraceStore(traceBackend, config.traceTtlS, logger.child({ component: 'trace' }));
+    const live = new LiveLookup(client);
     const hash = new KeyedHash(store);
     const auth = new Authenticator({
       tokens,
@@ -177,6 +188,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     metrics.circuitState.set(0);
     const pipeline = new DeliveryPipeline({
+      live,
       config,
       parser,
       senders,
@@ -230,6 +242,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
         logger: logger.child({ component: 'spool' }),
         metrics,
         settled: () => gauges.changed(),
+        traces,
+        live,
       });
       intake = new SpoolIntake({
         pipeline,
@@ -257,8 +271,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
             logger,
             metrics,
             maxMessageBytes: config.maxMessageBytes,
+            traces,
           }
-        : { auth, rateLimits, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes },
+        : { auth, rateLimits, pipeline, circuit, logger, metrics, maxMessageBytes: config.maxMessageBytes, traces },
     );
 
     const tls = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, config.serverName);
@@ -383,6 +398,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       sandbox,
       tls,
       metrics,
+      traces,
       ...(spool ? { spoolWorker: spool.worker } : {}),
       isReady: () => !draining,
       shutdown,

@@ -11,6 +11,7 @@ import { EmailSerializer } from './serialize.ts';
 import { errorMessage, networkFailure, parseRetryAfter, type ApiFailure, type ApiResult } from './errors.ts';
 import type {
   EmailLogsPage,
+  EmailStatus,
   EmailLogsQuery,
   SendersPage,
   SubmitEmail,
@@ -193,6 +194,32 @@ export class CakemailClient {
         error: { kind: 'bad_response', status: res.status, message: 'logs response without data[]' },
       };
     return { ok: true, status: res.status, value: body as EmailLogsPage };
+  }
+
+  /** `GET /v2/emails/{id}`: what became of an email Cakemail queued (delivered, bounced, …). */
+  async getEmail(
+    bearer: string,
+    id: string,
+    accountId?: number,
+    signal?: AbortSignal,
+  ): Promise<ApiResult<EmailStatus>> {
+    const q = accountId !== undefined ? `?account_id=${accountId}` : '';
+    const res = await this.#request(
+      'email_status',
+      `/v2/emails/${encodeURIComponent(id)}${q}`,
+      { method: 'GET', headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' } },
+      signal,
+    );
+    if (!res.ok) return res;
+    const body = res.value as Partial<EmailStatus> & { data?: Partial<EmailStatus> };
+    // The schema names the fields at the top level; a `data` envelope (as POST answers) is accepted too.
+    const status = typeof body?.status === 'string' ? body : body?.data;
+    if (!status || typeof status.status !== 'string')
+      return {
+        ok: false,
+        error: { kind: 'bad_response', status: res.status, message: 'email response without status' },
+      };
+    return { ok: true, status: res.status, value: status as EmailStatus };
   }
 
   async #request(

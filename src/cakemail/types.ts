@@ -115,3 +115,20 @@ export interface EmailLogsPage {
   pagination: { page: number; per_page: number; count?: number };
   data: EmailLogEntry[];
 }
+
+/**
+ * `GET /v2/emails/{email_id}` (docs/cakemail-api.md §3.3): the email's current status. Only the
+ * fields the trace lookup shows are typed; the API returns more.
+ */
+export interface EmailStatus {
+  email_id: string;
+  status: string;
+  email?: string;
+  submitted_time?: number;
+  soft_bounced?: boolean;
+  hard_bounced?: boolean;
+  reported_as_spam?: boolean;
+  unsubscribed?: boolean;
+  open?: number;
+  click?: number;
+}

@@ -434,6 +434,18 @@ export const fields = {
     default: '1000000',
     doc: 'Entries the in-memory state store holds (without REDIS_URL); past it the oldest is evicted and counted.',
   }),
+  traceTtlS: field({
+    env: 'TRACE_TTL_S',
+    schema: positiveInt,
+    default: '604800',
+    doc: "How long each message's trace (envelope, mapping decisions, API attempts, reply; never the body) is kept, in Redis with REDIS_URL (s).",
+  }),
+  traceMaxEntries: field({
+    env: 'TRACE_MAX_ENTRIES',
+    schema: positiveInt,
+    default: '50000',
+    doc: 'Without REDIS_URL: entries of the in-memory trace store (a message takes about 2 + 2 per recipient); past it the oldest go first.',
+  }),
   redisKeyPrefix: field({
     env: 'REDIS_KEY_PREFIX',
     schema: z

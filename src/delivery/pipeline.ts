@@ -25,9 +25,12 @@ import {
 import { attemptTag, lookUpUnanswered, type LookupDeps } from './reconcile.ts';
 import { countRepairs, initRepairCounter } from './repairs.ts';
 import { inspectMessage } from './inspect.ts';
-import { reduceRecipients, type MessageOutcome, type RecipientResult, type TempFailure } from './outcome.ts';
+import { reduceRecipients, type MessageOutcome, type RecipientResult, type Refusal, type TempFailure } from './outcome.ts';
 import { buildMessage, forRecipient, type BuiltMessage, type PayloadPolicy } from './payload.ts';
 import { uniqueIgnoringCase } from './text.ts';
+import { mappingNotes } from './trace-notes.ts';
+import type { LiveLookup } from './live.ts';
+import type { MessageTrace } from '../trace/trace.ts';
 
 export interface Transaction {
   sessionId: string;
@@ -35,6 +38,8 @@ export interface Transaction {
   envelopeFrom: string;
   recipients: readonly string[];
   raw: Uint8Array;
+  /** The message's trace: every decision and API attempt is noted in it. */
+  trace?: MessageTrace | undefined;
 }
 
 export interface PipelineDeps {
@@ -52,6 +57,8 @@ export interface PipelineDeps {
    * its inbox, src/sandbox/test-mode.ts). Absent with the real API: logged and counted only.
    */
   testSink?: TestSink | undefined;
+  /** Remembers each traced message's login (in memory only) for `trace --live`. */
+  live?: LiveLookup;
 }
 
 /** What a test-mode message would have sent to one recipient, under the id its reply gave. */
@@ -63,6 +70,7 @@ export interface PreparedMessage {
   built: BuiltMessage;
   identity: MessageIdentity;
   log: Logger;
+  trace?: MessageTrace | undefined;
   /** True when an idempotency key is the message's identity. */
   idempotent?: boolean;
   /** Test mode: the header that asked for it; every stage runs but the API call. */
@@ -88,6 +96,8 @@ export interface SendOptions {
   signal: AbortSignal;
   /** Given: every send carries its attempt tag and is journalled first, whatever RECONCILE says. */
   hooks?: SendHooks | undefined;
+  /** Where each API attempt and result is noted (spool mode: the delivery's own collector). */
+  trace?: MessageTrace | undefined;
 }
 
 /** What one message's fan-out shares: deadline, identity, its log. */
@@ -146,11 +156,18 @@ export class DeliveryPipeline {
     budget = this.#budget(),
   ): Promise<MessageOutcome> {
     const { deadline, signal } = budget;
-    const gatewayId = randomUUID();
+    const trace = message.trace;
+    // The trace id is the gateway id: the id in a several-recipient 250 is the one to look up.
+    const gatewayId = trace?.id ?? randomUUID();
     // Envelope duplicates are sent once (case-insensitive: no provider treats them apart).
     const recipients = uniqueIgnoringCase(envelope);
     const results = await this.sendTo(message, recipients, { deadline, signal });
     let outcome = reduceRecipients(results, gatewayId);
+    for (const r of results) trace?.result(r);
+    // A one-recipient 250 names Cakemail's id: that id finds the trace too.
+    if ((outcome.kind === 'accepted' || outcome.kind === 'accepted_partial') && outcome.id !== gatewayId)
+      trace?.alias(outcome.id);
+    if (message.testMode !== undefined) trace?.note('delivery', `test mode (${message.testMode}): no API call made`);
     // Without a Message-ID, records live only while the message is unfinished: after a final
     // reply, the same bytes again are a new message (a cron job's static alert, sent hourly).
     if (outcome.kind !== 'temp_failure') await this.forgetAnonymous(message, recipients);
@@ -192,17 +209,27 @@ export class DeliveryPipeline {
     opts: { reread?: boolean } = {},
   ): Promise<Prepared> {
     const log = this.#d.logger.child({ session: tx.sessionId });
+    const trace = tx.trace;
     const parsed = await this.#d.parser.parse(tx.raw);
     if (!parsed.ok) {
       this.#d.metrics.parseFailures.inc({ kind: parsed.failure.kind });
+      trace?.note('parse', `${parsed.failure.kind}: ${parsed.failure.detail}`);
       return { kind: 'final', outcome: parseFailureOutcome(parsed.failure) };
     }
     if (!opts.reread) countRepairs(parsed.message.repairs, this.#d.metrics, log);
+    for (const [kind, n] of Object.entries(parsed.message.repairs ?? {}))
+      if (n) trace?.note('parse', `MIME repair ${kind} × ${n} (docs/message-mapping.md §8)`);
     const inspected = inspectMessage(parsed.message);
-    if (!inspected.ok) return { kind: 'final', outcome: { kind: 'refused', refusal: inspected.refusal } };
+    if (!inspected.ok) {
+      trace?.note('inspect', `refused: ${describeRefusal(inspected.refusal)}`);
+      return { kind: 'final', outcome: { kind: 'refused', refusal: inspected.refusal } };
+    }
     const { from, controls } = inspected;
     const late = controls.sendAt ? beyondHorizon(controls.sendAt, Date.now()) : null;
-    if (late) return { kind: 'final', outcome: refused(late) };
+    if (late) {
+      trace?.note('inspect', `refused: ${late}`);
+      return { kind: 'final', outcome: refused(late) };
+    }
     const credential = controls.accountId !== undefined ? tx.credential.forAccount(controls.accountId) : tx.credential;
 
     const lookup =
@@ -224,19 +251,33 @@ export class DeliveryPipeline {
           },
         };
       }
-      return { kind: 'sender_unchecked', failure: tempFailureOf(found.error), sendAt: controls.sendAt };
+      const failure = tempFailureOf(found.error);
+      trace?.note('sender', `confirmed-sender lookup failed: ${failure.kind}: ${failure.reason}`);
+      return { kind: 'sender_unchecked', failure, sendAt: controls.sendAt };
     }
     if (!found.value) {
       const address = lookup.kind === 'id' ? `X-Sender-Id ${lookup.id}` : from.address;
+      trace?.note('sender', `${address} is not a confirmed sender of this account`);
       return { kind: 'final', outcome: { kind: 'refused', refusal: { kind: 'sender_not_allowed', address } } };
     }
     const sender = from.name ? { id: String(found.value.id), name: from.name } : { id: String(found.value.id) };
+    trace?.note('sender', `From ${from.address} is confirmed sender ${found.value.id}`);
 
     const built = buildMessage(
       { message: parsed.message, controls, sender, envelopeFrom: tx.envelopeFrom },
       this.#policy,
     );
-    if (!built.ok) return { kind: 'final', outcome: { kind: 'refused', refusal: built.refusal } };
+    if (!built.ok) {
+      trace?.note('mapping', `refused: ${describeRefusal(built.refusal)}`);
+      return { kind: 'final', outcome: { kind: 'refused', refusal: built.refusal } };
+    }
+    if (trace) {
+      trace.messageId(built.built.messageId.replace(/^<(.*)>$/, '$1'));
+      for (const n of mappingNotes(parsed.message, built.built)) trace.note('mapping', n);
+      if (controls.sendAt) trace.note('inspect', `${controls.sendAt.header}: scheduled for ${new Date(controls.sendAt.at).toISOString()}`);
+      if (controls.idempotencyKey) trace.note('dedupe', `idempotency key from ${controls.idempotencyKey.header} is the message's identity`);
+      this.#d.live?.remember(trace.id, credential);
+    }
     for (const d of built.built.dropped) {
       this.#d.metrics.attachmentsDropped.inc({ reason: d.kind });
       log.warn({ filename: d.filename, contentType: d.contentType, reason: d.reason }, 'attachment dropped by policy');
@@ -257,6 +298,7 @@ export class DeliveryPipeline {
         idempotent: controls.idempotencyKey !== undefined,
         testMode: controls.testMode,
         sendAt: controls.sendAt,
+        trace,
       },
     };
   }
@@ -267,7 +309,13 @@ export class DeliveryPipeline {
    * attempt before it goes out.
    */
   async sendTo(message: PreparedMessage, recipients: readonly string[], opts: SendOptions): Promise<RecipientResult[]> {
-    const ctx: SendContext = { ...message, deadline: opts.deadline, signal: opts.signal, hooks: opts.hooks };
+    const ctx: SendContext = {
+      ...message,
+      deadline: opts.deadline,
+      signal: opts.signal,
+      hooks: opts.hooks,
+      trace: opts.trace ?? message.trace,
+    };
     return mapLimit(recipients, this.#d.config.sendConcurrency, (r) => this.#sendOne(ctx, r));
   }
 
@@ -341,7 +389,9 @@ export class DeliveryPipeline {
     if (pending.length > 0 && reconcileOn) {
       // Attempts are stamped in whole seconds: the latest each may have gone out is a second on.
       const sends = pending.map((p) => ({ tag: p.tag, atMs: (p.at + 1) * 1000, checked: p.checked === true }));
-      const v = await lookUpUnanswered(this.#lookup, ctx.credential, recipient, sends, ctx.signal);
+      const v = await lookUpUnanswered(this.#lookup, ctx.credential, recipient, sends, ctx.signal, (lookup) =>
+        ctx.trace?.attempt(recipient, { kind: 'reconcile', ...lookup }),
+      );
       ctx.log.info(
         { to: recipient, tags: pending.map((p) => p.tag), result: v.kind },
         'earlier ambiguous send looked up in the API logs',
@@ -485,7 +535,7 @@ export class DeliveryPipeline {
     let permit = first;
     this.#d.retryBudget.recordCall();
     const attempt = async (): Promise<ApiResult<SubmitEmailResponse>> => {
-      const res = await this.#submit(ctx.credential, payload, ctx.signal);
+      const res = await this.#submit(ctx, payload);
       this.#d.circuit.record(verdictOf(res), permit);
       return res;
     };
@@ -503,18 +553,48 @@ export class DeliveryPipeline {
   }
 
   /** One attempt; a 401 gets one token renewal and one more try (docs/architecture.md#outcomes-and-replies). */
-  async #submit(
-    credential: Credential,
-    payload: SubmitEmail,
-    signal: AbortSignal,
-  ): Promise<ApiResult<SubmitEmailResponse>> {
+  async #submit(ctx: SendContext, payload: SubmitEmail): Promise<ApiResult<SubmitEmailResponse>> {
+    const { credential, signal } = ctx;
     const bearer = await credential.bearer(signal);
-    if (!bearer.ok) return bearer;
+    if (!bearer.ok) return this.#traced(ctx, payload.email, bearer, 0);
+    let started = performance.now();
     const res = await this.#d.client.submitEmail(bearer.value, payload, credential.accountId, signal);
+    this.#traced(ctx, payload.email, res, started);
     if (res.ok || res.error.kind !== 'http' || res.error.status !== 401) return res;
     const renewed = await credential.renew(signal);
-    if (!renewed.ok) return renewed;
-    return this.#d.client.submitEmail(renewed.value, payload, credential.accountId, signal);
+    if (!renewed.ok) return this.#traced(ctx, payload.email, renewed, 0);
+    started = performance.now();
+    return this.#traced(
+      ctx,
+      payload.email,
+      await this.#d.client.submitEmail(renewed.value, payload, credential.accountId, signal),
+      started,
+    );
+  }
+
+  /** Notes one API attempt in the trace (started 0: no call was made, the token could not be had). */
+  #traced<T extends ApiResult<unknown>>(ctx: SendContext, recipient: string, res: T, started: number): T {
+    if (!ctx.trace) return res;
+    const latencyMs = started === 0 ? 0 : Math.round(performance.now() - started);
+    if (res.ok) {
+      const data = (res.value as Partial<SubmitEmailResponse>).data;
+      ctx.trace.attempt(recipient, {
+        kind: 'send',
+        status: res.status,
+        latencyMs,
+        ...(data?.id ? { cakemailId: data.id } : {}),
+        ...(data && data.status !== 'queued' ? { error: `status "${data.status}"` } : {}),
+      });
+    } else {
+      const status = res.error.kind === 'http' || res.error.kind === 'bad_response' ? res.error.status : null;
+      ctx.trace.attempt(recipient, {
+        kind: 'send',
+        status,
+        latencyMs,
+        error: `${started === 0 ? 'no token: ' : ''}${describeFailure(res.error)}`,
+      });
+    }
+    return res;
   }
 }
 
@@ -527,6 +607,23 @@ function verdictOf(res: ApiResult<unknown>): CallVerdict {
 function isTransient(f: ApiFailure): boolean {
   if (f.kind === 'http') return f.status >= 500 || f.status === 429 || f.status === 408;
   return f.kind === 'timeout' || f.kind === 'network';
+}
+
+function describeFailure(f: ApiFailure): string {
+  switch (f.kind) {
+    case 'http':
+      return `HTTP ${f.status}: ${f.message}`;
+    case 'bad_response':
+      return `HTTP ${f.status} with a body that breaks the contract: ${f.message}`;
+    case 'timeout':
+      return `timeout: ${f.message}`;
+    case 'network':
+      return `network (${f.sent ? 'request sent' : 'request not sent'}): ${f.message}`;
+  }
+}
+
+function describeRefusal(r: Refusal): string {
+  return 'reason' in r && r.reason ? `${r.kind}: ${r.reason}` : 'address' in r ? `${r.kind}: ${r.address}` : r.kind;
 }
 
 function refused(reason: string): MessageOutcome {

@@ -33,6 +33,14 @@ export type UnansweredVerdict =
   /** Not decidable now (lookup failed, or absent but too young): try again from `retryAt` (Unix ms). */
   | { kind: 'undecided'; failure: TempFailure; retryAt: number };
 
+/** One lookup in the API logs, as a trace records it. */
+export interface LookupSeen {
+  status: number | null;
+  latencyMs: number;
+  error?: string;
+  cakemailId?: string;
+}
+
 export interface LookupDeps {
   client: CakemailClient;
   metrics: Metrics;
@@ -60,11 +68,23 @@ export async function lookUpUnanswered(
   recipient: string,
   sends: readonly UnansweredSend[],
   signal: AbortSignal,
+  /** Told about each lookup made (a message's trace records it). */
+  observe?: (lookup: LookupSeen) => void,
 ): Promise<UnansweredVerdict> {
   const readyAt = Math.max(...sends.map((s) => s.atMs)) + deps.waitMs;
   if (Date.now() < readyAt && sends.every((s) => s.checked)) return tooRecent(readyAt);
+  const started = performance.now();
   const r = await reconcile(deps.client, credential, recipient, sends, signal);
   deps.metrics.reconciled.inc({ result: r.kind });
+  observe?.({
+    status: r.kind === 'unknown' ? (r.error.kind === 'http' ? r.error.status : null) : 200,
+    latencyMs: Math.round(performance.now() - started),
+    ...(r.kind === 'unknown'
+      ? { error: r.error.message }
+      : r.kind === 'found'
+        ? { cakemailId: r.id }
+        : { error: 'absent from the API logs' }),
+  });
   if (r.kind === 'found') return { kind: 'sent', id: r.id };
   if (r.kind === 'unknown') {
     const f = tempFailureOf(r.error);

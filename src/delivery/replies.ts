@@ -614,6 +614,18 @@ export function clean(text: string, max = 300): string {
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 }
 
+/**
+ * Every final reply to DATA names its trace: a 250 already carries an id (the Cakemail id, the
+ * gateway id or the spool id, each of which finds the trace); a 4xx or 5xx gets ` (trace <id>)`
+ * at the end of its text. Clients and MTAs act on the code and the enhanced code only, and
+ * bounce messages quote the text, so the id reaches whoever reads the bounce. Code, enhanced
+ * code and label are unchanged.
+ */
+export function withTrace(r: Reply, traceId: string): Reply {
+  if (r.code < 400) return r;
+  return { ...r, text: `${r.text} (trace ${traceId})` };
+}
+
 /** The text smtp-server should send: our enhanced code first (smtp/adapter.ts sends such a text as it is). */
 export function replyMessage(r: Reply): string {
   return `${r.enhanced} ${r.text}`;

@@ -17,7 +17,7 @@ import {
 } from './http.ts';
 import { emailLogs } from './logs.ts';
 import type { Passwords } from './passwords.ts';
-import { REJECTED_DOMAIN, SEED_LISTS, SEED_SENDERS, SENDERS_ACCOUNT_ID } from './seed.ts';
+import { BOUNCE_DOMAIN, REJECTED_DOMAIN, SEED_LISTS, SEED_SENDERS, SENDERS_ACCOUNT_ID } from './seed.ts';
 import type { EmailStore } from './store.ts';
 import { newChallenge, type Grant, type TokenStore } from './tokens.ts';
 import { isEmailAddress, validateSubmitEmail } from './validate.ts';
@@ -43,6 +43,8 @@ export interface ApiDeps {
 const SCOPES_PATTERN = /^(user|admin|internal|auth)(?:,(user|admin|internal|auth))*$/;
 const SORT_PATTERN = /^[-+]?(name|email|confirmed)$/;
 const SENDER_PATH = /^\/brands\/default\/senders\/([^/]+)$/;
+const EMAIL_PATH = /^\/v2\/emails\/([^/]+)$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createApi(deps: ApiDeps): (req: ApiRequest) => HttpResult {
   return (req) => {
@@ -58,6 +60,11 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => HttpResult {
     if (req.path === '/v2/emails')
       return req.method === 'POST'
         ? withAuth(deps, req, (r, accountId) => submit(deps, r, accountId))
+        : methodNotAllowed();
+    const emailMatch = EMAIL_PATH.exec(req.path);
+    if (emailMatch)
+      return req.method === 'GET'
+        ? withAuth(deps, req, (_r, accountId) => emailStatus(deps, accountId, emailMatch[1]!))
         : methodNotAllowed();
     if (req.path === '/v2/logs/emails')
       return req.method === 'GET'
@@ -306,6 +313,41 @@ function submit(deps: ApiDeps, req: ApiRequest, accountId: number): HttpResult {
     data: { id, status },
   };
   return json(201, response);
+}
+
+// ── GET /v2/emails/{email_id} ────────────────────────────────────────────────────────────
+
+/**
+ * The email's current status (docs/cakemail-api.md §3.3, `GetEmailResponse`). The path parameter
+ * is a uuid (422 otherwise); an email of another account is not found. The sandbox delivers
+ * every email it queued, except to the bounce domain, which hard-bounces.
+ */
+function emailStatus(deps: ApiDeps, accountId: number, rawId: string): HttpResult {
+  if (!UUID.test(rawId))
+    return validationError([{ loc: ['path', 'email_id'], msg: 'value is not a valid uuid', type: 'type_error.uuid' }]);
+  const e = deps.store.get(rawId.toLowerCase());
+  if (!e || e.accountId !== accountId) return detailError(404, 'not_found', 'Email not found');
+  const bounced = e.payload.email.toLowerCase().endsWith(`@${BOUNCE_DOMAIN}`);
+  return json(200, {
+    email_id: e.id,
+    status: bounced ? 'bounce' : 'delivered',
+    email: e.payload.email,
+    provider: 'sandbox',
+    submitted_time: Math.floor(Date.parse(e.receivedAt) / 1000),
+    unsubscribed: false,
+    global_unsubscribed: false,
+    soft_bounced: false,
+    hard_bounced: bounced,
+    reported_as_spam: false,
+    open: 0,
+    click: 0,
+    list_id: e.payload.list_id,
+    tags: e.payload.tags ?? [],
+    sender: { id: e.payload.sender.id, name: e.payload.sender.name ?? '', email: '' },
+    content: { subject: e.payload.content.subject, type: e.payload.content.type ?? 'transactional' },
+    tracking: e.payload.tracking ?? {},
+    additional_headers: e.payload.additional_headers ?? [],
+  });
 }
 
 // ── pydantic-shaped issue helpers ────────────────────────────────────────────────────────

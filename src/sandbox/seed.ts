@@ -119,6 +119,9 @@ export const SENDERS_ACCOUNT_ID = DEMO_ACCOUNT_ID;
 /** Recipients on this domain get `201` with `data.status: "rejected"` (not stored). */
 export const REJECTED_DOMAIN = 'rejected.example';
 
+/** Recipients on this domain are queued, then report `bounce` (hard-bounced) at `GET /v2/emails/{id}`. */
+export const BOUNCE_DOMAIN = 'bounce.example';
+
 /** The seeded values a newcomer needs, in one object (printed at start by main.ts). */
 export const DEMO = Object.freeze({
   username: DEMO_USERNAME,
@@ -131,4 +134,5 @@ export const DEMO = Object.freeze({
   mfaUsername: MFA_USERNAME,
   mfaPassword: MFA_PASSWORD,
   rejectedDomain: REJECTED_DOMAIN,
+  bounceDomain: BOUNCE_DOMAIN,
 });

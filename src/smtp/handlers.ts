@@ -1,6 +1,7 @@
 // The SMTP session hooks (docs/architecture.md#data-path): AUTH → MAIL → RCPT → DATA. Each hook decides with
 // typed outcomes and answers through the reply table; smtp-server's callback API is adapted
 // here and nowhere else.
+import { randomUUID } from 'node:crypto';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Credential } from '../cakemail/tokens.ts';
 import type { Transaction } from '../delivery/pipeline.ts';
@@ -10,6 +11,8 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { CircuitPermit } from '../resilience/circuit.ts';
 import type { RateLimits } from '../resilience/rate-limit.ts';
 import type { Authenticator } from './auth.ts';
+import { MessageTrace } from '../trace/trace.ts';
+import type { TraceStore } from '../trace/store.ts';
 import { readData } from './data.ts';
 import {
   SmtpReplyError,
@@ -25,6 +28,7 @@ import {
   replyMessage,
   sessionReplies,
   spoolFullReply,
+  withTrace,
   type Reply,
 } from '../delivery/replies.ts';
 
@@ -49,6 +53,8 @@ export interface HandlerDeps {
   logger: Logger;
   metrics: Metrics;
   maxMessageBytes: number;
+  /** Where each message's trace is kept (docs/security.md, "Message traces"). */
+  traces: TraceStore;
 }
 
 export class SessionHandlers {
@@ -159,13 +165,30 @@ export class SessionHandlers {
   };
 
   onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: Callback<string>): void => {
+    const credential = session.user as Credential | undefined;
+    const trace = new MessageTrace({
+      id: randomUUID(),
+      session: session.id,
+      client: session.remoteAddress,
+      login: typeof credential?.username === 'string' ? credential.username : null,
+      envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      recipients: session.envelope.rcptTo.map((r) => r.address),
+    });
     if (this.#draining) {
       stream.resume();
-      callback(new SmtpReplyError(sessionReplies.shuttingDown));
+      const reply = withTrace(sessionReplies.shuttingDown, trace.id);
+      trace.note('data', 'refused unread: the gateway is shutting down');
+      trace.reply(reply);
+      // Not waited for by shutdown: nothing was taken, and the trace is best effort once the store may be closing.
+      void this.#d.traces.save(trace).then(() => callback(new SmtpReplyError(reply)));
       return;
     }
     const started = performance.now();
-    const work = this.#transaction(stream, session).then((reply) => {
+    const work = this.#transaction(stream, session, trace).then(async (answered) => {
+      const reply = withTrace(answered, trace.id);
+      trace.reply(reply);
+      // Saved before the client hears the reply, so the id it quotes is found at once.
+      await this.#d.traces.save(trace);
       this.#d.metrics.messages.inc({ outcome: reply.label });
       this.#d.metrics.messageDuration.observe((performance.now() - started) / 1000);
       this.#log(session).info(
@@ -173,6 +196,7 @@ export class SessionHandlers {
           code: reply.code,
           enhanced: reply.enhanced,
           outcome: reply.label,
+          trace: trace.id,
           ms: Math.round(performance.now() - started),
         },
         'message answered',
@@ -184,14 +208,21 @@ export class SessionHandlers {
     void work.finally(() => this.#busy.delete(session.id));
   };
 
-  async #transaction(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Reply> {
+  async #transaction(stream: SMTPServerDataStream, session: SMTPServerSession, trace: MessageTrace): Promise<Reply> {
     const log = this.#log(session);
     try {
       const read = await readData(stream, this.#d.maxMessageBytes);
-      if (!read.ok) return outcomeReply({ kind: 'refused', refusal: read.refusal });
+      if (!read.ok) {
+        trace.note('data', `refused: ${read.refusal.kind}: ${'reason' in read.refusal ? read.refusal.reason : ''}`);
+        return outcomeReply({ kind: 'refused', refusal: read.refusal });
+      }
+      trace.size(read.raw.length);
       this.#d.metrics.messageSize.observe(read.raw.length);
       this.#d.metrics.messageRecipients.observe(session.envelope.rcptTo.length);
-      if (read.normalized) log.info('stray CR/LF normalised in DATA');
+      if (read.normalized) {
+        log.info('stray CR/LF normalised in DATA');
+        trace.note('data', 'stray CR/LF normalised: bare LF became CRLF, bare CR a space');
+      }
       const credential = session.user as Credential | undefined;
       if (!credential) return sessionReplies.authRequired;
       const outcome: MessageOutcome = await this.#d.pipeline.deliver({
@@ -200,6 +231,7 @@ export class SessionHandlers {
         envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
         recipients: session.envelope.rcptTo.map((r) => r.address),
         raw: read.raw,
+        trace,
       });
       return outcomeReply(outcome);
     } catch (err) {
@@ -207,10 +239,12 @@ export class SessionHandlers {
       // one is left to answer, nothing was sent, and it is not our error.
       if (clientGone(err)) {
         log.info({ reason: (err as Error).message }, 'connection closed during DATA; message not sent');
+        trace.note('data', `connection closed before the final dot: ${(err as Error).message}`);
         return connectionReplies.connectionClosed;
       }
       // A bug must not turn into a lost message or a 5xx: the client keeps it and retries.
       log.error({ err }, 'unexpected error in DATA');
+      trace.note('data', `unexpected error: ${(err as Error).message}`);
       stream.resume();
       return outcomeReply({ kind: 'temp_failure', failure: { kind: 'local_error', reason: 'internal error' } });
     }

@@ -50,7 +50,10 @@ export function createListeners(
     // Reverse DNS on every connect is slow and attacker-controlled (docs/threat-model.md).
     disableReverseLookup: true,
     size: config.maxMessageBytes,
-    rejectOversized: true,
+    // The DATA handler refuses an oversized message itself (data.ts counts the bytes and reads
+    // sizeExceeded), so its 552 5.3.4 comes from the reply table and names the trace;
+    // smtp-server's own rejectOversized would replace that reply with one that carries no id.
+    rejectOversized: false,
     maxRecipients: config.maxRecipients,
     // Connection caps are enforced per process by admission.ts, not per listener here.
     socketTimeout: config.idleTimeoutMs,

@@ -53,6 +53,7 @@ export class SpoolIntake {
         { failure: prepared.failure },
         'confirmed sender not checked (API unavailable): spooling, checked again at delivery',
       );
+      tx.trace?.note('sender', 'not checked (API unavailable): spooled, checked again at delivery');
     }
     const id = newSpoolId();
     const started = performance.now();
@@ -99,6 +100,9 @@ export class SpoolIntake {
       { spoolId: id, bytes: put.bytes, recipients: tx.recipients.length, notBefore, scheduledBy: sendAt?.header },
       'message spooled',
     );
+    // The spool id in the 250 finds the trace; each delivery pass is added to it (worker.ts).
+    tx.trace?.spooled(id);
+    tx.trace?.note('spool', `written to the spool as ${id}; delivery by the spool workers`);
     this.#d.stored();
     return notBefore !== undefined ? { kind: 'spooled', id, notBefore } : { kind: 'spooled', id };
   }

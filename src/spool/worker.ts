@@ -27,6 +27,9 @@ import type {
   SpoolBackend,
 } from './backend.ts';
 import type { SpoolKeyring } from './keyring.ts';
+import type { LiveLookup } from '../delivery/live.ts';
+import type { TraceStore } from '../trace/store.ts';
+import { MessageTrace } from '../trace/trace.ts';
 
 export interface WorkerDeps {
   backend: SpoolBackend;
@@ -39,6 +42,9 @@ export interface WorkerDeps {
   metrics: Metrics;
   /** Told after each settle (gauges). */
   settled(): void;
+  /** Each delivery pass is added to the message's trace (found by its spool id). */
+  traces?: TraceStore;
+  live?: LiveLookup;
 }
 
 export class SpoolWorker {
@@ -137,6 +143,17 @@ export class SpoolWorker {
     /** Earliest time worth trying again (Retry-After, circuit, reconcile wait). */
     let notBefore = 0;
     const decide = (s: RecipientSettlement) => decisions.set(s.address.toLowerCase(), s);
+    // This pass's API attempts, added to the stored trace at settle.
+    const pass = new MessageTrace({
+      id,
+      session: m.message.sessionId,
+      client: '',
+      login: null,
+      envelopeFrom: m.message.envelopeFrom,
+      recipients: m.recipients.map((r) => r.address),
+    });
+    let passCredential: Credential | undefined;
+    const settle = () => this.#settle(m, decisions, notBefore, log, pass, passCredential);
     const journalResult = (r: RecipientRecord | string, tag: string, result: AttemptResult) =>
       this.#d.backend.journal(m.lease, {
         type: 'result',
@@ -161,7 +178,7 @@ export class SpoolWorker {
     // settle, or past SPOOL_MAX_AGE_S): no login, no parse, no API call.
     if (open.length === 0 && (unsent.length === 0 || expired)) {
       if (expired) this.#expire(unsent, decide);
-      return this.#settle(m, decisions, notBefore, log);
+      return settle();
     }
 
     const pending = [...open, ...unsent];
@@ -169,7 +186,7 @@ export class SpoolWorker {
     if (!unsealed.ok) {
       log.error({ reason: unsealed.reason }, 'spooled message cannot be delivered: its SMTP login does not open');
       for (const r of pending) decide({ address: r.address, state: 'dead', reason: unsealed.reason });
-      return this.#settle(m, decisions, notBefore, log);
+      return settle();
     }
     const login = unsealed.login;
     const auth = await this.#d.tokens.authenticate(login.username, login.password, signal);
@@ -188,7 +205,7 @@ export class SpoolWorker {
             : 'Cakemail refused the SMTP login at delivery (password changed?)';
         for (const r of pending) decide({ address: r.address, state: 'dead', reason: why });
       }
-      return this.#settle(m, decisions, notBefore, log);
+      return settle();
     }
     const base: Credential =
       login.accountId !== undefined ? auth.credential.forAccount(login.accountId) : auth.credential;
@@ -199,6 +216,7 @@ export class SpoolWorker {
       { reread: true },
     );
     const credential = prepared.kind === 'ready' ? prepared.message.credential : base;
+    passCredential = credential;
 
     // 1. Attempts left open by a crash or a lost answer: were they sent?
     const toSend = unsent.map((r) => r.address);
@@ -209,6 +227,7 @@ export class SpoolWorker {
         r.address,
         [{ tag: r.open.tag, atMs: r.open.at }],
         signal,
+        (lookup) => pass.attempt(r.address, { kind: 'reconcile', ...lookup }),
       );
       if (v.kind === 'undecided') {
         notBefore = Math.max(notBefore, v.retryAt);
@@ -236,7 +255,7 @@ export class SpoolWorker {
         pending.filter((r) => decisions.get(r.address.toLowerCase())?.state !== 'delivered'),
         decide,
       );
-      return this.#settle(m, decisions, notBefore, log);
+      return settle();
     }
 
     // 3. The front half again (the same code as at DATA), then the sends.
@@ -259,6 +278,7 @@ export class SpoolWorker {
         const results = await this.#d.pipeline.sendTo(prepared.message, toSend, {
           deadline,
           signal,
+          trace: pass,
           hooks: {
             opened: (recipient, tag, at) => {
               tags.set(recipient.toLowerCase(), tag);
@@ -276,7 +296,7 @@ export class SpoolWorker {
         );
       }
     }
-    return this.#settle(m, decisions, notBefore, log);
+    return settle();
   }
 
   /** Past SPOOL_MAX_AGE_S: these recipients are dead letters. */
@@ -341,11 +361,56 @@ export class SpoolWorker {
     }
   }
 
+  /** Adds this delivery pass (attempts, per-recipient state, dead-letter reasons) to the message's trace. */
+  async #trace(
+    spoolId: string,
+    pass: MessageTrace,
+    settled: readonly RecipientSettlement[],
+    result: string,
+    nextAttemptAt: number | undefined,
+    credential: Credential | undefined,
+  ): Promise<void> {
+    if (!this.#d.traces) return;
+    const done = pass.record();
+    await this.#d.traces.update(spoolId, (r) => {
+      if (credential) this.#d.live?.remember(r.id, credential);
+      for (const p of done.recipients) {
+        if (p.attempts.length === 0) continue;
+        let t = r.recipients.find((x) => x.address.toLowerCase() === p.address.toLowerCase());
+        if (!t) r.recipients.push((t = { address: p.address, attempts: [] }));
+        t.attempts.push(...p.attempts);
+      }
+      for (const s of settled) {
+        const t = r.recipients.find((x) => x.address.toLowerCase() === s.address.toLowerCase());
+        if (!t) continue;
+        t.result = s.state;
+        if (s.state === 'delivered') t.cakemailId = s.cakemailId;
+        if (s.state === 'dead') t.reason = s.reason;
+        if (s.state === 'pending' && s.error) t.reason = s.error;
+      }
+      r.spool ??= { id: spoolId, deliveries: [] };
+      r.spool.deliveries.push({
+        at: new Date().toISOString(),
+        result,
+        recipients: settled.map((s) => ({
+          address: s.address,
+          state: s.state,
+          ...(s.state === 'delivered' ? { cakemailId: s.cakemailId } : {}),
+          ...(s.state === 'dead' ? { reason: s.reason } : {}),
+          ...(s.state === 'pending' && s.error ? { reason: s.error } : {}),
+        })),
+        ...(nextAttemptAt !== undefined ? { nextAttemptAt: new Date(nextAttemptAt).toISOString() } : {}),
+      });
+    });
+  }
+
   async #settle(
     m: LeasedMessage,
     decisions: Map<string, RecipientSettlement>,
     notBefore: number,
     log: Logger,
+    pass: MessageTrace,
+    credential: Credential | undefined,
   ): Promise<void> {
     const c = this.#d.config;
     const recipients = [...decisions.values()];
@@ -357,6 +422,14 @@ export class SpoolWorker {
     );
     const res = await this.#d.backend.settle(m.lease, { recipients, nextAttemptAt });
     this.#d.settled();
+    await this.#trace(
+      m.message.id,
+      pass,
+      recipients,
+      res.kind,
+      res.kind === 'rescheduled' ? nextAttemptAt : undefined,
+      credential,
+    );
     switch (res.kind) {
       case 'removed': {
         this.#d.metrics.spoolDelivered.inc();

@@ -190,7 +190,7 @@ test('API validation error â†’ 554 5.6.0 with the API message; 201 "rejected" â†
   });
   assert.match(
     await send(c, DEMO_USER, ['x@example.org'], message(DEMO_USER, 'x@example.org', 'invalid')),
-    /^554 5\.6\.0 Cakemail refused the message: content\.html: html is not valid$/,
+    /^554 5\.6\.0 Cakemail refused the message: content\.html: html is not valid \(trace [0-9a-f-]{36}\)$/,
   );
   await clearSandbox(gw());
   assert.match(

@@ -11,6 +11,8 @@ import type { RateLimits } from '../../src/resilience/rate-limit.ts';
 import type { Authenticator } from '../../src/smtp/auth.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { SessionHandlers } from '../../src/smtp/handlers.ts';
+import { MemoryStore } from '../../src/state/memory.ts';
+import { TraceStore } from '../../src/trace/store.ts';
 
 test('a DATA reaching the handler after shutdown began was sent while the process exited: now 421 4.3.2 and no delivery', async () => {
   let delivered = 0;
@@ -27,6 +29,7 @@ test('a DATA reaching the handler after shutdown began was sent while the proces
     logger: pino({ level: 'silent' }),
     metrics: createMetrics(),
     maxMessageBytes: 1000,
+    traces: new TraceStore(new MemoryStore(), 60, pino({ level: 'silent' })),
   });
   handlers.drain();
   const stream = new PassThrough();
