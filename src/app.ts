@@ -353,6 +353,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       readiness: () => ({ ready: !draining }),
       spool: spool?.admin,
+      messages: { traces, live, liveTimeoutMs: config.apiTimeoutMs * 2 },
     }).catch((err: unknown) => {
       throw listenError(err, {
         what: 'admin HTTP server',

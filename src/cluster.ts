@@ -10,6 +10,8 @@ import type { Config } from './config/schema.ts';
 import { startAdmin } from './http/admin.ts';
 import { adminAccess, adminStartupWarning } from './http/admin-auth.ts';
 import type { Logger } from './observability/logger.ts';
+import { RedisStore } from './state/redis.ts';
+import { TraceStore } from './trace/store.ts';
 
 /** What a worker tells the primary once its listeners are up. */
 interface ReadyMessage {
@@ -61,10 +63,22 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   };
   for (let i = 0; i < config.workers; i++) fork();
 
+  // Traces are in Redis when the workers share it: the primary's admin port reads them there (the
+  // logins `--live` needs stay in the worker that handled the message). Without Redis each worker
+  // keeps its own, out of the primary's reach.
+  const traceRedis = config.redisUrl ? new RedisStore(config.redisUrl, config.redisKeyPrefix) : undefined;
   const admin = await startAdmin({
     host: config.adminHost,
     port: config.adminPort,
     access: adminAccess(config),
+    ...(traceRedis
+      ? {
+          messages: {
+            traces: new TraceStore(traceRedis, config.traceTtlS, logger),
+            liveTimeoutMs: config.apiTimeoutMs,
+          },
+        }
+      : {}),
     metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
     readiness: () => ({ ready: !draining && ready.size === config.workers, detail: { workers: ready.size } }),
   });
@@ -82,6 +96,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
         draining = true;
         for (const w of workers) w.kill('SIGTERM');
         await admin.close();
+        await traceRedis?.close();
         process.stderr.write('a gateway worker failed to start; see its log above\n');
         return 1;
       }
@@ -121,7 +136,10 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
       const check = setInterval(() => {
         if (workers.size > 0) return;
         clearInterval(check);
-        void admin.close().then(() => resolve(0));
+        void admin
+          .close()
+          .then(() => traceRedis?.close())
+          .then(() => resolve(0));
       }, 100);
     };
     process.once('SIGTERM', onSignal);

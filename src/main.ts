@@ -6,6 +6,7 @@ import type { Config } from './config/schema.ts';
 import { describeStartupError, isStartupError, listenError } from './config/startup-error.ts';
 import { loadtestCommand } from './loadtest/cli.ts';
 import { spoolCommand } from './spool/cli.ts';
+import { traceCommand } from './trace/cli.ts';
 import { createLogger } from './observability/logger.ts';
 import { startSandbox } from './sandbox/server.ts';
 import { DEMO } from './sandbox/seed.ts';
@@ -23,6 +24,9 @@ Commands:
   spool list|show|retry|drop  The spool of a gateway in spool mode (DELIVERY_MODE=spool):
                    list [--dead] [--json], show <id>, retry <id>|--all-dead, drop <id>;
                    'spool --help' for details.
+  trace <id> [--json] [--live]  What happened to a message: its trace from the running
+                   gateway's admin port (needs ADMIN_TOKEN); --recipient <address> or
+                   --message-id <id> search the last hour; 'trace --help' for details.
   loadtest [opts]  Drive an SMTP server (this one or any other) with real SMTP and report
                    msg/s and latency percentiles; 'loadtest --help' lists the options.
   --help           This text.
@@ -59,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       return sandboxOnly(config);
     case 'spool':
       return spoolCommand(config, rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+    case 'trace':
+      return traceCommand(config, rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
     default:
       process.stderr.write(`Unknown command '${command}'.\n\n${HELP}`);
       return 2;

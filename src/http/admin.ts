@@ -1,5 +1,5 @@
 // Admin HTTP (docs/architecture.md#operations-surface): liveness, readiness, Prometheus metrics, and in
-// spool mode the spool (spool-admin.ts). Never public. Every request must name an allowed Host;
+// spool mode the spool (spool-admin.ts), message traces (messages-admin.ts). Never public. Every request must name an allowed Host;
 // everything but health and metrics needs the admin token (admin-auth.ts).
 // Readiness is "listeners up and not draining", never the API's health: an API outage must
 // give clients a clean 451, not a pod the load balancer has taken out of rotation.
@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkHost, type AdminAccess } from './admin-auth.ts';
+import { handleMessages, type MessagesAdminDeps } from './messages-admin.ts';
 import { handleSpool, type SpoolAdminDeps } from './spool-admin.ts';
 
 export interface AdminServer {
@@ -22,6 +23,8 @@ export interface AdminOptions {
   /** Ready, and anything worth showing with it (e.g. worker counts). */
   readiness(): { ready: boolean; detail?: Record<string, unknown> };
   spool?: SpoolAdminDeps | undefined;
+  /** Message traces (`/messages`); absent where no trace store is reachable. */
+  messages?: MessagesAdminDeps | undefined;
 }
 
 export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
@@ -44,6 +47,7 @@ function route(o: AdminOptions, req: IncomingMessage, res: ServerResponse): void
   if (!checkHost(o.access, req, res)) return;
   const [path = '/', query = ''] = (req.url ?? '/').split('?');
   if (o.spool && handleSpool(o.spool, o.access, req, res, path, new URLSearchParams(query))) return;
+  if (o.messages && handleMessages(o.messages, o.access, req, res, path, new URLSearchParams(query))) return;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;

@@ -4,12 +4,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LiveLookup } from '../delivery/live.ts';
 import type { TraceStore } from '../trace/store.ts';
+import { requireAdmin, type AdminAccess } from './admin-auth.ts';
 
 export interface MessagesAdminDeps {
   traces: TraceStore;
-  live: LiveLookup;
-  /** The admin bearer-token check: null when allowed, else the refusal already sent. */
-  authorize(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Absent in a multi-process gateway's primary, which holds no logins. */
+  live?: LiveLookup | undefined;
   /** How long a `live` lookup may take (ms). */
   liveTimeoutMs: number;
 }
@@ -17,6 +17,7 @@ export interface MessagesAdminDeps {
 /** True when the request was for /messages (and has been answered). */
 export function handleMessages(
   d: MessagesAdminDeps,
+  access: AdminAccess,
   req: IncomingMessage,
   res: ServerResponse,
   path: string,
@@ -27,7 +28,7 @@ export function handleMessages(
     send(res, 405, { error: 'method not allowed: GET only' }, { allow: 'GET' });
     return true;
   }
-  if (!d.authorize(req, res)) return true;
+  if (!requireAdmin(access, req, res)) return true;
   void answer(d, path, query).then(
     ([status, body]) => send(res, status, body),
     (err: Error) => send(res, 500, { error: err.message }),
@@ -53,7 +54,9 @@ async function answer(d: MessagesAdminDeps, path: string, query: URLSearchParams
   const record = await d.traces.get(id);
   if (!record) return [404, { error: `no trace for ${id} (unknown, or older than TRACE_TTL_S)` }];
   if (query.get('live') !== '1' && query.get('live') !== 'true') return [200, record];
-  const live = await d.live.lookup(record, AbortSignal.timeout(d.liveTimeoutMs));
+  const live = d.live
+    ? await d.live.lookup(record, AbortSignal.timeout(d.liveTimeoutMs))
+    : { ok: false, reason: 'this process handles no messages itself (WORKERS > 1): live status is not available here' };
   return [200, { ...record, live }];
 }
 

@@ -119,7 +119,8 @@ test('a message refused for its size at DATA still gets a trace id', async () =>
     assert.match(await c.cmd(`MAIL FROM:<${DEMO_USER}>`), /^250 /);
     assert.match(await c.cmd('RCPT TO:<x@example.org>'), /^250 /);
     assert.match(await c.cmd('DATA'), /^354 /);
-    const reply = await c.cmd(`${big.repeat(20_000)}.`);
+    c.write(`${big.repeat(11_000)}.\r\n`);
+    const reply = await c.reply(60_000);
     assert.match(
       reply,
       /^552 5\.3\.4 Message refused: message is \d+ bytes, the limit is 10485760 bytes \(trace [0-9a-f-]{36}\)$/,
