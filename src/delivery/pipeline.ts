@@ -25,7 +25,13 @@ import {
 import { attemptTag, lookUpUnanswered, type LookupDeps } from './reconcile.ts';
 import { countRepairs, initRepairCounter } from './repairs.ts';
 import { inspectMessage } from './inspect.ts';
-import { reduceRecipients, type MessageOutcome, type RecipientResult, type Refusal, type TempFailure } from './outcome.ts';
+import {
+  reduceRecipients,
+  type MessageOutcome,
+  type RecipientResult,
+  type Refusal,
+  type TempFailure,
+} from './outcome.ts';
 import { buildMessage, forRecipient, type BuiltMessage, type PayloadPolicy } from './payload.ts';
 import { uniqueIgnoringCase } from './text.ts';
 import { mappingNotes } from './trace-notes.ts';
@@ -274,8 +280,10 @@ export class DeliveryPipeline {
     if (trace) {
       trace.messageId(built.built.messageId.replace(/^<(.*)>$/, '$1'));
       for (const n of mappingNotes(parsed.message, built.built)) trace.note('mapping', n);
-      if (controls.sendAt) trace.note('inspect', `${controls.sendAt.header}: scheduled for ${new Date(controls.sendAt.at).toISOString()}`);
-      if (controls.idempotencyKey) trace.note('dedupe', `idempotency key from ${controls.idempotencyKey.header} is the message's identity`);
+      if (controls.sendAt)
+        trace.note('inspect', `${controls.sendAt.header}: scheduled for ${new Date(controls.sendAt.at).toISOString()}`);
+      if (controls.idempotencyKey)
+        trace.note('dedupe', `idempotency key from ${controls.idempotencyKey.header} is the message's identity`);
       this.#d.live?.remember(trace.id, credential);
     }
     for (const d of built.built.dropped) {
