@@ -52,7 +52,8 @@ export async function traceCommand(config: Config, args: readonly string[], io: 
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
-    io.err(`Cannot reach the gateway's admin port at ${base}: ${(err as Error).cause ?? (err as Error).message}\n`);
+    const cause = (err as Error).cause as Error | undefined;
+    io.err(`Cannot reach the gateway's admin port at ${base}: ${cause?.message ?? (err as Error).message}\n`);
     return 1;
   }
   const text = await res.text();
