@@ -8,6 +8,7 @@ import type { Passwords } from './passwords.ts';
 import { SEED_USERS } from './seed.ts';
 import type { EmailStore } from './store.ts';
 import type { TokenStore } from './tokens.ts';
+import { search } from './search.ts';
 import { attachmentsOf } from './validate.ts';
 
 export interface AdminDeps {
@@ -22,6 +23,7 @@ export interface AdminRequest {
   method: string;
   path: string;
   body: Buffer;
+  query?: URLSearchParams;
 }
 
 /** Safe media types for the nine attachment types; anything else is served as octet-stream. */
@@ -52,7 +54,7 @@ export function handleAdmin(deps: AdminDeps, req: AdminRequest): HttpResult {
   const { method, path } = req;
   switch (path) {
     case '/_sandbox/emails':
-      if (method === 'GET') return json(200, deps.store.list());
+      if (method === 'GET') return json(200, search(deps.store.list(), req.query?.get('q') ?? null));
       if (method === 'DELETE') {
         deps.store.clear();
         return noContent;
@@ -85,6 +87,7 @@ export function handleAdmin(deps: AdminDeps, req: AdminRequest): HttpResult {
   if (pw) return changePassword(deps, method, decodeURIComponent(pw[1]!).toLowerCase(), req.body);
   const one = EMAIL_PATH.exec(path);
   if (one) {
+    if (method === 'DELETE') return deps.store.delete(one[1]!) ? noContent : adminError(404, 'no such email');
     if (method !== 'GET') return notAllowed();
     const email = deps.store.get(one[1]!);
     return email ? json(200, email) : adminError(404, 'no such email');

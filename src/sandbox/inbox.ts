@@ -16,10 +16,11 @@ import {
 } from './seed.ts';
 import type { StoredEmail } from './store.ts';
 import { isTestMessage } from './test-mode.ts';
+import { search } from './search.ts';
 import { attachmentsOf } from './validate.ts';
 
 export const INBOX_CSP =
-  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const PAGE_HEADERS: Record<string, string> = {
   'Content-Type': 'text/html; charset=utf-8',
@@ -49,6 +50,9 @@ header h1 a { color:inherit; text-decoration:none; }
 .creds code { color:var(--fg); word-break:break-all; }
 main { max-width:1100px; margin:0 auto; padding:16px; }
 .empty { color:var(--muted); padding:32px 0; text-align:center; }
+.search { display:flex; gap:8px; align-items:center; margin:0 0 12px; }
+.search input { flex:1; min-width:0; font:inherit; padding:6px 10px; border:1px solid var(--line); border-radius:6px; background:var(--card); color:var(--fg); }
+.search button { font:inherit; padding:6px 12px; border:1px solid var(--line); border-radius:6px; background:var(--card); color:var(--fg); }
 .list { list-style:none; margin:0; padding:0; border:1px solid var(--line); border-radius:8px; background:var(--card); overflow:hidden; }
 .list li + li { border-top:1px solid var(--line); }
 .list a { display:grid; grid-template-columns: 11em 1fr 1fr 2fr auto; gap:4px 12px; padding:10px 14px; color:inherit; text-decoration:none; }
@@ -137,7 +141,15 @@ function tags(email: StoredEmail): string {
   return marker + (email.payload.tags ?? []).map((t) => `<span class="tag">${escapeHtml(t)}</span>`).join('');
 }
 
-export function renderInbox(emails: StoredEmail[]): HttpResult {
+const SEARCH_FORM = (q: string) =>
+  `<form class="search" method="get" action="/" role="search"><input type="search" name="q" value="${escapeHtml(q)}" placeholder="Search recipient, sender, subject, tags, text" aria-label="Search"> <button type="submit">Search</button>${q ? ' <a href="/">clear</a>' : ''}</form>`;
+
+export function renderInbox(all: StoredEmail[], query: string | null = null): HttpResult {
+  const q = (query ?? '').trim();
+  const emails = search(all, q);
+  if (q && emails.length === 0) {
+    return page('Sandbox inbox', `${SEARCH_FORM(q)}<p class="empty">No email matches “${escapeHtml(q)}”.</p>`);
+  }
   if (emails.length === 0) {
     return page(
       'Sandbox inbox',
@@ -158,7 +170,7 @@ export function renderInbox(emails: StoredEmail[]): HttpResult {
     .join('\n');
   return page(
     `Sandbox inbox (${emails.length})`,
-    `<p class="muted">${emails.length} email(s), newest first.</p>\n<ul class="list">\n${rows}\n</ul>`,
+    `${SEARCH_FORM(q)}<p class="muted">${emails.length} email(s)${q ? ` matching “${escapeHtml(q)}”` : ''}, newest first.</p>\n<ul class="list">\n${rows}\n</ul>`,
   );
 }
 

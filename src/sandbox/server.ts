@@ -90,9 +90,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     if (path === '/_sandbox' || path.startsWith('/_sandbox/')) {
       const body = await readBody(req, maxBody);
       if (!body.ok) return body.reason === 'too_large' ? finish(tooLarge(maxBody)) : log(req, path, 'aborted');
-      return finish(handleAdmin({ store, counters, faults, passwords, tokens }, { method, path, body: body.body }));
+      return finish(
+        handleAdmin({ store, counters, faults, passwords, tokens }, { method, path, body: body.body, query }),
+      );
     }
-    if (method === 'GET' && path === '/') return finish(renderInbox(store.list()));
+    if (method === 'GET' && path === '/') return finish(renderInbox(store.list(), query.get('q')));
     const inboxMatch = method === 'GET' ? INBOX_EMAIL_PATH.exec(path) : null;
     if (inboxMatch) return finish(renderEmail(store.get(inboxMatch[1]!)));
 

@@ -44,6 +44,16 @@ export class EmailStore {
     return this.byId.get(id);
   }
 
+  /** True when the email was there. */
+  delete(id: string): boolean {
+    if (!this.byId.delete(id)) return false;
+    this.items.splice(
+      this.items.findIndex((e) => e.id === id),
+      1,
+    );
+    return true;
+  }
+
   clear(): void {
     this.items.length = 0;
     this.byId.clear();
