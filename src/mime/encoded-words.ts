@@ -89,13 +89,20 @@ function pieces(raw: string, repairs: Repairs | undefined): Array<{ kind: 'text'
       current = run = { label, chunks: [], carry: '' };
     }
     if (isBase64(encoding)) {
-      const b64 = current.carry ? current.carry + (m[3] as string) : (m[3] as string);
+      let b64 = m[3] as string;
+      // A leftover of two or three characters is whole bytes by itself (a word that left out its
+      // padding), and a next word aligned on its own does not continue a quantum: the two halves
+      // of a split are never both aligned. Joined, `w6nDqQ` + `w6k=` would decode to garbage.
+      if (current.carry.length >= 2 && b64.length % 4 === 0) endCarry(current);
+      if (current.carry) {
+        noteRepair(repairs, 'split_encoded_word');
+        b64 = current.carry + b64;
+      }
       // Padding ends the word's data; without it, the characters past the last whole quantum
       // are the first half of a quantum the next word completes.
       const whole = b64.includes('=') ? b64.length : b64.length - (b64.length % 4);
       current.chunks.push(Buffer.from(b64.slice(0, whole), 'base64'));
       current.carry = b64.slice(whole);
-      if (current.carry) noteRepair(repairs, 'split_encoded_word');
     } else {
       endCarry(current);
       current.chunks.push(wordBytes(encoding, m[3] as string));

@@ -106,6 +106,18 @@ describe('RFC 2047 words split mid-character are joined before decoding', () => 
     assert.deepEqual(m.from, [{ name: 'Grüße', address: 'gruss@example.de' }]);
     assert.equal(m.repairs?.split_encoded_word, 1);
   });
+
+  test('a base64 word that left out its padding, followed by a whole word, is not joined with it', async () => {
+    // `w6nDqQ` is "éé" without its `==`; `w6k=` is "é". Carried into the next word as half a
+    // quantum, the leftover turned "ééé" into "éé:" plus a control byte.
+    const raw = Buffer.from('From: a@example.com\r\nSubject: =?UTF-8?B?w6nDqQ?= =?UTF-8?B?w6k=?=\r\n\r\nx\r\n');
+    const r = await parseMessage(
+      raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer,
+      LIMITS,
+    );
+    assert.ok(r.ok);
+    assert.equal(r.message.subject, 'ééé');
+  });
 });
 
 describe('undeclared 8-bit bytes read as windows-1252 (WHATWG), never as C1 controls', () => {
