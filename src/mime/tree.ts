@@ -244,6 +244,9 @@ function readHeaders(
   let pos = start;
   let bodyStart = end;
   const max = budget.limits.maxHeaderBytes;
+  let sawFrom = false;
+  // Where a From field stands further down this header block (-1: none), looked up once.
+  let fromAhead: number | undefined;
   while (pos < end) {
     const line = lineAt(buf, pos, end);
     budget.headerBytes += line.next - pos;
@@ -280,6 +283,17 @@ function readHeaders(
         pos = skip;
         continue;
       }
+      if (topLevel && !sawFrom) {
+        // Several broken lines in a row, with the message's From still below them: the header
+        // goes on, as above (a body is never read as fields here: From has not been seen yet and
+        // a From field follows before the first blank line).
+        fromAhead ??= fromFieldAt(buf, line.next, end);
+        if (fromAhead > pos) {
+          noteRepair(budget.repairs, 'malformed_header_line');
+          pos = line.next;
+          continue;
+        }
+      }
       // Not a header field and no blank line before it: the body starts here, as mail programs
       // (and Python's email package) read a message that lacks the separator.
       noteRepair(budget.repairs, 'missing_header_separator');
@@ -288,6 +302,7 @@ function readHeaders(
       break;
     }
     folded.push([text]);
+    if (!sawFrom && FROM_FIELD.test(text)) sawFrom = true;
     if (topLevel && folded.length > budget.limits.maxHeaderFields) {
       throw new MimeLimitError('header_fields', `message has more than ${budget.limits.maxHeaderFields} header fields`);
     }
@@ -325,6 +340,19 @@ function malformedLineEnd(buf: Buffer, pos: number, end: number): number | null 
     pos = line.next;
   }
   return null;
+}
+
+const FROM_FIELD = /^from[ \t]*:/i;
+
+/** Where the first From field stands from `pos` to the end of the header block (a blank line), or -1. */
+function fromFieldAt(buf: Buffer, pos: number, end: number): number {
+  while (pos < end) {
+    const line = lineAt(buf, pos, end);
+    if (line.end === pos) return -1;
+    if (FROM_FIELD.test(buf.toString('latin1', pos, Math.min(line.end, pos + 64)))) return pos;
+    pos = line.next;
+  }
+  return -1;
 }
 
 /** `<id@host>` → `id@host`, by index (a `/>+$/` pattern backtracks over a long run of ">"). */

@@ -89,6 +89,35 @@ describe('a malformed header line before From does not end the header', () => {
     assert.equal(m.text, 'Backup finished without errors.\n');
     assert.deepEqual(m.repairs, { missing_header_separator: 1 });
   });
+
+  const parse = async (text: string) => {
+    const raw = Buffer.from(text);
+    const r = await parseMessage(
+      raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer,
+      LIMITS,
+    );
+    assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.failure));
+    return r.message;
+  };
+
+  test('several broken lines in a row before From: the header goes on to the From below them', async () => {
+    const m = await parse(
+      'Received: from relay\r\nX-Broken\r\nanother broken line\r\nFrom: Shop <shop@example.com>\r\n' +
+        'To: b@example.com\r\nSubject: Two broken lines\r\n\r\nBody.\r\n',
+    );
+    assert.deepEqual(m.from, [{ name: 'Shop', address: 'shop@example.com' }]);
+    assert.equal(m.subject, 'Two broken lines');
+    assert.equal(m.text, 'Body.\n');
+    assert.deepEqual(m.repairs, { malformed_header_line: 2 });
+  });
+
+  test('once From has been read, lines that are not fields start the body, even with a field-like line below', async () => {
+    const m = await parse(
+      'From: a@example.com\r\nSubject: Report\r\nHello team,\r\nthe numbers are in.\r\nFrom: the finance desk\r\n',
+    );
+    assert.equal(m.text, 'Hello team,\nthe numbers are in.\nFrom: the finance desk\n');
+    assert.deepEqual(m.repairs, { missing_header_separator: 1 });
+  });
 });
 
 describe('RFC 2047 words split mid-character are joined before decoding', () => {
