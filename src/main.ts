@@ -1,4 +1,5 @@
 // Entry point: parse the command, load the configuration, start, handle signals. No logic.
+import { readFile } from 'node:fs/promises';
 import { startGateway } from './app.ts';
 import { announceWorker, isClusterWorker, runPrimary } from './cluster.ts';
 import { configMarkdown, describeConfig, loadConfig } from './config/load.ts';
@@ -29,16 +30,35 @@ Commands:
                    --message-id <id> search the last hour; 'trace --help' for details.
   loadtest [opts]  Drive an SMTP server (this one or any other) with real SMTP and report
                    msg/s and latency percentiles; 'loadtest --help' lists the options.
-  --help           This text.
+  --help           This text ('<command> --help' too: it never starts a server).
+  --version        The gateway's version.
 
 All settings come from environment variables; see README.md or 'smtp-gateway config'.
 `;
 
+const HELP_FLAGS = new Set(['--help', '-h', 'help']);
+const VERSION_FLAGS = new Set(['--version', '-V', 'version']);
+/** Commands that take no arguments but their help (and `config --markdown`). */
+const NO_ARGUMENTS = new Set(['serve', 'sandbox', 'config']);
+
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
-  if (command === '--help' || command === '-h' || command === 'help') {
+  if (HELP_FLAGS.has(command) || (NO_ARGUMENTS.has(command) && rest.some((a) => HELP_FLAGS.has(a)))) {
     process.stdout.write(HELP);
     return 0;
+  }
+  if (VERSION_FLAGS.has(command) || (NO_ARGUMENTS.has(command) && rest.some((a) => VERSION_FLAGS.has(a)))) {
+    process.stdout.write(`smtp-gateway ${await packageVersion()}\n`);
+    return 0;
+  }
+  // A flag a server command does not know is refused, never ignored: `serve --port 25` that
+  // started on the configured port anyway would tell the operator something untrue.
+  const extra = NO_ARGUMENTS.has(command) ? rest.filter((a) => !(command === 'config' && a === '--markdown')) : [];
+  if (extra.length > 0) {
+    process.stderr.write(
+      `'${command}' takes no arguments (got: ${extra.join(' ')}). Settings come from environment variables: see 'smtp-gateway config' and README.md.\n`,
+    );
+    return 2;
   }
   if (command === 'loadtest') return loadtestCommand(rest);
   if (command === 'config' && rest.includes('--markdown')) {
@@ -69,6 +89,12 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`Unknown command '${command}'.\n\n${HELP}`);
       return 2;
   }
+}
+
+/** From package.json beside src/ (a checkout) or dist/ (the built package and the image). */
+async function packageVersion(): Promise<string> {
+  const text = await readFile(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
 }
 
 async function serve(config: Config): Promise<number> {

@@ -4,7 +4,7 @@
 // non-zero and shows no stack trace unless LOG_LEVEL=debug.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +115,35 @@ describe('from the checkout (sources through tsx)', () => {
     const r = await cli(CHECKOUT_BIN, ['--help']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Usage: smtp-gateway \[command\]$/m);
+  });
+
+  test('--help after a server command prints the usage and starts nothing (serve --help ran the gateway)', async () => {
+    for (const args of [
+      ['serve', '--help'],
+      ['sandbox', '-h'],
+      ['config', '--help'],
+    ]) {
+      // A server started by mistake never exits: the run times out instead of exiting 0.
+      const r = await cli(CHECKOUT_BIN, args, FREE_PORTS);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, /^Usage: smtp-gateway \[command\]$/m, args.join(' '));
+      assert.doesNotMatch(r.stderr, /running|sandbox:/i, args.join(' '));
+    }
+  });
+
+  test('--version prints the version of package.json', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V', 'version']) {
+      const r = await cli(CHECKOUT_BIN, [flag]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `smtp-gateway ${version}\n`);
+    }
+  });
+
+  test('an argument a server command does not take is refused by name, exit 2 (it was ignored)', async () => {
+    const r = await cli(CHECKOUT_BIN, ['serve', '--port', '25'], FREE_PORTS);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /'serve' takes no arguments \(got: --port 25\)/);
   });
 
   test('config prints the effective configuration with secrets redacted', async () => {
@@ -272,6 +301,8 @@ describe('from the build (compiled dist/, no TypeScript sources, as installed or
   test('--help and config run the compiled JavaScript', async () => {
     const help = await cli(bin, ['--help']);
     assert.equal(help.code, 0, help.stderr);
+    const version = await cli(bin, ['--version']);
+    assert.match(version.stdout, /^smtp-gateway \d+\.\d+\.\d+/, `--version from the build: ${version.stderr}`);
     assert.match(help.stdout, /^Usage: smtp-gateway \[command\]$/m);
     const config = await cli(bin, ['config']);
     assert.equal(config.code, 0, config.stderr);
