@@ -1,4 +1,4 @@
-import type { BeginSend, BeginSendResult, EndSend, StateStore, WindowAdd } from './store.ts';
+import type { BeginSend, BeginSendResult, EndSend, IndexedWrite, StateStore, WindowAdd } from './store.ts';
 
 interface Entry {
   value: string;
@@ -114,6 +114,14 @@ export class MemoryStore implements StateStore {
   #window(key: string): { t: number; id: string }[] {
     const v = this.#live(key)?.value;
     return v ? (JSON.parse(v) as { t: number; id: string }[]) : [];
+  }
+
+  async writeIndexed(w: IndexedWrite): Promise<void> {
+    for (const v of w.values) await this.set(v.key, v.value, v.ttlSeconds);
+    for (const x of w.indexes) {
+      const n = await this.increment(`${x.key}:n`, x.ttlSeconds);
+      await this.set(`${x.key}:${n}`, x.value, x.ttlSeconds);
+    }
   }
 
   async deleteAll(keys: readonly string[]): Promise<void> {

@@ -8,7 +8,7 @@
 // blocks, and rate limits are simply not enforced while the store is away.
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { BeginSend, EndSend, StateStore } from './store.ts';
+import type { BeginSend, EndSend, IndexedWrite, StateStore } from './store.ts';
 
 export class StoreHealth {
   readonly #metrics: Metrics;
@@ -72,6 +72,7 @@ export class MonitoredStore implements StateStore {
   takeToken = (key: string, capacity: number, refillPerMinute: number) =>
     this.#run('takeToken', () => this.#inner.takeToken(key, capacity, refillPerMinute));
   deleteAll = (keys: readonly string[]) => this.#run('delete', () => this.#inner.deleteAll(keys));
+  writeIndexed = (w: IndexedWrite) => this.#run('writeIndexed', () => this.#inner.writeIndexed(w));
   beginSend = (req: BeginSend) => this.#run('beginSend', () => this.#inner.beginSend(req));
   endSend = (req: EndSend) => this.#run('endSend', () => this.#inner.endSend(req));
 

@@ -73,3 +73,24 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], w)
 return {1, 0}
 `;
+
+/**
+ * StateStore.writeIndexed in one step. KEYS: the values' keys, then the indexes' keys. ARGV[1]:
+ * how many values; then (value, ttl) for each key in KEYS' order.
+ */
+export const WRITE_INDEXED = `
+local nv = tonumber(ARGV[1])
+local a = 2
+for i = 1, #KEYS do
+  if i <= nv then
+    redis.call('SET', KEYS[i], ARGV[a], 'EX', ARGV[a + 1])
+  else
+    local counter = KEYS[i] .. ':n'
+    local n = redis.call('INCR', counter)
+    if n == 1 then redis.call('EXPIRE', counter, ARGV[a + 1]) end
+    redis.call('SET', KEYS[i] .. ':' .. n, ARGV[a], 'EX', ARGV[a + 1])
+  end
+  a = a + 2
+end
+return #KEYS
+`;

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { BEGIN_SEND, END_SEND, TAKE_TOKEN, WINDOW_ADD } from './redis-scripts.ts';
-import type { BeginSend, BeginSendResult, EndSend, StateStore, WindowAdd } from './store.ts';
+import { BEGIN_SEND, END_SEND, TAKE_TOKEN, WINDOW_ADD, WRITE_INDEXED } from './redis-scripts.ts';
+import type { BeginSend, BeginSendResult, EndSend, IndexedWrite, StateStore, WindowAdd } from './store.ts';
 
 /** Connection state changes, for the `smtp_gateway_state_store_up` gauge and its log line. */
 export type RedisStatusListener = (up: boolean, detail: string) => void;
@@ -30,6 +30,8 @@ export class RedisStore implements StateStore {
     this.#redis.defineCommand('gatewayWindowAdd', { numberOfKeys: 1, lua: WINDOW_ADD });
     this.#redis.defineCommand('gatewayBeginSend', { numberOfKeys: 3, lua: BEGIN_SEND });
     this.#redis.defineCommand('gatewayEndSend', { numberOfKeys: 3, lua: END_SEND });
+    // The number of keys varies: given as the first argument.
+    this.#redis.defineCommand('gatewayWriteIndexed', { lua: WRITE_INDEXED });
     if (onStatus) {
       // ioredis reconnects by itself; 'close' repeats on every failed attempt, the listener
       // reports changes only.
@@ -102,6 +104,20 @@ export class RedisStore implements StateStore {
 
   async deleteAll(keys: readonly string[]): Promise<void> {
     if (keys.length > 0) await this.#redis.del(...keys.map((k) => this.#prefix + k));
+  }
+
+  async writeIndexed(w: IndexedWrite): Promise<void> {
+    const entries = [...w.values, ...w.indexes];
+    if (entries.length === 0) return;
+    const redis = this.#redis as unknown as {
+      gatewayWriteIndexed(...args: (string | number)[]): Promise<number>;
+    };
+    await redis.gatewayWriteIndexed(
+      entries.length,
+      ...entries.map((e) => this.#prefix + e.key),
+      w.values.length,
+      ...entries.flatMap((e) => [e.value, e.ttlSeconds]),
+    );
   }
 
   async beginSend(r: BeginSend): Promise<BeginSendResult> {

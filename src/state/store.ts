@@ -64,6 +64,12 @@ export interface StateStore {
   /** Removes every key, in one step. */
   deleteAll(keys: readonly string[]): Promise<void>;
   /**
+   * Values and index entries in one step (one round trip on Redis): each value set with its TTL;
+   * for each index, the counter `<key>:n` incremented (its TTL set when it is created) and the
+   * slot `<key>:<n>` set to the entry's value, so a reader walks the newest slots down from n.
+   */
+  writeIndexed(w: IndexedWrite): Promise<void>;
+  /**
    * Before a send, one atomic step: accepted already → its value; claimed by another session →
    * busy; else claim it, read the ambiguous record, and write `attempt` when there is none.
    */
@@ -71,6 +77,11 @@ export interface StateStore {
   /** After a send (or instead of it), one atomic step: the accepted record, the ambiguous record, and the claim released. */
   endSend(req: EndSend): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface IndexedWrite {
+  values: readonly { key: string; value: string; ttlSeconds: number }[];
+  indexes: readonly { key: string; value: string; ttlSeconds: number }[];
 }
 
 export interface WindowAdd {

@@ -37,14 +37,16 @@ export class TraceStore {
   async save(trace: MessageTrace): Promise<void> {
     const r = trace.record();
     try {
-      await this.#store.set(`trace:m:${r.id}`, JSON.stringify(r), this.#ttlS);
-      for (const a of r.aliases) await this.#store.set(`trace:a:${a}`, r.id, this.#ttlS);
       const keys = new Set(r.envelope.to.map((t) => indexKey('r', t)));
       if (r.messageId) keys.add(indexKey('m', r.messageId));
-      for (const k of keys) {
-        const n = await this.#store.increment(`${k}:n`, SEARCH_WINDOW_S);
-        await this.#store.set(`${k}:${n}`, r.id, SEARCH_WINDOW_S);
-      }
+      // One step (one Redis round trip): a trace must not cost a message more calls than its send.
+      await this.#store.writeIndexed({
+        values: [
+          { key: `trace:m:${r.id}`, value: JSON.stringify(r), ttlSeconds: this.#ttlS },
+          ...r.aliases.map((a) => ({ key: `trace:a:${a}`, value: r.id, ttlSeconds: this.#ttlS })),
+        ],
+        indexes: [...keys].map((k) => ({ key: k, value: r.id, ttlSeconds: SEARCH_WINDOW_S })),
+      });
     } catch (err) {
       this.#log.debug({ trace: r.id, err: (err as Error).message }, 'trace not saved: state store unavailable');
     }

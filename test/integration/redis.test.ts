@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
+import { MemoryStore } from '../../src/state/memory.ts';
 import { RedisStore } from '../../src/state/redis.ts';
 import { DEMO_PASSWORD, DEMO_USER, sandboxEmails, sandboxRequests, startTestGateway } from '../helpers/gateway.ts';
 import { skipWithoutRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
@@ -28,6 +29,37 @@ test('RedisStore: get/set with TTL, set-if-absent, counters', { skip }, async ()
     await store.close();
   }
 });
+
+test(
+  'RedisStore and MemoryStore: writeIndexed sets the values and appends each index slot, alike',
+  { skip },
+  async () => {
+    const redis = new RedisStore(REDIS_URL, `test:${randomUUID()}:`);
+    await redis.ready();
+    try {
+      for (const store of [redis, new MemoryStore()]) {
+        const write = (id: string) =>
+          store.writeIndexed({
+            values: [{ key: `m:${id}`, value: `record ${id}`, ttlSeconds: 60 }],
+            indexes: [
+              { key: 'i:r', value: id, ttlSeconds: 60 },
+              { key: 'i:m', value: id, ttlSeconds: 60 },
+            ],
+          });
+        await write('one');
+        await write('two');
+        assert.equal(await store.get('m:two'), 'record two');
+        assert.equal(await store.get('i:r:n'), '2');
+        assert.deepEqual([await store.get('i:r:1'), await store.get('i:r:2')], ['one', 'two']);
+        assert.equal(await store.get('i:m:2'), 'two');
+        const ttl = await store.ttlMs('i:r:n');
+        assert.ok(ttl !== null && ttl <= 60_000, 'the counter expires');
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+);
 
 test('RedisStore fails fast when Redis is unreachable (the caller fails open)', async () => {
   const store = new RedisStore('redis://127.0.0.1:1/0');
